@@ -1,0 +1,19 @@
+"""Problems with exactly known objectives J(params), so that grad J = jax.grad(J) is the truth."""
+
+from pgjax.problems.bandit import BanditOutcome, BanditParams, LinearGaussianBandit
+from pgjax.problems.base import Problem, exact_gradient
+from pgjax.problems.rewards import REWARDS, GaussianBump, Linear, Quadratic, Reward, make_reward
+
+__all__ = [
+    "BanditOutcome",
+    "BanditParams",
+    "GaussianBump",
+    "Linear",
+    "LinearGaussianBandit",
+    "Problem",
+    "Quadratic",
+    "REWARDS",
+    "Reward",
+    "exact_gradient",
+    "make_reward",
+]
