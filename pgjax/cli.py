@@ -1,0 +1,169 @@
+"""The ``pgjax`` command.
+
+    pgjax list                         the experiments and what they do
+    pgjax run NAME [--field value ...] run one experiment (every config field is a flag; see --help)
+    pgjax table DIR                    re-render the tables of a results folder and print the Markdown one
+    pgjax plot DIR                     re-draw the figures of a results folder from its saved table
+    pgjax bench [--quick] [--out DIR]  the speed benchmark of the score-function estimator
+
+User mistakes print one line, ``pgjax: error: ...``, on stderr and exit with status 2, without a traceback
+and without writing any result file. Ctrl-C stops cleanly (exit 130) and leaves earlier results intact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import re
+import sys
+from pathlib import Path
+from typing import Annotated, Sequence
+
+USAGE = __doc__.split("\n\n")[1]
+
+
+class UsageError(Exception):
+    pass
+
+
+def _error(message: str) -> int:
+    print(f"pgjax: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _tyro_parse(cls, args: Sequence[str], prog: str):
+    """tyro.cli, with its boxed error report condensed to one line (raised as UsageError)."""
+    import tyro
+
+    if any(a in ("-h", "--help") for a in args):
+        return tyro.cli(cls, args=list(args), prog=prog)  # prints help, exits 0
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured), contextlib.redirect_stdout(captured):
+            return tyro.cli(cls, args=list(args), prog=prog)
+    except SystemExit as exc:
+        lines = [re.sub(r"[│╭╮╰╯─]", "", line).strip() for line in captured.getvalue().splitlines()]
+        lines = [line for line in lines if line and set(line) != {"-"}]
+        detail = lines[1] if len(lines) > 1 else (lines[0] if lines else f"bad arguments (exit {exc.code})")
+        raise UsageError(detail) from None
+
+
+def _run_options(module):
+    """The experiment's Config plus an ``--out`` flag."""
+    import tyro
+
+    default_out = f"results/{module.NAME}"
+    return dataclasses.make_dataclass(
+        "RunOptions",
+        [
+            (
+                "out",
+                Annotated[str, tyro.conf.arg(help="Folder for the results (created if absent).")],
+                dataclasses.field(default=default_out),
+            )
+        ],
+        bases=(module.Config,),
+        frozen=True,
+    )
+
+
+def cmd_list() -> int:
+    from pgjax import experiment
+
+    for name, target in experiment.discover().items():
+        module = experiment.load(name)
+        summary = " ".join((module.Config.__doc__ or "").split())
+        print(f"{name:20s} {summary}")
+    return 0
+
+
+def cmd_run(args: Sequence[str]) -> int:
+    from pgjax import experiment, results
+
+    if not args or args[0].startswith("-"):
+        known = ", ".join(experiment.discover())
+        raise UsageError(f"run needs an experiment name; known: {known}")
+    module = experiment.load(args[0])
+    options = _tyro_parse(_run_options(module), args[1:], prog=f"pgjax run {module.NAME}")
+    fields = {f.name for f in dataclasses.fields(module.Config)}
+    config = module.Config(**{k: v for k, v in dataclasses.asdict(options).items() if k in fields})
+    config.validate()
+    out = Path(options.out)
+    results.check_writable(out)
+
+    from tqdm.auto import tqdm
+
+    total = module.total_work(config) if hasattr(module, "total_work") else None
+    with tqdm(total=total, desc=module.NAME, unit="seed", file=sys.stderr, disable=None) as bar:
+        result = module.run(config, progress=bar.update)
+    experiment.save(result, out, argv=["pgjax", "run", *args])
+    print(f"wrote {out}/ (table.md, table.parquet, figure.png, manifest.json, ...)")
+    print(results.render_markdown(_headline(result.table)))
+    return 0
+
+
+def _headline(table):
+    """The largest-n rows: the quick view printed after a run."""
+    largest = table[table["n"] == table["n"].max()]
+    return largest
+
+
+def cmd_table(args: Sequence[str]) -> int:
+    from pgjax import results
+
+    folder = _one_dir(args, "table")
+    table = results.read_table(folder)
+    results.write_table(table, folder)
+    print(results.render_markdown(table))
+    return 0
+
+
+def cmd_plot(args: Sequence[str]) -> int:
+    from pgjax import plots
+
+    folder = _one_dir(args, "plot")
+    for path in plots.draw_all(folder):
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_bench(args: Sequence[str]) -> int:
+    from pgjax import bench
+
+    return bench.main(list(args))
+
+
+def _one_dir(args: Sequence[str], command: str) -> Path:
+    if len(args) != 1 or args[0].startswith("-"):
+        raise UsageError(f"usage: pgjax {command} DIR (a results folder written by `pgjax run`)")
+    folder = Path(args[0])
+    if not folder.is_dir():
+        raise UsageError(f"{folder}: no such results folder")
+    return folder
+
+
+COMMANDS = {"list": lambda a: cmd_list(), "run": cmd_run, "table": cmd_table, "plot": cmd_plot, "bench": cmd_bench}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from pgjax.errors import PgjaxError
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return 0 if args else 2
+    command, rest = args[0], args[1:]
+    if command not in COMMANDS:
+        return _error(f"unknown command {command!r}; choose from {', '.join(COMMANDS)}")
+    try:
+        return COMMANDS[command](rest)
+    except (UsageError, PgjaxError) as exc:
+        return _error(str(exc))
+    except KeyboardInterrupt:
+        print("pgjax: interrupted; no result files were written or changed", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

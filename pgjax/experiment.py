@@ -1,0 +1,157 @@
+"""Glue between a sweep and its saved outputs, and discovery of experiments.
+
+An experiment is a module (registered under the ``pgjax.experiments`` entry-point group, so pgjax never
+imports ``experiments/`` itself) that defines
+
+- ``NAME`` (str) and ``Config``: a frozen dataclass whose fields, with their docstrings, become CLI flags;
+- ``run(config, *, progress=None) -> ExperimentResult``: validates the config (raising
+  :class:`pgjax.ConfigError` early), computes, and returns the result without writing anything.
+
+:func:`save` then writes the table, the raw estimates, the manifest and the figures atomically.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import sys
+import time
+from importlib.metadata import entry_points
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from pgjax import plots, results, stats
+from pgjax.engine import Sweep
+from pgjax.errors import PgjaxError
+from pgjax.tree_util import ravel
+
+ENTRY_POINT_GROUP = "pgjax.experiments"
+
+
+@dataclasses.dataclass
+class ExperimentResult:
+    """What an experiment's ``run`` returns.
+
+    Attributes:
+      experiment: the experiment's name.
+      config: its config dataclass.
+      problem: a one-line description of the problem.
+      table: the tidy statistics table (see :data:`pgjax.stats.COLUMNS`, plus ``experiment`` and ``problem``).
+      sweep: the raw per-seed estimates.
+      info: extra facts for the manifest (timings, seed scheme, ...).
+    """
+
+    experiment: str
+    config: Any
+    problem: str
+    table: pd.DataFrame
+    sweep: Sweep
+    info: dict
+
+
+def exact_variances(estimators: Mapping[str, Any], problem, params) -> dict[str, np.ndarray]:
+    """Exact single-sample variances (P,) of the i.i.d. estimators that can compute theirs."""
+    out = {}
+    for name, estimator in estimators.items():
+        if getattr(estimator, "iid", False):
+            var = estimator.single_sample_variance(problem, params)
+            if var is not None:
+                out[name] = np.asarray(ravel(var), dtype=np.float64)
+    return out
+
+
+def summarise_sweep(
+    sweep: Sweep,
+    *,
+    experiment: str,
+    problem_name: str,
+    exact_single_sample_var: Mapping[str, np.ndarray] | None = None,
+    reference: str | None = "reinforce",
+) -> pd.DataFrame:
+    """The statistics table of a sweep, with ``experiment`` and ``problem`` columns first."""
+    table = stats.summarise(
+        sweep.estimates,
+        sweep.param_names,
+        sweep.true_grad,
+        reference=reference,
+        exact_single_sample_var=exact_single_sample_var,
+    )
+    table.insert(0, "problem", problem_name)
+    table.insert(0, "experiment", experiment)
+    return table
+
+
+def manifest(result: ExperimentResult, argv: list[str] | None = None) -> dict:
+    """The manifest: config, command line, environment, seed scheme and timings."""
+    sweep = result.sweep
+    return {
+        "schema": results.SCHEMA,
+        "experiment": result.experiment,
+        "problem": result.problem,
+        "config": _jsonable(dataclasses.asdict(result.config)),
+        "command": list(sys.argv if argv is None else argv),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "environment": results.environment_info(),
+        "seed_scheme": (
+            "key(seed i, sample size n) = fold_in(fold_in(jax.random.key(seed), i), n); "
+            "all estimators share each key (common random numbers)"
+        ),
+        "seed": sweep.seed,
+        "n_seeds": sweep.n_seeds,
+        "ns": list(sweep.ns),
+        "chunk_size": sweep.chunk_size,
+        "param_names": sweep.param_names,
+        "true_grad": [float(x) for x in sweep.true_grad],
+        "compile_seconds": sweep.compile_seconds,
+        "run_seconds": sweep.run_seconds,
+        **_jsonable(result.info),
+    }
+
+
+def save(result: ExperimentResult, out_dir: str | Path, *, argv: list[str] | None = None) -> Path:
+    """Writes table (parquet/csv/md/tex), raw.npz, manifest.json and figures into ``out_dir`` atomically.
+
+    Everything is first written to a staging folder; only when all files exist are they moved into
+    ``out_dir`` (manifest last), so a failure or Ctrl-C leaves earlier results untouched.
+    """
+    out_dir = Path(out_dir)
+    with results.staged_output(out_dir) as stage:
+        results.write_table(result.table, stage)
+        results.write_raw(stage, result.sweep.estimates, result.sweep.param_names, result.sweep.true_grad)
+        results.write_manifest(stage, manifest(result, argv))
+        plots.draw_all(stage)
+    return out_dir
+
+
+def discover() -> dict[str, str]:
+    """Experiment name -> module path, from the ``pgjax.experiments`` entry points."""
+    return {ep.name: ep.value for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name)}
+
+
+def load(name: str) -> ModuleType:
+    """Imports the experiment module called ``name``."""
+    found = discover()
+    if name not in found:
+        known = ", ".join(found) or "none registered (is pgjax installed with `pip install -e .`?)"
+        raise PgjaxError(f"unknown experiment {name!r}; known: {known}")
+    return importlib.import_module(found[name])
+
+
+def _jsonable(value):
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _jsonable(dataclasses.asdict(value))
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (np.generic,)):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    return value
