@@ -1,0 +1,862 @@
+"""Result files of one experiment run: tidy tables, raw estimates, manifest.
+
+A results folder ``<dir>/`` holds
+
+* ``table.parquet``: the source of truth, a tidy long table with one row per
+  (estimator, n, param) and the columns in :data:`TABLE_COLUMNS`;
+* ``table.csv``, ``table.md``, ``table.tex``: the same table for people and papers;
+* ``raw.npz``: the raw per-seed estimates, one ``(R, P)`` array per
+  (estimator, n) under the key ``f"{estimator}|{n}"``, plus ``param_names`` and
+  ``true_grad``;
+* ``manifest.json``: config, command line, versions, device, timings; it always
+  carries ``"schema": SCHEMA`` and ``"experiment"``;
+* figures (written by :mod:`pgjax.plots`).
+
+Every file is written atomically (temp file in the same folder, fsync,
+``os.replace``), and a whole run is written through :func:`staged_output`, which
+moves the finished files into place only when everything succeeded, with
+``manifest.json`` last. So a folder either keeps its earlier results or holds
+the new ones; a failing run never leaves a partial result file behind.
+
+Nothing here prints. Unreadable, corrupt or foreign files raise
+:class:`ResultsError`, whose message names the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import enum
+import functools
+import importlib.metadata
+import io
+import json
+import math
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import zipfile
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pgjax.errors import PgjaxError
+
+__all__ = [
+    "SCHEMA",
+    "TABLE_COLUMNS",
+    "STRING_COLUMNS",
+    "INT_COLUMNS",
+    "FLOAT_COLUMNS",
+    "TABLE_FILE",
+    "RAW_FILE",
+    "MANIFEST_FILE",
+    "ResultsError",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "staged_output",
+    "check_writable",
+    "normalize_table",
+    "write_table",
+    "render_markdown",
+    "render_latex",
+    "read_table",
+    "write_raw",
+    "read_raw",
+    "write_manifest",
+    "read_manifest",
+    "environment_info",
+]
+
+SCHEMA = "pgjax.results/1"
+"""Schema tag stored in every ``manifest.json``."""
+
+TABLE_FILE = "table.parquet"
+RAW_FILE = "raw.npz"
+MANIFEST_FILE = "manifest.json"
+
+STRING_COLUMNS: tuple[str, ...] = ("experiment", "problem", "estimator", "param")
+INT_COLUMNS: tuple[str, ...] = ("n", "n_seeds", "n_nonfinite")
+FLOAT_COLUMNS: tuple[str, ...] = (
+    "mean",
+    "true_grad",
+    "bias",
+    "bias_se",
+    "var",
+    "var_lo",
+    "var_hi",
+    "n_var",
+    "mse",
+    "var_exact",
+    "var_ratio",
+    "var_ratio_lo",
+    "var_ratio_hi",
+)
+TABLE_COLUMNS: tuple[str, ...] = (
+    "experiment",
+    "problem",
+    "estimator",
+    "param",
+    "n",
+    "n_seeds",
+    "n_nonfinite",
+    "mean",
+    "true_grad",
+    "bias",
+    "bias_se",
+    "var",
+    "var_lo",
+    "var_hi",
+    "n_var",
+    "mse",
+    "var_exact",
+    "var_ratio",
+    "var_ratio_lo",
+    "var_ratio_hi",
+)
+"""Required columns of a results table, in their canonical order."""
+
+_RAW_META_KEYS = ("param_names", "true_grad")
+_SIG_FIGS = 4
+
+
+class ResultsError(PgjaxError):
+    """A result file is missing, unreadable, corrupt or not a pgjax result."""
+
+
+# ---------------------------------------------------------------------------
+# Atomic writes
+# ---------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=1)
+def _file_mode() -> int:
+    """Permission bits a plainly created file gets under the current umask."""
+    umask = None
+    try:  # Linux: read the umask without touching process state.
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    umask = int(line.split()[1], 8)
+                    break
+    except (OSError, ValueError):
+        umask = None
+    if umask is None:
+        umask = os.umask(0o022)
+        os.umask(umask)
+    return 0o666 & ~umask
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Flush a folder's entries to disk (best effort: not every OS allows it)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically.
+
+    The bytes go to a temp file ``<stem>.tmp-<random><suffix>`` in the same
+    folder, which is flushed and fsynced, then renamed over ``path`` with
+    :func:`os.replace`, and the folder is fsynced. Readers see either the old
+    file or the new one, never a partial one. On any failure the temp file is
+    removed and the exception propagates.
+
+    Args:
+      path: destination file; its folder must exist.
+      data: the complete file contents.
+
+    Returns:
+      ``path`` as a :class:`~pathlib.Path`.
+    """
+    path = Path(path)
+    folder = path.parent
+    fd, tmp_name = tempfile.mkstemp(prefix=f"{path.stem}.tmp-", suffix=path.suffix, dir=folder)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            try:
+                os.fchmod(handle.fileno(), _file_mode())
+            except (AttributeError, OSError):  # pragma: no cover - non-POSIX
+                pass
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    _fsync_dir(folder)
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str, *, encoding: str = "utf-8") -> Path:
+    """Write ``text`` to ``path`` atomically (see :func:`atomic_write_bytes`).
+
+    Newlines are written as given (no platform translation).
+    """
+    return atomic_write_bytes(path, text.encode(encoding))
+
+
+# ---------------------------------------------------------------------------
+# Folders: staging and write checks
+# ---------------------------------------------------------------------------
+
+
+def _make_dirs(folder: Path) -> list[Path]:
+    """Create ``folder`` and missing ancestors; return those created, outermost first."""
+    missing: list[Path] = []
+    current = folder
+    while not current.exists() and not current.is_symlink():
+        missing.append(current)
+        if current.parent == current:
+            break
+        current = current.parent
+    created: list[Path] = []
+    try:
+        for item in reversed(missing):
+            item.mkdir()
+            created.append(item)
+    except BaseException:
+        _remove_dirs(created)
+        raise
+    return created
+
+
+def _remove_dirs(created: Sequence[Path]) -> None:
+    """Remove folders made by :func:`_make_dirs`, innermost first, if empty."""
+    for item in reversed(created):
+        with contextlib.suppress(OSError):
+            item.rmdir()
+
+
+def _staged_files(stage: Path) -> list[Path]:
+    """Files under ``stage`` (relative), with a top-level manifest.json last."""
+    files = sorted(
+        (p.relative_to(stage) for p in stage.rglob("*") if not p.is_dir()),
+        key=lambda rel: (rel == Path(MANIFEST_FILE), rel.as_posix()),
+    )
+    return files
+
+
+@contextlib.contextmanager
+def staged_output(out_dir: str | os.PathLike[str]) -> Iterator[Path]:
+    """Stage a run's files and move them into ``out_dir`` only on success.
+
+    Yields a fresh staging folder ``.<name>.tmp-<random>`` next to ``out_dir``
+    (in its parent, so on the same file system). The caller writes every
+    result file into it. On normal exit, each staged file is moved into
+    ``out_dir`` (created if needed) with :func:`os.replace`, each move atomic,
+    ``manifest.json`` last; any old ``manifest.json`` in ``out_dir`` is removed
+    first, so a folder whose moves were cut short has no manifest rather than
+    a manifest that describes other files. The staging folder is then removed.
+
+    If the body raises (``KeyboardInterrupt`` included), the staging folder
+    and any folders this call created are removed and ``out_dir`` is left
+    exactly as it was.
+
+    Files in ``out_dir`` that the run did not stage are left in place.
+
+    Example::
+
+        with staged_output("results/bandit") as stage:
+            write_table(df, stage)
+            write_manifest(stage, manifest)
+    """
+    out_dir = Path(os.path.abspath(out_dir))
+    created = _make_dirs(out_dir.parent)
+    try:
+        stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    except BaseException:
+        _remove_dirs(created)
+        raise
+    try:
+        yield stage
+        files = _staged_files(stage)
+        out_dir.mkdir(exist_ok=True)
+        if Path(MANIFEST_FILE) in files:
+            old_manifest = out_dir / MANIFEST_FILE
+            if old_manifest.is_file() or old_manifest.is_symlink():
+                old_manifest.unlink()
+        synced: set[Path] = set()
+        for rel in files:
+            dest = out_dir / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(stage / rel, dest)
+            synced.add(dest.parent)
+        for folder in sorted(synced, key=lambda p: len(p.parts), reverse=True):
+            _fsync_dir(folder)
+        _fsync_dir(out_dir.parent)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        if not out_dir.exists():
+            _remove_dirs(created)
+        raise
+    shutil.rmtree(stage, ignore_errors=True)
+
+
+def check_writable(out_dir: str | os.PathLike[str]) -> None:
+    """Fail early, before any work, if results cannot be written to ``out_dir``.
+
+    Creates ``out_dir`` if absent, writes and removes a probe file in it and in
+    its parent (where :func:`staged_output` stages), then removes any folder it
+    created, so a check leaves the file system as it found it.
+
+    Raises:
+      ResultsError: ``"cannot write to <dir>: <reason>"``.
+    """
+    folder = Path(os.path.abspath(out_dir))
+    created: list[Path] = []
+    try:
+        created = _make_dirs(folder)
+        if not folder.is_dir():
+            raise NotADirectoryError(20, "Not a directory", str(folder))
+        for probe_dir in (folder, folder.parent):
+            fd, probe = tempfile.mkstemp(prefix=".pgjax-probe.tmp-", dir=probe_dir)
+            os.close(fd)
+            os.unlink(probe)
+    except OSError as err:
+        reason = err.strerror or str(err)
+        raise ResultsError(f"cannot write to {out_dir}: {reason}") from err
+    finally:
+        _remove_dirs(created)
+
+
+# ---------------------------------------------------------------------------
+# Tables
+# ---------------------------------------------------------------------------
+
+
+def normalize_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Return ``df`` with canonical column order, dtypes and a fresh index.
+
+    The columns of :data:`TABLE_COLUMNS` come first in their canonical order
+    (strings as ``str``, ``n``/``n_seeds``/``n_nonfinite`` as int64, the rest
+    float64); any extra columns follow unchanged.
+
+    Raises:
+      ValueError: a required column is missing, or cannot take its dtype.
+    """
+    missing = [c for c in TABLE_COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(f"results table lacks required columns {missing}")
+    extra = [c for c in df.columns if c not in TABLE_COLUMNS]
+    out = df.loc[:, list(TABLE_COLUMNS) + extra].reset_index(drop=True).copy()
+    for col in STRING_COLUMNS:
+        out[col] = out[col].astype(str)
+    for col in INT_COLUMNS:
+        out[col] = out[col].astype("int64")
+    for col in FLOAT_COLUMNS:
+        out[col] = out[col].astype("float64")
+    return out
+
+
+def _is_missing(value: Any) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _format_number(value: Any, na_rep: str) -> str:
+    """Ints as ints, floats with 4 significant figures, NaN as ``na_rep``."""
+    if isinstance(value, (bool, np.bool_)):
+        return str(value)
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        if math.isnan(value):
+            return na_rep
+        return f"{float(value):.{_SIG_FIGS}g}"
+    if _is_missing(value):
+        return na_rep
+    return str(value)
+
+
+def _constant(df: pd.DataFrame, col: str) -> str | None:
+    """The single value of a string column, or None if it varies or is absent."""
+    if col not in df.columns or len(df) == 0:
+        return None
+    values = df[col].unique()
+    return str(values[0]) if len(values) == 1 else None
+
+
+def _display_frame(df: pd.DataFrame) -> tuple[pd.DataFrame, str | None, str | None]:
+    """Drop constant experiment/problem columns; return them for the caption."""
+    experiment = _constant(df, "experiment")
+    problem = _constant(df, "problem")
+    drop = []
+    if experiment is not None:
+        drop.append("experiment")
+    if problem is not None:
+        drop.append("problem")
+    return df.drop(columns=drop), experiment, problem
+
+
+def _numeric_columns(df: pd.DataFrame) -> list[str]:
+    return [c for c in df.columns if pd.api.types.is_numeric_dtype(df[c])]
+
+
+def render_markdown(df: pd.DataFrame) -> str:
+    """Render a results table as GitHub Markdown.
+
+    Numbers carry 4 significant figures (integers in full), missing values
+    show as ``–``. If the table covers one experiment and one problem, those
+    columns are dropped and named in a heading line instead.
+    """
+    shown, experiment, problem = _display_frame(df)
+    numeric = set(_numeric_columns(shown))
+    cells = pd.DataFrame(
+        {
+            col: [_format_number(v, "–") if col in numeric else str(v) for v in shown[col].tolist()]
+            for col in shown.columns
+        },
+        columns=shown.columns,
+    )
+    colalign = tuple("right" if c in numeric else "left" for c in shown.columns)
+    body = cells.to_markdown(index=False, disable_numparse=True, colalign=colalign, tablefmt="pipe")
+    heading = []
+    if experiment is not None:
+        heading.append(f"experiment `{experiment}`")
+    if problem is not None:
+        heading.append(f"problem `{problem}`")
+    lines = []
+    if heading:
+        lines.append("Results: " + ", ".join(heading) + ".")
+        lines.append("")
+    lines.append(body)
+    lines.append("")
+    lines.append(
+        "var: variance of the estimate across seeds; var_lo, var_hi: its 95% CI; "
+        "var_exact: exact variance where known; n_var: n × var; "
+        "numbers to 4 significant figures; – : not available."
+    )
+    return "\n".join(lines) + "\n"
+
+
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
+
+
+def _latex_escape(text: str) -> str:
+    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
+
+
+def _latex_number(value: Any) -> str:
+    """A number for a LaTeX table: 4 significant figures, math-mode minus and
+    powers of ten, ``--`` for missing."""
+    text = _format_number(value, "--")
+    if text == "--":
+        return text
+    if text in ("inf", "-inf"):
+        return r"$\infty$" if text == "inf" else r"$-\infty$"
+    if "e" in text:
+        mantissa, exponent = text.split("e")
+        power = f"10^{{{int(exponent)}}}"
+        return f"${power}$" if mantissa in ("1",) else f"${mantissa}\\times {power}$"
+    if text.startswith("-"):
+        return f"${text}$"
+    return text
+
+
+def render_latex(df: pd.DataFrame) -> str:
+    """Render a results table as a booktabs LaTeX ``table`` (needs ``booktabs``).
+
+    Numbers carry 4 significant figures (integers in full) in math mode,
+    missing values show as ``--``, text is escaped. If the table covers one
+    experiment and one problem, those columns are dropped and named in the
+    caption instead.
+    """
+    shown, experiment, problem = _display_frame(df)
+    numeric = set(_numeric_columns(shown))
+    cells = pd.DataFrame(
+        {
+            _latex_escape(str(col)): [
+                _latex_number(v) if col in numeric else _latex_escape(str(v)) for v in shown[col].tolist()
+            ]
+            for col in shown.columns
+        }
+    )
+    column_format = "".join("r" if c in numeric else "l" for c in shown.columns)
+    parts = []
+    if experiment is not None:
+        parts.append(f"experiment \\texttt{{{_latex_escape(experiment)}}}")
+    if problem is not None:
+        parts.append(f"problem \\texttt{{{_latex_escape(problem)}}}")
+    caption = "Monte Carlo gradient estimates"
+    if parts:
+        caption += " for " + ", ".join(parts)
+    caption += (
+        ". var: variance across seeds, with 95\\% CI [var\\_lo, var\\_hi]; "
+        "var\\_exact: exact variance where known; -- : not available."
+    )
+    label = "tab:" + (experiment or "results").replace(" ", "-")
+    body = cells.to_latex(
+        index=False,
+        escape=False,
+        column_format=column_format,
+        caption=caption,
+        label=_latex_escape(label).replace(r"\_", "_"),
+        position="htbp",
+    )
+    first, rest = body.split("\n", 1)
+    header = "% Generated by pgjax; requires \\usepackage{booktabs}.\n"
+    return header + first + "\n\\centering\n\\small\n\\setlength{\\tabcolsep}{3pt}\n" + rest
+
+
+def write_table(df: pd.DataFrame, folder: str | os.PathLike[str]) -> list[Path]:
+    """Write ``table.parquet``, ``table.csv``, ``table.md`` and ``table.tex``.
+
+    The table is first passed through :func:`normalize_table`. The parquet
+    file is the source of truth (exact float64); the CSV keeps full precision;
+    Markdown and LaTeX are for reading (4 significant figures). Each file is
+    written atomically.
+
+    Returns:
+      The four paths written.
+
+    Raises:
+      ValueError: the table lacks required columns.
+    """
+    folder = Path(folder)
+    table = normalize_table(df)
+    buffer = io.BytesIO()
+    table.to_parquet(buffer, index=False)
+    paths = [
+        atomic_write_bytes(folder / TABLE_FILE, buffer.getvalue()),
+        atomic_write_text(folder / "table.csv", table.to_csv(index=False, lineterminator="\n")),
+        atomic_write_text(folder / "table.md", render_markdown(table)),
+        atomic_write_text(folder / "table.tex", render_latex(table)),
+    ]
+    return paths
+
+
+def read_table(folder: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read ``<folder>/table.parquet`` back as a DataFrame.
+
+    Returns:
+      The table, with columns in canonical order and canonical dtypes.
+
+    Raises:
+      ResultsError: the file is missing, truncated or corrupt, or is not a
+        pgjax results table (required columns missing or of the wrong kind).
+        The message names the file.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = Path(folder) / TABLE_FILE
+    if not path.is_file():
+        raise ResultsError(f"{path}: no results table (file not found)")
+    try:
+        arrow = pq.read_table(path)
+        df = arrow.to_pandas()
+    except (pa.ArrowException, OSError, ValueError) as err:
+        raise ResultsError(f"{path}: unreadable results table ({err})") from err
+    missing = [c for c in TABLE_COLUMNS if c not in df.columns]
+    if missing:
+        raise ResultsError(f"{path}: not a pgjax results table (missing columns: {', '.join(missing)})")
+    wrong = [
+        c
+        for c in INT_COLUMNS + FLOAT_COLUMNS
+        if not pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_bool_dtype(df[c])
+    ]
+    if wrong:
+        raise ResultsError(f"{path}: not a pgjax results table (non-numeric columns: {', '.join(wrong)})")
+    try:
+        return normalize_table(df)
+    except (ValueError, TypeError) as err:
+        raise ResultsError(f"{path}: not a pgjax results table ({err})") from err
+
+
+# ---------------------------------------------------------------------------
+# Raw per-seed estimates
+# ---------------------------------------------------------------------------
+
+
+def write_raw(
+    folder: str | os.PathLike[str],
+    estimates: Mapping[str, Mapping[int, np.ndarray]],
+    param_names: Sequence[str],
+    true_grad: Any,
+) -> Path:
+    """Write raw per-seed estimates to ``<folder>/raw.npz`` (atomically).
+
+    Args:
+      folder: destination folder (must exist).
+      estimates: ``estimates[estimator][n]`` is an array of shape ``(R, P)``,
+        row r the estimate of seed r (normally float32). Stored as given,
+        under the key ``f"{estimator}|{n}"``.
+      param_names: the ``P`` parameter names, in column order.
+      true_grad: the exact gradient, shape ``(P,)``, stored as float64.
+
+    Returns:
+      The path written.
+
+    Raises:
+      ValueError: shapes disagree, or an estimator name is empty.
+    """
+    names = np.asarray([str(p) for p in param_names], dtype=str)
+    n_params = names.shape[0]
+    grad = np.asarray(true_grad, dtype=np.float64).reshape(-1)
+    if grad.shape != (n_params,):
+        raise ValueError(f"true_grad has shape {grad.shape}, expected ({n_params},) to match param_names")
+    arrays: dict[str, np.ndarray] = {"param_names": names, "true_grad": grad}
+    for estimator, by_n in estimates.items():
+        if not estimator or not isinstance(estimator, str):
+            raise ValueError(f"estimator name must be a non-empty string, got {estimator!r}")
+        for n, values in by_n.items():
+            arr = np.asarray(values)
+            if arr.ndim != 2 or arr.shape[1] != n_params:
+                raise ValueError(
+                    f"estimates[{estimator!r}][{n}] has shape {arr.shape}, expected (R, {n_params})"
+                )
+            arrays[f"{estimator}|{int(n)}"] = arr
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return atomic_write_bytes(Path(folder) / RAW_FILE, buffer.getvalue())
+
+
+def read_raw(
+    folder: str | os.PathLike[str],
+) -> tuple[dict[str, dict[int, np.ndarray]], list[str], np.ndarray]:
+    """Read ``<folder>/raw.npz`` written by :func:`write_raw`.
+
+    Returns:
+      ``(estimates, param_names, true_grad)``: ``estimates[estimator][n]`` of
+      shape ``(R, P)`` with the stored dtype (estimators in file order, n
+      ascending), the ``P`` parameter names, and ``true_grad`` float64 ``(P,)``.
+
+    Raises:
+      ResultsError: the file is missing, corrupt or not a pgjax raw file.
+    """
+    path = Path(folder) / RAW_FILE
+    if not path.is_file():
+        raise ResultsError(f"{path}: no raw estimates (file not found)")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            contents = {key: npz[key] for key in npz.files}
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as err:
+        raise ResultsError(f"{path}: unreadable raw estimates ({err})") from err
+    missing = [k for k in _RAW_META_KEYS if k not in contents]
+    if missing:
+        raise ResultsError(f"{path}: not a pgjax raw file (missing {', '.join(missing)})")
+    names_arr = contents.pop("param_names")
+    grad = contents.pop("true_grad")
+    if names_arr.ndim != 1 or names_arr.dtype.kind != "U":
+        raise ResultsError(f"{path}: not a pgjax raw file (bad param_names)")
+    param_names = [str(p) for p in names_arr.tolist()]
+    if grad.shape != (len(param_names),) or grad.dtype.kind != "f":
+        raise ResultsError(f"{path}: not a pgjax raw file (bad true_grad)")
+    estimates: dict[str, dict[int, np.ndarray]] = {}
+    for key, arr in contents.items():
+        estimator, sep, n_text = key.rpartition("|")
+        try:
+            n = int(n_text)
+        except ValueError:
+            n = None
+        if not sep or not estimator or n is None:
+            raise ResultsError(f"{path}: not a pgjax raw file (unexpected key {key!r})")
+        if arr.ndim != 2 or arr.shape[1] != len(param_names):
+            raise ResultsError(
+                f"{path}: corrupt raw file ({key!r} has shape {arr.shape}, expected (R, {len(param_names)}))"
+            )
+        estimates.setdefault(estimator, {})[n] = arr
+    estimates = {e: dict(sorted(by_n.items())) for e, by_n in estimates.items()}
+    return estimates, param_names, grad.astype(np.float64, copy=False)
+
+
+# ---------------------------------------------------------------------------
+# Manifest
+# ---------------------------------------------------------------------------
+
+
+def _jsonable(value: Any) -> Any:
+    """Convert a manifest value to plain JSON types.
+
+    Dataclasses become dicts, tuples and sets lists, numpy scalars and arrays
+    Python numbers and lists, paths and other objects strings; non-finite
+    floats become None so the file stays strict JSON.
+    """
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (set, frozenset)):
+        return sorted((_jsonable(v) for v in value), key=repr)
+    if isinstance(value, enum.Enum):
+        return _jsonable(value.value)
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        return _jsonable(value.item())
+    if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return str(value)
+
+
+def write_manifest(folder: str | os.PathLike[str], manifest: Mapping[str, Any]) -> Path:
+    """Write ``<folder>/manifest.json`` (atomically, pretty-printed, UTF-8).
+
+    ``"schema": SCHEMA`` is put first (added if absent). Values are converted
+    to plain JSON (dataclasses, numpy values, tuples and paths are accepted;
+    NaN and infinities become null).
+
+    Raises:
+      ValueError: ``manifest`` lacks ``"experiment"`` or names another schema.
+    """
+    if "experiment" not in manifest:
+        raise ValueError("manifest must contain 'experiment'")
+    schema = manifest.get("schema", SCHEMA)
+    if schema != SCHEMA:
+        raise ValueError(f"manifest schema is {schema!r}, expected {SCHEMA!r}")
+    body = {"schema": SCHEMA, **{k: v for k, v in manifest.items() if k != "schema"}}
+    text = json.dumps(_jsonable(body), indent=2, ensure_ascii=False, allow_nan=False)
+    return atomic_write_text(Path(folder) / MANIFEST_FILE, text + "\n")
+
+
+def read_manifest(folder: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read ``<folder>/manifest.json``.
+
+    Raises:
+      ResultsError: the file is missing, not valid JSON, not an object, or
+        lacks ``"schema": SCHEMA``.
+    """
+    path = Path(folder) / MANIFEST_FILE
+    if not path.is_file():
+        raise ResultsError(f"{path}: no manifest (file not found)")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ResultsError(f"{path}: unreadable manifest ({err})") from err
+    if not isinstance(data, dict):
+        raise ResultsError(f"{path}: not a pgjax manifest (not a JSON object)")
+    schema = data.get("schema")
+    if schema != SCHEMA:
+        raise ResultsError(f"{path}: not a pgjax results manifest (schema {schema!r}, expected {SCHEMA!r})")
+    return data
+
+
+# ---------------------------------------------------------------------------
+# Environment
+# ---------------------------------------------------------------------------
+
+_VERSIONED_PACKAGES = (
+    "jax",
+    "jaxlib",
+    "numpy",
+    "optax",
+    "flax",
+    "chex",
+    "pandas",
+    "matplotlib",
+)
+
+
+def _package_version(name: str) -> str | None:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    except Exception:  # noqa: BLE001 - broken metadata must not stop a run
+        return None
+
+
+def _git(args: Sequence[str], cwd: Path) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", *args],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+    if done.returncode != 0:
+        return None
+    return done.stdout
+
+
+def _git_state() -> tuple[str | None, bool | None]:
+    """Commit and dirty flag of the git repository holding this package."""
+    package_dir = Path(__file__).resolve().parent
+    head = _git(["rev-parse", "HEAD"], package_dir)
+    if head is None:
+        return None, None
+    status = _git(["status", "--porcelain", "--untracked-files=no"], package_dir)
+    dirty = None if status is None else bool(status.strip())
+    return head.strip() or None, dirty
+
+
+def _device_info() -> dict[str, Any]:
+    try:
+        import jax  # Lazy: reading result files must not start a backend.
+
+        devices = jax.devices()
+        first = devices[0] if devices else None
+        return {
+            "device_platform": getattr(first, "platform", None),
+            "device_kind": getattr(first, "device_kind", None),
+            "device_count": len(devices),
+        }
+    except Exception:  # noqa: BLE001 - no backend is a fact to record, not a crash
+        return {"device_platform": None, "device_kind": None, "device_count": None}
+
+
+def environment_info() -> dict[str, Any]:
+    """Describe the software and hardware a run used, for the manifest.
+
+    Returns a JSON-ready dict::
+
+        {"python": "3.11.7", "platform": "Linux-...", "packages": {"jax": "0.10.2",
+         ..., "optax": None}, "device_platform": "gpu", "device_kind": "NVIDIA H100",
+         "device_count": 1, "git_commit": "c4e1...", "git_dirty": False}
+
+    Package versions come from installed metadata (None when missing). The
+    git fields describe the repository that holds the pgjax package (tracked
+    files only) and are None when git or the repository is unavailable.
+    Never raises for a missing package, backend or git.
+    """
+    commit, dirty = _git_state()
+    info: dict[str, Any] = {
+        "python": platform.python_version(),
+        "python_implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "packages": {name: _package_version(name) for name in _VERSIONED_PACKAGES},
+    }
+    info.update(_device_info())
+    info["git_commit"] = commit
+    info["git_dirty"] = dirty
+    return info

@@ -1,0 +1,394 @@
+"""Tests for pgjax.results: round trips, atomic and staged writes, error messages."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pgjax import results
+from pgjax.errors import PgjaxError
+from pgjax.results import ResultsError
+
+
+def make_table(seed: int = 0) -> pd.DataFrame:
+    """A small valid results table: 2 estimators x 3 n x 2 params."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for estimator in ("reinforce", "reinforce_baseline"):
+        for n in (1, 4, 16):
+            for p, param in enumerate(("theta[0]", "log_sigma")):
+                var = float(rng.uniform(0.1, 2.0) / n)
+                rows.append(
+                    {
+                        "experiment": "bandit-variance",
+                        "problem": "bandit",
+                        "estimator": estimator,
+                        "param": param,
+                        "n": n,
+                        "n_seeds": 1000,
+                        "n_nonfinite": 0,
+                        "mean": float(rng.normal()),
+                        "true_grad": 0.5 - p,
+                        "bias": float(rng.normal() * 1e-3),
+                        "bias_se": float(np.sqrt(var / 1000)),
+                        "var": var,
+                        "var_lo": 0.9 * var,
+                        "var_hi": 1.1 * var,
+                        "n_var": n * var,
+                        "mse": var + 1e-6,
+                        "var_exact": var * 1.01 if estimator == "reinforce" else np.nan,
+                        "var_ratio": np.nan,
+                        "var_ratio_lo": np.nan,
+                        "var_ratio_hi": np.nan,
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def tmp_leftovers(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if ".tmp-" in p.name]
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def test_table_parquet_round_trip_is_exact(tmp_path: Path) -> None:
+    df = make_table()
+    written = results.write_table(df, tmp_path)
+    assert sorted(p.name for p in written) == ["table.csv", "table.md", "table.parquet", "table.tex"]
+    back = results.read_table(tmp_path)
+    pd.testing.assert_frame_equal(back, df, check_exact=True)
+    assert list(back.columns) == list(results.TABLE_COLUMNS)
+    assert back["n"].dtype == np.int64 and back["var"].dtype == np.float64
+    assert not tmp_leftovers(tmp_path)
+
+
+def test_table_csv_keeps_full_precision(tmp_path: Path) -> None:
+    df = make_table()
+    results.write_table(df, tmp_path)
+    csv = pd.read_csv(tmp_path / "table.csv")
+    np.testing.assert_array_equal(csv["var"].to_numpy(), df["var"].to_numpy())
+
+
+def test_write_table_rejects_missing_columns(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="var_hi"):
+        results.write_table(make_table().drop(columns=["var_hi"]), tmp_path)
+
+
+def test_read_table_missing_file_names_it(tmp_path: Path) -> None:
+    with pytest.raises(ResultsError, match="table.parquet"):
+        results.read_table(tmp_path)
+
+
+def test_read_table_truncated_names_file(tmp_path: Path) -> None:
+    results.write_table(make_table(), tmp_path)
+    path = tmp_path / "table.parquet"
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ResultsError, match="table.parquet") as info:
+        results.read_table(tmp_path)
+    assert isinstance(info.value, PgjaxError)
+    # Also garbage with no parquet magic at all.
+    path.write_bytes(b"not a parquet file at all")
+    with pytest.raises(ResultsError, match="table.parquet"):
+        results.read_table(tmp_path)
+
+
+def test_read_table_foreign_parquet_names_file_and_columns(tmp_path: Path) -> None:
+    pd.DataFrame({"x": [1, 2], "y": [0.5, 0.25]}).to_parquet(tmp_path / "table.parquet")
+    with pytest.raises(ResultsError, match=r"table\.parquet.*not a pgjax results table") as info:
+        results.read_table(tmp_path)
+    assert "estimator" in str(info.value)
+
+
+def test_read_table_wrong_column_type_is_foreign(tmp_path: Path) -> None:
+    df = make_table()
+    df["var"] = "big"
+    df.to_parquet(tmp_path / "table.parquet", index=False)
+    with pytest.raises(ResultsError, match="var"):
+        results.read_table(tmp_path)
+
+
+def test_markdown_and_latex_use_four_significant_figures() -> None:
+    df = make_table().iloc[:1].copy()
+    df["var"] = 0.123456789
+    df["mean"] = -1234.5678
+    df["bias"] = 1.23456e-5
+    df["n_seeds"] = 123456
+    md = results.render_markdown(df)
+    tex = results.render_latex(df)
+    for text in (md, tex):
+        assert "0.1235" in text
+        assert "0.123456" not in text
+        assert "123456" in text  # integers are not rounded
+        assert "-1235" in text
+    assert "1.235e-05" in md
+    assert r"1.235\times 10^{-5}" in tex
+    # Missing values.
+    assert "–" in md
+    assert " -- " in tex
+    # Constant experiment/problem columns move into the heading / caption.
+    assert "bandit-variance" in md and "| experiment" not in md
+    assert r"\texttt{bandit-variance}" in tex
+    assert r"\toprule" in tex and r"\bottomrule" in tex
+    assert r"log\_sigma" in tex or r"theta[0]" in tex
+    assert r"n\_seeds" in tex
+
+
+def test_markdown_keeps_varying_experiment_column() -> None:
+    a = make_table()
+    b = make_table().assign(experiment="other")
+    md = results.render_markdown(pd.concat([a, b], ignore_index=True))
+    header = next(line for line in md.splitlines() if line.startswith("|"))
+    assert "| experiment" in header and "problem" not in header
+    assert "problem `bandit`" in md
+
+
+# --------------------------------------------------------------------------- raw
+
+
+def test_raw_round_trip_is_bit_exact(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    estimates = {
+        "reinforce": {n: rng.standard_normal((50, 3)).astype(np.float32) for n in (1, 2, 8)},
+        "a|b estimator": {4: np.array([[np.nan, np.inf, -0.0]] * 5, dtype=np.float32)},
+    }
+    names = ["theta[0]", "theta[1]", "log_sigma"]
+    grad = np.array([0.1, -2.0, 1.0 / 3.0])
+    results.write_raw(tmp_path, estimates, names, grad)
+    back, back_names, back_grad = results.read_raw(tmp_path)
+    assert back_names == names
+    assert back_grad.dtype == np.float64
+    assert back_grad.tobytes() == grad.tobytes()
+    assert list(back) == list(estimates)
+    for estimator, by_n in estimates.items():
+        assert list(back[estimator]) == sorted(by_n)
+        for n, arr in by_n.items():
+            got = back[estimator][n]
+            assert got.dtype == arr.dtype and got.shape == arr.shape
+            assert got.tobytes() == arr.tobytes()
+    assert not tmp_leftovers(tmp_path)
+
+
+def test_write_raw_checks_shapes(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="expected"):
+        results.write_raw(tmp_path, {"e": {1: np.zeros((4, 2))}}, ["a", "b", "c"], np.zeros(3))
+    with pytest.raises(ValueError, match="true_grad"):
+        results.write_raw(tmp_path, {"e": {1: np.zeros((4, 2))}}, ["a", "b"], np.zeros(3))
+
+
+def test_read_raw_bad_files(tmp_path: Path) -> None:
+    with pytest.raises(ResultsError, match="raw.npz"):
+        results.read_raw(tmp_path)
+    (tmp_path / "raw.npz").write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(ResultsError, match="raw.npz"):
+        results.read_raw(tmp_path)
+    np.savez(tmp_path / "raw.npz", something=np.zeros(3))
+    with pytest.raises(ResultsError, match="raw.npz"):
+        results.read_raw(tmp_path)
+
+
+# --------------------------------------------------------------------------- manifest
+
+
+def test_manifest_round_trip(tmp_path: Path) -> None:
+    manifest = {
+        "experiment": "bandit-variance",
+        "config": {"seeds": 1000, "ns": (1, 2, 4), "lr": np.float32(0.5), "nan": float("nan")},
+        "argv": ["pgjax", "run"],
+        "out": tmp_path,
+        "timing": {"compile_s": 1.25, "run_s": np.float64(2.5)},
+    }
+    path = results.write_manifest(tmp_path, manifest)
+    raw_text = path.read_text()
+    assert json.loads(raw_text)["schema"] == results.SCHEMA
+    assert next(iter(json.loads(raw_text))) == "schema"
+    back = results.read_manifest(tmp_path)
+    assert back["schema"] == "pgjax.results/1"
+    assert back["experiment"] == "bandit-variance"
+    assert back["config"] == {"seeds": 1000, "ns": [1, 2, 4], "lr": 0.5, "nan": None}
+    assert back["out"] == str(tmp_path)
+    assert back["timing"]["run_s"] == 2.5
+
+
+def test_write_manifest_requires_experiment(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="experiment"):
+        results.write_manifest(tmp_path, {"config": {}})
+
+
+def test_read_manifest_errors(tmp_path: Path) -> None:
+    with pytest.raises(ResultsError, match="manifest.json"):
+        results.read_manifest(tmp_path)
+    (tmp_path / "manifest.json").write_text("{not json")
+    with pytest.raises(ResultsError, match="manifest.json"):
+        results.read_manifest(tmp_path)
+    (tmp_path / "manifest.json").write_text(json.dumps({"experiment": "x"}))
+    with pytest.raises(ResultsError, match="schema"):
+        results.read_manifest(tmp_path)
+    (tmp_path / "manifest.json").write_text(json.dumps({"schema": "other/2", "experiment": "x"}))
+    with pytest.raises(ResultsError, match="other/2"):
+        results.read_manifest(tmp_path)
+    (tmp_path / "manifest.json").write_text("[1, 2]")
+    with pytest.raises(ResultsError, match="manifest.json"):
+        results.read_manifest(tmp_path)
+
+
+def test_environment_info_has_versions_and_never_crashes() -> None:
+    info = results.environment_info()
+    assert info["python"].count(".") == 2
+    assert info["packages"]["numpy"] == np.__version__
+    assert info["packages"]["pandas"] == pd.__version__
+    for key in ("jax", "jaxlib", "optax", "flax", "chex", "matplotlib"):
+        assert key in info["packages"]
+    for key in ("device_kind", "device_count", "git_commit", "git_dirty", "platform"):
+        assert key in info
+    json.dumps(info)  # manifest-ready
+
+
+# --------------------------------------------------------------------------- atomic writes
+
+
+def test_atomic_write_replaces_and_cleans_up(tmp_path: Path) -> None:
+    target = tmp_path / "a.txt"
+    target.write_text("old")
+    results.atomic_write_text(target, "new\n")
+    assert target.read_text() == "new\n"
+    assert not tmp_leftovers(tmp_path)
+
+
+def test_atomic_write_failure_keeps_old_file_and_removes_temp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "a.txt"
+    target.write_text("old")
+
+    def broken_replace(src: object, dst: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(results.os, "replace", broken_replace)
+    with pytest.raises(OSError):
+        results.atomic_write_bytes(target, b"new")
+    assert target.read_text() == "old"
+    assert not tmp_leftovers(tmp_path)
+
+
+def test_atomic_write_temp_name_is_git_ignored_pattern(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[str] = []
+    real_replace = os.replace
+
+    def spy(src: str, dst: str) -> None:
+        seen.append(Path(src).name)
+        real_replace(src, dst)
+
+    monkeypatch.setattr(results.os, "replace", spy)
+    results.atomic_write_bytes(tmp_path / "figure.png", b"x")
+    assert len(seen) == 1
+    assert Path(seen[0]).match("*.tmp-*") and seen[0].startswith("figure.tmp-")
+    assert seen[0].endswith(".png")
+
+
+# --------------------------------------------------------------------------- staged output
+
+
+def test_staged_output_moves_everything_manifest_last(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "runs" / "bandit"
+    moved: list[str] = []
+    real_replace = os.replace
+
+    def spy(src: str, dst: str) -> None:
+        moved.append(Path(dst).name)
+        real_replace(src, dst)
+
+    monkeypatch.setattr(results.os, "replace", spy)
+    with results.staged_output(out) as stage:
+        assert stage.parent == out.parent and stage.name.startswith(".bandit.tmp-")
+        assert not out.exists()
+        results.write_manifest(stage, {"experiment": "bandit"})
+        results.write_table(make_table(), stage)
+        (stage / "sub").mkdir()
+        (stage / "sub" / "x.txt").write_text("x")
+        moved.clear()  # only count the final moves
+    assert moved[-1] == "manifest.json"
+    assert sorted(p.name for p in out.iterdir()) == [
+        "manifest.json",
+        "sub",
+        "table.csv",
+        "table.md",
+        "table.parquet",
+        "table.tex",
+    ]
+    assert (out / "sub" / "x.txt").read_text() == "x"
+    assert not tmp_leftovers(tmp_path)
+    pd.testing.assert_frame_equal(results.read_table(out), make_table())
+
+
+@pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt])
+def test_staged_output_failure_leaves_out_dir_untouched(tmp_path: Path, error: type[BaseException]) -> None:
+    out = tmp_path / "bandit"
+    out.mkdir()
+    (out / "table.csv").write_text("old table")
+    (out / "manifest.json").write_text("old manifest")
+    with pytest.raises(error):
+        with results.staged_output(out) as stage:
+            (stage / "table.csv").write_text("new table")
+            results.write_manifest(stage, {"experiment": "bandit"})
+            raise error("boom")
+    assert (out / "table.csv").read_text() == "old table"
+    assert (out / "manifest.json").read_text() == "old manifest"
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "table.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bandit"]
+
+
+def test_staged_output_failure_creates_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "new" / "deeper" / "bandit"
+    with pytest.raises(RuntimeError):
+        with results.staged_output(out) as stage:
+            (stage / "table.csv").write_text("x")
+            raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_staged_output_replaces_old_results(tmp_path: Path) -> None:
+    out = tmp_path / "bandit"
+    out.mkdir()
+    (out / "table.csv").write_text("old")
+    (out / "keep.txt").write_text("unrelated")
+    with results.staged_output(out) as stage:
+        (stage / "table.csv").write_text("new")
+    assert (out / "table.csv").read_text() == "new"
+    assert (out / "keep.txt").read_text() == "unrelated"
+    assert not tmp_leftovers(tmp_path)
+
+
+# --------------------------------------------------------------------------- check_writable
+
+
+def test_check_writable_creates_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "a" / "b"
+    results.check_writable(out)
+    assert list(tmp_path.iterdir()) == []
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    results.check_writable(existing)
+    assert existing.is_dir() and list(existing.iterdir()) == []
+
+
+def test_check_writable_fails_under_a_file(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("i am a file")
+    with pytest.raises(ResultsError, match=r"cannot write to .*file.*: ") as info:
+        results.check_writable(blocker / "out")
+    assert isinstance(info.value, PgjaxError)
+    with pytest.raises(ResultsError, match="cannot write to"):
+        results.check_writable(blocker)  # out_dir itself is a file
+    assert blocker.read_text() == "i am a file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
