@@ -122,8 +122,15 @@ def run(config: Config = Config(), *, progress=None) -> ExperimentResult:
         exact_single_sample_var=exact_variances(estimators, problem, params),
         reference=reference,
     )
+    biased = [name for name, est in estimators.items() if not est.unbiased]
+    comparators = [name for name in ("leave_one_out", "reinforce") if name in estimators][:1]
     return ExperimentResult(
-        experiment=NAME, config=config, problem=problem.describe(), table=table, sweep=sweep, info={}
+        experiment=NAME,
+        config=config,
+        problem=problem.describe(),
+        table=table,
+        sweep=sweep,
+        info={"bias_estimators": biased + comparators},
     )
 
 

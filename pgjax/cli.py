@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
+import os
 import re
 import sys
 from pathlib import Path
@@ -68,6 +69,24 @@ def _run_options(module):
     )
 
 
+def enable_compilation_cache() -> Path | None:
+    """Turns on JAX's persistent compilation cache in the user cache folder, so a second run of the same
+    experiment skips compilation. Opt out with the environment variable PGJAX_NO_COMPILE_CACHE=1."""
+    if os.environ.get("PGJAX_NO_COMPILE_CACHE", "") not in ("", "0"):
+        return None
+    import jax
+
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    folder = root / "pgjax" / "jax-compilation-cache"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    jax.config.update("jax_compilation_cache_dir", str(folder))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+    return folder
+
+
 def cmd_list() -> int:
     from pgjax import experiment
 
@@ -91,6 +110,7 @@ def cmd_run(args: Sequence[str]) -> int:
     config.validate()
     out = Path(options.out)
     results.check_writable(out)
+    enable_compilation_cache()
 
     from tqdm.auto import tqdm
 
