@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import pkgutil
 import sys
 import time
 from importlib.metadata import entry_points
@@ -128,8 +129,26 @@ def save(result: ExperimentResult, out_dir: str | Path, *, argv: list[str] | Non
 
 
 def discover() -> dict[str, str]:
-    """Experiment name -> module path, from the ``pgjax.experiments`` entry points."""
-    return {ep.name: ep.value for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name)}
+    """Experiment name -> module path.
+
+    Each ``pgjax.experiments`` entry point names either one experiment module or a package whose
+    submodules are experiments (this repository registers its ``experiments`` package, so adding an
+    experiment is adding a file). An experiment module defines ``NAME``, ``Config`` and ``run``.
+    """
+    found: dict[str, str] = {}
+    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        module = importlib.import_module(ep.value)
+        candidates = [module]
+        if hasattr(module, "__path__"):
+            candidates = [
+                importlib.import_module(f"{module.__name__}.{info.name}")
+                for info in sorted(pkgutil.iter_modules(module.__path__), key=lambda i: i.name)
+                if not info.name.startswith("_")
+            ]
+        for candidate in candidates:
+            if all(hasattr(candidate, attr) for attr in ("NAME", "Config", "run")):
+                found[candidate.NAME] = candidate.__name__
+    return dict(sorted(found.items()))
 
 
 def load(name: str) -> ModuleType:
