@@ -18,7 +18,7 @@ in interleaved rounds (so that all contenders see the same machine load), agains
 3. a per-seed, per-sample Python loop over NumPy as a newcomer would write it (:func:`python_loop_reinforce`),
    timed on a few seeds and extrapolated as a per-sample rate.
 
-Every contender's time is the best (minimum) of ``repeats`` rounds. Rates are in samples per second,
+Every contender's time is the best (minimum) of its timed rounds (``repeats`` or more; the counts are recorded). Rates are in samples per second,
 samples = R x n. Before timing, the NumPy rivals are checked against the JAX estimator and the exact
 gradient (same mean within statistical error), so a fast but wrong rival cannot win.
 
@@ -62,15 +62,17 @@ JSON_FILE = "bench.json"
 MARKDOWN_FILE = "bench.md"
 DEFAULT_OUT = Path("results") / "bench"
 
+#: ``micro_batch_elements`` values of the diagnostic sweep of a full run (16 .. 256 seeds at n = 4096).
+FULL_MICRO_BATCH_SWEEP = (1 << 16, 1 << 17, 1 << 18, 1 << 19, 1 << 20)
 #: Sizes of ``--quick`` (for tests and smoke runs).
 QUICK = dict(d=8, n_seeds=256, n=1024, repeats=2, python_loop_seeds=4)
 
 
 # ------------------------------------------------------------------------------------------------ problem
-def bench_problem(d: int = 8) -> LinearGaussianBandit:
-    """The benchmarked bandit: fixed state s in R^d, a ~ N(theta . s, sigma^2), r(a) = -(a - 1)^2.
+def bench_problem(d: int = 8, sigma: float = 1.0, target: float = 1.0) -> LinearGaussianBandit:
+    """The benchmarked bandit: fixed state s in R^d, a ~ N(theta . s, sigma^2), r(a) = -(a - target)^2.
 
-    s_c spread evenly over [0.5, 1.5], theta_c over [-0.3, 0.3], sigma = 1.
+    s_c spread evenly over [0.5, 1.5], theta_c over [-0.3, 0.3]; the benchmark uses sigma = 1, target = 1.
     """
     if d < 1:
         raise ValueError(f"d must be >= 1 (got {d})")
@@ -78,9 +80,9 @@ def bench_problem(d: int = 8) -> LinearGaussianBandit:
     return LinearGaussianBandit.build(
         state=tuple(0.5 + grid),
         theta=tuple(-0.3 + 0.6 * grid),
-        sigma=1.0,
+        sigma=sigma,
         reward="quadratic",
-        reward_target=1.0,
+        reward_target=target,
     )
 
 
@@ -315,6 +317,7 @@ def run_benchmark(
     micro_batch_elements: int = MICRO_BATCH_ELEMENTS,
     seed: int = 0,
     quick_variants: bool | None = None,
+    micro_batch_sweep: Sequence[int] = (),
 ) -> dict[str, Any]:
     """Times the estimator against the RNG limit, expert NumPy and a Python loop; optionally writes the results.
 
@@ -328,6 +331,9 @@ def run_benchmark(
       micro_batch_elements: the engine's micro-batch setting (the default is the engine's).
       seed: base seed of the JAX keys and first NumPy seed.
       quick_variants: race fewer NumPy configurations (default: when R x n is small).
+      micro_batch_sweep: ``micro_batch_elements`` values at which the estimator and the RNG limit are also
+        raced against each other (a diagnostic, recorded under ``micro_batch_sweep``). The rounds run at
+        ``micro_batch_elements`` itself, if listed, count as further rounds of the headline contenders.
 
     Returns:
       The results dict written to ``bench.json``.
@@ -396,7 +402,7 @@ def run_benchmark(
         contenders[_variant_name(v)] = lambda v=v: numpy_expert_reinforce(
             np_seeds, n, state, theta, sigma, target, **v
         )
-    variant_times = race(contenders, max(1, min(repeats, 3)))
+    variant_times = race(contenders, max(1, min(repeats, 3)))  # each configuration's rounds
     best_variant_name = min(variant_times, key=variant_times.get)
     best_variant = next(v for v in variants if _variant_name(v) == best_variant_name)
     main_times = race(
@@ -409,6 +415,16 @@ def run_benchmark(
     )
     variant_times[best_variant_name] = min(variant_times[best_variant_name], main_times["numpy_vectorized"])
     main_times["numpy_vectorized"] = variant_times[best_variant_name]
+    sweep = _micro_batch_sweep(problem, params, base_key, n_seeds, n, micro_batch_sweep, repeats)
+    variant_rounds = max(1, min(repeats, 3))
+    rounds = {"estimator": repeats, "rng_limit": repeats, "numpy_vectorized": repeats + variant_rounds}
+    for row in sweep:  # the engine's own setting, raced again in the sweep: more rounds of the same programs
+        if row["micro_batch_elements"] == micro_batch_elements:
+            main_times["estimator"] = min(main_times["estimator"], row["estimator_seconds"])
+            main_times["rng_limit"] = min(main_times["rng_limit"], row["rng_limit_seconds"])
+            rounds["estimator"] += repeats
+            rounds["rng_limit"] += repeats
+    rounds["python_loop"] = variant_rounds
     loop_time = race(
         {"python_loop": lambda: python_loop_reinforce(*loop_args)},
         max(1, min(repeats, 3)),
@@ -425,6 +441,8 @@ def run_benchmark(
         "ratio_vs_numpy_vectorized": rates["estimator"] / rates["numpy_vectorized"],
         "ratio_vs_python_loop": rates["estimator"] / rates["python_loop"],
     }
+    single = {k: t for k, t in variant_times.items() if k.endswith("threads=1]")}
+    best_single = min(single, key=single.get)
     device = device_info()
     result: dict[str, Any] = {
         "samples_per_s": rates["estimator"],
@@ -453,6 +471,7 @@ def run_benchmark(
         "estimator": "Reinforce (pgjax.engine._run_chunk, compiled as run_sweep compiles it)",
         "rates_samples_per_s": rates,
         "best_seconds": {**main_times, "python_loop": loop_time},
+        "timed_rounds": rounds,
         "compile_seconds": {"estimator": compile_estimator_s, "rng_limit": compile_rng_s},
         "numpy_vectorized_best": {
             "name": best_variant_name,
@@ -461,6 +480,9 @@ def run_benchmark(
             "threads": best_variant["workers"],
         },
         "numpy_variants_samples_per_s": {k: samples / t for k, t in variant_times.items()},
+        "numpy_single_thread_best": {"name": best_single, "samples_per_s": samples / single[best_single]},
+        "ratio_vs_numpy_single_thread": rates["estimator"] / (samples / single[best_single]),
+        "micro_batch_sweep": sweep,
         "targets": {
             "ratio_vs_rng_limit": TARGET_RATIO_VS_RNG_LIMIT,
             "ratio_vs_numpy_vectorized": TARGET_RATIO_VS_NUMPY,
@@ -493,6 +515,35 @@ def _check_python_loop(loop_estimates, seeds, n, state, theta, sigma, target) ->
     if not err < 1e-9:
         raise RuntimeError(f"the Python loop disagrees with the closed form on its own draws (rel. error {err:.2e})")
     return err
+
+
+def _micro_batch_sweep(problem, params, base_key, n_seeds, n, elements, repeats) -> list[dict[str, Any]]:
+    """Estimator and RNG limit raced at several engine micro-batch sizes (a diagnostic)."""
+    seeds = np.arange(n_seeds, dtype=np.uint32)
+    contenders: dict[str, Callable[[], Any]] = {}
+    for mbe in elements:
+        est = compile_estimator(problem, params, base_key, n_seeds, n, int(mbe))
+        rng = compile_rng_limit(base_key, n_seeds, n, int(mbe))
+        contenders[f"estimator@{mbe}"] = lambda f=est: jax.block_until_ready(f(params, base_key, seeds))
+        contenders[f"rng_limit@{mbe}"] = lambda f=rng: jax.block_until_ready(f(base_key, seeds))
+    if not contenders:
+        return []
+    best = race(contenders, repeats)
+    rows = []
+    for mbe in elements:
+        est, rng = n_seeds * n / best[f"estimator@{mbe}"], n_seeds * n / best[f"rng_limit@{mbe}"]
+        rows.append(
+            {
+                "micro_batch_elements": int(mbe),
+                "micro_batch_seeds": micro_batch_size(n, int(mbe)),
+                "estimator_samples_per_s": est,
+                "rng_limit_samples_per_s": rng,
+                "ratio_vs_rng_limit": est / rng,
+                "estimator_seconds": best[f"estimator@{mbe}"],
+                "rng_limit_seconds": best[f"rng_limit@{mbe}"],
+            }
+        )
+    return rows
 
 
 def _sanity_checks(jax_estimates, numpy_by_generator, true_grad) -> dict[str, Any]:
@@ -567,8 +618,11 @@ def render_markdown(result: Mapping[str, Any]) -> str:
         f"jax {result['versions']['jax']}, numpy {result['versions']['numpy']}, "
         f"Python {result['versions']['python']}.",
         "",
-        f"Each time is the best of {sizes['repeats']} interleaved rounds after compilation and a warm-up call; "
-        f"rates are samples per second.",
+        "Each time is the best of several interleaved rounds (estimator "
+        f"{result['timed_rounds']['estimator']}, RNG limit {result['timed_rounds']['rng_limit']}, NumPy "
+        f"{result['timed_rounds']['numpy_vectorized']}, Python loop {result['timed_rounds']['python_loop']}; "
+        "the estimator and the RNG limit always in the same rounds), after compilation and a warm-up call; "
+        "rates are samples per second.",
         "",
         "| contender | best time (s) | samples/s | estimator / contender |",
         "|---|---:|---:|---:|",
@@ -585,7 +639,11 @@ def render_markdown(result: Mapping[str, Any]) -> str:
         f"- estimator >= {result['targets']['ratio_vs_rng_limit']} x RNG limit: "
         f"**{yes(met['ratio_vs_rng_limit'])}** ({result['ratio_vs_rng_limit']:.3f}).",
         f"- estimator at least as fast as expert NumPy: **{yes(met['ratio_vs_numpy_vectorized'])}** "
-        f"({result['ratio_vs_numpy_vectorized']:.2f} x).",
+        f"({result['ratio_vs_numpy_vectorized']:.2f} x the fastest NumPy configuration, "
+        f"{result['numpy_vectorized_best']['threads']} thread(s); "
+        f"{result['ratio_vs_numpy_single_thread']:.2f} x the fastest single-threaded one, "
+        f"`{result['numpy_single_thread_best']['name']}` at "
+        f"{result['numpy_single_thread_best']['samples_per_s'] / 1e6:.1f} M samples/s).",
         "",
         "## The contenders",
         "",
@@ -623,6 +681,24 @@ def render_markdown(result: Mapping[str, Any]) -> str:
     ]
     for name, z in result["checks"]["max_abs_z"].items():
         lines.append(f"| {name} | {z:.2f} |")
+    if result.get("micro_batch_sweep"):
+        lines += [
+            "",
+            "## Diagnostic: the engine's micro-batch size",
+            "",
+            "The estimator and the RNG limit raced at other values of the engine's `micro_batch_elements` "
+            f"(the headline numbers use the engine default, {sizes['micro_batch_elements']} samples = "
+            f"{sizes['micro_batch_seeds']} seeds per micro-batch at n = {sizes['n']}):",
+            "",
+            "| micro_batch_elements | seeds per micro-batch | estimator samples/s | RNG limit samples/s | ratio |",
+            "|---:|---:|---:|---:|---:|",
+        ]
+        for row in result["micro_batch_sweep"]:
+            lines.append(
+                f"| {row['micro_batch_elements']} | {row['micro_batch_seeds']} | "
+                f"{_fmt_rate(row['estimator_samples_per_s'])} | {_fmt_rate(row['rng_limit_samples_per_s'])} | "
+                f"{row['ratio_vs_rng_limit']:.3f} |"
+            )
     load = result.get("load_average") or {}
     lines += [
         "",
@@ -694,17 +770,24 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
 
 
 def run_from_args(args: argparse.Namespace) -> int:
-    """Runs the benchmark for parsed arguments, prints a summary; returns the exit code (2 on bad input)."""
+    """Runs the benchmark for parsed arguments, prints a summary; returns the exit code.
+
+    0 on success, 2 on bad input, 1 when a sanity check of the rivals fails (no file is written then).
+    """
     sizes = dict(QUICK) if args.quick else dict(d=8, n_seeds=4096, n=4096, repeats=5, python_loop_seeds=64)
     for key, arg in (("d", "d"), ("n_seeds", "seeds"), ("n", "n"), ("repeats", "repeats"),
                      ("python_loop_seeds", "python_loop_seeds")):  # fmt: skip
         if getattr(args, arg, None) is not None:
             sizes[key] = getattr(args, arg)
     try:
-        result = run_benchmark(**sizes, out_dir=args.out)
+        sweep = () if args.quick else FULL_MICRO_BATCH_SWEEP
+        result = run_benchmark(**sizes, out_dir=args.out, micro_batch_sweep=sweep)
     except ValueError as err:
         print(f"pgjax bench: error: {err}", file=sys.stderr)
         return 2
+    except RuntimeError as err:  # a failed sanity check: nothing is written
+        print(f"pgjax bench: error: {err}", file=sys.stderr)
+        return 1
     rates = result["rates_samples_per_s"]
     met = result["targets_met"]
     print(f"device: {result['device']}")
@@ -714,6 +797,9 @@ def run_from_args(args: argparse.Namespace) -> int:
     print(f"NumPy expert     {rates['numpy_vectorized'] / 1e6:9.1f} M samples/s   ratio "
           f"{result['ratio_vs_numpy_vectorized']:.2f}  (target >= 1: "
           f"{'met' if met['ratio_vs_numpy_vectorized'] else 'NOT met'})")
+    single = result["numpy_single_thread_best"]["samples_per_s"]
+    print(f"  (single-threaded NumPy best {single / 1e6:.1f} M samples/s,"
+          f" ratio {result['ratio_vs_numpy_single_thread']:.2f})")
     print(f"Python loop      {rates['python_loop'] / 1e6:9.3f} M samples/s   ratio {result['ratio_vs_python_loop']:.0f}")
     print(f"wrote {Path(args.out) / JSON_FILE} and {Path(args.out) / MARKDOWN_FILE}")
     return 0
