@@ -137,3 +137,44 @@ def run(config: Config = Config(), *, progress=None) -> ExperimentResult:
 def total_work(config: Config) -> int:
     """Number of progress units (seeds x estimators) a run reports."""
     return config.n_seeds * len(config.estimators)
+
+
+def readme_excerpt(table) -> str:
+    """The README's summary table: at the largest n, n x variance (95% CI) against its exact value, and
+    the variance ratio against REINFORCE on the same seeds."""
+    import pandas as pd
+
+    n_max = int(table["n"].max())
+    rows = table[table["n"] == n_max]
+    fmt = lambda x: "–" if pd.isna(x) else f"{x:.3g}"
+    lines = [
+        f"| estimator | param | n x var (95% CI) | n x exact var | var / var(reinforce) (95% CI) |",
+        "|---|---|---|---|---|",
+    ]
+    for row in rows.itertuples():
+        lines.append(
+            f"| {row.estimator} | {row.param} | {fmt(n_max * row.var)} ({fmt(n_max * row.var_lo)}, "
+            f"{fmt(n_max * row.var_hi)}) | {fmt(n_max * row.var_exact)} | {fmt(row.var_ratio)} "
+            f"({fmt(row.var_ratio_lo)}, {fmt(row.var_ratio_hi)}) |"
+        )
+    return "\n".join(lines)
+
+
+README_MARKERS = ("<!-- excerpt:bandit-variance -->", "<!-- /excerpt:bandit-variance -->")
+
+
+def readme_with_excerpt(readme: str, table) -> str:
+    """``readme`` with the text between the excerpt markers replaced by :func:`readme_excerpt`."""
+    start, end = README_MARKERS
+    head, rest = readme.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{start}\n{readme_excerpt(table)}\n{end}{tail}"
+
+
+if __name__ == "__main__":  # python -m experiments.bandit_variance: refresh the README excerpt
+    from pathlib import Path
+
+    from pgjax.results import atomic_write_text, read_table
+
+    readme = Path("README.md")
+    atomic_write_text(readme, readme_with_excerpt(readme.read_text(), read_table(Path("results") / NAME)))
