@@ -516,7 +516,8 @@ def plot_variance(
                                 zorder=4,
                             )
                 if anchor is not None:
-                    _reference_line(ax, ns_all, *anchor)
+                    # Drawn a factor 3 above the first estimator's n = 1 point, so it never hides a curve.
+                    _reference_line(ax, ns_all, anchor[0], 3.0 * anchor[1])
                 _finish_axes(ax, ns_all)
                 ax.set_title(param_label(str(param)))
             _decorate(top, footer, handles, labels, lines, ncol, ylabel="variance of estimate", title=title)
