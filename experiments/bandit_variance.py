@@ -101,8 +101,11 @@ def build(config: Config):
     return problem, problem.init_params(), estimators
 
 
-def run(config: Config = Config(), *, progress=None) -> ExperimentResult:
-    """Runs the sweep and returns the result (nothing is written; see :func:`pgjax.experiment.save`)."""
+def run(config: Config = Config(), *, progress=None, execution: dict | None = None) -> ExperimentResult:
+    """Runs the sweep and returns the result (nothing is written; see :func:`pgjax.experiment.save`).
+
+    ``execution`` holds keyword arguments of :func:`pgjax.engine.run_sweep` that say how to run (devices,
+    max_memory_bytes, store), never what to compute."""
     problem, params, estimators = build(config)
     sweep = run_sweep(
         problem,
@@ -113,6 +116,7 @@ def run(config: Config = Config(), *, progress=None) -> ExperimentResult:
         seed=config.seed,
         chunk_size=min(config.chunk_size, config.n_seeds),
         progress=progress,
+        **(execution or {}),
     )
     reference = "reinforce" if "reinforce" in estimators else None
     table = summarise_sweep(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import inspect
 import io
 import os
 import re
@@ -50,28 +51,54 @@ def _tyro_parse(cls, args: Sequence[str], prog: str):
         raise UsageError(detail) from None
 
 
+#: Flags of `pgjax run` that say how to run, never what to compute: name -> (type, default, help).
+RUN_FLAGS = {
+    "out": (str, None, "Folder for the results (created if absent). Default: results/NAME."),
+    "resume": (bool, False, "Reuse the finished cells in OUT/cells whose config matches; compute the rest."),
+    "devices": (int, 0, "Local devices to shard the seeds over (0 = all)."),
+    "max_memory": (float, 2.0, "Device memory allowed for one chunk, in GiB; checked before any work."),
+    "no_compile_cache": (bool, False, "Do not use the persistent JAX compilation cache."),
+    "distributed": (bool, False, "Multi-host: call jax.distributed.initialize() (SLURM, Open MPI, TPU pods "
+                    "are detected; or give the three flags below). Process 0 writes the results."),
+    "coordinator_address": (str, "", "Multi-host: host:port of process 0 (implies --distributed)."),
+    "num_processes": (int, 0, "Multi-host: number of processes (with --coordinator-address)."),
+    "process_id": (int, -1, "Multi-host: this process's index (with --coordinator-address)."),
+}
+
+
 def _run_options(module):
-    """The experiment's Config plus an ``--out`` flag."""
+    """The experiment's Config plus the execution flags of `pgjax run`."""
     import tyro
 
-    default_out = f"results/{module.NAME}"
-    return dataclasses.make_dataclass(
-        "RunOptions",
-        [
-            (
-                "out",
-                Annotated[str, tyro.conf.arg(help="Folder for the results (created if absent).")],
-                dataclasses.field(default=default_out),
+    extra = []
+    for name, (kind, default, help_text) in RUN_FLAGS.items():
+        if name == "out":
+            default = f"results/{module.NAME}"
+        markers = (tyro.conf.arg(help=help_text),) + ((tyro.conf.FlagCreatePairsOff,) if kind is bool else ())
+        extra.append((name, Annotated[(kind, *markers)], dataclasses.field(default=default)))
+    return dataclasses.make_dataclass("RunOptions", extra, bases=(module.Config,), frozen=True)
+
+
+def _start_distributed(options) -> None:
+    import jax
+
+    if options.coordinator_address:
+        if options.num_processes < 1 or not 0 <= options.process_id < options.num_processes:
+            raise UsageError(
+                "--coordinator-address needs --num-processes N >= 1 and --process-id in [0, N)"
             )
-        ],
-        bases=(module.Config,),
-        frozen=True,
-    )
+        jax.distributed.initialize(
+            coordinator_address=options.coordinator_address,
+            num_processes=options.num_processes,
+            process_id=options.process_id,
+        )
+    else:
+        jax.distributed.initialize()
 
 
 def enable_compilation_cache() -> Path | None:
     """Turns on JAX's persistent compilation cache in the user cache folder, so a second run of the same
-    experiment skips compilation. Opt out with the environment variable PGJAX_NO_COMPILE_CACHE=1."""
+    experiment skips compilation. Opt out with `--no-compile-cache` or PGJAX_NO_COMPILE_CACHE=1."""
     if os.environ.get("PGJAX_NO_COMPILE_CACHE", "") not in ("", "0"):
         return None
     import jax
@@ -99,6 +126,8 @@ def cmd_list() -> int:
 
 def cmd_run(args: Sequence[str]) -> int:
     from pgjax import experiment, results
+    from pgjax.cells import CellStore
+    from pgjax.errors import ConfigError
 
     if not args or args[0].startswith("-"):
         known = ", ".join(experiment.discover())
@@ -108,19 +137,56 @@ def cmd_run(args: Sequence[str]) -> int:
     fields = {f.name for f in dataclasses.fields(module.Config)}
     config = module.Config(**{k: v for k, v in dataclasses.asdict(options).items() if k in fields})
     config.validate()
+    if options.devices < 0:
+        raise ConfigError("devices", f"must be >= 0 (got {options.devices})")
+    if not options.max_memory > 0:
+        raise ConfigError("max_memory", f"must be > 0 GiB (got {options.max_memory})")
     out = Path(options.out)
-    results.check_writable(out)
-    enable_compilation_cache()
+    if options.distributed or options.coordinator_address:
+        _start_distributed(options)
+    import jax
 
+    writer = jax.process_index() == 0
+    if writer:
+        results.check_writable(out)
+    if not options.no_compile_cache:
+        enable_compilation_cache()
+
+    store = CellStore(out / "cells", resume=options.resume)
+    execution = {
+        "devices": options.devices or None,
+        "max_memory_bytes": int(options.max_memory * 2**30),
+        "store": store,
+    }
     from tqdm.auto import tqdm
 
     total = module.total_work(config) if hasattr(module, "total_work") else None
-    with tqdm(total=total, desc=module.NAME, unit="seed", file=sys.stderr, disable=None) as bar:
-        result = module.run(config, progress=bar.update)
-    experiment.save(result, out, argv=["pgjax", "run", *args])
+    try:
+        with tqdm(total=total, desc=module.NAME, unit="seed", file=sys.stderr, disable=None if writer else True) as bar:
+            if "execution" in inspect.signature(module.run).parameters:
+                result = module.run(config, progress=bar.update, execution=execution)
+            else:  # an experiment that cannot shard, resume or bound memory
+                result = module.run(config, progress=bar.update)
+    except KeyboardInterrupt:
+        kept = len(store.saved) + len(store.loaded)
+        raise Interrupted(
+            f"interrupted; {kept} finished cell(s) kept in {store.folder}; "
+            f"rerun the same command with --resume to continue"
+        ) from None
+    if not writer:
+        return 0
+    save = getattr(module, "save", experiment.save)
+    save(result, out, argv=["pgjax", "run", *args])
+    store.prune()
     print(f"wrote {out}/ (table.md, table.parquet, figure.png, manifest.json, ...)")
+    if store.loaded:
+        print(f"resumed: {len(store.loaded)} finished cell(s) reused, {len(store.saved)} computed")
     print(results.render_markdown(_headline(result.table)))
     return 0
+
+
+class Interrupted(Exception):
+    pass
 
 
 def _headline(table):
@@ -180,9 +246,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return COMMANDS[command](rest)
     except (UsageError, PgjaxError) as exc:
         return _error(str(exc))
+    except Interrupted as exc:
+        print(f"pgjax: {exc}", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
         print("pgjax: interrupted; no result files were written or changed", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `pgjax table DIR | head`
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

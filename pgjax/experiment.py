@@ -109,6 +109,7 @@ def manifest(result: ExperimentResult, argv: list[str] | None = None) -> dict:
         "true_grad": [float(x) for x in sweep.true_grad],
         "compile_seconds": sweep.compile_seconds,
         "run_seconds": sweep.run_seconds,
+        "execution": sweep.execution,
         **_jsonable(result.info),
     }
 

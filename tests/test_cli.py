@@ -36,7 +36,7 @@ def finished_run(tmp_path_factory):
 def test_run_writes_every_output(finished_run):
     names = {p.name for p in finished_run.iterdir()}
     for expected in ["table.parquet", "table.csv", "table.md", "table.tex", "raw.npz", "manifest.json",
-                     "figure.png", "figure.pdf", "bias.png", "bias.pdf"]:
+                     "figure.png", "figure.pdf", "bias.png", "bias.pdf", "cells"]:
         assert expected in names, expected
     assert not [n for n in names if ".tmp-" in n]
     assert not [p for p in finished_run.parent.iterdir() if p.name.startswith(".")], "staging left behind"
@@ -111,10 +111,11 @@ def test_unwritable_output_path(tmp_path, capsys):
 
 
 def test_failed_run_keeps_earlier_results(finished_run, capsys):
-    before = {p.name: p.read_bytes() for p in finished_run.iterdir()}
+    snapshot = lambda: {p: p.read_bytes() for p in finished_run.rglob("*") if p.is_file()}
+    before = snapshot()
     code, _, _ = _run(capsys, "run", "bandit-variance", "--sigma", "-3", "--out", str(finished_run))
     assert code == 2
-    assert {p.name: p.read_bytes() for p in finished_run.iterdir()} == before
+    assert snapshot() == before
 
 
 @pytest.mark.parametrize(
