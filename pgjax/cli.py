@@ -4,6 +4,7 @@
     pgjax run NAME [--field value ...] run one experiment (every config field is a flag; see --help)
     pgjax table DIR                    re-render the tables of a results folder and print the Markdown one
     pgjax plot DIR                     re-draw the figures of a results folder from its saved table
+    pgjax explain [--write] [flags]    the log-derivative trick worked with numbers (docs/log-derivative-trick.md)
     pgjax bench [--quick] [--out DIR]  the speed benchmark of the score-function estimator
 
 User mistakes print one line, ``pgjax: error: ...``, on stderr and exit with status 2, without a traceback
@@ -152,6 +153,8 @@ def cmd_run(args: Sequence[str]) -> int:
     if not options.no_compile_cache:
         enable_compilation_cache()
 
+    if writer:
+        _remove_stale_temporaries(out)
     store = CellStore(out / "cells", resume=options.resume)
     execution = {
         "devices": options.devices or None,
@@ -181,8 +184,24 @@ def cmd_run(args: Sequence[str]) -> int:
     print(f"wrote {out}/ (table.md, table.parquet, figure.png, manifest.json, ...)")
     if store.loaded:
         print(f"resumed: {len(store.loaded)} finished cell(s) reused, {len(store.saved)} computed")
+    execution = getattr(getattr(result, "sweep", None), "execution", {}) or {}
+    if "compiles" in execution:
+        print(
+            f"compiled {execution['compiles']} program(s), {execution['cache_hits']} from the persistent cache; "
+            f"{execution['devices']} device(s) x {execution['processes']} process(es)"
+        )
     print(results.render_markdown(_headline(result.table)))
     return 0
+
+
+def _remove_stale_temporaries(out: Path) -> None:
+    """Deletes what a killed earlier run may have left: *.tmp-* files and its staging folder."""
+    import shutil
+
+    for path in list(out.glob("*.tmp-*")) + list(out.glob("cells/*.tmp-*")):
+        path.unlink(missing_ok=True)
+    for stage in out.parent.glob(f".{out.name}.tmp-*"):
+        shutil.rmtree(stage, ignore_errors=True)
 
 
 class Interrupted(Exception):
@@ -220,6 +239,12 @@ def cmd_bench(args: Sequence[str]) -> int:
     return bench.main(list(args))
 
 
+def cmd_explain(args: Sequence[str]) -> int:
+    from pgjax import explain
+
+    return explain.main(list(args))
+
+
 def _one_dir(args: Sequence[str], command: str) -> Path:
     if len(args) != 1 or args[0].startswith("-"):
         raise UsageError(f"usage: pgjax {command} DIR (a results folder written by `pgjax run`)")
@@ -229,7 +254,8 @@ def _one_dir(args: Sequence[str], command: str) -> Path:
     return folder
 
 
-COMMANDS = {"list": lambda a: cmd_list(), "run": cmd_run, "table": cmd_table, "plot": cmd_plot, "bench": cmd_bench}
+COMMANDS = {"list": lambda a: cmd_list(), "run": cmd_run, "table": cmd_table, "plot": cmd_plot, "explain": cmd_explain,
+            "bench": cmd_bench}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -5,13 +5,16 @@ receives that same key, so all estimators see the same samples for a given (seed
 numbers), and a seed's numbers never depend on the chunk size, the number of devices or processes, the order
 of the work, or which other seeds ran.
 
-Execution. Seeds are processed in host-side chunks (the last one padded, so each estimator compiles once).
-A chunk's seeds are sharded over a one-axis device mesh (``jax.shard_map``; all local devices by default,
-every process's devices under ``jax.distributed``). On each device, ``jax.lax.map`` walks over micro-batches
-of seeds that are vmapped; a micro-batch holds about :data:`MICRO_BATCH_ELEMENTS` samples and its size
-depends on n only, so every seed is always computed by the same vmapped program (hence bit-identical results
-for any chunking or device count), and device memory is bounded by one micro-batch per device however large
-R x n grows.
+Execution. Every seed is computed by the same compiled program with the same input shape: a vmap over
+a micro-batch of ``micro_batch_size(n)`` seeds (about :data:`MICRO_BATCH_ELEMENTS` samples), a size that
+depends on n only. The host walks over micro-batches (dispatching asynchronously, collecting one chunk of
+seeds at a time for the progress bar). With several devices, one call computes one micro-batch per device:
+the seeds are sharded over a one-axis mesh (``jax.shard_map``; all local devices by default, every process's
+devices under ``jax.distributed``), and each device runs that same program. Nothing about the chunking,
+the devices or the processes reaches the compiled per-seed computation, so per-seed estimates are
+bit-identical across all of them (padding seeds inside a program, for instance, changed XLA's fusion and
+the last bit of some estimates). Device memory is bounded by one micro-batch per device, however large
+R x n grows. Sample sizes that share a micro-batch size share one program per estimator.
 
 Resume. With a :class:`pgjax.cells.CellStore`, each finished (estimator, n) cell is written to its own file
 as soon as its last chunk is done, and cells already present are loaded instead of recomputed.
@@ -60,48 +63,52 @@ def micro_batch_size(n: int, micro_batch_elements: int = MICRO_BATCH_ELEMENTS) -
     return int(min(MAX_MICRO_BATCH, 1 << (target.bit_length() - 1)))
 
 
-def _chunk_body(estimator, problem, params, base_key, seed_indices, ns, micro_batch_elements):
-    """Estimates for a block of seeds on one device: a tuple over ns of arrays (len(seed_indices), P)."""
-    chunk = seed_indices.shape[0]
+def _micro_batch_body(estimator, problem, params, base_key, seed_blocks, ns):
+    """Estimates for one micro-batch of seeds per sample size: a tuple over ns of (micro(n), P) arrays.
+
+    ``seed_blocks[k]`` holds the seed indices, shape (micro(n_k),), for ``ns[k]``.
+    """
     outputs = []
-    for n in ns:
+    for n, seeds in zip(ns, seed_blocks):
         def one_seed(i, n=n):
             return ravel(estimator(seed_key(base_key, i, n), params, problem, n))
 
-        batch = micro_batch_size(n, micro_batch_elements)
-        n_batches = -(-chunk // batch)
-        # Pad with further seed indices (computed, then dropped) to a whole number of micro-batches.
-        extra = seed_indices[-1] + 1 + jnp.arange(n_batches * batch - chunk, dtype=seed_indices.dtype)
-        padded = jnp.concatenate([seed_indices, extra])
-        out = jax.lax.map(jax.vmap(one_seed), padded.reshape(n_batches, batch))
-        outputs.append(out.reshape(n_batches * batch, -1)[:chunk])
+        outputs.append(jax.vmap(one_seed)(seeds))
     return tuple(outputs)
 
 
-#: The single-device program: estimates for a chunk of seeds (used directly by the benchmark).
-_run_chunk = jax.jit(_chunk_body, static_argnames=("estimator", "problem", "ns", "micro_batch_elements"))
+#: The single-device program for one micro-batch per sample size (what the benchmark times, too).
+_run_micro_batch = jax.jit(_micro_batch_body, static_argnames=("estimator", "problem", "ns"))
 
 
 @functools.lru_cache(maxsize=64)
-def _sharded_chunk(estimator, problem, ns, micro_batch_elements, mesh):
-    """The chunk program with seeds sharded over ``mesh``'s seed axis (one shard per device)."""
-    def body(params, base_key, seed_indices):
+def _sharded_micro_batch(estimator, problem, ns, mesh):
+    """The micro-batch program with one micro-batch per device (seeds sharded over ``mesh``)."""
+
+    def body(params, key_data, seed_blocks):
         # Mark the replicated inputs as device-varying. Otherwise a jax.grad inside the body (every
         # estimator takes one w.r.t. params) transposes the implicit broadcast into a psum over devices,
         # summing the per-device gradients: silently wrong numbers.
-        params, base_key = jax.lax.pcast((params, base_key), SEED_AXIS, to="varying")
-        return _chunk_body(
-            estimator, problem, params, base_key, seed_indices, ns=ns, micro_batch_elements=micro_batch_elements
-        )
+        params, key_data = jax.lax.pcast((params, key_data), SEED_AXIS, to="varying")
+        base_key = jax.random.wrap_key_data(key_data)
+        return _micro_batch_body(estimator, problem, params, base_key, seed_blocks, ns)
 
     return jax.jit(
         jax.shard_map(
             body,
             mesh=mesh,
-            in_specs=(P(), P(), P(SEED_AXIS)),
+            in_specs=(P(), P(), tuple(P(SEED_AXIS) for _ in ns)),
             out_specs=tuple(P(SEED_AXIS) for _ in ns),
         )
     )
+
+
+def micro_batch_groups(ns: Sequence[int], micro_batch_elements: int = MICRO_BATCH_ELEMENTS):
+    """Sample sizes grouped by their micro-batch size: a list of (micro, ns_of_group)."""
+    groups: dict[int, list[int]] = {}
+    for n in ns:
+        groups.setdefault(micro_batch_size(n, micro_batch_elements), []).append(n)
+    return [(micro, tuple(group)) for micro, group in sorted(groups.items(), reverse=True)]
 
 
 def make_mesh(devices: int | None = None) -> jax.sharding.Mesh:
@@ -223,12 +230,13 @@ def run_sweep(
       ns: sample sizes, each >= 1.
       n_seeds: R >= 1.
       seed: base seed; the base key is ``jax.random.key(seed)``.
-      chunk_size: seeds per host-side chunk (default min(R, 1024)); rounded up to a multiple of the devices.
+      chunk_size: seeds collected per host round trip (default min(R, 1024)): the granularity of progress
+        reports and of host memory; it never changes a number.
       micro_batch_elements: samples per vmapped micro-batch (changing it may change last-bit rounding).
-      progress: called with the number of seeds just finished, once per (estimator, chunk).
+      progress: called with a number of seeds, summing to R per estimator.
       devices: number of local devices to shard seeds over (default: all).
-      max_memory_bytes: if given, a ConfigError is raised before any work when one chunk's device memory
-        (XLA's own estimate of the compiled program) would exceed it.
+      max_memory_bytes: if given, a ConfigError is raised before running an estimator whose micro-batch
+        program needs more device memory than this (XLA's own estimate of the compiled program).
       store: a :class:`pgjax.cells.CellStore`: finished cells are saved to it and, when resuming, loaded.
 
     Returns:
@@ -245,12 +253,16 @@ def run_sweep(
     if chunk_size is not None and chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1 (got {chunk_size})")
     mesh = make_mesh(devices)
-    n_dev = mesh.devices.size
+    n_dev = int(mesh.devices.size)
     chunk = int(chunk_size or min(n_seeds, 1024))
-    chunk = -(-chunk // n_dev) * n_dev
     sharding = NamedSharding(mesh, P(SEED_AXIS))
-    replicated = NamedSharding(mesh, P())
     base_key = jax.random.key(seed)
+    # Replicated inputs, built from host data so that they also work across processes.
+    replicated = NamedSharding(mesh, P())
+    params_r, key_r = jax.tree.map(
+        lambda x: jax.make_array_from_callback(np.shape(x), replicated, lambda i, x=np.asarray(x): x[i]),
+        (params, jax.random.key_data(base_key)),
+    )
     names = param_names(params)
     true_grad = np.asarray(ravel(exact_gradient(problem, params)), dtype=np.float64)
 
@@ -268,49 +280,57 @@ def run_sweep(
             }
             done = {n: store.load(identities[n]) if store is not None else None for n in ns}
             finished = _agree_across_processes(np.array([done[n] is not None for n in ns]))
-            todo = tuple(n for n, f in zip(ns, finished) if not f)
-            estimates[name] = {n: done[n] for n in ns if done[n] is not None}
-            loaded_cells += len(ns) - len(todo)
-            if not todo:
-                compile_s[name], run_s[name] = 0.0, 0.0
-                if progress is not None:
-                    progress(n_seeds)
-                continue
+            finished = {n: bool(f) for n, f in zip(ns, finished)}
+            estimates[name] = {}
+            compile_s[name] = run_s[name] = 0.0
+            reported = 0
+            groups = micro_batch_groups(ns, micro_batch_elements)
+            for g, (micro, group) in enumerate(groups):
+                if all(finished[n] for n in group):  # a group is computed (and resumed) as a whole
+                    estimates[name].update({n: done[n] for n in group})
+                    loaded_cells += len(group)
+                    continue
+                t0 = time.perf_counter()
+                program = _sharded_micro_batch(estimator, problem, group, mesh)
+                block_spec = jax.ShapeDtypeStruct((n_dev * micro,), jnp.uint32, sharding=sharding)
+                compiled = program.lower(params_r, key_r, (block_spec,) * len(group)).compile()
+                counter.compiles += 1
+                compile_s[name] += time.perf_counter() - t0
+                memory = compiled.memory_analysis()
+                if memory is not None:
+                    call_bytes = int(memory.temp_size_in_bytes + memory.output_size_in_bytes) // n_dev
+                    peak_bytes = max(peak_bytes, call_bytes)
+                    if max_memory_bytes is not None and call_bytes > max_memory_bytes:
+                        raise ConfigError(
+                            "max_memory",
+                            f"{name} at n = {max(group)} needs {call_bytes / 2**20:.0f} MiB of device memory per "
+                            f"micro-batch, over the {max_memory_bytes / 2**20:.0f} MiB allowed; lower n or raise it",
+                        )
 
-            t0 = time.perf_counter()
-            program = _sharded_chunk(estimator, problem, todo, micro_batch_elements, mesh)
-            params_r, key_r = jax.device_put((params, base_key), replicated)
-            index_spec = jax.ShapeDtypeStruct((chunk,), jnp.uint32, sharding=sharding)
-            compiled = program.lower(params_r, key_r, index_spec).compile()
-            counter.compiles += 1
-            compile_s[name] = time.perf_counter() - t0
-            memory = compiled.memory_analysis()
-            if memory is not None:
-                chunk_bytes = int(memory.temp_size_in_bytes + memory.output_size_in_bytes)
-                peak_bytes = max(peak_bytes, chunk_bytes)
-                if max_memory_bytes is not None and chunk_bytes > max_memory_bytes:
-                    raise ConfigError(
-                        "max_memory",
-                        f"one chunk of {name} at n = {max(todo)} needs {chunk_bytes / 2**20:.0f} MiB of device "
-                        f"memory, over the {max_memory_bytes / 2**20:.0f} MiB allowed; lower n or raise the limit",
-                    )
-
-            t0 = time.perf_counter()
-            parts: list[tuple[np.ndarray, ...]] = []
-            for start in range(0, n_seeds, chunk):
-                stop = min(start + chunk, n_seeds)
-                indices = np.arange(start, start + chunk, dtype=np.uint32)
-                global_indices = jax.make_array_from_callback((chunk,), sharding, lambda i: indices[i])
-                out = _to_host(compiled(params_r, key_r, global_indices))
-                parts.append(tuple(o[: stop - start] for o in out))
-                if progress is not None:
-                    progress(stop - start)
-            for j, n in enumerate(todo):
-                estimates[name][n] = np.concatenate([p[j] for p in parts])
-                if store is not None and jax.process_index() == 0:
-                    store.save(identities[n], estimates[name][n])
+                t0 = time.perf_counter()
+                step = n_dev * micro
+                per_call = max(1, chunk // step)
+                parts: list[tuple[np.ndarray, ...]] = []
+                for first in range(0, n_seeds, per_call * step):
+                    pending = []
+                    for start in range(first, min(first + per_call * step, n_seeds), step):
+                        indices = np.arange(start, start + step, dtype=np.uint32)
+                        block = jax.make_array_from_callback((step,), sharding, lambda i: indices[i])
+                        pending.append(compiled(params_r, key_r, (block,) * len(group)))
+                    parts.extend(_to_host(out) for out in pending)  # async dispatch, then one wait
+                    if progress is not None:  # report whole seeds, pro rata over the groups
+                        seeds_done = min(first + per_call * step, n_seeds)
+                        target = (g * n_seeds + seeds_done) // len(groups)
+                        progress(target - reported)
+                        reported = target
+                for j, n in enumerate(group):
+                    estimates[name][n] = np.concatenate([p[j] for p in parts])[:n_seeds]
+                    if store is not None and jax.process_index() == 0:
+                        store.save(identities[n], estimates[name][n])
+                run_s[name] += time.perf_counter() - t0
+            if progress is not None and reported < n_seeds:
+                progress(n_seeds - reported)
             estimates[name] = {n: estimates[name][n] for n in ns}
-            run_s[name] = time.perf_counter() - t0
 
     return Sweep(
         estimates=estimates,
@@ -323,12 +343,12 @@ def run_sweep(
         compile_seconds=compile_s,
         run_seconds=run_s,
         execution={
-            "devices": int(n_dev),
+            "devices": n_dev,
             "device_kind": str(mesh.devices.flat[0].device_kind),
             "processes": int(jax.process_count()),
-            "chunk_size": int(chunk),
+            "chunk_size": chunk,
             "micro_batch_elements": int(micro_batch_elements),
-            "peak_device_bytes_per_chunk": int(peak_bytes),
+            "peak_device_bytes_per_micro_batch": int(peak_bytes),
             "cells_loaded": int(loaded_cells),
             **counter.as_dict(),
         },

@@ -1,0 +1,204 @@
+"""Scale-out and integrity: the same per-seed numbers on 1 or 4 devices, 1 or 2 processes, any chunk size;
+resume after SIGKILL gives the tables of an uninterrupted run and never leaves a partial file visible;
+SIGINT stops cleanly; non-finite estimates are counted without aborting."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import sweep_worker  # noqa: E402
+
+from pgjax import results  # noqa: E402
+from pgjax.cells import CELL_SCHEMA  # noqa: E402
+
+
+def _env(devices: int = 1, **extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_", "XLA_"))}
+    env.update({"JAX_NUM_CPU_DEVICES": str(devices), "JAX_PLATFORMS": "cpu", **extra})
+    return env
+
+
+@pytest.fixture(scope="module")
+def reference():
+    """The sweep in this process: 1 device, one chunk size."""
+    return sweep_worker.flatten(sweep_worker.sweep(chunk_size=64))
+
+
+def _assert_identical(got: dict, want: dict):
+    assert set(got) == set(want)
+    for key in want:
+        np.testing.assert_array_equal(got[key], want[key], err_msg=key)
+
+
+def test_chunk_size_never_changes_a_bit(reference):
+    _assert_identical(sweep_worker.flatten(sweep_worker.sweep(chunk_size=203)), reference)
+
+
+def test_four_devices_give_bit_identical_estimates(tmp_path, reference):
+    out = tmp_path / "four.npz"
+    subprocess.run([sys.executable, str(HERE / "sweep_worker.py"), str(out), "--chunk", "100"],
+                   env=_env(devices=4), check=True, timeout=600)
+    data = dict(np.load(out))
+    assert "'devices': 4" in str(data.pop("execution"))
+    _assert_identical(data, reference)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_two_processes_over_localhost_give_bit_identical_estimates(tmp_path, reference):
+    address = f"127.0.0.1:{_free_port()}"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(HERE / "sweep_worker.py"), str(tmp_path / f"p{pid}.npz"),
+             "--coordinator", address, "--nproc", "2", "--pid", str(pid)],
+            env=_env(devices=2), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        for pid in (0, 1)
+    ]
+    logs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], logs
+    for pid in (0, 1):  # every process ends with the full estimates
+        data = dict(np.load(tmp_path / f"p{pid}.npz"))
+        execution = str(data.pop("execution"))
+        assert "'processes': 2" in execution and "'devices': 4" in execution
+        _assert_identical(data, reference)
+
+
+# ------------------------------------------------------------------------------------------ resume
+RUN = ["--n-seeds", "300", "--ns", "1", "4", "16", "64", "256", "1024", "--chunk-size", "32",
+       "--estimators", "reinforce", "constant_baseline", "leave_one_out", "optimal_baseline_exact", "pathwise"]
+
+
+def _pgjax(args, env, **kwargs):
+    return subprocess.Popen([sys.executable, "-m", "pgjax.cli", *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def _visible_files_are_whole(out: Path, n_seeds: int = 300):
+    """Every file a reader can see (not a *.tmp-* temporary) is complete and readable."""
+    for path in out.rglob("*"):
+        if path.is_dir() or ".tmp-" in path.name:
+            continue
+        if path.suffix == ".npz" and path.parent.name == "cells":
+            with np.load(path) as data:
+                assert json.loads(str(data["identity"]))["schema"] == CELL_SCHEMA
+                assert data["estimates"].shape[0] == n_seeds
+        elif path.name == "table.parquet":
+            results.read_table(out)
+        elif path.name == "manifest.json":
+            results.read_manifest(out)
+        elif path.name == "raw.npz":
+            results.read_raw(out)
+
+
+@pytest.fixture(scope="module")
+def cache_env(tmp_path_factory):
+    return _env(XDG_CACHE_HOME=str(tmp_path_factory.mktemp("cache")))
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory, cache_env):
+    out = tmp_path_factory.mktemp("full") / "run"
+    proc = _pgjax(["run", "bandit-variance", *RUN, "--out", str(out)], cache_env)
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
+    return out
+
+
+def test_sigkill_at_random_moments_then_resume_equals_uninterrupted(tmp_path, cache_env, uninterrupted):
+    out = tmp_path / "run"
+    rng = random.Random(20261125)
+    kills = 0
+    for attempt in range(4):
+        proc = _pgjax(["run", "bandit-variance", *RUN, "--out", str(out), "--resume"], cache_env)
+        time.sleep(rng.uniform(1.0, 8.0))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.communicate(timeout=600)
+        _visible_files_are_whole(out)
+    assert kills >= 1, "every run finished before its kill: the test exercised nothing"
+    proc = _pgjax(["run", "bandit-variance", *RUN, "--out", str(out), "--resume"], cache_env)
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
+    _visible_files_are_whole(out)
+    pd.testing.assert_frame_equal(results.read_table(out), results.read_table(uninterrupted))
+    got, _, _ = results.read_raw(out)
+    want, _, _ = results.read_raw(uninterrupted)
+    for name in want:
+        for n in want[name]:
+            np.testing.assert_array_equal(got[name][n], want[name][n])
+    assert not list(out.parent.glob(f".{out.name}.tmp-*")), "stale staging folder left behind"
+
+
+def test_sigint_stops_cleanly_and_says_how_to_resume(tmp_path, cache_env):
+    out = tmp_path / "run"
+    proc = _pgjax(["run", "bandit-variance", *RUN, "--n-seeds", "3000", "--out", str(out)], cache_env)
+    deadline = time.time() + 300
+    while time.time() < deadline and not list((out / "cells").glob("*.npz")):  # wait for a finished cell
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    last = err.strip().splitlines()[-1]
+    assert "--resume" in last and "Traceback" not in err
+    assert list((out / "cells").glob("*.npz")), "finished cells were not kept"
+    assert not (out / "table.parquet").exists()
+    _visible_files_are_whole(out, n_seeds=3000)
+
+
+def test_changed_config_never_reuses_cells(tmp_path, cache_env):
+    from pgjax import cli
+
+    out = tmp_path / "run"
+    small = ["--n-seeds", "50", "--ns", "4", "--estimators", "reinforce"]
+    assert cli.main(["run", "bandit-variance", *small, "--out", str(out)]) == 0
+    first = results.read_table(out)
+    assert cli.main(["run", "bandit-variance", *small, "--sigma", "2", "--out", str(out), "--resume"]) == 0
+    second = results.read_table(out)
+    manifest = results.read_manifest(out)
+    assert manifest["execution"]["cells_loaded"] == 0
+    assert not np.allclose(first["var"], second["var"])
+    assert len(list((out / "cells").glob("*.npz"))) == 1  # the stale cell was pruned
+
+
+def test_corrupt_cell_gives_one_line_error_naming_it(tmp_path, capsys):
+    from pgjax import cli
+
+    out = tmp_path / "run"
+    small = ["--n-seeds", "50", "--ns", "4", "--estimators", "reinforce", "--out", str(out)]
+    assert cli.main(["run", "bandit-variance", *small]) == 0
+    cell = next((out / "cells").glob("*.npz"))
+    cell.write_bytes(cell.read_bytes()[:100])
+    capsys.readouterr()
+    assert cli.main(["run", "bandit-variance", *small, "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and cell.name in err
+
+
+def test_nonfinite_estimates_are_counted_not_fatal(tmp_path):
+    """sigma = 1e20 overflows the quadratic reward in float32: the sweep completes and flags it."""
+    from experiments import bandit_variance
+
+    result = bandit_variance.run(bandit_variance.Config(sigma=1e20, n_seeds=20, ns=(1, 4),
+                                                         estimators=("reinforce", "pathwise")))
+    assert (result.table["n_nonfinite"] > 0).any()
+    assert (result.table["n_nonfinite"] <= 20).all()
