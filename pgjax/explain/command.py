@@ -1,0 +1,182 @@
+"""``pgjax explain``: flags, printing, and writing the Markdown file with its figure.
+
+    pgjax explain                       print the walkthrough as plain text
+    pgjax explain --format markdown     print it as Markdown
+    pgjax explain --write               regenerate docs/log-derivative-trick.md and docs/figures/*.png
+    pgjax explain --theta 0.2 --sigma 0.5 --state 1.5 --reward gaussian_bump --seed 3
+
+Bad input raises :class:`pgjax.errors.ConfigError` (or ``pgjax.cli.UsageError`` for flags tyro rejects)
+before anything is computed or written; the CLI turns either into one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from pgjax.errors import ConfigError, PgjaxError
+
+DEFAULT_OUT = "docs/log-derivative-trick.md"
+FORMATS = ("text", "markdown")
+PROG = "pgjax explain"
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """The log-derivative trick worked with numbers: a short walkthrough whose every number pgjax computes as it
+    runs (about 20 s on two CPU cores). Prints it, or with --write regenerates docs/log-derivative-trick.md
+    and its figure."""
+
+    theta: float = 0.5
+    """Policy weight theta; the mean action is mu = theta * s."""
+    sigma: float = 1.0
+    """Noise size sigma (> 0) of the Gaussian policy a ~ N(mu, sigma^2), held fixed."""
+    state: float = 2.0
+    """The state s (a nonzero number)."""
+    reward: str = "quadratic"
+    """Reward r(a): quadratic = -(a - target)^2, linear = a, gaussian_bump = exp(-a^2)."""
+    target: float = 2.0
+    """Best action of the quadratic reward; also the centre of the all-or-nothing reward of section 5."""
+    seed: int = 0
+    """Base seed of every random number (>= 0)."""
+    n_seeds: int = 128
+    """R (>= 8): the seeds behind each measured standard error."""
+    format: str = "text"
+    """What to print: text or markdown (ignored with --write)."""
+    write: bool = False
+    """Write the Markdown file (--out) and its figure (figures/ next to it) instead of printing."""
+    out: str = DEFAULT_OUT
+    """The Markdown file that --write writes."""
+
+    def setup(self):
+        from pgjax.explain.numbers import Setup
+
+        fields = {f.name for f in dataclasses.fields(Setup)}
+        return Setup(**{k: v for k, v in dataclasses.asdict(self).items() if k in fields})
+
+    def validate(self) -> None:
+        """Raises ConfigError naming the first invalid field (before anything is computed)."""
+        if self.format not in FORMATS:
+            raise ConfigError("format", f"must be one of {', '.join(FORMATS)} (got {self.format!r})")
+        self.setup().validate()
+        if not self.out:
+            raise ConfigError("out", "must be a file name")
+
+
+def figure_name(out: str | os.PathLike[str]) -> str:
+    """The figure's path relative to the Markdown file: ``figures/<stem>.png``."""
+    return f"figures/{Path(out).stem}.png"
+
+
+def regenerate_command(options: Options) -> str:
+    """``pgjax explain --write`` plus every flag that differs from its default (except --format)."""
+    parts = [*PROG.split(), "--write"]
+    defaults = Options()
+    for field in dataclasses.fields(Options):
+        if field.name in ("write", "format"):
+            continue
+        value = getattr(options, field.name)
+        if value != getattr(defaults, field.name):
+            text = repr(value) if isinstance(value, float) else str(value)
+            parts += [f"--{field.name.replace('_', '-')}", text]
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def parse(argv: Sequence[str]) -> Options:
+    """Flags -> validated Options; ``pgjax.cli.UsageError`` or ConfigError on bad input."""
+    from pgjax.cli import _tyro_parse
+
+    options = _tyro_parse(Options, list(argv), prog=PROG)
+    options.validate()
+    return options
+
+
+def options_from_markdown(text: str) -> Options:
+    """The options that generated a Markdown file, read back from its first line."""
+    first = text.split("\n", 1)[0]
+    start = first.find("`")
+    end = first.find("`", start + 1)
+    if start < 0 or end < 0:
+        raise ValueError("no generating command in the first line")
+    words = shlex.split(first[start + 1 : end])
+    if words[:3] != [*PROG.split(), "--write"]:
+        raise ValueError(f"unexpected generating command {first[start + 1 : end]!r}")
+    return parse(words[3:])
+
+
+def check_writable(out: str | os.PathLike[str]) -> None:
+    """ConfigError("out", ...) unless the Markdown file and the figures folder next to it can be written."""
+    from pgjax import results
+
+    path = Path(out)
+    if path.is_dir():
+        raise ConfigError("out", f"{out} is a folder; give a file name such as {DEFAULT_OUT}")
+    figures = path.parent / Path(figure_name(path)).parent
+    try:
+        results.check_writable(path.parent if str(path.parent) else ".")
+        results.check_writable(figures)
+    except results.ResultsError as err:
+        raise ConfigError("out", str(err)) from None
+
+
+def build(options: Options, sizes=None):
+    """(numbers, document) for the options; the document's figure link and header follow ``options.out``."""
+    from pgjax.explain.numbers import Sizes, compute
+    from pgjax.explain.walkthrough import compose
+
+    numbers = compute(options.setup(), sizes or Sizes())
+    document = compose(numbers, command=regenerate_command(options), figure_path=figure_name(options.out))
+    return numbers, document
+
+
+def write(numbers, document, out: str | os.PathLike[str]) -> list[Path]:
+    """Writes the figure, then the Markdown file, each atomically; returns their paths."""
+    from pgjax import results
+    from pgjax.explain import figure
+    from pgjax.explain.document import render_markdown
+
+    path = Path(out)
+    fig_path = path.parent / figure_name(path)
+    fig_path.parent.mkdir(parents=True, exist_ok=True)
+    results.atomic_write_bytes(fig_path, figure.draw(numbers))
+    results.atomic_write_text(path, render_markdown(document))
+    return [path, fig_path]
+
+
+def main(argv: Sequence[str]) -> int:
+    """``pgjax explain [flags]``; returns the exit status. Raises ConfigError / UsageError on bad input."""
+    options = parse(argv)
+    if options.write:
+        check_writable(options.out)
+    from pgjax.cli import enable_compilation_cache
+    from pgjax.explain.document import render_markdown, render_text
+
+    enable_compilation_cache()
+    numbers, document = build(options)
+    if options.write:
+        for path in write(numbers, document, options.out):
+            print(f"wrote {path}")
+    elif options.format == "markdown":
+        sys.stdout.write(render_markdown(document))
+    else:
+        folder = str(Path(options.out).parent)
+        root = f"{folder}/" if folder != "." else ""
+        sys.stdout.write(render_text(document, figure_root=root, figure_note=", drawn by --write"))
+    return 0
+
+
+def run(argv: Sequence[str]) -> int:
+    """:func:`main` with the CLI's error handling (for ``python -m pgjax.explain``)."""
+    from pgjax.cli import UsageError, _error
+
+    try:
+        return main(argv)
+    except (UsageError, PgjaxError) as exc:
+        return _error(str(exc))
+    except KeyboardInterrupt:
+        print("pgjax: interrupted; files are written atomically, none was left half-written", file=sys.stderr)
+        return 130
