@@ -121,7 +121,9 @@ def cmd_list() -> int:
     for name, target in experiment.discover().items():
         module = experiment.load(name)
         summary = " ".join((module.Config.__doc__ or "").split())
-        print(f"{name:20s} {summary}")
+        print(f"{name:24s} {summary}")
+    for path, reason in experiment.BROKEN.items():
+        print(f"pgjax: warning: experiment module {path} failed to import: {reason}", file=sys.stderr)
     return 0
 
 

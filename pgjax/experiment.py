@@ -138,18 +138,33 @@ def discover() -> dict[str, str]:
     """
     found: dict[str, str] = {}
     for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
-        module = importlib.import_module(ep.value)
+        module = _try_import(ep.value)
+        if module is None:
+            continue
         candidates = [module]
         if hasattr(module, "__path__"):
             candidates = [
-                importlib.import_module(f"{module.__name__}.{info.name}")
+                _try_import(f"{module.__name__}.{info.name}")
                 for info in sorted(pkgutil.iter_modules(module.__path__), key=lambda i: i.name)
                 if not info.name.startswith("_")
             ]
         for candidate in candidates:
-            if all(hasattr(candidate, attr) for attr in ("NAME", "Config", "run")):
+            if candidate is not None and all(hasattr(candidate, a) for a in ("NAME", "Config", "run")):
                 found[candidate.NAME] = candidate.__name__
     return dict(sorted(found.items()))
+
+
+#: Experiment modules that failed to import: module path -> one-line reason (shown by `pgjax list`).
+BROKEN: dict[str, str] = {}
+
+
+def _try_import(path: str) -> ModuleType | None:
+    """Imports one module; a broken experiment must not take the others down with it."""
+    try:
+        return importlib.import_module(path)
+    except Exception as err:  # noqa: BLE001 - reported by `pgjax list`
+        BROKEN[path] = f"{type(err).__name__}: {err}".splitlines()[0]
+        return None
 
 
 def load(name: str) -> ModuleType:
