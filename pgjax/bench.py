@@ -2,15 +2,18 @@
 
 What it measures. :class:`~pgjax.estimators.score_function.Reinforce` on a d-dimensional
 :class:`~pgjax.problems.bandit.LinearGaussianBandit` with a fixed state and the quadratic reward, for R seeds x
-n samples, run through the engine's real compiled path (``pgjax.engine._run_chunk``, lowered and compiled
-exactly as :func:`pgjax.engine.run_sweep` does it, one chunk of all R seeds). Only the compiled call and
-``block_until_ready`` are timed, after compilation and a warm-up call. It is raced, in the same process and
-in interleaved rounds (so that all contenders see the same machine load), against
+n samples, run through the engine's real path: one :func:`pgjax.engine.run_sweep` call per timed round, with a
+single sample size and ``chunk_size = R``. The time of a round is the sweep's own ``run_seconds`` (the host loop
+over micro-batches: building each micro-batch's seed block, the asynchronous dispatch of the fixed-shape
+micro-batch program, ``micro_batch_size(n)`` seeds per call, the device work, and the copy of the estimates to
+the host and their concatenation); compilation is excluded (``compile_seconds``, reported separately: the first
+call compiles, later calls reuse JAX's in-memory cache of the compiled program). It is raced, in the same
+process and in interleaved rounds (so that all contenders see the same machine load), against
 
-1. the RNG limit: the bare cost of drawing the same R x n standard normals with ``jax.random``, with the
-   engine's key structure (``fold_in(fold_in(key, i), n)`` then the bandit's ``split``) and the engine's
-   micro-batching (``lax.map`` over vmapped micro-batches of ``micro_batch_size(n)`` seeds), each seed's
-   draws reduced to a scalar sum so that nothing is dead code;
+1. the RNG limit: the same engine path (``run_sweep``, same sizes and micro-batches) with an "estimator" that
+   only draws the numbers (:class:`DrawNormals`: ``problem.sample_noise(key, n)``, so the engine's seed keys
+   and the bandit's own key split, every coordinate of its output set to the sum of the draws so that nothing
+   is dead code). It is what the estimator costs if everything but its random numbers were free;
 2. the same estimator in vectorised NumPy written as an expert would (:func:`numpy_expert_reinforce`:
    float32, per-seed generator streams, seed blocks that fit in cache, preallocated buffers and in-place
    ufuncs, the score sums fused into dot products, no per-sample score arrays). Several block sizes, bit
@@ -29,6 +32,7 @@ Entry points: :func:`run_benchmark` (returns the results dict, optionally writes
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import inspect
 import json
 import math
@@ -45,7 +49,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from pgjax.engine import MICRO_BATCH_ELEMENTS, _run_chunk, micro_batch_size, seed_key
+from pgjax.engine import MICRO_BATCH_ELEMENTS, micro_batch_size, run_sweep
 from pgjax.estimators.score_function import Reinforce
 from pgjax.problems.bandit import LinearGaussianBandit
 from pgjax.problems.base import exact_gradient
@@ -171,47 +175,86 @@ def python_loop_reinforce(seeds, n, state, theta, sigma, target):
 
 
 # ------------------------------------------------------------------------------------------- JAX paths
-def compile_estimator(problem, params, base_key, n_seeds: int, n: int, micro_batch_elements: int):
-    """The engine's compiled chunk for Reinforce, lowered and compiled exactly as ``run_sweep`` does it."""
-    seeds = np.arange(n_seeds, dtype=np.uint32)
-    return _run_chunk.lower(Reinforce(), problem, params, base_key, seeds, (n,), micro_batch_elements).compile()
+@dataclasses.dataclass(frozen=True)
+class DrawNormals:
+    """The RNG limit, as an estimator for the engine: draws the problem's noise and nothing else.
+
+    Uniform estimator signature ``(key, params, problem, n)``. It calls ``problem.sample_noise(key, n)`` (for
+    the bandit: the key ``split`` and n standard normals, exactly the numbers Reinforce draws) and returns a
+    params-shaped pytree whose every entry is the sum of the normals, so the draws cannot be optimised away.
+    """
+
+    def __call__(self, key, params, problem, n):
+        noise = problem.sample_noise(key, n)
+        total = sum(jnp.sum(x) for x in jax.tree.leaves(noise))
+        return jax.tree.map(lambda p: jnp.zeros_like(p) + total, params)
 
 
-def compile_rng_limit(base_key, n_seeds: int, n: int, micro_batch_elements: int):
-    """R x n standard normals with the engine's keys and micro-batching, each seed's draws summed."""
-    batch = micro_batch_size(n, micro_batch_elements)
+class EngineTimer:
+    """One timed round = one :func:`pgjax.engine.run_sweep` call of one estimator at one n, ``chunk_size = R``.
 
-    def draw_normals(base_key, seed_indices):
-        def one_seed(i):
-            _, key_action = jax.random.split(seed_key(base_key, i, n))  # as LinearGaussianBandit.sample_noise
-            return jnp.sum(jax.random.normal(key_action, (n,)))
+    Calling it runs the sweep and returns its ``run_seconds`` (host loop, dispatch, device work, copy to the
+    host; no compilation). The compile time, the whole call's wall time (which adds run_sweep's set-up, e.g.
+    the exact gradient, and its lower-and-compile step) and the last sweep are kept.
+    """
 
-        chunk = seed_indices.shape[0]
-        n_batches = -(-chunk // batch)
-        padded = jnp.concatenate(
-            [seed_indices, seed_indices[-1] + 1 + jnp.arange(n_batches * batch - chunk, dtype=seed_indices.dtype)]
+    def __init__(self, problem, params, estimator, name: str, n_seeds: int, n: int, *,
+                 micro_batch_elements: int = MICRO_BATCH_ELEMENTS, seed: int = 0):
+        self.problem, self.params, self.estimator, self.name = problem, params, estimator, name
+        self.n_seeds, self.n, self.micro_batch_elements, self.seed = n_seeds, n, micro_batch_elements, seed
+        self.compile_seconds: list[float] = []
+        self.call_seconds: list[float] = []
+        self.sweep = None
+
+    def __call__(self) -> float:
+        start = time.perf_counter()
+        sweep = run_sweep(
+            self.problem,
+            self.params,
+            {self.name: self.estimator},
+            (self.n,),
+            self.n_seeds,
+            seed=self.seed,
+            chunk_size=self.n_seeds,
+            micro_batch_elements=self.micro_batch_elements,
         )
-        out = jax.lax.map(jax.vmap(one_seed), padded.reshape(n_batches, batch))
-        return out.reshape(-1)[:chunk]
+        self.call_seconds.append(time.perf_counter() - start)
+        self.compile_seconds.append(sweep.compile_seconds[self.name])
+        self.sweep = sweep
+        return sweep.run_seconds[self.name]
 
-    seeds = np.arange(n_seeds, dtype=np.uint32)
-    return jax.jit(draw_normals).lower(base_key, seeds).compile()
+    def estimates(self) -> np.ndarray:
+        """(R, P) estimates of the last call (one call is made first if there was none)."""
+        if self.sweep is None:
+            self()
+        return self.sweep.estimates[self.name][self.n]
+
+
+def wall_timer(fn: Callable[[], Any]) -> Callable[[], float]:
+    """A timer for ``race``: runs ``fn`` and returns its wall time in seconds."""
+
+    def timer() -> float:
+        start = time.perf_counter()
+        fn()
+        return time.perf_counter() - start
+
+    return timer
 
 
 # ------------------------------------------------------------------------------------------------ timing
-def race(contenders: Mapping[str, Callable[[], Any]], repeats: int) -> dict[str, float]:
-    """Best wall time (s) of each contender over ``repeats`` interleaved rounds, after one warm-up call each.
+def race(timers: Mapping[str, Callable[[], float]], repeats: int) -> dict[str, float]:
+    """Best time (s) of each contender over ``repeats`` interleaved rounds, after one warm-up call each.
 
-    Interleaving spreads changes in machine load over all contenders instead of penalising one.
+    Each timer runs its contender once and returns the seconds that count (:func:`wall_timer`, or the engine's
+    own ``run_seconds`` for :class:`EngineTimer`). Interleaving spreads changes in machine load over all
+    contenders instead of penalising one.
     """
-    for fn in contenders.values():
-        fn()
-    best = {name: math.inf for name in contenders}
+    for timer in timers.values():
+        timer()
+    best = {name: math.inf for name in timers}
     for _ in range(repeats):
-        for name, fn in contenders.items():
-            start = time.perf_counter()
-            fn()
-            best[name] = min(best[name], time.perf_counter() - start)
+        for name, timer in timers.items():
+            best[name] = min(best[name], float(timer()))
     return best
 
 
@@ -323,12 +366,12 @@ def run_benchmark(
 
     Args:
       d: state dimension.
-      n_seeds: R, seeds per timed call (one engine chunk).
+      n_seeds: R, seeds per timed ``run_sweep`` call (``chunk_size = R``: one host round trip).
       n: samples per seed.
       repeats: timed rounds; each contender's time is its best round.
       python_loop_seeds: seeds given to the (slow) Python loop; its rate is extrapolated per sample.
       out_dir: when given, ``bench.json`` and ``bench.md`` are written there atomically (created if needed).
-      micro_batch_elements: the engine's micro-batch setting (the default is the engine's).
+      micro_batch_elements: the engine's micro-batch setting, passed to ``run_sweep`` (default: the engine's).
       seed: base seed of the JAX keys and first NumPy seed.
       quick_variants: race fewer NumPy configurations (default: when R x n is small).
       micro_batch_sweep: ``micro_batch_elements`` values at which the estimator and the RNG limit are also
@@ -352,32 +395,23 @@ def run_benchmark(
 
     problem = bench_problem(d)
     params = problem.init_params()
-    base_key = jax.random.key(seed)
-    seeds_u32 = np.arange(n_seeds, dtype=np.uint32)
     state = np.asarray(problem.state_mean, np.float32)
     theta = np.asarray(problem.theta0, np.float32)
     sigma, target = float(problem.sigma0), float(problem.reward_function.target)
     np_seeds = np.arange(seed, seed + n_seeds)
     samples = n_seeds * n
 
-    # Compile (not timed as throughput; reported for information).
-    t0 = time.perf_counter()
-    estimator = compile_estimator(problem, params, base_key, n_seeds, n, micro_batch_elements)
-    compile_estimator_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    rng_limit = compile_rng_limit(base_key, n_seeds, n, micro_batch_elements)
-    compile_rng_s = time.perf_counter() - t0
+    # The engine path. The first call of each compiles (its compile_seconds is reported, never timed as
+    # throughput) and provides the estimates checked below.
+    engine = dict(n_seeds=n_seeds, n=n, micro_batch_elements=micro_batch_elements, seed=seed)
+    run_estimator = EngineTimer(problem, params, Reinforce(), "reinforce", **engine)
+    run_rng_limit = EngineTimer(problem, params, DrawNormals(), "rng_limit", **engine)
 
-    def run_estimator():
-        return jax.block_until_ready(estimator(params, base_key, seeds_u32))
-
-    def run_rng_limit():
-        return jax.block_until_ready(rng_limit(base_key, seeds_u32))
-
-    # Correctness of the rivals before any timing.
-    jax_estimates = np.asarray(run_estimator()[0])
+    # Correctness of the contenders before any timing.
+    jax_estimates = np.asarray(run_estimator.estimates())
     if not np.all(np.isfinite(jax_estimates)):
         raise RuntimeError("the JAX estimator returned non-finite estimates")
+    rng_sums = np.asarray(run_rng_limit.estimates())
     true_grad = np.asarray(ravel(exact_gradient(problem, params)), np.float64)
     variants = _numpy_variants(n_seeds, quick_variants)
     by_generator: dict[str, np.ndarray] = {}
@@ -392,17 +426,18 @@ def run_benchmark(
     loop_seeds = np_seeds[:python_loop_seeds]
     loop_args = (loop_seeds, n, list(problem.state_mean), list(problem.theta0), sigma, target)  # float64
     loop_estimates = python_loop_reinforce(*loop_args)
-    checks = _sanity_checks(jax_estimates, by_generator, true_grad)
+    checks = _sanity_checks(jax_estimates, by_generator, true_grad, rng_sums)
     checks["python_loop_max_rel_err"] = _check_python_loop(loop_estimates, *loop_args)
 
     # The race. NumPy variants are raced against each other first (fewer rounds), then the fastest joins the
     # JAX paths in the main race, so all three contenders of the headline ratios share the same rounds.
-    contenders: dict[str, Callable[[], Any]] = {}
+    contenders: dict[str, Callable[[], float]] = {}
     for v in variants:
-        contenders[_variant_name(v)] = lambda v=v: numpy_expert_reinforce(
-            np_seeds, n, state, theta, sigma, target, **v
+        contenders[_variant_name(v)] = wall_timer(
+            lambda v=v: numpy_expert_reinforce(np_seeds, n, state, theta, sigma, target, **v)
         )
-    variant_times = race(contenders, max(1, min(repeats, 3)))  # each configuration's rounds
+    variant_rounds = max(1, min(repeats, 3))
+    variant_times = race(contenders, variant_rounds)  # each configuration's rounds
     best_variant_name = min(variant_times, key=variant_times.get)
     best_variant = next(v for v in variants if _variant_name(v) == best_variant_name)
     main_times = race(
@@ -415,20 +450,21 @@ def run_benchmark(
     )
     variant_times[best_variant_name] = min(variant_times[best_variant_name], main_times["numpy_vectorized"])
     main_times["numpy_vectorized"] = variant_times[best_variant_name]
-    sweep = _micro_batch_sweep(problem, params, base_key, n_seeds, n, micro_batch_sweep, repeats)
-    variant_rounds = max(1, min(repeats, 3))
     rounds = {"estimator": repeats, "rng_limit": repeats, "numpy_vectorized": repeats + variant_rounds}
-    for row in sweep:  # the engine's own setting, raced again in the sweep: more rounds of the same programs
+    sweep_rows = _micro_batch_sweep(
+        problem, params, n_seeds, n, micro_batch_sweep, repeats, seed=seed,
+        reuse={micro_batch_elements: (run_estimator, run_rng_limit)},
+    )  # fmt: skip
+    for row in sweep_rows:  # the engine's own setting, raced again in the sweep: more rounds of the same timers
         if row["micro_batch_elements"] == micro_batch_elements:
             main_times["estimator"] = min(main_times["estimator"], row["estimator_seconds"])
             main_times["rng_limit"] = min(main_times["rng_limit"], row["rng_limit_seconds"])
             rounds["estimator"] += repeats
             rounds["rng_limit"] += repeats
     rounds["python_loop"] = variant_rounds
-    loop_time = race(
-        {"python_loop": lambda: python_loop_reinforce(*loop_args)},
-        max(1, min(repeats, 3)),
-    )["python_loop"]
+    loop_time = race({"python_loop": wall_timer(lambda: python_loop_reinforce(*loop_args))}, variant_rounds)[
+        "python_loop"
+    ]
 
     rates = {
         "estimator": samples / main_times["estimator"],
@@ -444,6 +480,9 @@ def run_benchmark(
     single = {k: t for k, t in variant_times.items() if k.endswith("threads=1]")}
     best_single = min(single, key=single.get)
     device = device_info()
+    micro = micro_batch_size(n, micro_batch_elements)
+    execution = run_estimator.sweep.execution
+    programs_per_call = -(-n_seeds // (micro * execution["devices"]))
     result: dict[str, Any] = {
         "samples_per_s": rates["estimator"],
         **ratios,
@@ -465,14 +504,35 @@ def run_benchmark(
             "python_loop_samples": python_loop_seeds * n,
             "repeats": repeats,
             "micro_batch_elements": micro_batch_elements,
-            "micro_batch_seeds": micro_batch_size(n, micro_batch_elements),
+            "micro_batch_seeds": micro,
         },
         "problem": problem.describe(),
-        "estimator": "Reinforce (pgjax.engine._run_chunk, compiled as run_sweep compiles it)",
+        "estimator": "Reinforce via pgjax.engine.run_sweep (one call per round, chunk_size = R; its run_seconds)",
+        "engine": {
+            "path": "pgjax.engine.run_sweep",
+            "timed": "Sweep.run_seconds: host loop over micro-batches, async dispatch of the micro-batch program, "
+            "device work, copy to host (compilation excluded)",
+            "rng_limit_estimator": "pgjax.bench.DrawNormals",
+            "chunk_size": n_seeds,
+            "micro_batch_seeds": micro,
+            "program_calls_per_round": programs_per_call,
+            "execution": execution,
+        },
         "rates_samples_per_s": rates,
         "best_seconds": {**main_times, "python_loop": loop_time},
         "timed_rounds": rounds,
-        "compile_seconds": {"estimator": compile_estimator_s, "rng_limit": compile_rng_s},
+        "compile_seconds": {
+            "estimator": run_estimator.compile_seconds[0],
+            "rng_limit": run_rng_limit.compile_seconds[0],
+        },
+        "compile_seconds_later_calls_max": {
+            "estimator": max(run_estimator.compile_seconds[1:], default=0.0),
+            "rng_limit": max(run_rng_limit.compile_seconds[1:], default=0.0),
+        },
+        "run_sweep_call_seconds_best": {
+            "estimator": min(run_estimator.call_seconds),
+            "rng_limit": min(run_rng_limit.call_seconds),
+        },
         "numpy_vectorized_best": {
             "name": best_variant_name,
             "block": best_variant["block"],
@@ -482,7 +542,7 @@ def run_benchmark(
         "numpy_variants_samples_per_s": {k: samples / t for k, t in variant_times.items()},
         "numpy_single_thread_best": {"name": best_single, "samples_per_s": samples / single[best_single]},
         "ratio_vs_numpy_single_thread": rates["estimator"] / (samples / single[best_single]),
-        "micro_batch_sweep": sweep,
+        "micro_batch_sweep": sweep_rows,
         "targets": {
             "ratio_vs_rng_limit": TARGET_RATIO_VS_RNG_LIMIT,
             "ratio_vs_numpy_vectorized": TARGET_RATIO_VS_NUMPY,
@@ -517,42 +577,62 @@ def _check_python_loop(loop_estimates, seeds, n, state, theta, sigma, target) ->
     return err
 
 
-def _micro_batch_sweep(problem, params, base_key, n_seeds, n, elements, repeats) -> list[dict[str, Any]]:
-    """Estimator and RNG limit raced at several engine micro-batch sizes (a diagnostic)."""
-    seeds = np.arange(n_seeds, dtype=np.uint32)
-    contenders: dict[str, Callable[[], Any]] = {}
+def _micro_batch_sweep(problem, params, n_seeds, n, elements, repeats, *, seed=0, reuse=None):
+    """Estimator and RNG limit raced through ``run_sweep`` at several ``micro_batch_elements`` (a diagnostic).
+
+    ``reuse`` maps a ``micro_batch_elements`` value to an (estimator, RNG limit) pair of :class:`EngineTimer`
+    already compiled for it.
+    """
+    reuse = reuse or {}
+    timers: dict[str, Callable[[], float]] = {}
     for mbe in elements:
-        est = compile_estimator(problem, params, base_key, n_seeds, n, int(mbe))
-        rng = compile_rng_limit(base_key, n_seeds, n, int(mbe))
-        contenders[f"estimator@{mbe}"] = lambda f=est: jax.block_until_ready(f(params, base_key, seeds))
-        contenders[f"rng_limit@{mbe}"] = lambda f=rng: jax.block_until_ready(f(base_key, seeds))
-    if not contenders:
+        mbe = int(mbe)
+        if mbe in reuse:
+            est, rng = reuse[mbe]
+        else:
+            common = dict(n_seeds=n_seeds, n=n, micro_batch_elements=mbe, seed=seed)
+            est = EngineTimer(problem, params, Reinforce(), "reinforce", **common)
+            rng = EngineTimer(problem, params, DrawNormals(), "rng_limit", **common)
+        timers[f"estimator@{mbe}"] = est
+        timers[f"rng_limit@{mbe}"] = rng
+    if not timers:
         return []
-    best = race(contenders, repeats)
+    best = race(timers, repeats)
     rows = []
     for mbe in elements:
+        mbe = int(mbe)
         est, rng = n_seeds * n / best[f"estimator@{mbe}"], n_seeds * n / best[f"rng_limit@{mbe}"]
+        micro = micro_batch_size(n, mbe)
         rows.append(
             {
-                "micro_batch_elements": int(mbe),
-                "micro_batch_seeds": micro_batch_size(n, int(mbe)),
+                "micro_batch_elements": mbe,
+                "micro_batch_seeds": micro,
+                "program_calls_per_round": -(-n_seeds // micro),
                 "estimator_samples_per_s": est,
                 "rng_limit_samples_per_s": rng,
                 "ratio_vs_rng_limit": est / rng,
                 "estimator_seconds": best[f"estimator@{mbe}"],
                 "rng_limit_seconds": best[f"rng_limit@{mbe}"],
+                "estimator_compile_seconds": timers[f"estimator@{mbe}"].compile_seconds[0],
+                "rng_limit_compile_seconds": timers[f"rng_limit@{mbe}"].compile_seconds[0],
             }
         )
     return rows
 
 
-def _sanity_checks(jax_estimates, numpy_by_generator, true_grad) -> dict[str, Any]:
-    """The NumPy rival's mean agrees with the JAX estimator's and both with the exact gradient (z-tests).
+def _sanity_checks(jax_estimates, numpy_by_generator, true_grad, rng_sums=None) -> dict[str, Any]:
+    """The NumPy rival's mean agrees with the JAX estimator's and both with the exact gradient (z-tests);
+    the RNG limit's per-seed sums of n normals have mean 0 (z-test) and are the same in every coordinate.
 
     Bonferroni over all coordinates and comparisons: family-wise false-failure rate :data:`CHECK_ALPHA` under
     the normal approximation of the mean of R per-seed estimates (each itself a mean of n samples).
     """
     comparisons: dict[str, np.ndarray] = {"jax_vs_exact": mean_agreement(jax_estimates, truth=true_grad)}
+    if rng_sums is not None:
+        rng_sums = np.asarray(rng_sums)
+        if not (np.all(np.isfinite(rng_sums)) and np.all(rng_sums == rng_sums[:, :1])):
+            raise RuntimeError("the RNG limit's outputs are not one finite sum per seed")
+        comparisons["rng_limit_sum_vs_zero"] = mean_agreement(rng_sums[:, :1], truth=np.zeros(1))
     for name, est in numpy_by_generator.items():
         comparisons[f"numpy_{name}_vs_jax"] = mean_agreement(est, jax_estimates)
         comparisons[f"numpy_{name}_vs_exact"] = mean_agreement(est, truth=true_grad)
@@ -602,6 +682,7 @@ def _fmt_rate(x: float) -> str:
 def render_markdown(result: Mapping[str, Any]) -> str:
     """The human-readable summary: rates, ratios, targets, the NumPy code raced, the device."""
     sizes, rates, secs = result["sizes"], result["rates_samples_per_s"], result["best_seconds"]
+    engine = result["engine"]
     met = result["targets_met"]
     best = result["numpy_vectorized_best"]
     est = rates["estimator"]
@@ -610,9 +691,12 @@ def render_markdown(result: Mapping[str, Any]) -> str:
         "# pgjax benchmark: score-function estimator on the linear-Gaussian bandit",
         "",
         f"Problem: {result['problem']}, d = {sizes['d']}, fixed state. Estimator: REINFORCE "
-        f"(mean(stop_grad(r) log pi) differentiated), run through `pgjax.engine._run_chunk` compiled as "
-        f"`run_sweep` compiles it, one chunk of R = {sizes['n_seeds']} seeds x n = {sizes['n']} samples "
-        f"({sizes['samples']:,} samples per call; micro-batches of {sizes['micro_batch_seeds']} seeds).",
+        f"(mean(stop_grad(r) log pi) differentiated), run through the engine: one `pgjax.engine.run_sweep` call "
+        f"per round, R = {sizes['n_seeds']} seeds x n = {sizes['n']} samples ({sizes['samples']:,} samples per "
+        f"call) with `chunk_size = R`, i.e. {engine['program_calls_per_round']} asynchronously dispatched "
+        f"call(s) of the fixed-shape micro-batch program ({sizes['micro_batch_seeds']} seeds each, "
+        f"{engine['execution']['devices']} device(s)) and one copy to the host. The time of a round is the "
+        "sweep's own `run_seconds` (host loop, dispatch, device work, copy to host; compilation excluded).",
         "",
         f"Device: {result['device']}; {result['n_devices']} JAX device(s). "
         f"jax {result['versions']['jax']}, numpy {result['versions']['numpy']}, "
@@ -627,7 +711,7 @@ def render_markdown(result: Mapping[str, Any]) -> str:
         "| contender | best time (s) | samples/s | estimator / contender |",
         "|---|---:|---:|---:|",
         f"| pgjax Reinforce (engine path) | {secs['estimator']:.4f} | {_fmt_rate(est)} | 1 |",
-        f"| RNG limit: same normals with jax.random | {secs['rng_limit']:.4f} | "
+        f"| RNG limit: same engine path, drawing the normals only | {secs['rng_limit']:.4f} | "
         f"{_fmt_rate(rates['rng_limit'])} | {result['ratio_vs_rng_limit']:.3f} |",
         f"| NumPy, vectorised expert (`{best['name']}`) | {secs['numpy_vectorized']:.4f} | "
         f"{_fmt_rate(rates['numpy_vectorized'])} | {result['ratio_vs_numpy_vectorized']:.2f} |",
@@ -647,10 +731,12 @@ def render_markdown(result: Mapping[str, Any]) -> str:
         "",
         "## The contenders",
         "",
-        "- **RNG limit.** The same R x n standard normals drawn with `jax.random.normal`, with the engine's "
-        "seed keys (`fold_in(fold_in(key, i), n)`, then the bandit's `split`) and the engine's micro-batching "
-        "(`lax.map` over vmapped micro-batches), each seed's draws summed so nothing is dead code. It is what "
-        "the estimator costs if everything but its random numbers were free.",
+        "- **RNG limit.** The same engine path (`run_sweep`, same R, n, chunk size and micro-batches) with an "
+        "estimator that only draws the numbers: `pgjax.bench.DrawNormals` calls `problem.sample_noise(key, n)` "
+        "(the engine's seed keys `fold_in(fold_in(key, i), n)`, the bandit's `split`, n standard normals: "
+        "exactly what Reinforce draws) and returns a params-shaped pytree filled with the sum of the normals, "
+        "so nothing is dead code. It is what the estimator costs if everything but its random numbers were "
+        "free, including the engine's host loop, dispatch and copy to the host.",
         "- **NumPy, vectorised expert.** The code below: float32 throughout, one stream per seed, seed blocks "
         "sized for cache, preallocated buffers, in-place ufuncs, the three score sums fused into row sums and "
         "an `einsum` dot, no per-sample score arrays. The fastest of these configurations was the rival "
@@ -672,7 +758,8 @@ def render_markdown(result: Mapping[str, Any]) -> str:
         f"Before timing, the NumPy rival's per-seed estimates (each bit generator) were checked: mean within "
         f"z = {result['checks']['z_bound']:.2f} standard errors of the JAX estimator's mean and of the exact "
         f"gradient, per coordinate (family-wise false-failure rate {result['checks']['family_false_failure_rate']:g}); "
-        f"the JAX estimator's mean was checked against the exact gradient the same way. The Python loop was "
+        f"the JAX estimator's mean was checked against the exact gradient the same way, and the RNG limit's "
+        f"per-seed sums of n normals (one finite value in every coordinate) against mean 0. The Python loop was "
         f"checked against the closed form on its own float64 draws (max relative error "
         f"{result['checks']['python_loop_max_rel_err']:.1e}). Largest |z| per comparison:",
         "",
@@ -686,16 +773,18 @@ def render_markdown(result: Mapping[str, Any]) -> str:
             "",
             "## Diagnostic: the engine's micro-batch size",
             "",
-            "The estimator and the RNG limit raced at other values of the engine's `micro_batch_elements` "
-            f"(the headline numbers use the engine default, {sizes['micro_batch_elements']} samples = "
-            f"{sizes['micro_batch_seeds']} seeds per micro-batch at n = {sizes['n']}):",
+            "The estimator and the RNG limit raced through `run_sweep(..., micro_batch_elements=...)` at other "
+            f"values (the headline numbers use {sizes['micro_batch_elements']} samples = "
+            f"{sizes['micro_batch_seeds']} seeds per micro-batch at n = {sizes['n']}; the rounds at that value "
+            "count as further headline rounds). Fewer seeds per micro-batch means more program calls per round:",
             "",
-            "| micro_batch_elements | seeds per micro-batch | estimator samples/s | RNG limit samples/s | ratio |",
-            "|---:|---:|---:|---:|---:|",
+            "| micro_batch_elements | seeds per micro-batch | program calls per round | estimator samples/s "
+            "| RNG limit samples/s | ratio |",
+            "|---:|---:|---:|---:|---:|---:|",
         ]
         for row in result["micro_batch_sweep"]:
             lines.append(
-                f"| {row['micro_batch_elements']} | {row['micro_batch_seeds']} | "
+                f"| {row['micro_batch_elements']} | {row['micro_batch_seeds']} | {row['program_calls_per_round']} | "
                 f"{_fmt_rate(row['estimator_samples_per_s'])} | {_fmt_rate(row['rng_limit_samples_per_s'])} | "
                 f"{row['ratio_vs_rng_limit']:.3f} |"
             )
@@ -704,8 +793,15 @@ def render_markdown(result: Mapping[str, Any]) -> str:
         "",
         "## Notes",
         "",
-        f"- Compilation (not included above): estimator {result['compile_seconds']['estimator']:.2f} s, "
-        f"RNG limit {result['compile_seconds']['rng_limit']:.2f} s.",
+        f"- Compilation (not included above; `Sweep.compile_seconds` of the first call): estimator "
+        f"{result['compile_seconds']['estimator']:.2f} s, RNG limit {result['compile_seconds']['rng_limit']:.2f} s. "
+        "Later calls reuse JAX's in-memory cache of the compiled program (at most "
+        f"{1e3 * max(result['compile_seconds_later_calls_max'].values()):.1f} ms).",
+        f"- A whole `run_sweep` call (adding its set-up, e.g. the exact gradient, and the lower-and-compile step) "
+        f"took at best "
+        f"{result['run_sweep_call_seconds_best']['estimator']:.4f} s for the estimator and "
+        f"{result['run_sweep_call_seconds_best']['rng_limit']:.4f} s for the RNG limit; only `run_seconds` is "
+        "counted above.",
         f"- Load average (1, 5, 15 min) before / after: {load.get('before')} / {load.get('after')}. "
         "On a shared machine the best-of-rounds times are the least disturbed ones.",
         "- XLA runs the JAX paths on all the cores it may use; NumPy's ufuncs and generators use one core per "

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from pgjax import bench
-from pgjax.engine import run_sweep
+from pgjax.engine import run_sweep, seed_key
 from pgjax.estimators.score_function import Reinforce
 from pgjax.problems.base import exact_gradient
 from pgjax.tree_util import ravel
@@ -44,6 +44,13 @@ def test_run_benchmark_writes_json_and_markdown(tmp_path):
     assert data["sizes"] == {**data["sizes"], "d": 8, "n_seeds": 64, "n": 256, "samples": 64 * 256}
     assert data["checks"]["passed"] is True
     assert not list(tmp_path.glob("*.tmp-*")), "temporary files left behind"
+    # Both JAX contenders are timed through the engine's real path.
+    assert data["engine"]["path"] == "pgjax.engine.run_sweep"
+    assert data["engine"]["chunk_size"] == 64
+    assert data["engine"]["micro_batch_seeds"] == data["sizes"]["micro_batch_seeds"]
+    assert data["engine"]["program_calls_per_round"] * data["sizes"]["micro_batch_seeds"] >= 64
+    assert set(data["compile_seconds"]) == {"estimator", "rng_limit"}
+    assert "rng_limit_sum_vs_zero" in data["checks"]["max_abs_z"]
 
     markdown = (tmp_path / bench.MARKDOWN_FILE).read_text(encoding="utf-8")
     assert inspect.getsource(bench.numpy_expert_reinforce).rstrip() in markdown
@@ -51,6 +58,34 @@ def test_run_benchmark_writes_json_and_markdown(tmp_path):
     assert data["device"] in markdown
     for label in ("RNG limit", "NumPy, vectorised expert", "Python loop", "Targets"):
         assert label in markdown
+    assert "_run_chunk" not in markdown and "lax.map" not in markdown
+    assert "run_sweep" in markdown
+
+
+def test_rng_limit_estimator_draws_the_estimators_normals():
+    """DrawNormals, run by the engine, returns per seed the sum of exactly the normals Reinforce is given."""
+    problem = bench.bench_problem(3)
+    params = problem.init_params()
+    n_seeds, n = 8, 64
+    sweep = run_sweep(problem, params, {"rng": bench.DrawNormals()}, (n,), n_seeds, seed=5, chunk_size=n_seeds)
+    sums = sweep.estimates["rng"][n]
+    assert sums.shape == (n_seeds, 4)
+    np.testing.assert_array_equal(sums, np.repeat(sums[:, :1], 4, axis=1))
+    expected = [
+        float(jax.numpy.sum(problem.sample_noise(seed_key(jax.random.key(5), i, n), n)["eps"]))
+        for i in range(n_seeds)
+    ]
+    np.testing.assert_allclose(sums[:, 0], expected, rtol=1e-5, atol=1e-4)
+    assert hash(bench.DrawNormals()) == hash(bench.DrawNormals())  # a static argument of the engine's jit
+
+
+def test_engine_timer_reports_run_seconds_without_compilation():
+    problem = bench.bench_problem(3)
+    timer = bench.EngineTimer(problem, problem.init_params(), bench.DrawNormals(), "rng", n_seeds=4, n=16)
+    seconds = timer()
+    assert seconds == timer.sweep.run_seconds["rng"] and 0 < seconds <= timer.call_seconds[-1]
+    assert timer.compile_seconds[-1] == timer.sweep.compile_seconds["rng"]
+    assert timer.estimates().shape == (4, 4)
 
 
 def test_main_rejects_bad_sizes_without_writing(tmp_path, capsys):
