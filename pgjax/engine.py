@@ -264,7 +264,8 @@ def run_sweep(
         (params, jax.random.key_data(base_key)),
     )
     names = param_names(params)
-    true_grad = np.asarray(ravel(exact_gradient(problem, params)), dtype=np.float64)
+    grad = exact_gradient(problem, params)  # float64 leaves; flatten on the host to keep every digit
+    true_grad = np.concatenate([np.ravel(np.asarray(leaf, np.float64)) for leaf in jax.tree.leaves(grad)])
 
     estimates: dict[str, dict[int, np.ndarray]] = {}
     compile_s: dict[str, float] = {}

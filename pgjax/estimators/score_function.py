@@ -119,7 +119,8 @@ class ConstantBaseline(_Estimator):
 
     def __call__(self, key, params, problem, n):
         outcome, rewards = draw(key, params, problem, n)
-        return _subtract_baseline(params, problem, outcome, rewards, self.baseline)
+        # The same float32 path as Reinforce, so b = 0 reproduces it bit for bit.
+        return weighted_score_mean(params, problem, outcome, rewards - self.baseline)
 
     def single_sample_variance(self, problem, params):
         return _score_function_variance(problem, params, self.baseline)

@@ -1,0 +1,231 @@
+"""Tests for the sweep engine: reproducibility (per-seed keys), chunking, jit, common random numbers, errors.
+
+Most checks here are exact (bit-identical arrays) or float32-rounding comparisons. One statistical check runs
+the engine end to end and applies the unbiasedness and variance tests of DESIGN.md (false-failure rate ~1e-6,
+stated next to it). Compiling is the main cost, so a few module-scoped sweeps are shared by many tests.
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pytest
+from jax.flatten_util import ravel_pytree
+
+from pgjax.engine import micro_batch_size, run_sweep, seed_key
+from pgjax.estimators import ConstantBaseline, Reinforce
+from pgjax.problems import LinearGaussianBandit, exact_gradient
+from pgjax.stats import unbiasedness_z, variance_se
+from pgjax.tree_util import param_names
+
+# A random state (both kinds of noise) in 3 dimensions, so that P = 4.
+PROBLEM = LinearGaussianBandit.build(
+    state=(1.0, 0.5, -0.3), theta=(0.6, -0.4, 0.2), sigma=0.8, state_std=(0.6, 0.3, 0.2), reward="gaussian_bump"
+)
+PARAMS = PROBLEM.init_params()
+NAMES = ["theta[0]", "theta[1]", "theta[2]", "log_sigma"]
+R = 100  # not a multiple of either chunk size
+NS = (1, 3)  # n = 3: not a power of two
+# Tiny micro-batches, so that every chunk is walked in several vmapped micro-batches and padded.
+MICRO = 8
+ESTIMATORS = {"reinforce": Reinforce(), "constant_baseline_0": ConstantBaseline(baseline=0.0)}
+
+
+class _Progress:
+    def __init__(self):
+        self.calls: list[int] = []
+
+    def __call__(self, count: int):
+        self.calls.append(count)
+
+
+E2E_SEEDS = 20_000
+
+
+def _all_sweeps():
+    """Every run_sweep call of this module, in one place so that one xdist worker compiles the programs and the
+    later sweeps reuse them (the base seed, the seed indices and the chunking are runtime inputs)."""
+    out = {}
+    for chunk in (7, 64):
+        progress = _Progress()
+        sweep = run_sweep(PROBLEM, PARAMS, ESTIMATORS, NS, R, seed=3, chunk_size=chunk,
+                          micro_batch_elements=MICRO, progress=progress)  # fmt: skip
+        out[chunk] = (sweep, progress.calls)
+    out["subset"] = run_sweep(PROBLEM, PARAMS, ESTIMATORS, NS, 37, seed=3, chunk_size=7, micro_batch_elements=MICRO)
+    out["seed4"] = run_sweep(PROBLEM, PARAMS, ESTIMATORS, NS, R, seed=4, chunk_size=7, micro_batch_elements=MICRO)
+    out["e2e"] = run_sweep(PROBLEM, PARAMS, ESTIMATORS, NS, E2E_SEEDS, seed=11, chunk_size=64,
+                           micro_batch_elements=MICRO)  # fmt: skip
+    return out
+
+
+#: For ``computed_once`` (conftest.py): computed by one xdist worker, shared with the others.
+EXPENSIVE_COMPUTATIONS = {"engine-sweeps": _all_sweeps}
+
+
+@pytest.fixture(scope="module")
+def sweeps(computed_once):
+    """Sweeps of the same seeds with chunk sizes 7 and 64 (with the counts their progress callbacks got), a
+    37-seed subset, another base seed, and a 20000-seed sweep for the statistical check."""
+    return computed_once("engine-sweeps")
+
+
+def test_output_shapes_and_metadata(sweeps):
+    sweep, _ = sweeps[7]
+    assert sweep.param_names == NAMES == param_names(PARAMS)
+    assert sweep.ns == NS and sweep.n_seeds == R and sweep.chunk_size == 7 and sweep.seed == 3
+    assert list(sweep.estimates) == list(ESTIMATORS)
+    for by_n in sweep.estimates.values():
+        assert sorted(by_n) == list(NS)
+        for x in by_n.values():
+            assert x.shape == (R, len(NAMES)) and x.dtype == np.float32
+            assert np.isfinite(x).all()
+    assert sweep.true_grad.dtype == np.float64
+    np.testing.assert_allclose(sweep.true_grad, _exact_grad64(), rtol=1e-6)
+
+
+def _exact_grad64() -> np.ndarray:
+    g = exact_gradient(PROBLEM, PARAMS)
+    return np.concatenate([np.ravel(np.asarray(g.theta, np.float64)), [np.float64(g.log_sigma)]])
+
+
+def test_true_grad_keeps_float64_precision(sweeps):
+    sweep, _ = sweeps[7]
+    np.testing.assert_allclose(sweep.true_grad, _exact_grad64(), rtol=1e-12)
+
+
+def test_param_names_follow_coordinate_order():
+    """Coordinate j of a flattened gradient is param_names[j]: perturb one leaf entry, see which column moves."""
+    base = np.asarray(ravel_pytree(PARAMS)[0])
+    moved = PARAMS.replace(theta=PARAMS.theta.at[1].add(1.0))
+    diff = np.asarray(ravel_pytree(moved)[0]) - base
+    assert NAMES[int(np.argmax(diff))] == "theta[1]"
+    moved = PARAMS.replace(log_sigma=PARAMS.log_sigma + 1.0)
+    diff = np.asarray(ravel_pytree(moved)[0]) - base
+    assert NAMES[int(np.argmax(diff))] == "log_sigma"
+
+
+def test_estimates_do_not_depend_on_chunk_size(sweeps):
+    a, _ = sweeps[7]
+    b, _ = sweeps[64]
+    for name in ESTIMATORS:
+        for n in NS:
+            np.testing.assert_array_equal(a.estimates[name][n], b.estimates[name][n], err_msg=f"{name} n={n}")
+
+
+def test_a_seed_does_not_depend_on_which_other_seeds_ran(sweeps):
+    """Seeds 0..36 alone give the same bits as the same seeds inside the 100-seed sweep."""
+    full, _ = sweeps[7]
+    subset = sweeps["subset"]
+    assert subset.n_seeds == 37
+    for name in ESTIMATORS:
+        for n in NS:
+            np.testing.assert_array_equal(subset.estimates[name][n], full.estimates[name][n][:37])
+
+
+def test_different_seeds_give_different_estimates(sweeps):
+    sweep, _ = sweeps[7]
+    for n in NS:
+        x = sweep.estimates["reinforce"][n]
+        assert len(np.unique(x, axis=0)) == R  # every seed is its own draw
+        assert len(np.unique(x[:, -1])) == R
+    other = sweeps["seed4"]
+    for n in NS:
+        assert not np.any(np.all(other.estimates["reinforce"][n] == sweep.estimates["reinforce"][n], axis=1))
+
+
+def _flat(tree) -> np.ndarray:
+    return np.concatenate([np.ravel(np.asarray(leaf)) for leaf in jax.tree.leaves(tree)])
+
+
+def test_jit_and_eager_agree(sweeps):
+    """The engine's compiled, vmapped estimates equal the estimator called eagerly (no jit) on the seed's key,
+    to float32 rounding."""
+    sweep, _ = sweeps[64]
+    base_key = jax.random.key(3)
+    for name, estimator in ESTIMATORS.items():
+        for n in NS:
+            for seed in (0, 57, R - 1):
+                with jax.disable_jit():
+                    eager = _flat(estimator(seed_key(base_key, seed, n), PARAMS, PROBLEM, n))
+                engine = sweep.estimates[name][n][seed]
+                np.testing.assert_allclose(
+                    engine, eager, rtol=1e-5, atol=1e-6 * np.abs(eager).max(), err_msg=f"{name} n={n} seed={seed}"
+                )
+
+
+def test_common_random_numbers_at_powers_of_two(sweeps):
+    """reinforce and constant_baseline with b = 0 see the same samples: bit-identical estimates (n = 1)."""
+    sweep, _ = sweeps[7]
+    np.testing.assert_array_equal(sweep.estimates["constant_baseline_0"][1], sweep.estimates["reinforce"][1])
+
+
+def test_common_random_numbers_agree_to_rounding(sweeps):
+    """At every n the two agree to float32 rounding (so they do share their samples)."""
+    sweep, _ = sweeps[7]
+    for n in NS:
+        a, b = sweep.estimates["constant_baseline_0"][n], sweep.estimates["reinforce"][n]
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6 * np.abs(b).max())
+
+
+def test_common_random_numbers_bit_identical_at_n3(sweeps):
+    sweep, _ = sweeps[7]
+    np.testing.assert_array_equal(sweep.estimates["constant_baseline_0"][3], sweep.estimates["reinforce"][3])
+
+
+def test_progress_counts_sum_to_seeds_per_estimator(sweeps):
+    """Estimators run one after the other, so the running total of the counts passes through R after the first
+    estimator and ends at 2 R after the second; no count is negative."""
+    for chunk in (7, 64):
+        _, calls = sweeps[chunk]
+        assert len(calls) >= len(ESTIMATORS) and all(c >= 0 for c in calls), calls
+        running = np.cumsum(calls)
+        assert running[-1] == len(ESTIMATORS) * R, calls
+        assert R in running, calls  # the first estimator's counts sum to R
+
+
+@pytest.mark.parametrize(
+    "kwargs,field",
+    [
+        (dict(ns=(0,), n_seeds=10), "sample size"),
+        (dict(ns=(1, -2), n_seeds=10), "sample size"),
+        (dict(ns=(), n_seeds=10), "sample size"),
+        (dict(ns=(1,), n_seeds=0), "n_seeds"),
+        (dict(ns=(1,), n_seeds=-5), "n_seeds"),
+    ],
+)
+def test_bad_arguments_raise_value_error(kwargs, field):
+    with pytest.raises(ValueError, match=field):
+        run_sweep(PROBLEM, PARAMS, ESTIMATORS, **kwargs)
+
+
+def test_micro_batch_size_is_a_power_of_two_set_by_n():
+    sizes = [micro_batch_size(n) for n in (1, 2, 3, 5, 100, 4096, 10**6)]
+    assert all(1 <= b <= 256 and b & (b - 1) == 0 for b in sizes)
+    assert sizes == sorted(sizes, reverse=True)  # fewer seeds per micro-batch as n grows
+    assert [micro_batch_size(n, 8) for n in (1, 2, 3, 4, 5, 8, 1000)] == [8, 4, 2, 2, 1, 1, 1]
+
+
+# Family: 2 sample sizes x 4 coordinates x (mean, variance) = 16 checks; z Bonferroni over them, so a correct
+# engine fails by chance with probability ~1e-6.
+Z_E2E = unbiasedness_z(16, 1e-6)
+
+
+def test_engine_end_to_end_is_unbiased_with_exact_variance(sweeps):
+    """Statistics through run_sweep's chunks and micro-batches (20000 seeds, chunks of 64, micro-batches of at
+    most 8 seeds): reinforce is unbiased, with the exact single-sample variance, at n = 1 and 3."""
+    sweep = sweeps["e2e"]
+    assert sweep.n_seeds == E2E_SEEDS
+    exact = Reinforce().single_sample_variance(PROBLEM, PARAMS)
+    exact = np.concatenate([np.ravel(exact.theta), [exact.log_sigma]])
+    for n in NS:
+        x = sweep.estimates["reinforce"][n].astype(np.float64)
+        m, se = x.mean(axis=0), x.std(axis=0, ddof=1) / np.sqrt(E2E_SEEDS)
+        assert np.all(np.abs(m - sweep.true_grad) <= Z_E2E * se), (n, m, sweep.true_grad, se)
+        n_var, n_se = n * x.var(axis=0, ddof=1), n * np.asarray(variance_se(x))
+        assert np.all(np.abs(n_var - exact) <= Z_E2E * n_se), (n, n_var, exact, n_se)
+        # Power: the mean of batch_mean_baseline, (1 - 1/n) grad J, would be rejected at n = 3.
+        if n > 1:
+            shrunk = (1 - 1 / n) * sweep.true_grad
+            detectable = np.abs(sweep.true_grad) / n > (Z_E2E + 5) * se
+            assert detectable.sum() >= 2
+            assert np.all(np.abs(m - shrunk)[detectable] > Z_E2E * se[detectable])
