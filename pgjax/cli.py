@@ -228,9 +228,18 @@ def cmd_table(args: Sequence[str]) -> int:
 
 def cmd_plot(args: Sequence[str]) -> int:
     from pgjax import plots
+    from pgjax.errors import PgjaxError
+
+    from pgjax import experiment, results
 
     folder = _one_dir(args, "plot")
-    for path in plots.draw_all(folder):
+    draw = plots.draw_all
+    try:  # an experiment may draw its own figures (from its saved tables only)
+        module = experiment.load(results.read_manifest(folder)["experiment"])
+        draw = getattr(module, "draw", plots.draw_all)
+    except PgjaxError:
+        pass
+    for path in draw(folder):
         print(f"wrote {path}")
     return 0
 

@@ -252,6 +252,10 @@ def run_sweep(
         raise ValueError(f"n_seeds must be >= 1 (got {n_seeds})")
     if chunk_size is not None and chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1 (got {chunk_size})")
+    for estimator in estimators.values():  # estimators that need a kind of problem say so before any work
+        check = getattr(estimator, "check", None)
+        if check is not None:
+            check(problem)
     mesh = make_mesh(devices)
     n_dev = int(mesh.devices.size)
     chunk = int(chunk_size or min(n_seeds, 1024))

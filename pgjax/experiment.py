@@ -22,13 +22,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Mapping
 
+import jax
 import numpy as np
 import pandas as pd
 
 from pgjax import plots, results, stats
 from pgjax.engine import Sweep
 from pgjax.errors import PgjaxError
-from pgjax.tree_util import ravel
 
 ENTRY_POINT_GROUP = "pgjax.experiments"
 
@@ -57,11 +57,13 @@ class ExperimentResult:
 def exact_variances(estimators: Mapping[str, Any], problem, params) -> dict[str, np.ndarray]:
     """Exact single-sample variances (P,) of the i.i.d. estimators that can compute theirs."""
     out = {}
+    if not getattr(problem, "iid_samples", True):  # e.g. antithetic pairs: (single-sample var) / n is wrong
+        return out
     for name, estimator in estimators.items():
         if getattr(estimator, "iid", False):
             var = estimator.single_sample_variance(problem, params)
-            if var is not None:
-                out[name] = np.asarray(ravel(var), dtype=np.float64)
+            if var is not None:  # flatten on the host: ravel_pytree would round float64 to float32
+                out[name] = np.concatenate([np.ravel(np.asarray(v, np.float64)) for v in jax.tree.leaves(var)])
     return out
 
 

@@ -1,13 +1,25 @@
 """Problems with exactly known objectives J(params), so that grad J = jax.grad(J) is the truth."""
 
+from pgjax.problems.antithetic import Antithetic
 from pgjax.problems.bandit import BanditOutcome, BanditParams, LinearGaussianBandit
 from pgjax.problems.base import Problem, exact_gradient
+from pgjax.problems.gaussian_test_functions import (
+    FUNCTIONS,
+    GaussianLogParams,
+    GaussianParams,
+    GaussianTestFunction,
+)
 from pgjax.problems.rewards import REWARDS, GaussianBump, Linear, Quadratic, Reward, make_reward
 
 __all__ = [
+    "Antithetic",
     "BanditOutcome",
     "BanditParams",
+    "FUNCTIONS",
     "GaussianBump",
+    "GaussianLogParams",
+    "GaussianParams",
+    "GaussianTestFunction",
     "Linear",
     "LinearGaussianBandit",
     "Problem",

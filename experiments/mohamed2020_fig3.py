@@ -1,0 +1,35 @@
+"""Mohamed et al. (2020), Figure 3: variance of single-sample gradient estimates of E_{N(x|mu, sigma^2)}[f(x; k)]
+with respect to mu and sigma (mu = sigma = 1) against k, for f = exp(-k x^2) (k in [0.1, 10], log-log) and
+f = cos(k x) (k in [0.5, 5]); exact curves and Monte Carlo points.
+
+``pgjax run mohamed2020-fig3`` writes ``results/mohamed2020-fig3/`` (``figure3.png``/``.pdf``, tables). The
+implementation is shared with Figure 2 in :mod:`experiments.mohamed2020`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from experiments import mohamed2020
+
+NAME = "mohamed2020-fig3"
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(mohamed2020.Config):
+    """Mohamed et al. (2020) Figure 3: variance of the score-function, optimal-baseline, pathwise and coupled
+    measure-valued gradients of E[exp(-k x^2)] and E[cos(k x)], x ~ N(1, 1), against k; exact curves and
+    Monte Carlo points."""
+
+    functions: tuple[str, ...] = ("exp", "cos")
+    """Test functions (quadratic = (x-k)^2, exp = exp(-k x^2), cos = cos(k x)), each over the paper's k range."""
+
+
+def run(config: Config = Config(), *, progress=None) -> mohamed2020.Result:
+    """Runs the experiment (nothing is written; see :func:`save`)."""
+    return mohamed2020.run_figure(config, name=NAME, figure="figure3", progress=progress)
+
+
+total_work = mohamed2020.total_work
+save = mohamed2020.save
+draw = mohamed2020.draw
