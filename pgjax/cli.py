@@ -6,6 +6,7 @@
     pgjax plot DIR                     re-draw the figures of a results folder from its saved table
     pgjax explain [--write] [flags]    the log-derivative trick worked with numbers (docs/log-derivative-trick.md)
     pgjax bench [--quick] [--out DIR]  the speed benchmark of the score-function estimator
+    pgjax bench-scaling [--quick]      the scale-out benchmark (devices, memory, compilation cache)
 
 User mistakes print one line, ``pgjax: error: ...``, on stderr and exit with status 2, without a traceback
 and without writing any result file. Ctrl-C stops cleanly (exit 130) and leaves earlier results intact.
@@ -250,6 +251,12 @@ def cmd_bench(args: Sequence[str]) -> int:
     return bench.main(list(args))
 
 
+def cmd_bench_scaling(args: Sequence[str]) -> int:
+    from pgjax import bench_scaling
+
+    return bench_scaling.main(list(args))
+
+
 def cmd_explain(args: Sequence[str]) -> int:
     from pgjax import explain
 
@@ -266,7 +273,7 @@ def _one_dir(args: Sequence[str], command: str) -> Path:
 
 
 COMMANDS = {"list": lambda a: cmd_list(), "run": cmd_run, "table": cmd_table, "plot": cmd_plot, "explain": cmd_explain,
-            "bench": cmd_bench}
+            "bench": cmd_bench, "bench-scaling": cmd_bench_scaling}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

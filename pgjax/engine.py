@@ -206,6 +206,16 @@ def _agree_across_processes(mask: np.ndarray) -> np.ndarray:
     return np.asarray(multihost_utils.broadcast_one_to_all(mask.astype(np.int32))).astype(bool)
 
 
+def _from_process_zero(array: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray:
+    """A resumed cell as process 0 loaded it (other hosts may not see process 0's files)."""
+    if jax.process_count() == 1:
+        return array
+    from jax.experimental import multihost_utils
+
+    local = array if array is not None else np.zeros(shape, np.float32)
+    return np.asarray(multihost_utils.broadcast_one_to_all(local))
+
+
 def run_sweep(
     problem: Problem,
     params: Params,
@@ -292,7 +302,7 @@ def run_sweep(
             groups = micro_batch_groups(ns, micro_batch_elements)
             for g, (micro, group) in enumerate(groups):
                 if all(finished[n] for n in group):  # a group is computed (and resumed) as a whole
-                    estimates[name].update({n: done[n] for n in group})
+                    estimates[name].update({n: _from_process_zero(done[n], (n_seeds, len(names))) for n in group})
                     loaded_cells += len(group)
                     continue
                 t0 = time.perf_counter()

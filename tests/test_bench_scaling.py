@@ -1,0 +1,59 @@
+"""Tests for pgjax.bench_scaling: the quick run writes complete output files. No timing is asserted (the
+machines are shared and noisy); the benchmark itself records its ratios against baselines of the same run."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from pgjax import bench_scaling
+
+
+def _positive(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x > 0
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench-scaling")
+    assert bench_scaling.main(["--quick", "--out", str(out)]) == 0
+    return out, json.loads((out / bench_scaling.JSON_FILE).read_text(encoding="utf-8"))
+
+
+def test_quick_run_writes_every_headline_number(quick):
+    out, data = quick
+    for key in bench_scaling.HEADLINE_KEYS:
+        assert _positive(data[key]), (key, data.get(key))
+    assert math.isfinite(data["compile_cache_seconds_saved"])
+    assert data["quick"] is True and data["big_run"] is None  # the 10^10-sample sweep is full-mode only
+    assert not list(out.glob("*.tmp-*")), "temporary files left behind"
+
+
+def test_quick_run_records_device_load_and_counts(quick):
+    _, data = quick
+    info = data["device_info"]
+    assert info["device_kind"] and info["cpu_cores"] >= 1 and data["device"]
+    assert data["load_average"]["start"] is None or len(data["load_average"]["start"]) == 3
+    tp = data["throughput"]
+    assert set(tp["run_seconds"]) == {"1", str(bench_scaling.SCALE_DEVICES)}
+    assert tp["jax_info"]["n_devices"] == bench_scaling.SCALE_DEVICES  # JAX_NUM_CPU_DEVICES reached the worker
+    assert tp["bit_identical_across_devices"] is True
+    assert data["chunked"]["bit_identical"] is True
+    assert data["memory_samples_growth"] == pytest.approx(100)
+    for row in data["memory"]["rows"]:
+        assert _positive(row["peak_rss_bytes"]) and row["all_finite"]
+    cache = data["compile_cache"]["runs"]
+    assert cache["cold"][0]["cache_misses"] >= 1 and cache["cold"][0]["cache_hits"] == 0
+    assert cache["warm"][0]["cache_hits"] >= 1
+    assert cache["no_cache"][0]["cache_hits"] == 0 and cache["no_cache"][0]["cache_misses"] == 0
+
+
+def test_quick_run_writes_markdown(quick):
+    out, data = quick
+    markdown = (out / bench_scaling.MARKDOWN_FILE).read_text(encoding="utf-8")
+    assert data["device"] in markdown
+    for heading in ("Throughput on 1 and 4 CPU devices", "Peak resident memory", "Chunked against unchunked",
+                    "Persistent compilation cache"):
+        assert heading in markdown
