@@ -46,6 +46,7 @@ import numpy as np
 import pandas as pd
 
 from pgjax.errors import PgjaxError
+from pgjax.stats import COLUMNS as STATS_COLUMNS
 
 __all__ = [
     "SCHEMA",
@@ -97,28 +98,7 @@ FLOAT_COLUMNS: tuple[str, ...] = (
     "var_ratio_lo",
     "var_ratio_hi",
 )
-TABLE_COLUMNS: tuple[str, ...] = (
-    "experiment",
-    "problem",
-    "estimator",
-    "param",
-    "n",
-    "n_seeds",
-    "n_nonfinite",
-    "mean",
-    "true_grad",
-    "bias",
-    "bias_se",
-    "var",
-    "var_lo",
-    "var_hi",
-    "n_var",
-    "mse",
-    "var_exact",
-    "var_ratio",
-    "var_ratio_lo",
-    "var_ratio_hi",
-)
+TABLE_COLUMNS: tuple[str, ...] = ("experiment", "problem", *STATS_COLUMNS)
 """Required columns of a results table, in their canonical order."""
 
 _RAW_META_KEYS = ("param_names", "true_grad")
