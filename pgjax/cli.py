@@ -7,6 +7,7 @@
     pgjax explain [--write] [flags]    the log-derivative trick worked with numbers (docs/log-derivative-trick.md)
     pgjax bench [--quick] [--out DIR]  the speed benchmark of the score-function estimator
     pgjax bench-scaling [--quick]      the scale-out benchmark (devices, memory, compilation cache)
+    pgjax bench-lqr [--quick]          the trajectory benchmark (LQR rollout + reward-to-go vs NumPy)
 
 User mistakes print one line, ``pgjax: error: ...``, on stderr and exit with status 2, without a traceback
 and without writing any result file. Ctrl-C stops cleanly (exit 130) and leaves earlier results intact.
@@ -257,6 +258,12 @@ def cmd_bench_scaling(args: Sequence[str]) -> int:
     return bench_scaling.main(list(args))
 
 
+def cmd_bench_lqr(args: Sequence[str]) -> int:
+    from pgjax import bench_lqr
+
+    return bench_lqr.main(list(args))
+
+
 def cmd_explain(args: Sequence[str]) -> int:
     from pgjax import explain
 
@@ -273,7 +280,8 @@ def _one_dir(args: Sequence[str], command: str) -> Path:
 
 
 COMMANDS = {"list": lambda a: cmd_list(), "run": cmd_run, "table": cmd_table, "plot": cmd_plot, "explain": cmd_explain,
-            "bench": cmd_bench, "bench-scaling": cmd_bench_scaling}
+            "bench": cmd_bench, "bench-scaling": cmd_bench_scaling,
+            "bench-lqr": cmd_bench_lqr}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

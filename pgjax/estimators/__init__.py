@@ -102,3 +102,25 @@ __all__ = [
     "make_estimator",
     "weighted_score_mean",
 ]
+
+from pgjax.estimators.trajectory import (  # noqa: E402  (trajectory estimators build on the ones above)
+    GAE,
+    TRAJECTORY_ESTIMATORS,
+    LearnedValueBaseline,
+    RewardToGo,
+    RewardToGoOptimalBaseline,
+    SymmetricPGPE,
+    ValueBaseline,
+    make_trajectory_estimator,
+)
+
+__all__ += [
+    "GAE",
+    "TRAJECTORY_ESTIMATORS",
+    "LearnedValueBaseline",
+    "RewardToGo",
+    "RewardToGoOptimalBaseline",
+    "SymmetricPGPE",
+    "ValueBaseline",
+    "make_trajectory_estimator",
+]

@@ -9,9 +9,17 @@ from pgjax.problems.gaussian_test_functions import (
     GaussianParams,
     GaussianTestFunction,
 )
+from pgjax.problems.lqr import SYSTEMS, LinearQuadraticRegulator, LQRParams, ParameterExploringLQR, make_system
+from pgjax.problems.softmax_bandit import SoftmaxBandit
 from pgjax.problems.rewards import REWARDS, GaussianBump, Linear, Quadratic, Reward, make_reward
 
 __all__ = [
+    "LQRParams",
+    "LinearQuadraticRegulator",
+    "ParameterExploringLQR",
+    "SYSTEMS",
+    "SoftmaxBandit",
+    "make_system",
     "Antithetic",
     "BanditOutcome",
     "BanditParams",

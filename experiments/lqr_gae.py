@@ -1,0 +1,218 @@
+"""Bias, variance and MSE of GAE(lambda) against lambda on finite-horizon LQR, for three critics.
+
+GAE(gamma, lambda) (Schulman et al. 2016) weights each score psi_t by A_t = sum_l (gamma lambda)^l delta_{t+l}
+with TD residuals delta_t = r_t + gamma V_{t+1}(x_{t+1}) - V_t(x_t). At lambda = 1 it is reward-to-go with
+the baseline V_t(x_t), unbiased for any critic V; lowering lambda trusts the critic more, trading variance
+for bias when the critic is wrong. Critics:
+
+- ``exact``: the policy's exact value functions V_t (quadratic in x). Then E[delta_t | x_t, u_t] is the true
+  advantage and GAE is UNBIASED FOR EVERY lambda (Schulman et al. 2016, Prop. 1); only the variance moves.
+- ``stationary``: V_0 at every step, a time-agnostic critic as most actor-critic code fits for a
+  finite-horizon task. Misspecified, so biased for lambda < 1. Its bias and variance are exact
+  (Gaussian-polynomial moments) as well as measured.
+- ``learned``: a per-step quadratic fitted by least squares on an independent pilot batch. Its features
+  contain the true V_t, so the fit is conditionally unbiased and, the estimate being affine in the fitted
+  coefficients, GAE is unbiased on average over pilot batches; the measured bias checks this.
+
+For reference the table also has REINFORCE and reward-to-go (lambda-free; ``lam`` is NaN). All GAE variants
+of one critic come from one rollout per seed (:class:`pgjax.estimators.trajectory.GAEGrid`), each exactly as
+the separate GAE(lambda) estimator computes it from the same key. Extra table columns: ``critic``, ``lam`` and
+``bias_exact`` (the exact bias where known). Figures: :func:`pgjax.plots_lqr.draw_gae`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import jax
+import numpy as np
+
+from experiments.lqr_variance import build_estimators, save_with
+from pgjax import plots_lqr
+from pgjax.engine import MICRO_BATCH_ELEMENTS, run_sweep
+from pgjax.errors import ConfigError
+from pgjax.estimators.trajectory import (
+    GAE,
+    TRAJECTORY_ESTIMATORS,
+    VALUES,
+    Fused,
+    GAEGrid,
+    exact_moments,
+    split_fused,
+)
+from pgjax.experiment import ExperimentResult, exact_variances, summarise_sweep
+from pgjax.problems.base import exact_gradient
+from pgjax.problems.lqr import SYSTEMS, make_system
+
+NAME = "lqr-gae"
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Bias, variance and MSE of GAE(lambda) against lambda on LQR, with the exact, a time-agnostic and a
+    learned critic, against exact gradients (and exact bias and variance where the critic is fixed)."""
+
+    system: str = "double_integrator"
+    """System: double_integrator (2 states, 1 action) or scalar."""
+    horizon: int = 20
+    """Horizon H (>= 1)."""
+    gain: tuple[float, ...] = (-0.6, -1.2)
+    """Feedback gain K of the policy u = K x + sigma eps (length m)."""
+    sigma: float = 0.5
+    """Action-noise standard deviation sigma (> 0)."""
+    x0: tuple[float, ...] = (1.0, 0.0)
+    """Mean of the initial state (length m)."""
+    x0_std: float = 0.2
+    """Std of each initial-state coordinate (>= 0)."""
+    process_std: float = 0.05
+    """Std of the process noise per coordinate (>= 0)."""
+    discount: float = 1.0
+    """Discount gamma in (0, 1]; the objective is the gamma-discounted return."""
+    lambdas: tuple[float, ...] = (0.0, 0.5, 0.8, 0.9, 0.95, 0.99, 1.0)
+    """GAE lambdas, each in [0, 1]."""
+    critics: tuple[str, ...] = VALUES
+    """Critics V: exact, stationary (V_0 at every step) and/or learned (pilot-batch quadratic fit)."""
+    references: tuple[str, ...] = ("reinforce", "reward_to_go")
+    """lambda-free estimators for comparison (reinforce is the reference of the variance ratios)."""
+    n_pilot: int = 64
+    """Pilot trajectories (>= 2) of the learned critic, drawn independently of the estimate's."""
+    n: int = 16
+    """Trajectories per gradient estimate (>= 1)."""
+    n_seeds: int = 10000
+    """Seeds R (>= 2)."""
+    seed: int = 0
+    """Base seed of the per-seed keys."""
+    chunk_size: int = 1000
+    """Seeds per host-side chunk (>= 1); never changes the numbers."""
+
+    def validate(self) -> None:
+        """Raises ConfigError naming the first invalid field."""
+        if self.system not in SYSTEMS:
+            raise ConfigError("system", f"unknown system {self.system!r}; choose from {', '.join(SYSTEMS)}")
+        if not self.lambdas:
+            raise ConfigError("lambdas", "needs at least one lambda")
+        if any(not (math.isfinite(lam) and 0.0 <= lam <= 1.0) for lam in self.lambdas):
+            raise ConfigError("lambdas", f"every lambda must be in [0, 1] (got {self.lambdas})")
+        if len(set(self.lambdas)) != len(self.lambdas):
+            raise ConfigError("lambdas", "lists a lambda twice")
+        if not self.critics:
+            raise ConfigError("critics", "needs at least one critic")
+        for critic in self.critics:
+            if critic not in VALUES:
+                raise ConfigError("critics", f"unknown critic {critic!r}; choose from {', '.join(VALUES)}")
+        if len(set(self.critics)) != len(self.critics):
+            raise ConfigError("critics", "lists a critic twice")
+        for name in self.references:
+            if name not in TRAJECTORY_ESTIMATORS or name == GAE.name:
+                choices = ", ".join(k for k in TRAJECTORY_ESTIMATORS if k != GAE.name)
+                raise ConfigError("references", f"unknown estimator {name!r}; choose from {choices}")
+        if len(set(self.references)) != len(self.references):
+            raise ConfigError("references", "lists an estimator twice")
+        if self.n_pilot < 2:
+            raise ConfigError("n_pilot", f"must be >= 2 (got {self.n_pilot})")
+        if self.n < 1:
+            raise ConfigError("n", f"must be >= 1 (got {self.n})")
+        if self.n_seeds < 2:
+            raise ConfigError("n_seeds", f"must be >= 2 to estimate a variance (got {self.n_seeds})")
+        if self.chunk_size < 1:
+            raise ConfigError("chunk_size", f"must be >= 1 (got {self.chunk_size})")
+        problem(self)
+
+
+def problem(config: Config):
+    """The LQR problem of a config."""
+    return make_system(
+        config.system, horizon=config.horizon, gain=config.gain, sigma=config.sigma, x0=config.x0,
+        x0_std=config.x0_std, process_std=config.process_std, discount=config.discount,
+    )  # fmt: skip
+
+
+def gae_key(critic: str, lam: float) -> str:
+    """Raw key of GAE with one critic and lambda: ``gae[<critic>,lam=<lambda>]``."""
+    return f"gae[{critic},lam={lam:g}]"
+
+
+def run(config: Config = Config(), *, progress=None, execution: dict | None = None) -> ExperimentResult:
+    """One fused sweep: the reference estimators and one GAEGrid per critic (nothing is written; see
+    :func:`save`)."""
+    config.validate()
+    lqr = problem(config)
+    params = lqr.init_params()
+    lams = tuple(sorted(config.lambdas))
+    refs = build_estimators(config.references, lqr, params)
+    members, names = list(refs.values()), list(refs)
+    for critic in config.critics:
+        members.append(GAEGrid(lams=lams, value=critic, n_pilot=config.n_pilot))
+        names += [gae_key(critic, lam) for lam in lams]
+    sweep = run_sweep(
+        lqr, params, {"fused": Fused(tuple(members))}, (config.n,), config.n_seeds, seed=config.seed,
+        chunk_size=min(config.chunk_size, config.n_seeds),
+        micro_batch_elements=max(1, MICRO_BATCH_ELEMENTS // lqr.horizon), progress=progress,
+        **(execution or {}),
+    )  # fmt: skip
+    sweep = split_fused(sweep, "fused", names)
+
+    singles = dict(refs)
+    for critic in config.critics:
+        for lam in lams:
+            singles[gae_key(critic, lam)] = GAE(lam=lam, value=critic, n_pilot=config.n_pilot)
+    table = summarise_sweep(
+        sweep,
+        experiment=NAME,
+        problem_name=lqr.describe(),
+        exact_single_sample_var=exact_variances(singles, lqr, params),
+        reference="reinforce" if "reinforce" in refs else None,
+    )
+    # float64 all the way (sweep.true_grad has passed through float32 in the engine's ravel)
+    leaves = jax.tree.leaves(exact_gradient(lqr, params))
+    true_grad = np.concatenate([np.ravel(np.asarray(x, np.float64)) for x in leaves])
+    bias_exact = {}
+    for key, est in singles.items():
+        if isinstance(est, GAE) and est.value != "learned":
+            mean = np.concatenate([np.ravel(np.asarray(x, np.float64))
+                                   for x in jax.tree.leaves(exact_moments(est, lqr, params)["mean"])])  # fmt: skip
+            bias_exact[key] = mean - true_grad
+    table["bias_exact"] = np.nan
+    table["critic"] = ""
+    table["lam"] = np.nan
+    for key, est in singles.items():
+        rows = table["estimator"] == key
+        if isinstance(est, GAE):
+            table.loc[rows, "critic"] = est.value
+            table.loc[rows, "lam"] = est.lam
+            table.loc[rows, "estimator"] = f"gae[{est.value}]"
+        elif getattr(est, "unbiased", False):
+            table.loc[rows, "bias_exact"] = 0.0
+        if key in bias_exact:
+            order = {p: j for j, p in enumerate(sweep.param_names)}
+            table.loc[rows, "bias_exact"] = [bias_exact[key][order[p]] for p in table.loc[rows, "param"]]
+    with jax.enable_x64(True):
+        J = float(lqr.objective(jax.tree.map(lambda x: jax.numpy.asarray(x, jax.numpy.float64), params)))
+    return ExperimentResult(
+        experiment=NAME,
+        config=config,
+        problem=lqr.describe(),
+        table=table,
+        sweep=sweep,
+        info={
+            "raw_keys": "gae[<critic>,lam=<lambda>]|<n> for GAE, <estimator>|<n> for the references",
+            "objective_J": J,
+            "exact_method": "Gaussian-polynomial moments (pgjax.problems.lqr), float64; none for the learned critic",
+        },
+    )
+
+
+def draw(folder):
+    """Redraws the figures from the saved table (``pgjax plot`` calls this): :func:`pgjax.plots_lqr.draw_gae`."""
+    return plots_lqr.draw_gae(folder)
+
+
+def save(result: ExperimentResult, out_dir, *, argv=None):
+    """Writes the results folder with this experiment's figures (``pgjax run`` calls this)."""
+    return save_with(draw, result, out_dir, argv=argv)
+
+
+def total_work(config: Config) -> int:
+    """Progress units: seeds x compiled programs (one)."""
+    return config.n_seeds

@@ -1,0 +1,224 @@
+"""Variance of trajectory gradient estimators against the horizon H, at a fixed number of trajectories n.
+
+The same policy on the same system for H in a grid (default: the scalar system x' = x + u, u = -0.5 x +
+0.5 eps, fixed x_0 = 1, H = 1 ... 50). REINFORCE multiplies the sum of H scores by the sum of H rewards, so
+its variance grows about like H^2; reward-to-go drops the rewards that precede each score, and baselines
+(the exact optimal per-coordinate and time-dependent ones, the exact value function, GAE) remove most of
+what is left. Every point is measured on R seeds with a 95% CI and compared with the EXACT variance
+(Gaussian-polynomial moments, :mod:`pgjax.problems.lqr`).
+
+The table has one row per (horizon, estimator, coordinate) with an extra ``horizon`` column; raw.npz keys
+are ``"<estimator>[H=<horizon>]|<n>"``. Figures (:func:`pgjax.plots_lqr.draw_horizon`): variance and the
+paired variance ratio against REINFORCE, against H.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+import numpy as np
+import pandas as pd
+
+from experiments.lqr_variance import build_estimators, save_with, sweep_estimators
+from pgjax import plots_lqr
+from pgjax.engine import Sweep
+from pgjax.errors import ConfigError
+from pgjax.estimators.trajectory import TRAJECTORY_ESTIMATORS, has_exact_moments
+from pgjax.experiment import ExperimentResult, exact_variances, summarise_sweep
+from pgjax.problems.lqr import SYSTEMS, make_system
+
+NAME = "lqr-horizon"
+
+DEFAULT_ESTIMATORS = (
+    "reinforce",
+    "optimal_baseline_exact",
+    "reward_to_go",
+    "reward_to_go_optimal",
+    "value_baseline",
+    "gae",
+    "pathwise",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Variance of trajectory gradient estimators against the horizon H at a fixed number of trajectories
+    n on LQR: how REINFORCE's variance grows with H and how much reward-to-go and baselines take back."""
+
+    system: str = "scalar"
+    """System: scalar (x' = x + u + w) or double_integrator (2 states, 1 action)."""
+    horizons: tuple[int, ...] = (1, 2, 5, 10, 20, 50)
+    """Horizons H (each >= 1); each compiles its own program, so keep the grid short."""
+    gain: tuple[float, ...] = (-0.5,)
+    """Feedback gain K of the policy u = K x + sigma eps (length m)."""
+    sigma: float = 0.5
+    """Action-noise standard deviation sigma (> 0)."""
+    x0: tuple[float, ...] = (1.0,)
+    """Mean of the initial state (length m)."""
+    x0_std: float = 0.0
+    """Std of each initial-state coordinate (>= 0; 0 = fixed initial state)."""
+    process_std: float = 0.0
+    """Std of the process noise per coordinate (>= 0)."""
+    discount: float = 1.0
+    """Discount gamma in (0, 1]."""
+    estimators: tuple[str, ...] = DEFAULT_ESTIMATORS
+    """Estimators to compare (reinforce is the reference of the variance ratios)."""
+    baseline: float | None = None
+    """The constant b of constant_baseline; None = the exact J at each horizon."""
+    gae_lambda: float = 0.95
+    """lambda of the gae estimator (exact critic), in [0, 1]."""
+    n: int = 16
+    """Trajectories per gradient estimate (>= 1), the same at every horizon."""
+    n_seeds: int = 2000
+    """Seeds R (>= 2): independent estimates per (horizon, estimator)."""
+    seed: int = 0
+    """Base seed of the per-seed keys (the same keys at every horizon)."""
+    chunk_size: int = 1000
+    """Seeds per host-side chunk (>= 1); never changes the numbers."""
+    exact: bool = True
+    """Compute exact variances (O(P H^2 D^3) each; D = number of normals per trajectory)."""
+    fuse: bool = True
+    """Compile all estimators of a horizon as one program (same numbers, less compilation)."""
+
+    def validate(self) -> None:
+        """Raises ConfigError naming the first invalid field."""
+        if self.system not in SYSTEMS:
+            raise ConfigError("system", f"unknown system {self.system!r}; choose from {', '.join(SYSTEMS)}")
+        if not self.horizons:
+            raise ConfigError("horizons", "needs at least one horizon")
+        if any(isinstance(h, bool) or int(h) != h or h < 1 for h in self.horizons):
+            raise ConfigError("horizons", f"every horizon must be an integer >= 1 (got {self.horizons})")
+        if len(set(self.horizons)) != len(self.horizons):
+            raise ConfigError("horizons", "lists a horizon twice")
+        if not self.estimators:
+            raise ConfigError("estimators", "needs at least one estimator")
+        for name in self.estimators:
+            if name not in TRAJECTORY_ESTIMATORS:
+                raise ConfigError(
+                    "estimators", f"unknown estimator {name!r}; choose from {', '.join(TRAJECTORY_ESTIMATORS)}"
+                )
+        if len(set(self.estimators)) != len(self.estimators):
+            raise ConfigError("estimators", "lists an estimator twice")
+        if not (0.0 <= self.gae_lambda <= 1.0):
+            raise ConfigError("gae_lambda", f"must be in [0, 1] (got {self.gae_lambda})")
+        if self.n < 1:
+            raise ConfigError("n", f"must be >= 1 (got {self.n})")
+        if self.n_seeds < 2:
+            raise ConfigError("n_seeds", f"must be >= 2 to estimate a variance (got {self.n_seeds})")
+        if self.chunk_size < 1:
+            raise ConfigError("chunk_size", f"must be >= 1 (got {self.chunk_size})")
+        problem(self, min(self.horizons))
+
+
+def problem(config, horizon: int):
+    """The LQR problem of a config at one horizon."""
+    return make_system(
+        config.system,
+        horizon=horizon,
+        gain=config.gain,
+        sigma=config.sigma,
+        x0=config.x0,
+        x0_std=config.x0_std,
+        process_std=config.process_std,
+        discount=config.discount,
+    )
+
+
+def raw_key(estimator: str, label: str) -> str:
+    """Key of one estimator of one setting in the merged sweep (and raw.npz): ``name[label]``."""
+    return f"{estimator}[{label}]"
+
+
+def merge_sweeps(sweeps: dict[str, Sweep]) -> Sweep:
+    """One Sweep from several (label -> sweep), estimators keyed :func:`raw_key`. The true gradient differs
+    between settings, so the merged ``true_grad`` is NaN: each table row carries its own."""
+    first = next(iter(sweeps.values()))
+    merged = copy.copy(first)
+    merged.estimates, merged.compile_seconds, merged.run_seconds = {}, {}, {}
+    for label, sweep in sweeps.items():
+        if sweep.param_names != first.param_names:
+            raise ValueError("cannot merge sweeps with different parameters")
+        for name, by_n in sweep.estimates.items():
+            merged.estimates[raw_key(name, label)] = by_n
+        for name, secs in sweep.compile_seconds.items():
+            merged.compile_seconds[raw_key(name, label)] = secs
+        for name, secs in sweep.run_seconds.items():
+            merged.run_seconds[raw_key(name, label)] = secs
+    merged.true_grad = np.full(len(first.param_names), np.nan)
+    merged.execution = dict(first.execution)
+    for key in ("compiles", "cache_hits", "cache_misses", "cells_loaded"):
+        if key in merged.execution:
+            merged.execution[key] = int(sum(s.execution.get(key, 0) for s in sweeps.values()))
+    merged.ns = tuple(sorted({n for s in sweeps.values() for n in s.ns}))
+    return merged
+
+
+def run(config: Config = Config(), *, progress=None, execution: dict | None = None) -> ExperimentResult:
+    """Runs one fused sweep per horizon and returns the merged result (nothing is written; see :func:`save`)."""
+    config.validate()
+    tables, sweeps, true_grads, objectives = [], {}, {}, {}
+    for horizon in sorted(config.horizons):
+        lqr = problem(config, horizon)
+        params = lqr.init_params()
+        estimators = build_estimators(
+            config.estimators, lqr, params, baseline=config.baseline, gae_lambda=config.gae_lambda
+        )
+        sweep = sweep_estimators(
+            lqr, params, estimators, (config.n,), config.n_seeds, seed=config.seed,
+            chunk_size=min(config.chunk_size, config.n_seeds), fuse=config.fuse, progress=progress,
+            execution=execution,
+        )  # fmt: skip
+        exact = {}
+        if config.exact:
+            exact = exact_variances({k: v for k, v in estimators.items() if has_exact_moments(v)}, lqr, params)
+        table = summarise_sweep(
+            sweep,
+            experiment=NAME,
+            problem_name=lqr.describe(horizon=f"{min(config.horizons)}-{max(config.horizons)}"),
+            exact_single_sample_var=exact,
+            reference="reinforce" if "reinforce" in estimators else None,
+        )
+        table["horizon"] = horizon
+        tables.append(table)
+        label = f"H={horizon}"
+        sweeps[label] = sweep
+        true_grads[label] = sweep.true_grad.tolist()
+        objectives[label] = float(_objective(lqr, params))
+    table = pd.concat(tables, ignore_index=True)
+    return ExperimentResult(
+        experiment=NAME,
+        config=config,
+        problem=table["problem"].iloc[0],
+        table=table,
+        sweep=merge_sweeps(sweeps),
+        info={
+            "raw_keys": "<estimator>[H=<horizon>]|<n>",
+            "true_grad_by_horizon": true_grads,
+            "objective_J_by_horizon": objectives,
+            "exact_variance_method": "Gaussian-polynomial moments (pgjax.problems.lqr), float64",
+        },
+    )
+
+
+def draw(folder):
+    """Redraws the figures from the saved table (``pgjax plot`` calls this): :func:`pgjax.plots_lqr.draw_horizon`."""
+    return plots_lqr.draw_horizon(folder)
+
+
+def save(result: ExperimentResult, out_dir, *, argv=None):
+    """Writes the results folder with this experiment's figures (``pgjax run`` calls this)."""
+    return save_with(draw, result, out_dir, argv=argv)
+
+
+def _objective(lqr, params):
+    import jax
+
+    with jax.enable_x64(True):
+        return lqr.objective(jax.tree.map(lambda x: jax.numpy.asarray(x, jax.numpy.float64), params))
+
+
+def total_work(config: Config) -> int:
+    """Progress units: seeds x compiled programs."""
+    per_horizon = 1 if config.fuse else len(config.estimators)
+    return config.n_seeds * per_horizon * len(config.horizons)

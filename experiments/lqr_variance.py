@@ -1,0 +1,237 @@
+"""Variance of trajectory gradient estimators against the number of trajectories n, on finite-horizon LQR.
+
+A fixed Gaussian policy u = K x + sigma eps on a linear-quadratic control problem (default: a double
+integrator, two states and one action, H = 20, random initial state, process noise). For every estimator
+(REINFORCE with the total return, its constant and per-coordinate optimal baselines, reward-to-go, its
+time-dependent optimal baseline, the exact and a learned state-value baseline, GAE, pathwise) and every n,
+R seeds give R independent n-trajectory estimates, compared with the exact gradient jax.grad(J), J computed
+by exact moment propagation. The table has bias, variance with a heavy-tail-valid 95% CI, the EXACT variance
+(from Gaussian-polynomial moments) and the paired variance ratio against REINFORCE.
+
+All estimators are compiled as one program (:class:`pgjax.estimators.trajectory.Fused`); each sees the same
+keys as in a separate run, so the numbers are those of separate runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+import jax
+
+from pgjax.engine import MICRO_BATCH_ELEMENTS, run_sweep
+from pgjax.errors import ConfigError
+from pgjax.estimators.trajectory import (
+    TRAJECTORY_ESTIMATORS,
+    VALUES,
+    Fused,
+    make_trajectory_estimator,
+    split_fused,
+)
+from pgjax import plots_lqr, results
+from pgjax.experiment import ExperimentResult, exact_variances, manifest, summarise_sweep
+from pgjax.problems.lqr import SYSTEMS, make_system
+
+NAME = "lqr-variance"
+
+DEFAULT_ESTIMATORS = (
+    "reinforce",
+    "constant_baseline",
+    "optimal_baseline_exact",
+    "reward_to_go",
+    "reward_to_go_optimal",
+    "value_baseline",
+    "learned_value_baseline",
+    "gae",
+    "pathwise",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Variance of trajectory gradient estimators (REINFORCE, reward-to-go, optimal and value baselines,
+    GAE, pathwise) against the number of trajectories n on finite-horizon LQR, against exact gradients."""
+
+    system: str = "double_integrator"
+    """System: double_integrator (2 states, 1 action, dt = 0.2) or scalar (x' = x + u + w)."""
+    horizon: int = 20
+    """Horizon H (>= 1): steps per trajectory."""
+    gain: tuple[float, ...] = (-0.6, -1.2)
+    """Feedback gain K of the policy u = K x + sigma eps (length m: 2 for double_integrator, 1 for scalar)."""
+    sigma: float = 0.5
+    """Action-noise standard deviation sigma (> 0); the learned parameter is log sigma."""
+    x0: tuple[float, ...] = (1.0, 0.0)
+    """Mean of the initial state (length m)."""
+    x0_std: float = 0.2
+    """Std of each initial-state coordinate (>= 0; 0 = fixed initial state)."""
+    process_std: float = 0.05
+    """Std of the process noise w_t per coordinate (>= 0; 0 = deterministic dynamics)."""
+    discount: float = 1.0
+    """Discount gamma in (0, 1]."""
+    estimators: tuple[str, ...] = DEFAULT_ESTIMATORS
+    """Estimators to compare (reinforce is the reference of the variance ratios)."""
+    baseline: float | None = None
+    """The constant b of constant_baseline; None = the exact expected return J(K, sigma)."""
+    gae_lambda: float = 0.95
+    """lambda of the gae estimator, in [0, 1]."""
+    gae_value: str = "exact"
+    """Critic of the gae estimator: exact, stationary (V_0 at every t) or learned."""
+    n_pilot: int = 64
+    """Pilot trajectories (>= 2) of the learned critics, drawn independently of the estimate's."""
+    ns: tuple[int, ...] = (1, 4, 16, 64, 256)
+    """Numbers of trajectories n (each >= 1) per gradient estimate."""
+    n_seeds: int = 2000
+    """Seeds R (>= 2): independent estimates per (estimator, n)."""
+    seed: int = 0
+    """Base seed of the per-seed keys."""
+    chunk_size: int = 1000
+    """Seeds per host-side chunk (>= 1); bounds memory, never changes the numbers."""
+    fuse: bool = True
+    """Compile all estimators as one program (same numbers, much less compilation on a CPU)."""
+
+    def validate(self) -> None:
+        """Raises ConfigError naming the first invalid field."""
+        if self.system not in SYSTEMS:
+            raise ConfigError("system", f"unknown system {self.system!r}; choose from {', '.join(SYSTEMS)}")
+        if not self.estimators:
+            raise ConfigError("estimators", "needs at least one estimator")
+        for name in self.estimators:
+            if name not in TRAJECTORY_ESTIMATORS:
+                raise ConfigError(
+                    "estimators", f"unknown estimator {name!r}; choose from {', '.join(TRAJECTORY_ESTIMATORS)}"
+                )
+        if len(set(self.estimators)) != len(self.estimators):
+            raise ConfigError("estimators", "lists an estimator twice")
+        if self.baseline is not None and not math.isfinite(self.baseline):
+            raise ConfigError("baseline", f"must be finite (got {self.baseline})")
+        if not (0.0 <= self.gae_lambda <= 1.0):
+            raise ConfigError("gae_lambda", f"must be in [0, 1] (got {self.gae_lambda})")
+        if self.gae_value not in VALUES:
+            raise ConfigError("gae_value", f"must be one of {', '.join(VALUES)} (got {self.gae_value!r})")
+        if self.n_pilot < 2:
+            raise ConfigError("n_pilot", f"must be >= 2 (got {self.n_pilot})")
+        if not self.ns:
+            raise ConfigError("ns", "needs at least one sample size")
+        if min(self.ns) < 1:
+            raise ConfigError("ns", f"every sample size must be >= 1 (got {min(self.ns)})")
+        if self.n_seeds < 2:
+            raise ConfigError("n_seeds", f"must be >= 2 to estimate a variance (got {self.n_seeds})")
+        if self.chunk_size < 1:
+            raise ConfigError("chunk_size", f"must be >= 1 (got {self.chunk_size})")
+        problem(self)
+
+
+def problem(config: Config):
+    """The LQR problem of a config (validating the system fields)."""
+    return make_system(
+        config.system,
+        horizon=config.horizon,
+        gain=config.gain,
+        sigma=config.sigma,
+        x0=config.x0,
+        x0_std=config.x0_std,
+        process_std=config.process_std,
+        discount=config.discount,
+    )
+
+
+def build_estimators(names, lqr, params, *, baseline=None, gae_lambda=0.95, gae_value="exact", n_pilot=64):
+    """name -> estimator; exact optimal baselines are pinned (computed once at ``params``, see
+    :meth:`RewardToGoOptimalBaseline.pinned`), the constant baseline defaults to the exact J."""
+    if baseline is None:
+        with jax.enable_x64(True):
+            p64 = jax.tree.map(lambda x: jax.numpy.asarray(x, jax.numpy.float64), params)
+            baseline = float(lqr.objective(p64))
+    out = {}
+    for name in names:
+        est = make_trajectory_estimator(name, baseline=baseline, lam=gae_lambda, value=gae_value, n_pilot=n_pilot)
+        if hasattr(est, "pinned"):
+            est = est.pinned(lqr, params)
+        out[name] = est
+    return out
+
+
+def sweep_estimators(lqr, params, estimators, ns, n_seeds, *, seed, chunk_size, fuse, progress=None,
+                     execution=None):
+    """run_sweep over the estimators, fused into one compiled program when ``fuse``; returns the sweep with
+    one entry per estimator either way. ``execution``: further run_sweep keywords (devices, memory bound,
+    cell store), as the CLI passes them."""
+    micro = max(1, MICRO_BATCH_ELEMENTS // lqr.horizon)
+    common = dict(seed=seed, chunk_size=chunk_size, micro_batch_elements=micro, progress=progress,
+                  **(execution or {}))  # fmt: skip
+    if fuse and len(estimators) > 1:
+        sweep = run_sweep(lqr, params, {"fused": Fused(tuple(estimators.values()))}, ns, n_seeds, **common)
+        return split_fused(sweep, "fused", list(estimators))
+    return run_sweep(lqr, params, estimators, ns, n_seeds, **common)
+
+
+def save_with(draw, result: ExperimentResult, out_dir, *, argv=None) -> Path:
+    """:func:`pgjax.experiment.save` with the experiment's own figures (``draw(folder)``) instead of the
+    generic ones: table, raw estimates and manifest staged, figures drawn from the staged table, then moved
+    into place together."""
+    out_dir = Path(out_dir)
+    with results.staged_output(out_dir) as stage:
+        results.write_table(result.table, stage)
+        results.write_raw(stage, result.sweep.estimates, result.sweep.param_names, result.sweep.true_grad)
+        results.write_manifest(stage, manifest(result, argv))
+        draw(stage)
+    return out_dir
+
+
+def draw(folder) -> list[Path]:
+    """Redraws the figures of a results folder from its saved table (``pgjax plot`` calls this)."""
+    return plots_lqr.draw_variance(folder)
+
+
+def save(result: ExperimentResult, out_dir, *, argv=None) -> Path:
+    """Writes the results folder (``pgjax run`` calls this): see :func:`save_with`."""
+    return save_with(draw, result, out_dir, argv=argv)
+
+
+def run(config: Config = Config(), *, progress=None, execution: dict | None = None) -> ExperimentResult:
+    """Runs the sweep and returns the result (nothing is written; see :func:`save`). ``execution``: run_sweep
+    keywords saying how to run (devices, max_memory_bytes, store), as ``pgjax run`` passes them."""
+    config.validate()
+    lqr = problem(config)
+    params = lqr.init_params()
+    estimators = build_estimators(
+        config.estimators, lqr, params, baseline=config.baseline, gae_lambda=config.gae_lambda,
+        gae_value=config.gae_value, n_pilot=config.n_pilot,
+    )  # fmt: skip
+    sweep = sweep_estimators(
+        lqr, params, estimators, sorted(set(config.ns)), config.n_seeds, seed=config.seed,
+        chunk_size=min(config.chunk_size, config.n_seeds), fuse=config.fuse, progress=progress,
+        execution=execution,
+    )  # fmt: skip
+    table = summarise_sweep(
+        sweep,
+        experiment=NAME,
+        problem_name=lqr.describe(),
+        exact_single_sample_var=exact_variances(estimators, lqr, params),
+        reference="reinforce" if "reinforce" in estimators else None,
+    )
+    with jax.enable_x64(True):
+        p64 = jax.tree.map(lambda x: jax.numpy.asarray(x, jax.numpy.float64), params)
+        J = float(lqr.objective(p64))
+    biased = [name for name, est in estimators.items() if not est.unbiased]
+    shown = [n for n in ("learned_value_baseline", "gae", "reward_to_go") if n in estimators]
+    return ExperimentResult(
+        experiment=NAME,
+        config=config,
+        problem=lqr.describe(),
+        table=table,
+        sweep=sweep,
+        info={
+            "bias_estimators": biased + [n for n in shown if n not in biased],
+            "objective_J": J,
+            "constant_baseline_b": getattr(estimators.get("constant_baseline"), "baseline", None),
+            "fused_compilation": bool(config.fuse),
+            "exact_variance_method": "Gaussian-polynomial moments (pgjax.problems.lqr), float64",
+        },
+    )
+
+
+def total_work(config: Config) -> int:
+    """Number of progress units (seeds x compiled programs) a run reports."""
+    return config.n_seeds * (1 if config.fuse else len(config.estimators))
