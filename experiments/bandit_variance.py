@@ -15,7 +15,14 @@ import math
 from pgjax.engine import run_sweep
 from pgjax.errors import ConfigError
 from pgjax.estimators import ESTIMATORS, make_estimator
-from pgjax.experiment import ExperimentResult, exact_variances, summarise_sweep
+from pgjax.experiment import (
+    ExperimentResult,
+    check_estimator_names,
+    check_sample_sizes,
+    check_seeds,
+    exact_variances,
+    summarise_sweep,
+)
 from pgjax.problems import REWARDS, LinearGaussianBandit
 
 NAME = "bandit-variance"
@@ -65,23 +72,9 @@ class Config:
             raise ConfigError("state_std", f"must be >= 0 (got {self.state_std})")
         if self.reward not in REWARDS:
             raise ConfigError("reward", f"unknown reward {self.reward!r}; choose one of {', '.join(REWARDS)}")
-        if not self.estimators:
-            raise ConfigError("estimators", "needs at least one estimator")
-        for name in self.estimators:
-            if name not in ESTIMATORS:
-                raise ConfigError(
-                    "estimators", f"unknown estimator {name!r}; choose from {', '.join(ESTIMATORS)}"
-                )
-        if len(set(self.estimators)) != len(self.estimators):
-            raise ConfigError("estimators", "lists an estimator twice")
-        if not self.ns:
-            raise ConfigError("ns", "needs at least one sample size")
-        if min(self.ns) < 1:
-            raise ConfigError("ns", f"every sample size must be >= 1 (got {min(self.ns)})")
-        if self.n_seeds < 2:
-            raise ConfigError("n_seeds", f"must be >= 2 to estimate a variance (got {self.n_seeds})")
-        if self.chunk_size < 1:
-            raise ConfigError("chunk_size", f"must be >= 1 (got {self.chunk_size})")
+        check_estimator_names(self.estimators, ESTIMATORS)
+        check_sample_sizes(self.ns)
+        check_seeds(self.n_seeds, self.chunk_size)
         if not math.isfinite(self.baseline):
             raise ConfigError("baseline", f"must be finite (got {self.baseline})")
 
@@ -152,7 +145,7 @@ def readme_excerpt(table) -> str:
     rows = table[table["n"] == n_max]
     fmt = lambda x: "–" if pd.isna(x) else f"{x:.3g}"
     lines = [
-        f"| estimator | param | n x var (95% CI) | n x exact var | var / var(reinforce) (95% CI) |",
+        "| estimator | param | n x var (95% CI) | n x exact var | var / var(reinforce) (95% CI) |",
         "|---|---|---|---|---|",
     ]
     for row in rows.itertuples():

@@ -41,7 +41,7 @@ from pgjax.estimators.trajectory import (
     exact_moments,
     split_fused,
 )
-from pgjax.experiment import ExperimentResult, exact_variances, summarise_sweep
+from pgjax.experiment import ExperimentResult, check_seeds, exact_variances, summarise_sweep
 from pgjax.problems.base import exact_gradient
 from pgjax.problems.lqr import SYSTEMS, make_system
 
@@ -113,10 +113,7 @@ class Config:
             raise ConfigError("n_pilot", f"must be >= 2 (got {self.n_pilot})")
         if self.n < 1:
             raise ConfigError("n", f"must be >= 1 (got {self.n})")
-        if self.n_seeds < 2:
-            raise ConfigError("n_seeds", f"must be >= 2 to estimate a variance (got {self.n_seeds})")
-        if self.chunk_size < 1:
-            raise ConfigError("chunk_size", f"must be >= 1 (got {self.chunk_size})")
+        check_seeds(self.n_seeds, self.chunk_size)
         problem(self)
 
 

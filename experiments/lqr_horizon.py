@@ -25,7 +25,13 @@ from pgjax import plots_lqr
 from pgjax.engine import Sweep
 from pgjax.errors import ConfigError
 from pgjax.estimators.trajectory import TRAJECTORY_ESTIMATORS, has_exact_moments
-from pgjax.experiment import ExperimentResult, exact_variances, summarise_sweep
+from pgjax.experiment import (
+    ExperimentResult,
+    check_estimator_names,
+    check_seeds,
+    exact_variances,
+    summarise_sweep,
+)
 from pgjax.problems.lqr import SYSTEMS, make_system
 
 NAME = "lqr-horizon"
@@ -91,23 +97,12 @@ class Config:
             raise ConfigError("horizons", f"every horizon must be an integer >= 1 (got {self.horizons})")
         if len(set(self.horizons)) != len(self.horizons):
             raise ConfigError("horizons", "lists a horizon twice")
-        if not self.estimators:
-            raise ConfigError("estimators", "needs at least one estimator")
-        for name in self.estimators:
-            if name not in TRAJECTORY_ESTIMATORS:
-                raise ConfigError(
-                    "estimators", f"unknown estimator {name!r}; choose from {', '.join(TRAJECTORY_ESTIMATORS)}"
-                )
-        if len(set(self.estimators)) != len(self.estimators):
-            raise ConfigError("estimators", "lists an estimator twice")
+        check_estimator_names(self.estimators, TRAJECTORY_ESTIMATORS)
         if not (0.0 <= self.gae_lambda <= 1.0):
             raise ConfigError("gae_lambda", f"must be in [0, 1] (got {self.gae_lambda})")
         if self.n < 1:
             raise ConfigError("n", f"must be >= 1 (got {self.n})")
-        if self.n_seeds < 2:
-            raise ConfigError("n_seeds", f"must be >= 2 to estimate a variance (got {self.n_seeds})")
-        if self.chunk_size < 1:
-            raise ConfigError("chunk_size", f"must be >= 1 (got {self.chunk_size})")
+        check_seeds(self.n_seeds, self.chunk_size)
         problem(self, min(self.horizons))
 
 

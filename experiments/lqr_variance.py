@@ -30,7 +30,15 @@ from pgjax.estimators.trajectory import (
     split_fused,
 )
 from pgjax import plots_lqr, results
-from pgjax.experiment import ExperimentResult, exact_variances, manifest, summarise_sweep
+from pgjax.experiment import (
+    ExperimentResult,
+    check_estimator_names,
+    check_sample_sizes,
+    check_seeds,
+    exact_variances,
+    manifest,
+    summarise_sweep,
+)
 from pgjax.problems.lqr import SYSTEMS, make_system
 
 NAME = "lqr-variance"
@@ -94,15 +102,7 @@ class Config:
         """Raises ConfigError naming the first invalid field."""
         if self.system not in SYSTEMS:
             raise ConfigError("system", f"unknown system {self.system!r}; choose from {', '.join(SYSTEMS)}")
-        if not self.estimators:
-            raise ConfigError("estimators", "needs at least one estimator")
-        for name in self.estimators:
-            if name not in TRAJECTORY_ESTIMATORS:
-                raise ConfigError(
-                    "estimators", f"unknown estimator {name!r}; choose from {', '.join(TRAJECTORY_ESTIMATORS)}"
-                )
-        if len(set(self.estimators)) != len(self.estimators):
-            raise ConfigError("estimators", "lists an estimator twice")
+        check_estimator_names(self.estimators, TRAJECTORY_ESTIMATORS)
         if self.baseline is not None and not math.isfinite(self.baseline):
             raise ConfigError("baseline", f"must be finite (got {self.baseline})")
         if not (0.0 <= self.gae_lambda <= 1.0):
@@ -111,14 +111,8 @@ class Config:
             raise ConfigError("gae_value", f"must be one of {', '.join(VALUES)} (got {self.gae_value!r})")
         if self.n_pilot < 2:
             raise ConfigError("n_pilot", f"must be >= 2 (got {self.n_pilot})")
-        if not self.ns:
-            raise ConfigError("ns", "needs at least one sample size")
-        if min(self.ns) < 1:
-            raise ConfigError("ns", f"every sample size must be >= 1 (got {min(self.ns)})")
-        if self.n_seeds < 2:
-            raise ConfigError("n_seeds", f"must be >= 2 to estimate a variance (got {self.n_seeds})")
-        if self.chunk_size < 1:
-            raise ConfigError("chunk_size", f"must be >= 1 (got {self.chunk_size})")
+        check_sample_sizes(self.ns)
+        check_seeds(self.n_seeds, self.chunk_size)
         problem(self)
 
 

@@ -28,7 +28,15 @@ from pgjax import results
 from pgjax.engine import run_sweep
 from pgjax.errors import ConfigError
 from pgjax.estimators import ALL_ESTIMATORS, check_estimators, make_estimator
-from pgjax.experiment import ExperimentResult, exact_variances, manifest, summarise_sweep
+from pgjax.experiment import (
+    ExperimentResult,
+    check_estimator_names,
+    check_sample_sizes,
+    check_seeds,
+    exact_variances,
+    manifest,
+    summarise_sweep,
+)
 from pgjax.problems import Antithetic, GaussianTestFunction
 from pgjax.problems.gaussian_test_functions import FUNCTIONS, SCALES
 
@@ -81,25 +89,13 @@ class Config:
             raise ConfigError("sigma", f"must be > 0 (got {self.sigma})")
         if self.scale not in SCALES:
             raise ConfigError("scale", f"must be one of {', '.join(SCALES)} (got {self.scale!r})")
-        if not self.estimators:
-            raise ConfigError("estimators", "needs at least one estimator")
-        for name in self.estimators:
-            if name not in ALL_ESTIMATORS:
-                raise ConfigError("estimators", f"unknown estimator {name!r}; choose from {', '.join(ALL_ESTIMATORS)}")
-        if len(set(self.estimators)) != len(self.estimators):
-            raise ConfigError("estimators", "lists an estimator twice")
+        check_estimator_names(self.estimators, ALL_ESTIMATORS)
         if not math.isfinite(self.baseline):
             raise ConfigError("baseline", f"must be finite (got {self.baseline})")
-        if not self.ns:
-            raise ConfigError("ns", "needs at least one sample size")
-        if min(self.ns) < 1:
-            raise ConfigError("ns", f"every sample size must be >= 1 (got {min(self.ns)})")
+        check_sample_sizes(self.ns)
         if self.antithetic and any(n % 2 for n in self.ns):
             raise ConfigError("ns", f"antithetic sampling needs even sample sizes (got {sorted(n for n in self.ns if n % 2)})")
-        if self.n_seeds < 2:
-            raise ConfigError("n_seeds", f"must be >= 2 to estimate a variance (got {self.n_seeds})")
-        if self.chunk_size < 1:
-            raise ConfigError("chunk_size", f"must be >= 1 (got {self.chunk_size})")
+        check_seeds(self.n_seeds, self.chunk_size)
 
 
 def build(config: Config):

@@ -28,7 +28,7 @@ import pandas as pd
 
 from pgjax import plots, results, stats
 from pgjax.engine import Sweep
-from pgjax.errors import PgjaxError
+from pgjax.errors import ConfigError, PgjaxError
 
 ENTRY_POINT_GROUP = "pgjax.experiments"
 
@@ -52,6 +52,33 @@ class ExperimentResult:
     table: pd.DataFrame
     sweep: Sweep
     info: dict
+
+
+def check_estimator_names(names, known) -> None:
+    """ConfigError on ``--estimators`` unless ``names`` is a non-empty list of distinct names from ``known``."""
+    if not names:
+        raise ConfigError("estimators", "needs at least one estimator")
+    for name in names:
+        if name not in known:
+            raise ConfigError("estimators", f"unknown estimator {name!r}; choose from {', '.join(known)}")
+    if len(set(names)) != len(names):
+        raise ConfigError("estimators", "lists an estimator twice")
+
+
+def check_sample_sizes(ns) -> None:
+    """ConfigError on ``--ns`` unless it is a non-empty list of sample sizes >= 1."""
+    if not ns:
+        raise ConfigError("ns", "needs at least one sample size")
+    if min(ns) < 1:
+        raise ConfigError("ns", f"every sample size must be >= 1 (got {min(ns)})")
+
+
+def check_seeds(n_seeds: int, chunk_size: int) -> None:
+    """ConfigError unless there are >= 2 seeds (a variance needs two) and chunk_size >= 1."""
+    if n_seeds < 2:
+        raise ConfigError("n_seeds", f"must be >= 2 to estimate a variance (got {n_seeds})")
+    if chunk_size < 1:
+        raise ConfigError("chunk_size", f"must be >= 1 (got {chunk_size})")
 
 
 def exact_variances(estimators: Mapping[str, Any], problem, params) -> dict[str, np.ndarray]:

@@ -153,14 +153,17 @@ def test_sigint_stops_cleanly_and_says_how_to_resume(tmp_path, cache_env):
     out = tmp_path / "run"
     proc = _pgjax(["run", "bandit-variance", *RUN, "--n-seeds", "3000", "--out", str(out)], cache_env)
     deadline = time.time() + 300
-    while time.time() < deadline and not list((out / "cells").glob("*.npz")):  # wait for a finished cell
+    def finished_cells():  # *.tmp-*.npz files are cells still being written
+        return [p for p in (out / "cells").glob("*.npz") if ".tmp-" not in p.name]
+
+    while time.time() < deadline and not finished_cells():
         time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     last = err.strip().splitlines()[-1]
     assert "--resume" in last and "Traceback" not in err
-    assert list((out / "cells").glob("*.npz")), "finished cells were not kept"
+    assert finished_cells(), "finished cells were not kept"
     assert not (out / "table.parquet").exists()
     _visible_files_are_whole(out, n_seeds=3000)
 
