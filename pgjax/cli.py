@@ -302,7 +302,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"pgjax: {exc}", file=sys.stderr)
         return 130
     except KeyboardInterrupt:
-        print("pgjax: interrupted; no result files were written or changed", file=sys.stderr)
+        print(
+            "pgjax: interrupted; earlier results are unchanged, and a run's finished cells are kept: "
+            "rerun the same command with --resume to continue",
+            file=sys.stderr,
+        )
         return 130
     except BrokenPipeError:  # e.g. `pgjax table DIR | head`
         sys.stderr.close()
