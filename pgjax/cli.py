@@ -313,5 +313,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
+def entry() -> None:
+    """The console script: ``main`` with its exit status. After Ctrl-C, JAX computations may still be in
+    flight, and tearing the interpreter down under them can crash the process (SIGSEGV) after the message
+    was printed; so an interrupted run flushes its output and leaves at once with status 130."""
+    code = main()
+    if code == 130:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()
