@@ -83,21 +83,7 @@ MANIFEST_FILE = "manifest.json"
 
 STRING_COLUMNS: tuple[str, ...] = ("experiment", "problem", "estimator", "param")
 INT_COLUMNS: tuple[str, ...] = ("n", "n_seeds", "n_nonfinite")
-FLOAT_COLUMNS: tuple[str, ...] = (
-    "mean",
-    "true_grad",
-    "bias",
-    "bias_se",
-    "var",
-    "var_lo",
-    "var_hi",
-    "n_var",
-    "mse",
-    "var_exact",
-    "var_ratio",
-    "var_ratio_lo",
-    "var_ratio_hi",
-)
+FLOAT_COLUMNS: tuple[str, ...] = tuple(c for c in STATS_COLUMNS if c not in STRING_COLUMNS + INT_COLUMNS)
 TABLE_COLUMNS: tuple[str, ...] = ("experiment", "problem", *STATS_COLUMNS)
 """Required columns of a results table, in their canonical order."""
 
