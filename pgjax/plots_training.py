@@ -1,0 +1,377 @@
+"""Figures of policy-gradient training runs, drawn from their saved tables only.
+
+The tables are those of :mod:`pgjax.bootstrap` (the methodology of Agarwal et al. 2021, "Deep RL at the
+Edge of the Statistical Precipice"), saved as parquet in a results folder:
+
+* :func:`plot_learning_curves`: the IQM return of each variant against environment steps, with its 95%
+  stratified-bootstrap band (``learning_curve_table`` format), and an optional dashed target line (e.g.
+  CartPole's 500).
+* :func:`plot_improvement`: the probability of improvement ``P(X > Y)`` of each pair of variants as a
+  point with its interval, rliable style, with a dashed line at 1/2 (``improvement_table`` format).
+* :func:`draw`: both figures of a folder, from ``curves.parquet`` and ``improvement.parquet``.
+
+Style, colours (Okabe-Ito), line styles and the atomic PNG + PDF (TrueType fonts) saving are those of
+:mod:`pgjax.plots`.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.ticker import EngFormatter  # noqa: E402
+
+from pgjax import results  # noqa: E402
+from pgjax.plots import STYLE, _legend_layout, _plain_text, _save, estimator_style  # noqa: E402
+
+__all__ = [
+    "CURVES_FILE",
+    "IMPROVEMENT_FILE",
+    "plot_learning_curves",
+    "plot_improvement",
+    "draw",
+]
+
+CURVES_FILE = "curves.parquet"
+IMPROVEMENT_FILE = "improvement.parquet"
+
+_CURVE_NUMERIC = ("point", "env_steps", "iqm", "iqm_lo", "iqm_hi", "n_seeds")
+_CURVE_NEEDED = ("variant", *_CURVE_NUMERIC)
+_IMPROVEMENT_NUMERIC = ("probability", "lo", "hi")
+_IMPROVEMENT_NEEDED = ("variant_x", "variant_y", *_IMPROVEMENT_NUMERIC)
+
+_GREY = "0.45"
+_DASH = (0, (5, 3))
+_SUBTITLE_PT = 9
+_WIDTH = 6.4  # inches
+
+
+def _ordered(values: pd.Series) -> list[Any]:
+    return list(dict.fromkeys(values.tolist()))
+
+
+def _check_columns(table: pd.DataFrame, columns: Sequence[str]) -> None:
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise ValueError(f"table lacks columns {missing} needed for this figure")
+    if len(table) == 0:
+        raise ValueError("table has no rows to plot")
+
+
+def _percent(confidence: float) -> str:
+    return f"{100 * confidence:.4g}%"
+
+
+def _seeds_text(seeds: np.ndarray) -> str:
+    lo, hi = int(np.min(seeds)), int(np.max(seeds))
+    return f"{lo} seeds" if lo == hi else f"{lo}–{hi} seeds"
+
+
+def plot_learning_curves(
+    curves: pd.DataFrame,
+    path_stem: str | Path,
+    *,
+    title: str | None = None,
+    ylabel: str = "return",
+    target: float | None = None,
+    confidence: float = 0.95,
+) -> list[Path]:
+    """IQM learning curves with shaded stratified-bootstrap bands, one line per variant.
+
+    x is environment steps (``env_steps``), y the interquartile mean over seeds (``iqm``) with the band
+    ``[iqm_lo, iqm_hi]``. Variants keep their table order for colours (Okabe-Ito) and line styles; the legend
+    sits below the axes. A dashed grey horizontal line marks ``target`` when given. The subtitle says
+    "IQM over N seeds, 95% stratified bootstrap CI".
+
+    Args:
+      curves: a :func:`pgjax.bootstrap.learning_curve_table` table (``variant, point, env_steps, iqm, iqm_lo,
+        iqm_hi, n_seeds`` are needed).
+      path_stem: output path without suffix; writes ``path_stem.png`` and ``path_stem.pdf`` atomically.
+      title: figure title (none when None).
+      ylabel: y-axis label.
+      target: y value of a dashed reference line (e.g. 500 for CartPole-v1), or None.
+      confidence: the level the intervals were computed at (only for the subtitle).
+
+    Returns:
+      ``[path_stem.png, path_stem.pdf]``.
+
+    Raises:
+      ValueError: the table is empty or lacks a needed column.
+    """
+    _check_columns(curves, _CURVE_NEEDED)
+    stem = Path(path_stem)
+    variants = _ordered(curves["variant"])
+    labels = [_plain_text(str(v)) for v in variants]
+    handles: list[Any] = []
+    with plt.rc_context(STYLE):
+        legend_labels = labels + ([f"target ({target:g})"] if target is not None else [])
+        ncol, legend_rows = _legend_layout(legend_labels, _WIDTH - 0.3)
+        fig = plt.figure(figsize=(_WIDTH, 3.9 + 0.22 * legend_rows), layout="constrained")
+        try:
+            ax = fig.subplots()
+            for index, variant in enumerate(variants):
+                rows = curves[curves["variant"] == variant].sort_values("env_steps")
+                x = rows["env_steps"].to_numpy(dtype=float)
+                style = estimator_style(index)
+                marker = style["marker"] if len(x) <= 12 else None
+                ax.fill_between(
+                    x,
+                    rows["iqm_lo"].to_numpy(dtype=float),
+                    rows["iqm_hi"].to_numpy(dtype=float),
+                    color=style["color"],
+                    alpha=0.2,
+                    linewidth=0,
+                    zorder=2,
+                )
+                (line,) = ax.plot(
+                    x,
+                    rows["iqm"].to_numpy(dtype=float),
+                    color=style["color"],
+                    linestyle=style["linestyle"],
+                    marker=marker,
+                    zorder=3,
+                )
+                handles.append(line)
+            if target is not None:
+                ax.axhline(target, color=_GREY, linestyle=_DASH, linewidth=1.0, zorder=1)
+                handles.append(Line2D([], [], color=_GREY, linestyle=_DASH, linewidth=1.0))
+            ax.xaxis.set_major_formatter(EngFormatter(sep=""))
+            ax.set_xlabel("environment steps")
+            ax.set_ylabel(_plain_text(ylabel))
+            ax.tick_params(direction="out")
+            subtitle = (
+                f"IQM over {_seeds_text(curves['n_seeds'].to_numpy())}, "
+                f"{_percent(confidence)} stratified bootstrap CI"
+            )
+            ax.set_title(subtitle, fontsize=_SUBTITLE_PT, color="0.3")
+            if title:
+                fig.suptitle(_plain_text(title))
+            fig.legend(
+                handles,
+                legend_labels,
+                loc="outside lower center",
+                ncol=ncol,
+                frameon=False,
+                handlelength=2.6,
+                columnspacing=1.6,
+            )
+            return _save(fig, stem)
+        finally:
+            plt.close(fig)
+
+
+def _pairs(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per unordered pair: the row whose ``variant_x`` comes first in the variants' order.
+
+    ``P(Y > X) = 1 - P(X > Y)`` (with the mirrored interval), so the other orientation adds nothing.
+    """
+    order = {v: i for i, v in enumerate(_ordered(pd.concat([table["variant_x"], table["variant_y"]])))}
+    present = set(zip(table["variant_x"], table["variant_y"]))
+    keep = [
+        (y, x) not in present or order[x] < order[y]
+        for x, y in zip(table["variant_x"], table["variant_y"])
+    ]
+    return table[keep].drop_duplicates(subset=["variant_x", "variant_y"])
+
+
+def plot_improvement(
+    table: pd.DataFrame,
+    path_stem: str | Path,
+    *,
+    title: str | None = None,
+    confidence: float = 0.95,
+    n_seeds: str | None = None,
+) -> list[Path]:
+    """Probability of improvement of each pair of variants, rliable style.
+
+    One row per unordered pair ``X vs Y`` (the orientation with ``X`` first in the table's order; the
+    mirrored row adds nothing, as ``P(Y > X) = 1 - P(X > Y)``): a point at ``P(X > Y)`` with a horizontal
+    bar over its interval, in ``X``'s colour, and the value with its interval printed on the right. A
+    dashed vertical line marks 1/2 (no difference); points right of it favour ``X``.
+
+    Args:
+      table: a :func:`pgjax.bootstrap.improvement_table` table (``variant_x, variant_y, probability, lo,
+        hi``).
+      path_stem: output path without suffix; writes ``path_stem.png`` and ``path_stem.pdf`` atomically.
+      title: figure title (none when None).
+      confidence: the level the intervals were computed at (only for the subtitle).
+      n_seeds: optional text such as ``"256 seeds"`` for the subtitle.
+
+    Returns:
+      ``[path_stem.png, path_stem.pdf]``.
+
+    Raises:
+      ValueError: the table is empty or lacks a needed column.
+    """
+    _check_columns(table, _IMPROVEMENT_NEEDED)
+    stem = Path(path_stem)
+    variants = _ordered(pd.concat([table["variant_x"], table["variant_y"]]))
+    rows = _pairs(table)
+    count = len(rows)
+    p = rows["probability"].to_numpy(dtype=float)
+    lo = rows["lo"].to_numpy(dtype=float)
+    hi = rows["hi"].to_numpy(dtype=float)
+    ends = np.concatenate([p, lo, hi, [0.5]])
+    ends = ends[np.isfinite(ends)]
+    span = max(float(ends.max() - ends.min()), 0.1)
+    left = max(0.0, float(ends.min()) - 0.08 * span)
+    right = min(1.0, float(ends.max()) + 0.08 * span)
+    with plt.rc_context(STYLE):
+        fig = plt.figure(figsize=(_WIDTH, 1.3 + 0.34 * count), layout="constrained")
+        try:
+            ax = fig.subplots()
+            positions = np.arange(count)[::-1]  # first pair on top
+            for pos, (_, row), pi, li, hi_ in zip(positions, rows.iterrows(), p, lo, hi, strict=True):
+                color = estimator_style(variants.index(row["variant_x"]))["color"]
+                ax.plot([li, hi_], [pos, pos], color=color, linewidth=3.0, alpha=0.55,
+                        solid_capstyle="butt", zorder=2)  # fmt: skip
+                ax.plot([pi], [pos], marker="o", color=color, markersize=5, zorder=3)
+            ax.axvline(0.5, color=_GREY, linestyle=_DASH, linewidth=1.0, zorder=1)
+            ax.set_ylim(-0.6, count - 0.4)
+            ax.set_xlim(left, right)
+            ax.set_yticks(positions)
+            ax.set_yticklabels(
+                [f"{_plain_text(str(x))}  vs  {_plain_text(str(y))}" for x, y in zip(rows["variant_x"],
+                                                                                 rows["variant_y"])]
+            )  # fmt: skip
+            ax.tick_params(axis="y", length=0)
+            ax.grid(axis="y", visible=False)
+            right_axis = ax.twinx()
+            right_axis.set_ylim(ax.get_ylim())
+            right_axis.set_yticks(positions)
+            right_axis.set_yticklabels([_interval_text(*v) for v in zip(p, lo, hi, strict=True)])
+            right_axis.tick_params(axis="y", length=0, labelsize=8.5, labelcolor="0.3")
+            right_axis.grid(False)
+            for side in ("top", "left", "right"):
+                right_axis.spines[side].set_visible(False)
+            ax.spines["left"].set_visible(False)
+            ax.set_xlabel("probability of improvement  P(X > Y)")
+            subtitle = f"P(X > Y) + ½ P(X = Y), {_percent(confidence)} stratified bootstrap CI"
+            if n_seeds:
+                subtitle += f", {n_seeds}"
+            ax.set_title(subtitle, fontsize=_SUBTITLE_PT, color="0.3")
+            if title:
+                fig.suptitle(_plain_text(title))
+            return _save(fig, stem)
+        finally:
+            plt.close(fig)
+
+
+def _interval_text(p: float, lo: float, hi: float) -> str:
+    def fmt(v: float) -> str:
+        return "nan" if not math.isfinite(v) else f"{v:.2f}"
+
+    return f"{fmt(p)} [{fmt(lo)}, {fmt(hi)}]"
+
+
+# ------------------------------------------------------------------------------------------------- driver
+
+
+def _read(path: Path, needed: Sequence[str], numeric: Sequence[str], what: str) -> pd.DataFrame:
+    """A parquet table with the ``needed`` columns (``numeric`` ones numeric), or a one-line ResultsError."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if not path.is_file():
+        raise results.ResultsError(f"{path}: no {what} (file not found)")
+    try:
+        table = pq.read_table(path).to_pandas()
+    except (pa.ArrowException, OSError, ValueError) as err:
+        message = " ".join(str(err).split())
+        raise results.ResultsError(f"{path}: unreadable {what} ({message})") from err
+    missing = [c for c in needed if c not in table.columns]
+    if missing:
+        raise results.ResultsError(f"{path}: not a {what} (missing columns: {', '.join(missing)})")
+    wrong = [
+        c
+        for c in numeric
+        if not pd.api.types.is_numeric_dtype(table[c]) or pd.api.types.is_bool_dtype(table[c])
+    ]
+    if wrong:
+        raise results.ResultsError(f"{path}: not a {what} (non-numeric columns: {', '.join(wrong)})")
+    return table
+
+
+def _manifest(folder: Path) -> dict[str, Any]:
+    """The folder's manifest, or {} when there is none (a present but bad one raises ResultsError)."""
+    if not (folder / results.MANIFEST_FILE).exists():
+        return {}
+    return results.read_manifest(folder)
+
+
+def _title(manifest: dict[str, Any]) -> str | None:
+    if isinstance(manifest.get("title"), str):
+        return manifest["title"]
+    parts = [str(manifest[k]) for k in ("experiment", "problem") if isinstance(manifest.get(k), str)]
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 or parts[0] == parts[1] else f"{parts[0]}: {parts[1]}"
+
+
+def _number(manifest: dict[str, Any], key: str) -> float | None:
+    """``manifest[key]`` or ``manifest["config"][key]`` when it is a finite real number, else None."""
+    config = manifest.get("config") if isinstance(manifest.get("config"), dict) else {}
+    for source in (manifest, config):
+        value = source.get(key)
+        if isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value):
+            return float(value)
+    return None
+
+
+def draw(folder: str | Path) -> list[Path]:
+    """Redraw the training figures of a results folder from its saved tables.
+
+    Reads ``<folder>/curves.parquet`` (:func:`pgjax.bootstrap.learning_curve_table`) and
+    ``<folder>/improvement.parquet`` (:func:`pgjax.bootstrap.improvement_table`), and writes
+    ``figure.{png,pdf}`` (:func:`plot_learning_curves`) and ``improvement.{png,pdf}``
+    (:func:`plot_improvement`), each file atomically. The improvement figure is skipped when its table has
+    no rows (a single variant: nothing to compare).
+
+    ``manifest.json`` is optional. When present it gives the title (``"title"``, else ``"experiment"`` and
+    ``"problem"``) and, at its top level or in its ``"config"``, optionally ``"target"`` (the dashed line),
+    ``"confidence"`` (the intervals' level, default 0.95) and ``"ylabel"``.
+
+    Returns:
+      The paths written.
+
+    Raises:
+      ResultsError: a table is missing, unreadable, lacks a column or has no rows, or the manifest is present
+        but unreadable; the one-line message names the file.
+    """
+    folder = Path(folder)
+    curves_path = folder / CURVES_FILE
+    improvement_path = folder / IMPROVEMENT_FILE
+    curves = _read(curves_path, _CURVE_NEEDED, _CURVE_NUMERIC, "learning-curve table")
+    if len(curves) == 0:
+        raise results.ResultsError(f"{curves_path}: learning-curve table has no rows")
+    improvement = _read(improvement_path, _IMPROVEMENT_NEEDED, _IMPROVEMENT_NUMERIC, "improvement table")
+    manifest = _manifest(folder)
+    title = _title(manifest)
+    confidence = _number(manifest, "confidence") or 0.95
+    config = manifest.get("config") if isinstance(manifest.get("config"), dict) else {}
+    ylabel = next((s["ylabel"] for s in (manifest, config) if isinstance(s.get("ylabel"), str)), "return")
+    paths = plot_learning_curves(
+        curves,
+        folder / "figure",
+        title=title,
+        ylabel=ylabel,
+        target=_number(manifest, "target"),
+        confidence=confidence,
+    )
+    if len(improvement):
+        seeds = _seeds_text(curves["n_seeds"].to_numpy()) + " per variant"
+        paths += plot_improvement(
+            improvement, folder / "improvement", title=title, confidence=confidence, n_seeds=seeds
+        )
+    return paths
