@@ -34,3 +34,29 @@ def param_names(tree) -> list[str]:
 def ravel(tree) -> jax.Array:
     """Concatenates all leaves of ``tree`` into one flat vector (``ravel_pytree`` order)."""
     return ravel_pytree(tree)[0]
+
+
+def _varying_axes(x) -> set:
+    """The manual mesh axes along which x varies (jax >= 0.10: ``manual_axis_type.varying``; older: ``vma``)."""
+    aval = jax.typeof(x)
+    manual = getattr(aval, "manual_axis_type", None)
+    if manual is not None:
+        return set(getattr(manual, "varying", ()) or ())
+    return set(getattr(aval, "vma", None) or ())
+
+
+def vary_like(tree, *refs):
+    """Gives the leaves of ``tree`` the varying manual mesh axes of ``refs`` (a no-op outside
+    ``jax.shard_map``). A ``lax.scan`` carry must keep one type, and pgjax's engine marks params as
+    device-varying, so a carry initialised from constants must be cast before a scan whose body uses params."""
+    axes: set = set()
+    for leaf in jax.tree.leaves(refs):
+        axes |= _varying_axes(leaf)
+    if not axes:
+        return tree
+
+    def cast(x):
+        missing = tuple(sorted(axes - _varying_axes(x)))
+        return jax.lax.pcast(x, missing, to="varying") if missing else x
+
+    return jax.tree.map(cast, tree)

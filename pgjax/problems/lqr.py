@@ -66,6 +66,7 @@ from flax import struct
 from jax.flatten_util import ravel_pytree
 
 from pgjax.errors import ConfigError
+from pgjax.tree_util import vary_like
 
 Matrix = tuple[tuple[float, ...], ...]
 
@@ -233,30 +234,7 @@ def product_sum_moments(p: Quadratic, a: Quadratic) -> tuple[jax.Array, jax.Arra
     return mean, second
 
 
-def _varying_axes(x) -> set:
-    """The manual mesh axes along which x varies (jax >= 0.10: ``manual_axis_type.varying``; older: ``vma``)."""
-    aval = jax.typeof(x)
-    manual = getattr(aval, "manual_axis_type", None)
-    if manual is not None:
-        return set(getattr(manual, "varying", ()) or ())
-    return set(getattr(aval, "vma", None) or ())
-
-
-def _vary_like(tree, *refs):
-    """Gives the leaves of ``tree`` the varying manual mesh axes of ``refs`` (a no-op outside
-    ``jax.shard_map``). A ``lax.scan`` carry must keep one type, and pgjax's engine marks params as
-    device-varying, so a carry initialised from constants must be cast before a scan whose body uses params."""
-    axes: set = set()
-    for leaf in jax.tree.leaves(refs):
-        axes |= _varying_axes(leaf)
-    if not axes:
-        return tree
-
-    def cast(x):
-        missing = tuple(sorted(axes - _varying_axes(x)))
-        return jax.lax.pcast(x, missing, to="varying") if missing else x
-
-    return jax.tree.map(cast, tree)
+_vary_like = vary_like  # kept under its old name for the trajectory estimators
 
 
 def _apply(M: jax.Array, x: jax.Array) -> jax.Array:

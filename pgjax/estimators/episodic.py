@@ -1,0 +1,215 @@
+r"""Policy-gradient learning signals for batches of episodes from real environments.
+
+The same estimators as :mod:`pgjax.estimators.trajectory` (which has exact moments on LQR), written for
+what an environment gives: n episodes of a fixed horizon H with a done-mask. Time-major arrays, as in rlax:
+rewards ``r`` (H, n), already zero after termination; ``alive`` (H, n), 1 while the episode had not
+terminated before step t; critic values ``v`` (H, n) of the inputs the policy saw.
+
+Every estimator is the gradient of the surrogate
+
+    L(theta) = (1/n) sum_i sum_t alive_it w_it log pi_theta(a_it | x_it),
+
+with the weights w (the "learning signal") held constant (``stop_gradient``): one backward pass, no
+per-sample score arrays. With the discounted objective J = E[sum_t gamma^t r_t] and G_t = sum_{s>=t}
+gamma^{s-t} r_s (policy gradient theorem; Sutton et al. 2000; Williams 1992):
+
+========================  ==================================================  =============================
+name                      w_it                                                 unbiased for grad J?
+========================  ==================================================  =============================
+``reinforce``             G_i0 (the whole discounted return)                   yes (Williams 1992)
+``reward_to_go``          gamma^t G_it                                          yes (GPOMDP; Baxter & Bartlett 2001)
+``batch_mean_baseline``   gamma^t (G_it - mean_j G_jt)                          no: bias -grad J / n
+``leave_one_out``         gamma^t (G_it - mean_{j != i} G_jt)                   yes (RLOO; Kool et al. 2019)
+``value_baseline``        gamma^t (G_it - V(x_it))                              yes, for a critic that does not
+                                                                                depend on this batch
+``gae``                   gamma^t A_it, A_t = sum_l (gamma lam)^l delta_{t+l}   only if V is exact
+                          delta_t = r_t + gamma alive_{t+1} V(x_{t+1}) - V(x_t)  (Schulman et al. 2016)
+``normalised_return``     (gamma^t G_it - mean) / std over the batch's          no (Karpathy's "Pong from
+                          alive steps                                           Pixels" recipe)
+========================  ==================================================  =============================
+
+The baselines of ``batch_mean_baseline`` and ``leave_one_out`` are per time step (the mean over the batch of
+G_jt, a dead episode counting as 0), the form used with reward-to-go in practice. With ``discount = 1`` the
+gamma^t factors are 1 and J is the expected undiscounted return of the H-step episode, which is what a
+learning curve reports.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, ClassVar
+
+import jax
+import jax.numpy as jnp
+
+from pgjax.errors import ConfigError
+from pgjax.problems.lqr import discounted_reverse_cumsum
+
+#: Learning signals by name, in the order experiments list them.
+SIGNALS = (
+    "reinforce",
+    "reward_to_go",
+    "batch_mean_baseline",
+    "leave_one_out",
+    "value_baseline",
+    "gae",
+    "normalised_return",
+)
+#: Signals that need a critic V.
+CRITIC_SIGNALS = ("value_baseline", "gae")
+#: Signals whose estimate is unbiased for grad J (gae only with an exact critic, so it is not listed).
+UNBIASED_SIGNALS = ("reinforce", "reward_to_go", "leave_one_out", "value_baseline")
+
+
+def check_signal(name: str, field: str = "estimators") -> None:
+    """ConfigError naming ``field`` unless ``name`` is a known learning signal."""
+    if name not in SIGNALS:
+        raise ConfigError(field, f"unknown estimator {name!r}; choose from {', '.join(SIGNALS)}")
+
+
+def discounts(horizon: int, discount: float, dtype=jnp.float32) -> jax.Array:
+    """gamma^t for t = 0..H-1, shape (H,)."""
+    return jnp.asarray(discount, dtype) ** jnp.arange(horizon, dtype=dtype)
+
+
+def returns_to_go(rewards: jax.Array, discount: float) -> jax.Array:
+    """G_t = sum_{s>=t} gamma^{s-t} r_s along the time axis: (H, n) -> (H, n)."""
+    return discounted_reverse_cumsum(rewards, discount)
+
+
+def gae_advantages(rewards: jax.Array, alive: jax.Array, values: jax.Array, discount: float, lam: float):
+    """A_t = sum_{l>=0} (gamma lam)^l delta_{t+l}, delta_t = r_t + gamma alive_{t+1} V_{t+1} - V_t, with
+    V_H = 0 (the episode ends at the horizon) and V = 0 after termination; shape (H, n)."""
+    values = values * alive
+    next_values = jnp.concatenate([values[1:], jnp.zeros_like(values[:1])], axis=0)
+    delta = (rewards + discount * next_values - values) * alive
+    return discounted_reverse_cumsum(delta, discount * lam)
+
+
+def learning_signal(
+    name: str,
+    rewards: jax.Array,
+    alive: jax.Array,
+    values: jax.Array | None = None,
+    *,
+    discount: float = 1.0,
+    lam: float = 0.95,
+) -> jax.Array:
+    """The weights w (H, n) of the estimator ``name`` (see the module docstring), zero at dead steps."""
+    check_signal(name)
+    H, n = rewards.shape
+    disc = discounts(H, discount, rewards.dtype)[:, None]
+    G = returns_to_go(rewards, discount)
+    if name in CRITIC_SIGNALS and values is None:
+        raise ValueError(f"the {name} estimator needs critic values")
+    if name == "reinforce":
+        w = jnp.broadcast_to(G[:1], G.shape)
+    elif name == "reward_to_go":
+        w = disc * G
+    elif name == "batch_mean_baseline":
+        w = disc * (G - jnp.mean(G, axis=1, keepdims=True))
+    elif name == "leave_one_out":
+        if n < 2:
+            raise ValueError("leave-one-out needs n >= 2 episodes")
+        w = disc * (G - (jnp.sum(G, axis=1, keepdims=True) - G) / (n - 1))
+    elif name == "value_baseline":
+        w = disc * (G - values)
+    elif name == "gae":
+        w = disc * gae_advantages(rewards, alive, values, discount, lam)
+    else:  # normalised_return
+        x = disc * G
+        count = jnp.maximum(jnp.sum(alive), 1.0)
+        mean = jnp.sum(x * alive) / count
+        std = jnp.sqrt(jnp.sum(((x - mean) * alive) ** 2) / count)
+        w = (x - mean) / (std + 1e-8)
+    return w * alive
+
+
+def surrogate_gradient(
+    log_prob: Callable, params, inputs: jax.Array, actions: jax.Array, weights: jax.Array
+):
+    """grad_theta (1/n) sum_it w_it log pi_theta(a_it | x_it) for time-major inputs (H, n, ...), actions
+    (H, n, ...) and weights (H, n) (zero at dead steps); ``log_prob(params, x, a)`` is per step."""
+    weights = jax.lax.stop_gradient(weights)
+    n = weights.shape[1]
+
+    def surrogate(p):
+        logp = jax.vmap(jax.vmap(lambda x, a: log_prob(p, x, a)))(inputs, actions)
+        return jnp.sum(weights * logp) / n
+
+    return jax.grad(surrogate)(params)
+
+
+def time_major(x: jax.Array) -> jax.Array:
+    """(n, H, ...) -> (H, n, ...)."""
+    return jnp.swapaxes(x, 0, 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Episodic:
+    """The estimator ``signal`` (see :data:`SIGNALS`) on an
+    :class:`~pgjax.problems.environment.EnvironmentProblem`, with the uniform signature
+    ``(key, params, problem, n) -> gradient``: n episodes drawn through ``problem.sample_noise(key, n)``
+    (common random numbers with every estimator given the same key), the learning signal, one backward pass.
+    Training (:mod:`pgjax.training`) computes its updates with the same two functions."""
+
+    signal: str = "reinforce"
+    lam: float = 0.95
+
+    def __post_init__(self):
+        check_signal(self.signal)
+        if not (0.0 <= self.lam <= 1.0):
+            raise ConfigError("lam", f"must be in [0, 1] (got {self.lam})")
+
+    @property
+    def name(self) -> str:
+        return self.signal
+
+    @property
+    def unbiased(self) -> bool:
+        return self.signal in UNBIASED_SIGNALS
+
+    def __call__(self, key, params, problem, n):
+        batch = problem.sample(params, problem.sample_noise(key, n))
+        return _gradient(self.signal, self.lam, params, problem, batch)
+
+
+@dataclasses.dataclass(frozen=True)
+class EpisodicGrid:
+    """Several learning signals from the SAME n episodes: a tuple of gradients, one per signal (each as
+    :class:`Episodic` would compute it from the same key), for one rollout instead of one per estimator.
+    Split a sweep of it with :func:`pgjax.estimators.trajectory.split_fused`."""
+
+    signals: tuple[str, ...]
+    lam: float = 0.95
+    name: ClassVar[str] = "episodic_grid"
+
+    def __post_init__(self):
+        for signal in self.signals:
+            Episodic(signal, self.lam)  # validates
+
+    def __call__(self, key, params, problem, n):
+        batch = problem.sample(params, problem.sample_noise(key, n))
+        return tuple(_gradient(signal, self.lam, params, problem, batch) for signal in self.signals)
+
+
+def _gradient(signal, lam, params, problem, batch):
+    values = problem.values(batch) if signal in CRITIC_SIGNALS else None
+    weights = learning_signal(signal, batch.rewards, batch.alive, values, discount=problem.discount, lam=lam)
+    return surrogate_gradient(problem.policy.log_prob, params, batch.inputs, batch.actions, weights)
+
+
+__all__ = [
+    "Episodic",
+    "EpisodicGrid",
+    "CRITIC_SIGNALS",
+    "SIGNALS",
+    "UNBIASED_SIGNALS",
+    "check_signal",
+    "discounts",
+    "gae_advantages",
+    "learning_signal",
+    "returns_to_go",
+    "surrogate_gradient",
+    "time_major",
+]
