@@ -406,6 +406,9 @@ def render_markdown(df: pd.DataFrame) -> str:
         lines.append("")
     lines.append(body)
     lines.append("")
+    if "var" not in df.columns:
+        lines.append("Numbers to 4 significant figures; – : not available.")
+        return "\n".join(lines) + "\n"
     lines.append(
         "var: variance of the estimate across seeds; var_lo, var_hi: its 95% CI; "
         "var_exact: exact variance where known; n_var: n × var; "
@@ -508,17 +511,32 @@ def write_table(df: pd.DataFrame, folder: str | os.PathLike[str]) -> list[Path]:
     Raises:
       ValueError: the table lacks required columns.
     """
+    return write_frame(normalize_table(df), folder, Path(TABLE_FILE).stem)
+
+
+def write_frame(table: pd.DataFrame, folder: str | os.PathLike[str], stem: str) -> list[Path]:
+    """Write any tidy table as ``<stem>.parquet`` (the source of truth, exact float64), ``.csv`` (full
+    precision), ``.md`` and ``.tex`` (4 significant figures), each atomically. Returns the paths."""
     folder = Path(folder)
-    table = normalize_table(df)
     buffer = io.BytesIO()
     table.to_parquet(buffer, index=False)
-    paths = [
-        atomic_write_bytes(folder / TABLE_FILE, buffer.getvalue()),
-        atomic_write_text(folder / "table.csv", table.to_csv(index=False, lineterminator="\n")),
-        atomic_write_text(folder / "table.md", render_markdown(table)),
-        atomic_write_text(folder / "table.tex", render_latex(table)),
+    return [
+        atomic_write_bytes(folder / f"{stem}.parquet", buffer.getvalue()),
+        atomic_write_text(folder / f"{stem}.csv", table.to_csv(index=False, lineterminator="\n")),
+        atomic_write_text(folder / f"{stem}.md", render_markdown(table)),
+        atomic_write_text(folder / f"{stem}.tex", render_latex(table)),
     ]
-    return paths
+
+
+def read_frame(folder: str | os.PathLike[str], stem: str) -> pd.DataFrame:
+    """Read ``<folder>/<stem>.parquet``; ResultsError naming the file if it is missing or unreadable."""
+    path = Path(folder) / f"{stem}.parquet"
+    if not path.is_file():
+        raise ResultsError(f"{path}: missing (was the experiment run into this folder?)")
+    try:
+        return pd.read_parquet(path)
+    except Exception as err:  # noqa: BLE001 - truncated, corrupted or foreign file
+        raise ResultsError(f"{path}: unreadable table ({type(err).__name__})") from None
 
 
 def read_table(folder: str | os.PathLike[str]) -> pd.DataFrame:
