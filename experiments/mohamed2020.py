@@ -14,11 +14,16 @@ seeds of n = 1 estimates at a coarser grid of k, with 95% intervals. Small panel
 This module holds the shared implementation; ``mohamed2020_fig2`` and ``mohamed2020_fig3`` are the two
 experiments (``pgjax run mohamed2020-fig2``, ``pgjax run mohamed2020-fig3``).
 
-Seeds and compilation. k is a traced argument (``GaussianTestFunction.with_k``): one compiled function per
-(test function, estimator) evaluates every k of the grid and every seed, with the engine's seed scheme
-(``pgjax.engine.seed_key(key(seed), i, n=1)``), so seed i's estimate equals the one ``pgjax.run_sweep``
-computes for the same problem, and all estimators and all k share the seeds (common random numbers). The
-exact curves are computed the same way, vmapped over k in float64.
+Seeds, compilation and execution. k is a traced argument (``GaussianTestFunction.with_k``): the estimator
+wrapper :class:`OverK` evaluates every k of the Monte Carlo grid inside one seed's call, with that seed's key,
+and :func:`pgjax.engine.run_sweep` runs it like any estimator (n = 1, keys
+``pgjax.engine.seed_key(key(seed), i, 1)``). All estimators of a test function are fused into one compiled
+micro-batch program (``fuse``; compiling is most of the time on a CPU), all estimators and all k share the
+seeds (common random numbers), and the figures get the engine's execution options: seeds sharded over devices
+(``--devices``, several hosts), the memory budget (``--max-memory``) and resumable cells (``--resume``; one
+cell per test function, holding every estimator and every k; per (function, estimator) with ``--no-fuse``).
+Per-seed numbers do not depend on the devices, the chunking or the resume. The exact curves are computed
+vmapped over k in float64.
 
 Outputs (see :func:`save`): the standard results table (``table.parquet``, one row per
 (function, k, estimator, param) with extra columns ``function`` and ``k``), ``raw.npz`` (per-seed estimates;
@@ -40,11 +45,12 @@ import numpy as np
 import pandas as pd
 
 from pgjax import results
-from pgjax.engine import Sweep, seed_key
+from pgjax.engine import Sweep, merge_executions, run_sweep
 from pgjax.errors import ConfigError
 from pgjax.estimators import make_estimator
 from pgjax.estimators.pathwise import Pathwise
 from pgjax.estimators.score_function import OptimalBaselineExact, Reinforce
+from pgjax.estimators.trajectory import Fused
 from pgjax.experiment import ExperimentResult, manifest, summarise_sweep
 from pgjax.problems.gaussian_test_functions import DEFAULT_PANELS, FUNCTIONS, GaussianTestFunction
 from pgjax.tree_util import param_names, ravel
@@ -98,6 +104,9 @@ class Config:
     """Base seed of the per-seed keys."""
     quadrature_panels: int = DEFAULT_PANELS
     """Panels of 16 Gauss-Legendre nodes on [-12, 12] for the exact variances (>= 8)."""
+    fuse: bool = True
+    """Compile all estimators of a test function as one program (the same numbers to float32 rounding, less
+    compilation on a CPU; one resumable cell per function instead of one per (function, estimator))."""
 
     def validate(self) -> None:
         """Raises ConfigError naming the first invalid field."""
@@ -194,21 +203,75 @@ def exact_over_k(problem, estimators, ks) -> tuple[np.ndarray, dict[str, np.ndar
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Monte Carlo over a grid of k, one compiled call per estimator
+# Monte Carlo over a grid of k: one estimator call per seed evaluates every k, run by pgjax.engine.run_sweep
 # ----------------------------------------------------------------------------------------------------------
 
 
-def estimates_over_k(problem, params, estimator, ks, n_seeds: int, seed: int = 0, n: int = 1) -> np.ndarray:
-    """Per-seed estimates, shape (K, R, P): seed i at k_j uses key ``seed_key(key(seed), i, n)``, the engine's
-    key, so the numbers match :func:`pgjax.run_sweep` on ``problem.with_k(k_j)`` (up to float rounding)."""
-    base_key = jax.random.key(seed)
+@dataclasses.dataclass(frozen=True)
+class OverK:
+    """An estimator that evaluates ``estimator`` at every k of a grid with the same key: called as
+    ``(key, params, problem, n)`` on a :class:`GaussianTestFunction`, it returns a float array (K * P,), k-major
+    (k_0's P coordinates, then k_1's, ...), by ``jax.vmap`` over k (``problem.with_k``, k traced).
 
-    def one(k, i):
-        return ravel(estimator(seed_key(base_key, i, n), params, problem.with_k(k), n))
+    So :func:`pgjax.engine.run_sweep` computes a whole k grid in one compiled micro-batch program per
+    estimator (or per fused set of estimators), with the engine's keys, sharding, memory budget and resumable
+    cells: a cell holds every k of the grid, and its identity (this dataclass's repr) includes the grid.
+    """
 
-    run = jax.jit(jax.vmap(jax.vmap(one, in_axes=(None, 0)), in_axes=(0, None)))
-    dtype = jnp.result_type(float)
-    return np.asarray(run(jnp.asarray(ks, dtype), jnp.arange(n_seeds, dtype=jnp.uint32)))
+    estimator: object
+    ks: tuple[float, ...]
+
+    def __call__(self, key, params, problem, n):
+        ks = jnp.asarray(self.ks, jnp.result_type(float))
+        return jax.vmap(lambda k: ravel(self.estimator(key, params, problem.with_k(k), n)))(ks).reshape(-1)
+
+    def check(self, problem) -> None:
+        check = getattr(self.estimator, "check", None)
+        if check is not None:
+            check(problem)
+
+
+def sweep_over_k(problem, params, estimators, ks, n_seeds: int, *, seed: int = 0, n: int = 1, fuse: bool = False,
+                 progress=None, execution: dict | None = None):
+    """:func:`pgjax.run_sweep` of ``OverK(estimator, ks)`` for every estimator, at the one sample size n.
+
+    Returns the sweep; ``sweep.estimates[name][n]`` is (R, K * P), k-major, for every name of ``estimators``
+    (``sweep.true_grad`` is not computed: see :func:`exact_over_k`).
+    Seed i uses the key ``seed_key(key(seed), i, n)`` at every k, the engine's key, so the numbers match
+    :func:`pgjax.run_sweep` on ``problem.with_k(k_j)`` (up to float rounding: vmapping over k may change XLA's
+    fusion). With ``fuse``, all estimators are compiled as one program (:class:`~pgjax.estimators.trajectory.
+    Fused`; each member sees the same keys as alone, so its estimates equal those of a separate program to
+    float32 rounding) and resumed as one cell: less compilation, which is most of the time on a CPU. The
+    sweep's ``compile_seconds`` and ``run_seconds`` are then those of the one program, under :data:`FUSED`.
+    ``execution``: further run_sweep keywords (devices, max_memory_bytes, store), as ``pgjax run`` passes them.
+    """
+    ks = tuple(float(k) for k in ks)
+    wrapped = {name: OverK(estimator, ks) for name, estimator in estimators.items()}
+    # The true gradients at every k come from exact_over_k; the engine's own (one k, P values for K * P
+    # columns) would be meaningless here and costs an eager float64 evaluation, so it is skipped: the
+    # returned sweep's true_grad is zeros.
+    reference = np.zeros(len(param_names(params)))
+    common = dict(seed=seed, progress=progress, reference_gradient=reference, **(execution or {}))
+    if not (fuse and len(wrapped) > 1):
+        return run_sweep(problem, params, wrapped, (n,), n_seeds, **common)
+    sweep = run_sweep(problem, params, {FUSED: Fused(tuple(wrapped.values()))}, (n,), n_seeds, **common)
+    block = sweep.estimates.pop(FUSED)[n]
+    width = block.shape[1] // len(wrapped)
+    for j, name in enumerate(wrapped):
+        sweep.estimates[name] = {n: np.ascontiguousarray(block[:, j * width : (j + 1) * width])}
+    return sweep
+
+
+#: Name of the fused estimator in :func:`sweep_over_k`'s sweep.
+FUSED = "fused"
+
+
+def estimates_over_k(problem, params, estimator, ks, n_seeds: int, seed: int = 0, n: int = 1,
+                     execution: dict | None = None) -> np.ndarray:
+    """Per-seed estimates of one estimator, shape (K, R, P) (see :func:`sweep_over_k`)."""
+    sweep = sweep_over_k(problem, params, {"e": estimator}, ks, n_seeds, seed=seed, n=n, execution=execution)
+    flat = sweep.estimates["e"][n]
+    return np.transpose(flat.reshape(n_seeds, len(ks), -1), (1, 0, 2))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -223,8 +286,11 @@ class Result(ExperimentResult):
     values: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
 
 
-def run_figure(config: Config, *, name: str, figure: str, progress=None) -> Result:
-    """Runs the experiment for ``config.functions`` and returns the result (nothing is written)."""
+def run_figure(config: Config, *, name: str, figure: str, progress=None, execution: dict | None = None) -> Result:
+    """Runs the experiment for ``config.functions`` and returns the result (nothing is written).
+
+    ``execution``: :func:`pgjax.run_sweep` keywords saying how to run (devices, max_memory_bytes, store), as
+    ``pgjax run`` passes them; they never change a number."""
     config.validate()
     estimators = {n: make_estimator(n) for n in config.estimators}
     reference = "reinforce" if "reinforce" in estimators else None
@@ -234,7 +300,9 @@ def run_figure(config: Config, *, name: str, figure: str, progress=None) -> Resu
     exact_mc: dict[str, list[np.ndarray]] = {n: [] for n in estimators}
     meta: list[tuple[str, float, str]] = []  # (function, k, param) per coordinate
     value_rows: list[pd.DataFrame] = []
-    run_s: dict[str, float] = {}  # per (function, estimator): compilation and run of one call together
+    compile_s: dict[str, float] = {}  # per "function:program" (an estimator's name, or "fused")
+    run_s: dict[str, float] = {}
+    executions: list[dict] = []
     exact_s = 0.0
     for function in config.functions:
         problem = base_problem(config, function)
@@ -254,15 +322,15 @@ def run_figure(config: Config, *, name: str, figure: str, progress=None) -> Resu
                 names.append(f"{function}(k={k:.6g}).{base}")
                 meta.append((function, float(k), base))
         true_grad.append(mc_grad.ravel())
-        for est_name, estimator in estimators.items():
-            t0 = time.perf_counter()
-            per_k = estimates_over_k(problem, params, estimator, mc_k, config.n_seeds, config.seed)  # (K, R, P)
-            key = f"{function}:{est_name}"
-            run_s[key] = time.perf_counter() - t0
-            estimates[est_name].append(np.transpose(per_k, (1, 0, 2)).reshape(config.n_seeds, -1))
+        sweep = sweep_over_k(problem, params, estimators, mc_k, config.n_seeds, seed=config.seed, fuse=config.fuse,
+                             progress=progress, execution=execution)  # fmt: skip
+        executions.append(sweep.execution)
+        for program in sweep.compile_seconds:  # per compiled program: an estimator, or all of them fused
+            compile_s[f"{function}:{program}"] = sweep.compile_seconds[program]
+            run_s[f"{function}:{program}"] = sweep.run_seconds[program]
+        for est_name in estimators:
+            estimates[est_name].append(sweep.estimates[est_name][1])  # (R, K * P), k-major
             exact_mc[est_name].append(mc_var[est_name].ravel())
-            if progress is not None:
-                progress(config.n_seeds)
             value_rows.append(_curve_rows(function, curve_k, est_name, base_names, curve_var[est_name]))
 
     sweep = Sweep(
@@ -272,9 +340,10 @@ def run_figure(config: Config, *, name: str, figure: str, progress=None) -> Resu
         n_seeds=config.n_seeds,
         seed=config.seed,
         ns=(1,),
-        chunk_size=config.n_seeds,
-        compile_seconds={},
+        chunk_size=max(e["chunk_size"] for e in executions),
+        compile_seconds=compile_s,
         run_seconds=run_s,
+        execution=merge_executions(executions),
     )
     exact = {n: np.concatenate(v) for n, v in exact_mc.items()}
     table = summarise_sweep(
@@ -293,7 +362,11 @@ def run_figure(config: Config, *, name: str, figure: str, progress=None) -> Resu
             "figure": figure,
             "paper_settings": {f: PAPER_SETTINGS[f] for f in config.functions},
             "exact_seconds": exact_s,
-            "seed_scheme_note": "every k uses the same seeds (one compiled call vmaps over k and seeds)",
+            "seed_scheme_note": (
+                "every k uses the same seeds: per function, one pgjax.engine.run_sweep with one compiled program "
+                "(all estimators fused into one unless fuse is off) that evaluates the whole k grid inside "
+                "each seed (OverK); one resumable cell per function (per function and estimator unfused)"
+            ),
         },
         values=values,
     )
@@ -347,8 +420,10 @@ def _mc_rows(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def total_work(config: Config) -> int:
-    """Progress units: seeds x estimators x functions."""
-    return config.n_seeds * len(config.estimators) * len(config.functions)
+    """Progress units: seeds x compiled programs (one per function when fused, else per function and
+    estimator)."""
+    programs = 1 if config.fuse and len(config.estimators) > 1 else len(config.estimators)
+    return config.n_seeds * programs * len(config.functions)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -362,7 +437,9 @@ def write_values(values: pd.DataFrame, folder: Path) -> list[Path]:
 
     buffer = io.BytesIO()
     values.to_parquet(buffer, index=False)
-    md = results.render_markdown(values).split("\n\nvar: ")[0]  # drop the results-table footnote
+    lines = results.render_markdown(values).splitlines()
+    last_row = max(i for i, line in enumerate(lines) if line.startswith("|"))
+    md = "\n".join(lines[: last_row + 1])  # drop whatever footnote the generic renderer adds
     md += (
         "\n\ngrid: `curve` rows give the exact single-sample variance on the fine k grid, `mc` rows the Monte "
         "Carlo variance of n = 1 estimates over n_seeds seeds (var_mc) with its 95% interval [var_lo, var_hi] "

@@ -25,9 +25,10 @@ class Config(mohamed2020.Config):
     """Test functions (quadratic = (x-k)^2, exp = exp(-k x^2), cos = cos(k x)), each over the paper's k range."""
 
 
-def run(config: Config = Config(), *, progress=None) -> mohamed2020.Result:
-    """Runs the experiment (nothing is written; see :func:`save`)."""
-    return mohamed2020.run_figure(config, name=NAME, figure="figure3", progress=progress)
+def run(config: Config = Config(), *, progress=None, execution: dict | None = None) -> mohamed2020.Result:
+    """Runs the experiment (nothing is written; see :func:`save`). ``execution``: run_sweep keywords saying how
+    to run (devices, max_memory_bytes, store), as ``pgjax run`` passes them."""
+    return mohamed2020.run_figure(config, name=NAME, figure="figure3", progress=progress, execution=execution)
 
 
 total_work = mohamed2020.total_work

@@ -8,6 +8,7 @@
     pgjax bench [--quick] [--out DIR]  the speed benchmark of the score-function estimator
     pgjax bench-scaling [--quick]      the scale-out benchmark (devices, memory, compilation cache)
     pgjax bench-lqr [--quick]          the trajectory benchmark (LQR rollout + reward-to-go vs NumPy)
+    pgjax bench-envs [--quick]         the environment benchmark (CartPole rollout + gradient vs gymnax)
 
 User mistakes print one line, ``pgjax: error: ...``, on stderr and exit with status 2, without a traceback
 and without writing any result file. Ctrl-C stops cleanly (exit 130) and leaves earlier results intact.
@@ -59,7 +60,9 @@ RUN_FLAGS = {
     "out": (str, None, "Folder for the results (created if absent). Default: results/NAME."),
     "resume": (bool, False, "Reuse the finished cells in OUT/cells whose config matches; compute the rest."),
     "devices": (int, 0, "Local devices to shard the seeds over (0 = all)."),
-    "max_memory": (float, 2.0, "Device memory allowed for one chunk, in GiB; checked before any work."),
+    "max_memory": (float, 2.0, "Device-memory budget per device, in GiB, for the micro-batch calls in flight: "
+                   "the host-side chunk of seeds is derived from it (never a number); a micro-batch that does not "
+                   "fit is an error before any work."),
     "no_compile_cache": (bool, False, "Do not use the persistent JAX compilation cache."),
     "distributed": (bool, False, "Multi-host: call jax.distributed.initialize() (SLURM, Open MPI, TPU pods "
                     "are detected; or give the three flags below). Process 0 writes the results."),
@@ -169,7 +172,7 @@ def cmd_run(args: Sequence[str]) -> int:
 
     total = module.total_work(config) if hasattr(module, "total_work") else None
     try:
-        with tqdm(total=total, desc=module.NAME, unit="seed", file=sys.stderr, disable=None if writer else True) as bar:
+        with tqdm(total=total, desc=module.NAME, unit=getattr(module, "PROGRESS_UNIT", "seed"), file=sys.stderr, disable=None if writer else True) as bar:
             if "execution" in inspect.signature(module.run).parameters:
                 result = module.run(config, progress=bar.update, execution=execution)
             else:  # an experiment that cannot shard, resume or bound memory
@@ -194,7 +197,8 @@ def cmd_run(args: Sequence[str]) -> int:
             f"compiled {execution['compiles']} program(s), {execution['cache_hits']} from the persistent cache; "
             f"{execution['devices']} device(s) x {execution['processes']} process(es)"
         )
-    print(results.render_markdown(_headline(result.table)))
+    headline = module.headline(result) if hasattr(module, "headline") else _headline(result.table)
+    print(results.render_markdown(headline))
     return 0
 
 
@@ -258,6 +262,12 @@ def cmd_bench_scaling(args: Sequence[str]) -> int:
     return bench_scaling.main(list(args))
 
 
+def cmd_bench_envs(args: Sequence[str]) -> int:
+    from pgjax import bench_envs
+
+    return bench_envs.main(list(args))
+
+
 def cmd_bench_lqr(args: Sequence[str]) -> int:
     from pgjax import bench_lqr
 
@@ -281,7 +291,7 @@ def _one_dir(args: Sequence[str], command: str) -> Path:
 
 COMMANDS = {"list": lambda a: cmd_list(), "run": cmd_run, "table": cmd_table, "plot": cmd_plot, "explain": cmd_explain,
             "bench": cmd_bench, "bench-scaling": cmd_bench_scaling,
-            "bench-lqr": cmd_bench_lqr}
+            "bench-lqr": cmd_bench_lqr, "bench-envs": cmd_bench_envs}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,14 +7,29 @@ of the work, or which other seeds ran.
 
 Execution. Every seed is computed by the same compiled program with the same input shape: a vmap over
 a micro-batch of ``micro_batch_size(n)`` seeds (about :data:`MICRO_BATCH_ELEMENTS` samples), a size that
-depends on n only. The host walks over micro-batches (dispatching asynchronously, collecting one chunk of
-seeds at a time for the progress bar). With several devices, one call computes one micro-batch per device:
-the seeds are sharded over a one-axis mesh (``jax.shard_map``; all local devices by default, every process's
-devices under ``jax.distributed``), and each device runs that same program. Nothing about the chunking,
-the devices or the processes reaches the compiled per-seed computation, so per-seed estimates are
-bit-identical across all of them (padding seeds inside a program, for instance, changed XLA's fusion and
-the last bit of some estimates). Device memory is bounded by one micro-batch per device, however large
-R x n grows. Sample sizes that share a micro-batch size share one program per estimator.
+depends on n only. With several devices, one call computes one micro-batch per device: the seeds are sharded
+over a one-axis mesh (``jax.shard_map``; all local devices by default, every process's devices under
+``jax.distributed``), and each device runs that same program. Nothing about the chunking, the devices or the
+processes reaches the compiled per-seed computation, so per-seed estimates are bit-identical across all of them
+(padding seeds inside a program, for instance, changed XLA's fusion and the last bit of some estimates).
+Sample sizes that share a micro-batch size share one program per estimator.
+
+Memory budget and host chunks. The host walks over the calls of a program with a sliding window: it keeps
+``calls_in_flight`` calls dispatched (asynchronously) and not yet collected, collects the oldest, dispatches
+the next. The seeds of those calls are the host-side chunk: the seeds computed and held at once, per host
+step. The chunk is derived from a device-memory budget (``max_memory_bytes``, the CLI's ``--max-memory``;
+default :data:`DEFAULT_MAX_MEMORY_BYTES` per device): after compiling a program, XLA's own memory analysis
+gives the bytes one call needs on a device (temporaries + outputs + arguments), and
+
+    calls_in_flight = min(budget // bytes_per_call, chunk_size // seeds_per_call or MAX_CALLS_IN_FLIGHT),
+
+at least 1 (see :func:`calls_in_flight`). Counting every call in flight with its temporaries is conservative
+(a device runs one call at a time), so the budget bounds device memory whatever the allocator does. If a single
+call does not fit, a one-line ConfigError naming ``--max-memory`` is raised before any work. The chunk only
+decides how far the host runs ahead of the devices: the micro-batch (the compiled program's shape) never
+depends on it or on the budget, so per-seed estimates are bit-identical for any budget and any chunk size.
+Device memory is therefore bounded by the budget however large R x n grows; host memory holds the (R, P)
+float32 estimates of the sweep, which are its result.
 
 Resume. With a :class:`pgjax.cells.CellStore`, each finished (estimator, n) cell is written to its own file
 as soon as its last chunk is done, and cells already present are loaded instead of recomputed.
@@ -22,6 +37,7 @@ as soon as its last chunk is done, and cells already present are loaded instead 
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import threading
@@ -44,6 +60,11 @@ MICRO_BATCH_ELEMENTS = 1 << 18
 MAX_MICRO_BATCH = 256
 #: Name of the mesh axis that seeds are sharded over.
 SEED_AXIS = "seed"
+#: Default device-memory budget per device, in bytes, for the calls in flight (the CLI's ``--max-memory`` 2).
+DEFAULT_MAX_MEMORY_BYTES = 2 * 2**30
+#: Most micro-batch calls kept in flight when no ``chunk_size`` is given: a few calls keep a device busy,
+#: and dispatching further ahead gains nothing.
+MAX_CALLS_IN_FLIGHT = 32
 
 Estimator = Callable[[jax.Array, Params, Problem, int], Params]
 Progress = Callable[[int], None]
@@ -101,6 +122,34 @@ def _sharded_micro_batch(estimator, problem, ns, mesh):
             out_specs=tuple(P(SEED_AXIS) for _ in ns),
         )
     )
+
+
+def calls_in_flight(bytes_per_call: int | None, seeds_per_call: int, *, max_memory_bytes: int,
+                    chunk_size: int | None = None, what: str = "the program") -> int:
+    """Micro-batch calls the host keeps in flight: the host-side chunk is this many calls' seeds.
+
+    ``max_memory_bytes // bytes_per_call`` (each call counted with its temporaries, outputs and arguments, by
+    XLA's estimate; unknown = no bound), at most ``chunk_size // seeds_per_call`` when a chunk size is given,
+    else at most :data:`MAX_CALLS_IN_FLIGHT`; at least 1. It never changes a number: it only decides how far
+    the host runs ahead of the devices.
+
+    Raises:
+      ConfigError: naming ``--max-memory`` (and ``what``) when one call alone needs more than
+        ``max_memory_bytes``.
+    """
+    if bytes_per_call is not None and bytes_per_call > max_memory_bytes:
+        raise ConfigError(
+            "max_memory",
+            f"{what} needs {_mib(bytes_per_call)} of device memory per micro-batch, over the "
+            f"{_mib(max_memory_bytes)} allowed; raise --max-memory (max_memory_bytes) or lower n",
+        )
+    cap = MAX_CALLS_IN_FLIGHT if chunk_size is None else max(1, chunk_size // seeds_per_call)
+    by_memory = cap if not bytes_per_call else max_memory_bytes // bytes_per_call
+    return int(max(1, min(cap, by_memory)))
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:.3g} MiB"
 
 
 def micro_batch_groups(ns: Sequence[int], micro_batch_elements: int = MICRO_BATCH_ELEMENTS):
@@ -230,24 +279,31 @@ def run_sweep(
     devices: int | None = None,
     max_memory_bytes: int | None = None,
     store=None,
+    reference_gradient=None,
 ) -> Sweep:
     """Runs every estimator for seeds 0..n_seeds-1 at every sample size in ``ns``.
 
     Args:
       problem: the problem (hashable; static under jit).
       params: the policy parameters at which gradients are estimated.
-      estimators: name -> estimator (hashable callables with the uniform signature).
+      estimators: name -> estimator (hashable callables with the uniform signature). An estimator may return
+        any pytree: its flattened output is one row of the estimates (usually shaped like params).
       ns: sample sizes, each >= 1.
       n_seeds: R >= 1.
       seed: base seed; the base key is ``jax.random.key(seed)``.
-      chunk_size: seeds collected per host round trip (default min(R, 1024)): the granularity of progress
-        reports and of host memory; it never changes a number.
+      chunk_size: at most this many seeds in flight per host step (rounded down to whole micro-batch calls,
+        at least one); default: as many as the memory budget allows, up to :data:`MAX_CALLS_IN_FLIGHT` calls.
+        It never changes a number.
       micro_batch_elements: samples per vmapped micro-batch (changing it may change last-bit rounding).
       progress: called with a number of seeds, summing to R per estimator.
       devices: number of local devices to shard seeds over (default: all).
-      max_memory_bytes: if given, a ConfigError is raised before running an estimator whose micro-batch
-        program needs more device memory than this (XLA's own estimate of the compiled program).
+      max_memory_bytes: device-memory budget per device for the calls in flight (default
+        :data:`DEFAULT_MAX_MEMORY_BYTES`); the host-side chunk is derived from it (:func:`calls_in_flight`).
+        A ConfigError naming ``--max-memory`` is raised before running a program one call of which needs
+        more (XLA's own estimate of the compiled program).
       store: a :class:`pgjax.cells.CellStore`: finished cells are saved to it and, when resuming, loaded.
+      reference_gradient: the flat (P,) gradient that biases are measured against, for a problem without an
+        exact objective (an environment: a large-batch estimate). Default: the exact gradient of the problem.
 
     Returns:
       A :class:`Sweep` holding float32 (R, P) estimates per estimator and n. In a multi-process run every
@@ -262,13 +318,15 @@ def run_sweep(
         raise ValueError(f"n_seeds must be >= 1 (got {n_seeds})")
     if chunk_size is not None and chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1 (got {chunk_size})")
+    budget = DEFAULT_MAX_MEMORY_BYTES if max_memory_bytes is None else int(max_memory_bytes)
+    if budget < 1:
+        raise ValueError(f"max_memory_bytes must be >= 1 (got {max_memory_bytes})")
     for estimator in estimators.values():  # estimators that need a kind of problem say so before any work
         check = getattr(estimator, "check", None)
         if check is not None:
             check(problem)
     mesh = make_mesh(devices)
     n_dev = int(mesh.devices.size)
-    chunk = int(chunk_size or min(n_seeds, 1024))
     sharding = NamedSharding(mesh, P(SEED_AXIS))
     base_key = jax.random.key(seed)
     # Replicated inputs, built from host data so that they also work across processes.
@@ -278,14 +336,20 @@ def run_sweep(
         (params, jax.random.key_data(base_key)),
     )
     names = param_names(params)
-    grad = exact_gradient(problem, params)  # float64 leaves; flatten on the host to keep every digit
-    true_grad = np.concatenate([np.ravel(np.asarray(leaf, np.float64)) for leaf in jax.tree.leaves(grad)])
+    if reference_gradient is None:
+        grad = exact_gradient(problem, params)  # float64 leaves; flatten on the host to keep every digit
+        true_grad = np.concatenate([np.ravel(np.asarray(leaf, np.float64)) for leaf in jax.tree.leaves(grad)])
+    else:
+        true_grad = np.asarray(reference_gradient, np.float64).ravel()
+        if true_grad.shape != (len(names),):
+            raise ValueError(f"reference_gradient has shape {true_grad.shape}, expected ({len(names)},)")
 
     estimates: dict[str, dict[int, np.ndarray]] = {}
     compile_s: dict[str, float] = {}
     run_s: dict[str, float] = {}
     peak_bytes = 0
     loaded_cells = 0
+    chunks: list[dict] = []  # per computed program: how the host walked it
     with CompileCounter() as counter:
         for name, estimator in estimators.items():
             identities = {
@@ -302,7 +366,9 @@ def run_sweep(
             groups = micro_batch_groups(ns, micro_batch_elements)
             for g, (micro, group) in enumerate(groups):
                 if all(finished[n] for n in group):  # a group is computed (and resumed) as a whole
-                    estimates[name].update({n: _from_process_zero(done[n], (n_seeds, len(names))) for n in group})
+                    for n in group:
+                        width = _output_width(estimator, problem, params, n) if jax.process_count() > 1 else 0
+                        estimates[name][n] = _from_process_zero(done[n], (n_seeds, width))
                     loaded_cells += len(group)
                     continue
                 t0 = time.perf_counter()
@@ -311,35 +377,49 @@ def run_sweep(
                 compiled = program.lower(params_r, key_r, (block_spec,) * len(group)).compile()
                 counter.compiles += 1
                 compile_s[name] += time.perf_counter() - t0
-                memory = compiled.memory_analysis()
+                memory = compiled.memory_analysis()  # per device (checked with several CPU devices)
+                call_bytes = None
                 if memory is not None:
-                    call_bytes = int(memory.temp_size_in_bytes + memory.output_size_in_bytes) // n_dev
+                    call_bytes = int(memory.temp_size_in_bytes + memory.output_size_in_bytes
+                                     + memory.argument_size_in_bytes)  # fmt: skip
                     peak_bytes = max(peak_bytes, call_bytes)
-                    if max_memory_bytes is not None and call_bytes > max_memory_bytes:
-                        raise ConfigError(
-                            "max_memory",
-                            f"{name} at n = {max(group)} needs {call_bytes / 2**20:.0f} MiB of device memory per "
-                            f"micro-batch, over the {max_memory_bytes / 2**20:.0f} MiB allowed; lower n or raise it",
-                        )
+                step = n_dev * micro
+                starts = list(range(0, n_seeds, step))
+                depth = calls_in_flight(call_bytes, step, max_memory_bytes=budget, chunk_size=chunk_size,
+                                        what=f"{name} at n = {max(group)}")  # fmt: skip
+                depth = min(depth, len(starts))
+                chunks.append({"estimator": name, "ns": list(group), "seeds_per_call": step,
+                               "calls_in_flight": depth, "seeds_in_flight": depth * step,
+                               "bytes_per_call": call_bytes})  # fmt: skip
 
                 t0 = time.perf_counter()
-                step = n_dev * micro
-                per_call = max(1, chunk // step)
-                parts: list[tuple[np.ndarray, ...]] = []
-                for first in range(0, n_seeds, per_call * step):
-                    pending = []
-                    for start in range(first, min(first + per_call * step, n_seeds), step):
-                        indices = np.arange(start, start + step, dtype=np.uint32)
-                        block = jax.make_array_from_callback((step,), sharding, lambda i: indices[i])
-                        pending.append(compiled(params_r, key_r, (block,) * len(group)))
-                    parts.extend(_to_host(out) for out in pending)  # async dispatch, then one wait
+                rows: list[np.ndarray | None] = [None] * len(group)  # (len(starts) * step, P) per n
+                pending: collections.deque = collections.deque()
+
+                def dispatch(start):
+                    indices = np.arange(start, start + step, dtype=np.uint32)
+                    block = jax.make_array_from_callback((step,), sharding, lambda i: indices[i])
+                    pending.append((start, compiled(params_r, key_r, (block,) * len(group))))
+
+                for start in starts[:depth]:
+                    dispatch(start)
+                for position in range(len(starts)):
+                    start, out = pending.popleft()
+                    for j, part in enumerate(_to_host(out)):  # waits for the oldest call
+                        if rows[j] is None:
+                            rows[j] = np.empty((len(starts) * step, part.shape[1]), part.dtype)
+                        rows[j][start : start + step] = part
+                    del out
+                    if position + depth < len(starts):  # then refill the window: never more than depth calls
+                        dispatch(starts[position + depth])
                     if progress is not None:  # report whole seeds, pro rata over the groups
-                        seeds_done = min(first + per_call * step, n_seeds)
+                        seeds_done = min(start + step, n_seeds)
                         target = (g * n_seeds + seeds_done) // len(groups)
-                        progress(target - reported)
-                        reported = target
+                        if target > reported:
+                            progress(target - reported)
+                            reported = target
                 for j, n in enumerate(group):
-                    estimates[name][n] = np.concatenate([p[j] for p in parts])[:n_seeds]
+                    estimates[name][n] = rows[j][:n_seeds]
                     if store is not None and jax.process_index() == 0:
                         store.save(identities[n], estimates[name][n])
                 run_s[name] += time.perf_counter() - t0
@@ -347,6 +427,7 @@ def run_sweep(
                 progress(n_seeds - reported)
             estimates[name] = {n: estimates[name][n] for n in ns}
 
+    chunk = chunk_size if chunk_size is not None else max((c["seeds_in_flight"] for c in chunks), default=0)
     return Sweep(
         estimates=estimates,
         param_names=names,
@@ -354,17 +435,43 @@ def run_sweep(
         n_seeds=n_seeds,
         seed=seed,
         ns=ns,
-        chunk_size=chunk,
+        chunk_size=int(chunk),
         compile_seconds=compile_s,
         run_seconds=run_s,
         execution={
             "devices": n_dev,
             "device_kind": str(mesh.devices.flat[0].device_kind),
             "processes": int(jax.process_count()),
-            "chunk_size": chunk,
+            "chunk_size": int(chunk),
+            "max_memory_bytes": int(budget),
             "micro_batch_elements": int(micro_batch_elements),
             "peak_device_bytes_per_micro_batch": int(peak_bytes),
+            "max_seeds_in_flight": int(max((c["seeds_in_flight"] for c in chunks), default=0)),
+            "max_device_bytes_in_flight": int(max((c["calls_in_flight"] * (c["bytes_per_call"] or 0)
+                                                   for c in chunks), default=0)),
             "cells_loaded": int(loaded_cells),
             **counter.as_dict(),
         },
     )
+
+
+def _output_width(estimator, problem, params, n: int) -> int:
+    """P: the length of one seed's flattened estimate (traced, not run)."""
+    key = seed_key(jax.random.key(0), 0, n)
+    return int(jax.eval_shape(lambda: ravel(estimator(key, params, problem, n))).shape[0])
+
+
+def merge_executions(executions: Sequence[Mapping]) -> dict:
+    """One ``execution`` record for several sweeps of one run (e.g. one per problem setting): counts are
+    summed, sizes take their maximum, the rest is taken from the first."""
+    if not executions:
+        return {}
+    summed = ("compiles", "cache_hits", "cache_misses", "cells_loaded")
+    largest = ("chunk_size", "peak_device_bytes_per_micro_batch", "max_seeds_in_flight", "max_device_bytes_in_flight")
+    out = dict(executions[0])
+    for key in summed:
+        out[key] = int(sum(e.get(key, 0) for e in executions))
+    for key in largest:
+        out[key] = int(max(e.get(key, 0) for e in executions))
+    out["sweeps"] = len(executions)
+    return out

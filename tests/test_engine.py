@@ -12,7 +12,15 @@ import numpy as np
 import pytest
 from jax.flatten_util import ravel_pytree
 
-from pgjax.engine import micro_batch_size, run_sweep, seed_key
+from pgjax.engine import (
+    DEFAULT_MAX_MEMORY_BYTES,
+    MAX_CALLS_IN_FLIGHT,
+    calls_in_flight,
+    micro_batch_size,
+    run_sweep,
+    seed_key,
+)
+from pgjax.errors import ConfigError
 from pgjax.estimators import ConstantBaseline, Reinforce
 from pgjax.problems import LinearGaussianBandit, exact_gradient
 from pgjax.stats import unbiasedness_z, variance_se
@@ -73,6 +81,7 @@ def test_output_shapes_and_metadata(sweeps):
     sweep, _ = sweeps[7]
     assert sweep.param_names == NAMES == param_names(PARAMS)
     assert sweep.ns == NS and sweep.n_seeds == R and sweep.chunk_size == 7 and sweep.seed == 3
+    assert sweep.execution["chunk_size"] == 7 and sweep.execution["max_seeds_in_flight"] == MICRO
     assert list(sweep.estimates) == list(ESTIMATORS)
     for by_n in sweep.estimates.values():
         assert sorted(by_n) == list(NS)
@@ -203,6 +212,51 @@ def test_micro_batch_size_is_a_power_of_two_set_by_n():
     assert all(1 <= b <= 256 and b & (b - 1) == 0 for b in sizes)
     assert sizes == sorted(sizes, reverse=True)  # fewer seeds per micro-batch as n grows
     assert [micro_batch_size(n, 8) for n in (1, 2, 3, 4, 5, 8, 1000)] == [8, 4, 2, 2, 1, 1, 1]
+
+
+def test_calls_in_flight_follow_the_budget_and_the_chunk_size():
+    mib = 2**20
+    assert calls_in_flight(10 * mib, 256, max_memory_bytes=35 * mib) == 3  # the budget binds
+    assert calls_in_flight(mib, 256, max_memory_bytes=DEFAULT_MAX_MEMORY_BYTES) == MAX_CALLS_IN_FLIGHT
+    assert calls_in_flight(mib, 256, max_memory_bytes=2 * mib, chunk_size=4096) == 2
+    assert calls_in_flight(mib, 256, max_memory_bytes=64 * mib, chunk_size=1024) == 4  # the chunk size binds
+    assert calls_in_flight(mib, 256, max_memory_bytes=64 * mib, chunk_size=7) == 1  # at least one call
+    assert calls_in_flight(None, 256, max_memory_bytes=1) == MAX_CALLS_IN_FLIGHT  # no memory analysis
+    assert calls_in_flight(mib, 1, max_memory_bytes=mib) == 1  # exactly fits
+    with pytest.raises(ConfigError, match="--max-memory"):
+        calls_in_flight(mib + 1, 1, max_memory_bytes=mib)
+
+
+def _budget_sweep(max_memory_bytes):
+    return run_sweep(PROBLEM, PARAMS, ESTIMATORS, NS, R, seed=3, micro_batch_elements=MICRO,
+                     max_memory_bytes=max_memory_bytes)  # fmt: skip
+
+
+def test_the_chunk_follows_the_memory_budget_and_never_changes_a_bit(sweeps):
+    """The host-side chunk is derived from the budget (default: as many calls as fit, up to the cap); the
+    per-seed estimates are the same bits for every budget and every chunk size."""
+    default = _budget_sweep(None)
+    execution = default.execution
+    per_call = execution["peak_device_bytes_per_micro_batch"]
+    assert per_call > 0 and execution["max_memory_bytes"] == DEFAULT_MAX_MEMORY_BYTES
+    calls = -(-R // MICRO)  # n = 1: MICRO seeds per call; never more calls in flight than there are
+    assert execution["max_seeds_in_flight"] == min(MAX_CALLS_IN_FLIGHT, calls) * MICRO
+    tight = _budget_sweep(per_call)  # one call of the largest program in flight
+    assert tight.execution["max_seeds_in_flight"] < execution["max_seeds_in_flight"]
+    assert tight.execution["max_device_bytes_in_flight"] <= per_call
+    chunked, _ = sweeps[7]
+    for other in (tight, chunked):
+        for name in ESTIMATORS:
+            for n in NS:
+                np.testing.assert_array_equal(other.estimates[name][n], default.estimates[name][n])
+
+
+def test_a_budget_below_one_micro_batch_is_a_one_line_error_naming_max_memory():
+    with pytest.raises(ConfigError) as info:
+        _budget_sweep(1000)
+    message = str(info.value)
+    assert info.value.field == "max_memory" and message.startswith("--max-memory: ")
+    assert "\n" not in message and "reinforce at n = " in message and "micro-batch" in message
 
 
 # Family: 2 sample sizes x 4 coordinates x (mean, variance) = 16 checks; z Bonferroni over them, so a correct

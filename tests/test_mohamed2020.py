@@ -147,3 +147,24 @@ def test_config_errors_name_the_field(changes, field):
     with pytest.raises(ConfigError) as info:
         mohamed2020_fig3.run(dataclasses.replace(mohamed2020_fig3.Config(), **changes))
     assert info.value.field == field
+
+
+def test_over_k_is_one_row_of_k_major_estimates_and_fusing_keeps_each_estimator():
+    """OverK returns (K * P,), k-major; the engine knows its width; a fused sweep splits back into the
+    estimators' own (R, K * P) blocks, equal to separate programs to float32 rounding."""
+    from pgjax import engine
+
+    config = mohamed2020.Config()
+    problem = mohamed2020.base_problem(config, "quadratic")
+    params = problem.init_params()
+    ks = (-1.0, 0.5, 2.0)
+    estimators = {n: make_estimator(n) for n in ("reinforce", "pathwise")}
+    assert engine._output_width(mohamed2020.OverK(estimators["pathwise"], ks), problem, params, 1) == 6
+    fused = mohamed2020.sweep_over_k(problem, params, estimators, ks, 40, seed=2, fuse=True)
+    alone = mohamed2020.sweep_over_k(problem, params, estimators, ks, 40, seed=2, fuse=False)
+    assert fused.execution["compiles"] == 1 and alone.execution["compiles"] == 2
+    for name in estimators:
+        assert fused.estimates[name][1].shape == (40, 6)
+        np.testing.assert_allclose(fused.estimates[name][1], alone.estimates[name][1], rtol=1e-6, atol=1e-6)
+    per_k = mohamed2020.estimates_over_k(problem, params, estimators["pathwise"], ks, 40, seed=2)  # (K, R, P)
+    np.testing.assert_array_equal(per_k[1], alone.estimates["pathwise"][1][:, 2:4])

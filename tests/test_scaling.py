@@ -205,3 +205,73 @@ def test_nonfinite_estimates_are_counted_not_fatal(tmp_path):
                                                          estimators=("reinforce", "pathwise")))
     assert (result.table["n_nonfinite"] > 0).any()
     assert (result.table["n_nonfinite"] <= 20).all()
+
+
+# ------------------------------------------------------- Mohamed et al. (2020) figures through the engine
+FIG3 = dict(functions=("exp", "cos"), estimators=("reinforce", "pathwise"), curve_points=5,
+            mc_points=3, n_seeds=300)  # 300 seeds: not a multiple of a micro-batch (256) or of 4 devices x 256
+
+
+def _flags(config: dict) -> list[str]:
+    args = []
+    for key, value in config.items():
+        args.append("--" + key.replace("_", "-"))
+        args.extend(str(v) for v in (value if isinstance(value, tuple) else (value,)))
+    return args
+
+
+def _assert_same_raw(out: Path, want: dict):
+    got, _, _ = results.read_raw(out)
+    assert set(got) == set(want)
+    for name in want:
+        np.testing.assert_array_equal(got[name][1], want[name][1], err_msg=name)
+
+
+def test_mohamed_fig3_on_four_devices_gives_the_one_device_estimates(tmp_path, cache_env):
+    """Seeds sharded over 4 CPU devices (a fresh process, `pgjax run ... --devices 4`) give the same bits as
+    one device in this process."""
+    from experiments import mohamed2020_fig3
+
+    out = tmp_path / "four"
+    proc = _pgjax(["run", "mohamed2020-fig3", *_flags(FIG3), "--devices", "4", "--out", str(out)],
+                  {**cache_env, "JAX_NUM_CPU_DEVICES": "4"})
+    reference = mohamed2020_fig3.run(mohamed2020_fig3.Config(**FIG3), execution={"devices": 1})
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
+    execution = results.read_manifest(out)["execution"]
+    assert execution["devices"] == 4 and execution["sweeps"] == 2
+    assert reference.sweep.execution["devices"] == 1
+    _assert_same_raw(out, reference.sweep.estimates)
+
+
+def test_mohamed_fig2_resume_equals_an_uninterrupted_run(tmp_path):
+    """One cell per (function, estimator) with --no-fuse: a run that lost a cell, resumed, equals the
+    uninterrupted run bit for bit, and reuses the cell it kept."""
+    from pgjax import cli
+
+    out = tmp_path / "run"
+    args = ["run", "mohamed2020-fig2", "--estimators", "reinforce", "pathwise", "--curve-points", "5",
+            "--mc-points", "3", "--n-seeds", "300", "--no-fuse", "--no-compile-cache", "--devices", "1",
+            "--out", str(out)]  # fmt: skip
+    assert cli.main(args) == 0
+    uninterrupted, _, _ = results.read_raw(out)
+    cells = sorted((out / "cells").glob("*.npz"))
+    assert len(cells) == 2  # quadratic x (reinforce, pathwise)
+    cells[0].unlink()  # as if the run had been killed before its second cell
+    (out / "raw.npz").unlink()
+    assert cli.main([*args, "--resume"]) == 0
+    execution = results.read_manifest(out)["execution"]
+    assert execution["cells_loaded"] == 1 and execution["compiles"] == 1
+    _assert_same_raw(out, uninterrupted)
+
+
+def test_mohamed_fig2_budget_below_one_micro_batch_is_one_line(tmp_path, capsys):
+    from pgjax import cli
+
+    out = tmp_path / "run"
+    code = cli.main(["run", "mohamed2020-fig2", "--estimators", "pathwise", "--curve-points", "3", "--mc-points",
+                     "2", "--n-seeds", "10", "--max-memory", "1e-7", "--no-compile-cache", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert err.startswith("pgjax: error: --max-memory: pathwise at n = 1 needs ") and "micro-batch" in err
+    assert not (out / "table.parquet").exists()
