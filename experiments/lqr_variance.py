@@ -29,14 +29,14 @@ from pgjax.estimators.trajectory import (
     make_trajectory_estimator,
     split_fused,
 )
-from pgjax import plots_lqr, results
+from pgjax import plots_lqr
 from pgjax.experiment import (
     ExperimentResult,
     check_estimator_names,
     check_sample_sizes,
     check_seeds,
     exact_variances,
-    manifest,
+    save_with,
     summarise_sweep,
 )
 from pgjax.problems.lqr import SYSTEMS, make_system
@@ -158,19 +158,6 @@ def sweep_estimators(lqr, params, estimators, ns, n_seeds, *, seed, chunk_size, 
         sweep = run_sweep(lqr, params, {"fused": Fused(tuple(estimators.values()))}, ns, n_seeds, **common)
         return split_fused(sweep, "fused", list(estimators))
     return run_sweep(lqr, params, estimators, ns, n_seeds, **common)
-
-
-def save_with(draw, result: ExperimentResult, out_dir, *, argv=None) -> Path:
-    """:func:`pgjax.experiment.save` with the experiment's own figures (``draw(folder)``) instead of the
-    generic ones: table, raw estimates and manifest staged, figures drawn from the staged table, then moved
-    into place together."""
-    out_dir = Path(out_dir)
-    with results.staged_output(out_dir) as stage:
-        results.write_table(result.table, stage)
-        results.write_raw(stage, result.sweep.estimates, result.sweep.param_names, result.sweep.true_grad)
-        results.write_manifest(stage, manifest(result, argv))
-        draw(stage)
-    return out_dir
 
 
 def draw(folder) -> list[Path]:

@@ -34,7 +34,7 @@ from pgjax.experiment import (
     check_sample_sizes,
     check_seeds,
     exact_variances,
-    manifest,
+    save_with,
     summarise_sweep,
 )
 from pgjax.problems import Antithetic, GaussianTestFunction
@@ -181,10 +181,4 @@ def draw(folder: str | Path) -> list[Path]:
 
 def save(result: ExperimentResult, out_dir: str | Path, *, argv: list[str] | None = None) -> Path:
     """The standard outputs (:func:`pgjax.experiment.save`'s files) plus ``cost.png``/``cost.pdf``, atomically."""
-    out_dir = Path(out_dir)
-    with results.staged_output(out_dir) as stage:
-        results.write_table(result.table, stage)
-        results.write_raw(stage, result.sweep.estimates, result.sweep.param_names, result.sweep.true_grad)
-        results.write_manifest(stage, manifest(result, argv))
-        draw(stage)
-    return out_dir
+    return save_with(draw, result, out_dir, argv=argv)

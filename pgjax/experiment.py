@@ -149,12 +149,18 @@ def save(result: ExperimentResult, out_dir: str | Path, *, argv: list[str] | Non
     Everything is first written to a staging folder; only when all files exist are they moved into
     ``out_dir`` (manifest last), so a failure or Ctrl-C leaves earlier results untouched.
     """
+    return save_with(plots.draw_all, result, out_dir, argv=argv)
+
+
+def save_with(draw, result: ExperimentResult, out_dir: str | Path, *, argv: list[str] | None = None) -> Path:
+    """:func:`save` with an experiment's own figures: ``draw(folder)`` draws them from the staged table, and
+    everything is moved into ``out_dir`` together."""
     out_dir = Path(out_dir)
     with results.staged_output(out_dir) as stage:
         results.write_table(result.table, stage)
         results.write_raw(stage, result.sweep.estimates, result.sweep.param_names, result.sweep.true_grad)
         results.write_manifest(stage, manifest(result, argv))
-        plots.draw_all(stage)
+        draw(stage)
     return out_dir
 
 

@@ -270,7 +270,6 @@ def plot_work_variance(table: pd.DataFrame, stem: str | Path, *, title: str | No
     params = list(dict.fromkeys(table["param"]))
     cols = min(len(params), 4 if len(params) != 6 else 3)
     rows_n = -(-len(params) // cols)
-    scale = table["n"].to_numpy(float) * table["evals_per_sample"].to_numpy(float)
     with plt.rc_context(STYLE):
         legend_rows = -(-(len(estimators) + 1) // (3 if cols < 4 else 4))
         footer_in = 0.19 * legend_rows + 0.32

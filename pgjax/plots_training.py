@@ -33,7 +33,15 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import EngFormatter  # noqa: E402
 
 from pgjax import results  # noqa: E402
-from pgjax.plots import STYLE, _legend_layout, _plain_text, _save, estimator_style  # noqa: E402
+from pgjax.plots import (  # noqa: E402
+    STYLE,
+    _check_columns,
+    _legend_layout,
+    _ordered_unique,
+    _plain_text,
+    _save,
+    estimator_style,
+)
 
 __all__ = [
     "CURVES_FILE",
@@ -57,16 +65,8 @@ _SUBTITLE_PT = 9
 _WIDTH = 6.4  # inches
 
 
-def _ordered(values: pd.Series) -> list[Any]:
-    return list(dict.fromkeys(values.tolist()))
+_ordered = _ordered_unique
 
-
-def _check_columns(table: pd.DataFrame, columns: Sequence[str]) -> None:
-    missing = [c for c in columns if c not in table.columns]
-    if missing:
-        raise ValueError(f"table lacks columns {missing} needed for this figure")
-    if len(table) == 0:
-        raise ValueError("table has no rows to plot")
 
 
 def _percent(confidence: float) -> str:

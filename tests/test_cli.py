@@ -3,7 +3,6 @@ every kind of bad input (one line on stderr, exit code 2, nothing written)."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
