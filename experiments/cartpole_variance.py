@@ -22,7 +22,7 @@ import jax
 import numpy as np
 
 from pgjax import plots, results
-from pgjax.engine import run_sweep
+from pgjax.engine import MICRO_BATCH_ELEMENTS, run_sweep
 from pgjax.errors import ConfigError
 from pgjax.estimators.episodic import SIGNALS, UNBIASED_SIGNALS, Episodic, EpisodicGrid
 from pgjax.estimators.trajectory import split_fused
@@ -31,7 +31,7 @@ from pgjax.experiment import (
     check_estimator_names,
     check_sample_sizes,
     check_seeds,
-    manifest,
+    save_with,
     summarise_sweep,
 )
 from pgjax.problems.environment import EnvironmentProblem, FrozenTree
@@ -128,6 +128,8 @@ def run(config: Config = Config(), *, progress=None, execution: dict | None = No
     execution = dict(execution or {})
     environment = make_environment(config.env)
     policy = make_policy(config.policy, environment)
+    # An episode is H steps: keep a micro-batch at about MICRO_BATCH_ELEMENTS steps, as the LQR experiments do.
+    execution.setdefault("micro_batch_elements", max(1, MICRO_BATCH_ELEMENTS // config.horizon))
     tables, sweeps, info = [], {}, {"snapshots": {}}
     for updates in sorted(config.snapshots):
         name = snapshot_name(updates, config)
@@ -209,13 +211,8 @@ def draw(folder) -> list[Path]:
 
 
 def save(result: ExperimentResult, out_dir, *, argv=None) -> Path:
-    out_dir = Path(out_dir)
-    with results.staged_output(out_dir) as stage:
-        results.write_table(result.table, stage)
-        results.write_raw(stage, result.sweep.estimates, result.sweep.param_names, result.sweep.true_grad)
-        results.write_manifest(stage, manifest(result, argv))
-        draw(stage)
-    return out_dir
+    """Table, raw estimates, manifest and the per-snapshot figures, atomically."""
+    return save_with(draw, result, out_dir, argv=argv)
 
 
 def total_work(config: Config) -> int:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 
 from experiments import training_runs
-from experiments.training_runs import PROGRESS_UNIT, TrainingConfig, draw, headline, save  # noqa: F401
+from experiments.training_runs import PROGRESS_UNIT, TrainingConfig, draw, headline, save
 
 NAME = "pong-pixels"
 
@@ -71,3 +71,7 @@ def run(config: Config = Config(), *, progress=None, execution: dict | None = No
 
 def total_work(config: Config) -> int:
     return training_runs.total_work(config.resolved())
+
+
+# The shared outputs of the training experiments, re-exported for `pgjax run`, `pgjax plot` and the progress bar.
+__all__ = ["NAME", "PROGRESS_UNIT", "Config", "draw", "headline", "run", "save", "total_work"]

@@ -6,7 +6,7 @@ al. 2021): the interquartile mean (IQM) over seeds with a 95% stratified-bootstr
 returns with intervals, and the probability that one variant beats another (:mod:`pgjax.bootstrap`).
 
 Outputs (``pgjax run NAME`` writes them to results/NAME/): ``curves`` (IQM per variant and metric block),
-``final`` (final returns; ``table.*`` is the same table), ``improvement`` (probability of improvement for
+``table`` (final returns, and ``auc_*``: the IQM of each seed's mean return over the whole run), ``improvement`` (probability of improvement for
 every ordered pair), each as parquet/csv/md/tex; ``raw.npz`` (every seed's metrics); ``figure.png`` (learning
 curves), ``improvement.png``; ``manifest.json``.
 """
@@ -172,6 +172,13 @@ def run(experiment: str, config: TrainingConfig, *, progress=None, execution: di
     curves.insert(2, "updates", updates[curves["point"].to_numpy()])
     curves.insert(3, "episodes", updates[curves["point"].to_numpy()] * config.episodes)
     table = bootstrap.final_table(final, reps=config.bootstrap_reps, seed=config.seed)
+    # Final returns saturate at the task's maximum; the mean return over the whole run (the area under the
+    # learning curve per block) also ranks how fast each variant got there.
+    over_run = bootstrap.final_table({k: r.mean(axis=1) for k, r in returns.items()}, reps=config.bootstrap_reps,
+                                     seed=config.seed)  # fmt: skip
+    over_run = over_run[["variant", "iqm", "iqm_lo", "iqm_hi"]].rename(
+        columns={"iqm": "auc_iqm", "iqm_lo": "auc_iqm_lo", "iqm_hi": "auc_iqm_hi"})
+    table = table.merge(over_run, on="variant", how="left", sort=False)
     improvement = bootstrap.improvement_table(final, reps=config.bootstrap_reps, seed=config.seed)
     problem = (f"{config.env} ({config.policy} policy), horizon {config.horizon}, {config.episodes} episodes "
                f"per update, {config.updates} updates, {config.n_seeds} seeds")  # fmt: skip
@@ -179,6 +186,7 @@ def run(experiment: str, config: TrainingConfig, *, progress=None, execution: di
         experiment=experiment, config=config, problem=problem, table=table, curves=curves,
         improvement=improvement, raw=raw,
         info={"timings": timings, "final_return": "mean return of the batches of the last metrics block",
+              "auc": "IQM over seeds of the mean return over all metrics blocks (area under the curve per block)",
               "x_axis": "environment steps actually taken (alive steps), mean over seeds, cumulative"},
     )  # fmt: skip
 

@@ -16,7 +16,9 @@ chunk under a name derived from a hash of the setup; ``resume`` restarts from th
 computation never depends on the chunking, so a resumed run gives bit-identical results.
 
 Sharding: runs (seeds x learning rates) are laid out along one mesh axis over the local devices (jax's
-automatic partitioning of the vmapped program; no communication between runs).
+automatic partitioning of the vmapped program; no communication between runs). Unlike the sweep engine's
+fixed micro-batch programs, a run's numbers can then move in the last bits with the number of devices
+(XLA compiles a shard of 2 runs differently from 8): results agree to float rounding, not bit for bit.
 """
 
 from __future__ import annotations
