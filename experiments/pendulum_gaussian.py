@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 
 from experiments import training_runs
-from experiments.training_runs import PROGRESS_UNIT, TrainingConfig, draw, headline, save
+from experiments.training_runs import PROGRESS_UNIT, TrainingConfig, draw, headline, retable, save
 
 NAME = "pendulum-gaussian"
 
@@ -55,4 +55,4 @@ def total_work(config: Config) -> int:
 
 
 # The shared outputs of the training experiments, re-exported for `pgjax run`, `pgjax plot` and the progress bar.
-__all__ = ["NAME", "PROGRESS_UNIT", "Config", "draw", "headline", "run", "save", "total_work"]
+__all__ = ["NAME", "PROGRESS_UNIT", "Config", "draw", "headline", "retable", "run", "save", "total_work"]

@@ -236,6 +236,19 @@ def draw(folder) -> list[Path]:
     return plots_training.draw(folder)
 
 
+#: The tables a training experiment writes (each as parquet, csv, md and tex).
+TABLES = ("table", "curves", "improvement")
+
+
+def retable(folder) -> str:
+    """Re-renders every table of a results folder from its parquet file (``pgjax table`` calls this) and
+    returns the Markdown of the final-return table."""
+    frames = {stem: results.read_frame(folder, stem) for stem in TABLES}  # read all before writing any
+    for stem, frame in frames.items():
+        results.write_frame(frame, folder, stem)
+    return results.render_markdown(frames["table"])
+
+
 def headline(result: TrainingResult) -> pd.DataFrame:
     """What ``pgjax run`` prints: the final-return table."""
     return result.table

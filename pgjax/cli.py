@@ -226,25 +226,34 @@ def cmd_table(args: Sequence[str]) -> int:
     from pgjax import results
 
     folder = _one_dir(args, "table")
+    retable = _experiment_hook(folder, "retable")  # an experiment whose tables are not the standard one
+    if retable is not None:
+        print(retable(folder))
+        return 0
     table = results.read_table(folder)
     results.write_table(table, folder)
     print(results.render_markdown(table))
     return 0
 
 
-def cmd_plot(args: Sequence[str]) -> int:
-    from pgjax import plots
+def _experiment_hook(folder: Path, name: str):
+    """The function ``name`` of the experiment that wrote ``folder`` (per its manifest), or None."""
+    from pgjax import experiment, results
     from pgjax.errors import PgjaxError
 
-    from pgjax import experiment, results
+    try:
+        module = experiment.load(results.read_manifest(folder)["experiment"])
+    except PgjaxError:
+        return None
+    return getattr(module, name, None)
+
+
+def cmd_plot(args: Sequence[str]) -> int:
+    from pgjax import plots
 
     folder = _one_dir(args, "plot")
-    draw = plots.draw_all
-    try:  # an experiment may draw its own figures (from its saved tables only)
-        module = experiment.load(results.read_manifest(folder)["experiment"])
-        draw = getattr(module, "draw", plots.draw_all)
-    except PgjaxError:
-        pass
+    # an experiment may draw its own figures (from its saved tables only)
+    draw = _experiment_hook(folder, "draw") or plots.draw_all
     for path in draw(folder):
         print(f"wrote {path}")
     return 0

@@ -102,3 +102,14 @@ def test_variance_experiment_tables_and_figures(tmp_path):
     assert (table["reference_se"] > 0).all() and table["reference_var_fraction"].notna().all()
     for name in ("figure-initial.png", "figure-trained.png", "bias-initial.png", "bias-trained.png"):
         assert (out / name).exists(), name
+
+
+def test_table_rerenders_training_tables(cartpole_run, capsys):
+    (cartpole_run / "curves.md").unlink()
+    code, out, err = _run(capsys, "table", str(cartpole_run))
+    assert code == 0, err
+    assert "| variant" in out and "auc_iqm" in out
+    assert (cartpole_run / "curves.md").exists()
+    (cartpole_run / "improvement.parquet").write_bytes(b"garbage")
+    code, _, err = _run(capsys, "table", str(cartpole_run))
+    assert code == 2 and "improvement.parquet: unreadable table" in err
