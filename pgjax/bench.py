@@ -391,7 +391,7 @@ def run_benchmark(
     if quick_variants is None:
         quick_variants = n_seeds * n < (1 << 22)
     started = time.time()
-    load_before = _loadavg()
+    load_before = load_average()
 
     problem = bench_problem(d)
     params = problem.init_params()
@@ -492,7 +492,7 @@ def run_benchmark(
         "versions": {
             "python": platform.python_version(),
             "jax": jax.__version__,
-            "jaxlib": _version("jaxlib"),
+            "jaxlib": package_version("jaxlib"),
             "numpy": np.__version__,
         },
         "sizes": {
@@ -552,7 +552,7 @@ def run_benchmark(
             "ratio_vs_numpy_vectorized": ratios["ratio_vs_numpy_vectorized"] >= TARGET_RATIO_VS_NUMPY,
         },
         "checks": checks,
-        "load_average": {"before": load_before, "after": _loadavg()},
+        "load_average": {"before": load_before, "after": load_average()},
         "started_unix": started,
         "wall_seconds": time.time() - started,
     }
@@ -652,14 +652,16 @@ def _sanity_checks(jax_estimates, numpy_by_generator, true_grad, rng_sums=None) 
     }
 
 
-def _loadavg() -> list[float] | None:
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages (None where the platform has none): benchmarks record them."""
     try:
         return [round(x, 2) for x in os.getloadavg()]
     except (AttributeError, OSError):
         return None
 
 
-def _version(name: str) -> str | None:
+def package_version(name: str) -> str | None:
+    """The installed version of a distribution, or None."""
     try:
         from importlib.metadata import version
 
@@ -669,7 +671,8 @@ def _version(name: str) -> str | None:
 
 
 # ------------------------------------------------------------------------------------------------ output
-def _fmt_rate(x: float) -> str:
+def format_rate(x: float) -> str:
+    """A rate with a G/M/k suffix for the reports."""
     if x >= 1e9:
         return f"{x / 1e9:.2f} G"
     if x >= 1e6:
@@ -710,13 +713,13 @@ def render_markdown(result: Mapping[str, Any]) -> str:
         "",
         "| contender | best time (s) | samples/s | estimator / contender |",
         "|---|---:|---:|---:|",
-        f"| pgjax Reinforce (engine path) | {secs['estimator']:.4f} | {_fmt_rate(est)} | 1 |",
+        f"| pgjax Reinforce (engine path) | {secs['estimator']:.4f} | {format_rate(est)} | 1 |",
         f"| RNG limit: same engine path, drawing the normals only | {secs['rng_limit']:.4f} | "
-        f"{_fmt_rate(rates['rng_limit'])} | {result['ratio_vs_rng_limit']:.3f} |",
+        f"{format_rate(rates['rng_limit'])} | {result['ratio_vs_rng_limit']:.3f} |",
         f"| NumPy, vectorised expert (`{best['name']}`) | {secs['numpy_vectorized']:.4f} | "
-        f"{_fmt_rate(rates['numpy_vectorized'])} | {result['ratio_vs_numpy_vectorized']:.2f} |",
+        f"{format_rate(rates['numpy_vectorized'])} | {result['ratio_vs_numpy_vectorized']:.2f} |",
         f"| Python loop over NumPy (newcomer), {sizes['python_loop_seeds']} seeds | {secs['python_loop']:.3f} | "
-        f"{_fmt_rate(rates['python_loop'])} | {result['ratio_vs_python_loop']:.0f} |",
+        f"{format_rate(rates['python_loop'])} | {result['ratio_vs_python_loop']:.0f} |",
         "",
         "Targets (CPU):",
         "",
@@ -746,7 +749,7 @@ def render_markdown(result: Mapping[str, Any]) -> str:
         "  |---|---:|",
     ]
     for name, rate in sorted(result["numpy_variants_samples_per_s"].items(), key=lambda kv: -kv[1]):
-        lines.append(f"  | `{name}` | {_fmt_rate(rate)} |")
+        lines.append(f"  | `{name}` | {format_rate(rate)} |")
     lines += [
         "",
         f"- **Python loop.** A loop over seeds and over samples, as a newcomer would write it (source below), "
@@ -785,7 +788,7 @@ def render_markdown(result: Mapping[str, Any]) -> str:
         for row in result["micro_batch_sweep"]:
             lines.append(
                 f"| {row['micro_batch_elements']} | {row['micro_batch_seeds']} | {row['program_calls_per_round']} | "
-                f"{_fmt_rate(row['estimator_samples_per_s'])} | {_fmt_rate(row['rng_limit_samples_per_s'])} | "
+                f"{format_rate(row['estimator_samples_per_s'])} | {format_rate(row['rng_limit_samples_per_s'])} | "
                 f"{row['ratio_vs_rng_limit']:.3f} |"
             )
     load = result.get("load_average") or {}

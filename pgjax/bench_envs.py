@@ -41,7 +41,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from pgjax.bench import device_info, wall_timer
+from pgjax.bench import device_info, format_rate, load_average, package_version, wall_timer
 from pgjax.envs import make_environment, rollout
 from pgjax.errors import ConfigError
 from pgjax.policies import make_policy
@@ -171,8 +171,8 @@ def run_bench(seeds: int = 4096, horizon: int = 500, repeats: int = 5) -> dict:
             "python": platform.python_version(),
             "jax": jax.__version__,
             "numpy": np.__version__,
-            "gymnax": _version("gymnax"),
-            "flax": _version("flax"),
+            "gymnax": package_version("gymnax"),
+            "flax": package_version("flax"),
         },
         "rates_steps_per_s": rates,
         "ratio_vs_gymnax_random": rates["ours_rollout_grad"] / rates["gymnax_random"],
@@ -191,7 +191,7 @@ def run_bench(seeds: int = 4096, horizon: int = 500, repeats: int = 5) -> dict:
             "family_false_failure_rate": CHECK_ALPHA,
             "episode_lengths_agree": bool(abs(z) <= _z_bound(CHECK_ALPHA)),
         },
-        "load_average": _loadavg(),
+        "load_average": load_average(),
         "wall_seconds": time.time() - started,
     }
 
@@ -200,27 +200,11 @@ def _z_bound(alpha: float) -> float:
     return statistics.NormalDist().inv_cdf(1.0 - alpha / 2.0)
 
 
-def _version(name: str) -> str | None:
-    try:
-        from importlib.metadata import version
-
-        return version(name)
-    except Exception:  # noqa: BLE001 - missing metadata is not an error here
-        return None
 
 
-def _loadavg() -> list[float] | None:
-    try:
-        import os
-
-        return [round(x, 2) for x in os.getloadavg()]
-    except (AttributeError, OSError):
-        return None
 
 
 # ------------------------------------------------------------------------------------------------ output
-def _fmt(x: float) -> str:
-    return f"{x / 1e6:.1f} M" if x >= 1e6 else f"{x / 1e3:.1f} k"
 
 
 def format_markdown(result: Mapping[str, Any]) -> str:
@@ -248,7 +232,7 @@ def format_markdown(result: Mapping[str, Any]) -> str:
     ]
     for name in CONTENDERS:
         lines.append(
-            f"| {LABELS[name]} | {med[name]:.3f} | {best[name]:.3f} | {_fmt(rates[name])} | "
+            f"| {LABELS[name]} | {med[name]:.3f} | {best[name]:.3f} | {format_rate(rates[name])} | "
             f"{rates[name] / gym:.2f} | {comp[name]:.2f} |"
         )
     lines += [

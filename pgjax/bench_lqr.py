@@ -42,7 +42,16 @@ from typing import Any, Mapping, Sequence
 import jax
 import numpy as np
 
-from pgjax.bench import DrawNormals, EngineTimer, device_info, mean_agreement, race, wall_timer
+from pgjax.bench import (
+    DrawNormals,
+    EngineTimer,
+    device_info,
+    format_rate,
+    load_average,
+    mean_agreement,
+    race,
+    wall_timer,
+)
 from pgjax.engine import MICRO_BATCH_ELEMENTS
 from pgjax.estimators.trajectory import RewardToGo
 from pgjax.problems.base import exact_gradient
@@ -241,7 +250,7 @@ def run_benchmark(
         quick_variants = steps < (1 << 22)
     if micro_batch_elements is None:
         micro_batch_elements = sorted({max(1, MICRO_BATCH_ELEMENTS // horizon), 1 << 11, 1 << 12, 1 << 13, 1 << 14})
-    started, load_before = time.time(), _loadavg()
+    started, load_before = time.time(), load_average()
     problem = bench_problem(horizon)
     params = problem.init_params()
     np_seeds = np.arange(seed, seed + n_seeds)
@@ -328,7 +337,7 @@ def run_benchmark(
         "target_met": rates["estimator"] / rates["numpy_vectorized"] >= TARGET_RATIO_VS_NUMPY,
         "checks": {"max_abs_z": worst, "z_bound": bound, "family_false_failure_rate": CHECK_ALPHA,
                    "numpy_methods_max_relative_gap": method_gap, "true_grad": true_grad.tolist()},  # fmt: skip
-        "load_average": {"before": load_before, "after": _loadavg()},
+        "load_average": {"before": load_before, "after": load_average()},
         "wall_seconds": time.time() - started,
     }
     if out_dir is not None:
@@ -336,15 +345,8 @@ def run_benchmark(
     return result
 
 
-def _loadavg():
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except (AttributeError, OSError):
-        return None
 
 
-def _fmt(x: float) -> str:
-    return f"{x / 1e6:.1f} M" if x >= 1e6 else f"{x / 1e3:.1f} k"
 
 
 def render_markdown(res: Mapping[str, Any]) -> str:
@@ -367,11 +369,11 @@ def render_markdown(res: Mapping[str, Any]) -> str:
         "",
         "| contender | best time (s) | steps/s | estimator / contender |",
         "|---|---:|---:|---:|",
-        f"| pgjax RewardToGo (engine path) | {secs['estimator']:.3f} | {_fmt(rates['estimator'])} | 1 |",
+        f"| pgjax RewardToGo (engine path) | {secs['estimator']:.3f} | {format_rate(rates['estimator'])} | 1 |",
         f"| RNG limit: same engine path, drawing the normals only | {secs['rng_limit']:.3f} | "
-        f"{_fmt(rates['rng_limit'])} | {res['ratio_vs_rng_limit']:.2f} |",
+        f"{format_rate(rates['rng_limit'])} | {res['ratio_vs_rng_limit']:.2f} |",
         f"| NumPy, vectorised expert (`{res['numpy_vectorized_best']}`) | {secs['numpy_vectorized']:.3f} | "
-        f"{_fmt(rates['numpy_vectorized'])} | {res['ratio_vs_numpy_vectorized']:.2f} |",
+        f"{format_rate(rates['numpy_vectorized'])} | {res['ratio_vs_numpy_vectorized']:.2f} |",
         "",
         f"Target (CPU): faster than the NumPy version: **{'met' if res['target_met'] else 'NOT met'}** "
         f"({res['ratio_vs_numpy_vectorized']:.2f} x the fastest NumPy configuration"
@@ -385,7 +387,7 @@ def render_markdown(res: Mapping[str, Any]) -> str:
         "|---|---:|",
     ]
     for name, rate in sorted(res["numpy_variants_steps_per_s"].items(), key=lambda kv: -kv[1]):
-        lines.append(f"| `{name}` | {_fmt(rate)} |")
+        lines.append(f"| `{name}` | {format_rate(rate)} |")
     lines += ["", "Engine settings raced:", "", "| contender | best time (s) |", "|---|---:|"]
     for name, t in res["engine_seconds"].items():
         lines.append(f"| {name} | {t:.3f} |")
