@@ -151,12 +151,15 @@ def test_sigkill_at_random_moments_then_resume_equals_uninterrupted(tmp_path, ca
 
 def test_sigint_stops_cleanly_and_says_how_to_resume(tmp_path, cache_env):
     out = tmp_path / "run"
-    proc = _pgjax(["run", "bandit-variance", *RUN, "--n-seeds", "3000", "--out", str(out)], cache_env)
+    # A large last n keeps the run busy for seconds after its first finished cell (small n come first), so
+    # the signal always lands mid-sweep, however fast the machine or warm the compilation cache.
+    args = [*RUN[: RUN.index("--chunk-size")], "65536", *RUN[RUN.index("--chunk-size") :]]
+    proc = _pgjax(["run", "bandit-variance", *args, "--n-seeds", "3000", "--out", str(out)], cache_env)
     deadline = time.time() + 300
     def finished_cells():  # *.tmp-*.npz files are cells still being written
         return [p for p in (out / "cells").glob("*.npz") if ".tmp-" not in p.name]
 
-    while time.time() < deadline and not finished_cells():
+    while time.time() < deadline and not finished_cells() and proc.poll() is None:
         time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
