@@ -183,3 +183,29 @@ def test_environment_problem_validates():
     problem = EnvironmentProblem(env, policy, 5)
     with pytest.raises(ConfigError, match="needs a critic"):
         problem.values(problem.sample(problem.init_params(), problem.sample_noise(jax.random.key(0), 2)))
+
+
+def test_steps_after_termination_add_no_score_terms():
+    """The done-mask stops score terms too: changing the actions and inputs after an episode has ended
+    leaves every estimator's gradient exactly as it was (and the steps before the end do matter)."""
+    from pgjax.estimators.episodic import _gradient
+
+    env = make_environment("cartpole")
+    policy = make_policy("linear-softmax", env)
+    params = jax.tree.map(lambda x: x + 0.5, policy.init(jax.random.key(0), env))
+    critic = Critic(hidden=(8,))
+    problem = EnvironmentProblem(env, policy, 60, 0.95, critic=critic,
+                                 critic_params=FrozenTree(critic.init(jax.random.key(1), 5)))  # fmt: skip
+    batch = problem.sample(params, problem.sample_noise(jax.random.key(2), 6))
+    dead = np.asarray(batch.alive) == 0
+    assert dead.any(axis=0).all(), "every episode should end before the horizon at these params"
+    scrambled = batch._replace(
+        actions=jnp.where(jnp.asarray(dead), 1 - batch.actions, batch.actions),
+        inputs=jnp.where(jnp.asarray(dead)[..., None], 7.0, batch.inputs),
+    )
+    alive_flip = batch._replace(actions=jnp.where(jnp.asarray(~dead), 1 - batch.actions, batch.actions))
+    for name in SIGNALS:
+        base = np.asarray(ravel(_gradient(name, 0.9, params, problem, batch)))
+        np.testing.assert_array_equal(np.asarray(ravel(_gradient(name, 0.9, params, problem, scrambled))), base,
+                                      err_msg=name)  # fmt: skip
+        assert not np.allclose(np.asarray(ravel(_gradient(name, 0.9, params, problem, alive_flip))), base), name
