@@ -34,9 +34,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import inspect
-import json
 import math
-import os
 import platform
 import statistics
 import sys
@@ -49,11 +47,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from pgjax.bench_report import cores, cpu_model, format_rate, load_average, package_version, write_report
 from pgjax.engine import MICRO_BATCH_ELEMENTS, micro_batch_size, run_sweep
 from pgjax.estimators.score_function import Reinforce
 from pgjax.problems.bandit import LinearGaussianBandit
 from pgjax.problems.base import exact_gradient
-from pgjax.results import atomic_write_text
 from pgjax.tree_util import ravel
 
 #: Targets from the issue: the estimator should cost little beyond its random numbers, and beat NumPy.
@@ -282,15 +280,6 @@ def mean_agreement(a: np.ndarray, b: np.ndarray | None = None, truth: np.ndarray
 
 
 # ------------------------------------------------------------------------------------------- metadata
-def _cpu_model() -> str | None:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or None
 
 
 def device_info() -> dict[str, Any]:
@@ -304,13 +293,9 @@ def device_info() -> dict[str, Any]:
     }
     desc = f"{first.platform}: {first.device_kind}"
     if first.platform == "cpu":
-        try:
-            cores = len(os.sched_getaffinity(0))
-        except (AttributeError, OSError):
-            cores = os.cpu_count()
-        info["cpu_model"] = _cpu_model()
-        info["cpu_cores"] = cores
-        desc = f"cpu: {info['cpu_model'] or first.device_kind} ({cores} cores)"
+        info["cpu_model"] = cpu_model()
+        info["cpu_cores"] = cores()
+        desc = f"cpu: {info['cpu_model'] or first.device_kind} ({info['cpu_cores']} cores)"
     info["description"] = desc
     return info
 
@@ -330,13 +315,9 @@ def _check_sizes(d: int, n_seeds: int, n: int, repeats: int, python_loop_seeds: 
 
 def _numpy_variants(n_seeds: int, quick: bool) -> list[dict[str, Any]]:
     """NumPy configurations raced: block sizes x bit generators x thread counts."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cores = os.cpu_count() or 1
     blocks = (16, 64) if quick else (16, 64, 256)
     generators = (np.random.PCG64,) if quick else (np.random.PCG64, np.random.SFC64)
-    threads = sorted({1, cores})
+    threads = sorted({1, cores()})
     return [
         {"block": min(b, n_seeds), "bit_generator": g, "workers": w}
         for g in generators
@@ -652,34 +633,11 @@ def _sanity_checks(jax_estimates, numpy_by_generator, true_grad, rng_sums=None) 
     }
 
 
-def load_average() -> list[float] | None:
-    """The 1, 5 and 15 minute load averages (None where the platform has none): benchmarks record them."""
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except (AttributeError, OSError):
-        return None
 
 
-def package_version(name: str) -> str | None:
-    """The installed version of a distribution, or None."""
-    try:
-        from importlib.metadata import version
-
-        return version(name)
-    except Exception:  # noqa: BLE001 - missing metadata is not an error here
-        return None
 
 
 # ------------------------------------------------------------------------------------------------ output
-def format_rate(x: float) -> str:
-    """A rate with a G/M/k suffix for the reports."""
-    if x >= 1e9:
-        return f"{x / 1e9:.2f} G"
-    if x >= 1e6:
-        return f"{x / 1e6:.1f} M"
-    if x >= 1e3:
-        return f"{x / 1e3:.1f} k"
-    return f"{x:.0f} "
 
 
 def render_markdown(result: Mapping[str, Any]) -> str:
@@ -828,26 +786,9 @@ def render_markdown(result: Mapping[str, Any]) -> str:
 
 def write_results(result: Mapping[str, Any], out_dir: Path | str) -> tuple[Path, Path]:
     """Writes ``bench.json`` and ``bench.md`` into ``out_dir`` (created if needed), each atomically."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(_jsonable(result), indent=2, allow_nan=False) + "\n"
-    markdown = render_markdown(result)
-    return (
-        atomic_write_text(out_dir / JSON_FILE, text),
-        atomic_write_text(out_dir / MARKDOWN_FILE, markdown),
-    )
+    return write_report(out_dir, JSON_FILE, MARKDOWN_FILE, result, render_markdown(result))
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (np.generic,)):
-        return _jsonable(value.item())
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 # --------------------------------------------------------------------------------------------------- CLI

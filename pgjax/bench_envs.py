@@ -29,7 +29,6 @@ output says where it ran.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import sys
@@ -41,11 +40,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from pgjax.bench import device_info, format_rate, load_average, package_version, wall_timer
+from pgjax.bench import device_info, wall_timer
+from pgjax.bench_report import format_rate, load_average, package_version, write_report
 from pgjax.envs import make_environment, rollout
 from pgjax.errors import ConfigError
 from pgjax.policies import make_policy
-from pgjax.results import atomic_write_text
 
 JSON_FILE = "envs.json"
 MARKDOWN_FILE = "envs.md"
@@ -269,13 +268,7 @@ def format_markdown(result: Mapping[str, Any]) -> str:
 
 def write_results(result: Mapping[str, Any], out_dir: Path | str) -> tuple[Path, Path]:
     """Writes ``envs.json`` and ``envs.md`` into ``out_dir`` (created if needed), each atomically."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(result, indent=2, allow_nan=False) + "\n"
-    return (
-        atomic_write_text(out_dir / JSON_FILE, text),
-        atomic_write_text(out_dir / MARKDOWN_FILE, format_markdown(result)),
-    )
+    return write_report(out_dir, JSON_FILE, MARKDOWN_FILE, result, format_markdown(result))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -29,9 +29,6 @@ from __future__ import annotations
 
 import argparse
 import inspect
-import json
-import math
-import os
 import platform
 import sys
 import time
@@ -42,12 +39,11 @@ from typing import Any, Mapping, Sequence
 import jax
 import numpy as np
 
+from pgjax.bench_report import cores, format_rate, load_average, write_report
 from pgjax.bench import (
     DrawNormals,
     EngineTimer,
     device_info,
-    format_rate,
-    load_average,
     mean_agreement,
     race,
     wall_timer,
@@ -56,7 +52,6 @@ from pgjax.engine import MICRO_BATCH_ELEMENTS
 from pgjax.estimators.trajectory import RewardToGo
 from pgjax.problems.base import exact_gradient
 from pgjax.problems.lqr import LinearQuadraticRegulator
-from pgjax.results import atomic_write_text
 from pgjax.tree_util import ravel
 
 TARGET_RATIO_VS_NUMPY = 1.0
@@ -190,11 +185,6 @@ def numpy_expert_reward_to_go(
     return out
 
 
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 def numpy_variants(quick: bool) -> list[dict[str, Any]]:
@@ -202,7 +192,7 @@ def numpy_variants(quick: bool) -> list[dict[str, Any]]:
     blocks = (16,) if quick else (4, 16, 64)
     generators = (np.random.SFC64,) if quick else (np.random.SFC64, np.random.PCG64)
     methods = ("forward", "reverse")
-    threads = sorted({1, _cores()})
+    threads = sorted({1, cores()})
     return [{"method": m, "block": bl, "bit_generator": g, "workers": w}
             for m in methods for g in generators for bl in blocks for w in threads]  # fmt: skip
 
@@ -424,25 +414,9 @@ def render_markdown(res: Mapping[str, Any]) -> str:
 
 def write_results(result: Mapping[str, Any], out_dir: Path | str) -> tuple[Path, Path]:
     """Writes ``lqr.json`` and ``lqr.md`` into ``out_dir`` (created if needed), each atomically."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(_jsonable(result), indent=2, allow_nan=False) + "\n"
-    return (
-        atomic_write_text(out_dir / JSON_FILE, text),
-        atomic_write_text(out_dir / MARKDOWN_FILE, render_markdown(result)),
-    )
+    return write_report(out_dir, JSON_FILE, MARKDOWN_FILE, result, render_markdown(result))
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        return _jsonable(value.item())
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:

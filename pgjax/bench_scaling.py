@@ -43,6 +43,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from pgjax.bench_report import cores, cpu_model, format_rate, load_average, write_report
+
 JSON_FILE = "scaling.json"
 MARKDOWN_FILE = "scaling.md"
 DEFAULT_OUT = Path("results") / "bench"
@@ -332,29 +334,10 @@ def _run_worker(task: Mapping[str, Any], *, cpu_devices: int | None = None, time
     raise WorkerError(f"benchmark worker {task.get('task')} failed (exit {proc.returncode}):\n{tail}")
 
 
-def _cpu_model() -> str | None:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or None
 
 
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
-def _loadavg() -> list[float] | None:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except (AttributeError, OSError):
-        return None
 
 
 def _mib(x: float) -> float:
@@ -367,7 +350,7 @@ def _log(message: str, verbose: bool) -> None:
 
 
 def measure_throughput(sizes: Mapping[str, Any], verbose: bool) -> dict[str, Any]:
-    load = _loadavg()
+    load = load_average()
     _log(f"throughput: R={sizes['n_seeds']} x n={sizes['n']}, devices 1 vs {SCALE_DEVICES}", verbose)
     res = _run_worker(
         {"task": "throughput", "n_seeds": sizes["n_seeds"], "n": sizes["n"], "devices": [1, SCALE_DEVICES],
@@ -383,13 +366,13 @@ def measure_throughput(sizes: Mapping[str, Any], verbose: bool) -> dict[str, Any
         samples_per_s_median={d: samples / t for d, t in med.items()},
         speedup_best=best["1"] / best[str(SCALE_DEVICES)],
         speedup_median=med["1"] / med[str(SCALE_DEVICES)],
-        load_average={"before": load, "after": _loadavg()},
+        load_average={"before": load, "after": load_average()},
     )
     return res
 
 
 def measure_chunked(sizes: Mapping[str, Any], verbose: bool) -> dict[str, Any]:
-    load = _loadavg()
+    load = load_average()
     _log(f"chunked vs unchunked: R={sizes['n_seeds']} x n={sizes['n']}, one device", verbose)
     res = _run_worker({"task": "chunked", "n_seeds": sizes["n_seeds"], "n": sizes["n"], "rounds": sizes["rounds"]})
     samples = sizes["n_seeds"] * sizes["n"]
@@ -400,7 +383,7 @@ def measure_chunked(sizes: Mapping[str, Any], verbose: bool) -> dict[str, Any]:
         unchunked_samples_per_s=samples / u["best"],
         ratio_best=u["best"] / c["best"],  # chunked rate / unchunked rate
         ratio_median=u["median"] / c["median"],
-        load_average={"before": load, "after": _loadavg()},
+        load_average={"before": load, "after": load_average()},
     )
     res["target_met"] = res["ratio_best"] >= TARGET_CHUNKED_RATIO
     return res
@@ -415,7 +398,7 @@ def memory_grid(sizes: Mapping[str, Any]) -> list[tuple[int, int, str]]:
 
 
 def measure_memory(sizes: Mapping[str, Any], verbose: bool) -> dict[str, Any]:
-    load = _loadavg()
+    load = load_average()
     grid = memory_grid(sizes)
     _log(f"peak memory: {len(grid)} sweeps, R x n from {min(r * n for r, n, _ in grid):.0e} to "
          f"{max(r * n for r, n, _ in grid):.0e}, one process each", verbose)
@@ -427,7 +410,7 @@ def measure_memory(sizes: Mapping[str, Any], verbose: bool) -> dict[str, Any]:
         return row
 
     if sizes["parallel_memory"]:  # memory is per process: concurrent runs do not change it (only time)
-        with ThreadPoolExecutor(max(1, min(len(grid), _cores()))) as pool:
+        with ThreadPoolExecutor(max(1, min(len(grid), cores()))) as pool:
             rows = list(pool.map(one, grid))
     else:
         rows = [one(p) for p in grid]
@@ -460,20 +443,20 @@ def measure_memory(sizes: Mapping[str, Any], verbose: bool) -> dict[str, Any]:
         "peak_rss_ratio_n_grows": series_ratio("n grows"),
         "samples_growth_r_grows": series_growth("R grows"),
         "samples_growth_n_grows": series_growth("n grows"),
-        "load_average": {"before": load, "after": _loadavg()},
+        "load_average": {"before": load, "after": load_average()},
     }
 
 
 def measure_big_run(shape: tuple[int, int], verbose: bool) -> dict[str, Any]:
     r, n = shape
-    load = _loadavg()
+    load = load_average()
     _log(f"big run: R={r} x n={n} = {r * n:.0e} samples, one process", verbose)
     t0 = time.perf_counter()
     row = _run_worker({"task": "memory", "n_seeds": r, "n": n}, timeout=6 * 3600)
     row["process_wall_seconds"] = time.perf_counter() - t0
     row["target_peak_rss_bytes"] = TARGET_BIG_RUN_RSS_BYTES
     row["target_met"] = row["peak_rss_bytes"] < TARGET_BIG_RUN_RSS_BYTES
-    row["load_average"] = {"before": load, "after": _loadavg()}
+    row["load_average"] = {"before": load, "after": load_average()}
     return row
 
 
@@ -508,7 +491,7 @@ def _cli_run(args: Sequence[str], out: Path, cache_home: Path, *, no_cache: bool
 
 
 def measure_compile_cache(sizes: Mapping[str, Any], verbose: bool) -> dict[str, Any]:
-    load = _loadavg()
+    load = load_average()
     args = list(sizes["cli_args"])
     _log(f"compilation cache: `pgjax run bandit-variance {' '.join(args)}` cold / warm / --no-compile-cache, "
          f"{sizes['cache_rounds']} round(s)", verbose)
@@ -532,7 +515,7 @@ def measure_compile_cache(sizes: Mapping[str, Any], verbose: bool) -> dict[str, 
         "seconds_saved_vs_cold": best["cold"] - best["warm"],
         "seconds_saved_vs_no_cache": best["no_cache"] - best["warm"],
         "warm_over_cold": best["warm"] / best["cold"],
-        "load_average": {"before": load, "after": _loadavg()},
+        "load_average": {"before": load, "after": load_average()},
     }
 
 
@@ -541,7 +524,7 @@ def run_benchmark(*, quick: bool = False, out_dir: Path | str | None = None, ver
     ``scaling.json`` and ``scaling.md`` into ``out_dir`` when given."""
     sizes = dict(QUICK if quick else FULL)
     started = time.time()
-    load_start = _loadavg()
+    load_start = load_average()
     section_seconds: dict[str, float] = {}
 
     def timed(name, fn, *args):
@@ -557,14 +540,13 @@ def run_benchmark(*, quick: bool = False, out_dir: Path | str | None = None, ver
     cache = timed("compile_cache", measure_compile_cache, sizes, verbose)
 
     info = throughput["jax_info"]
-    cores = _cores()
-    cpu_model = _cpu_model()
+    n_cores, model = cores(), cpu_model()
     device = {
         "platform": info["platform"],
         "device_kind": info["device_kind"],
-        "cpu_model": cpu_model,
-        "cpu_cores": cores,
-        "description": f"cpu: {cpu_model or info['device_kind']} ({cores} cores)",
+        "cpu_model": model,
+        "cpu_cores": n_cores,
+        "description": f"cpu: {model or info['device_kind']} ({n_cores} cores)",
     }
     d1, dk = "1", str(SCALE_DEVICES)
     result: dict[str, Any] = {
@@ -607,7 +589,7 @@ def run_benchmark(*, quick: bool = False, out_dir: Path | str | None = None, ver
         "memory": memory,
         "big_run": big,
         "compile_cache": cache,
-        "load_average": {"start": load_start, "end": _loadavg()},
+        "load_average": {"start": load_start, "end": load_average()},
         "section_seconds": section_seconds,
         "started_unix": started,
         "wall_seconds": time.time() - started,
@@ -618,14 +600,6 @@ def run_benchmark(*, quick: bool = False, out_dir: Path | str | None = None, ver
 
 
 # ================================================================================================ output
-def _rate(x: float) -> str:
-    if x >= 1e9:
-        return f"{x / 1e9:.2f} G"
-    if x >= 1e6:
-        return f"{x / 1e6:.1f} M"
-    if x >= 1e3:
-        return f"{x / 1e3:.1f} k"
-    return f"{x:.0f} "
 
 
 def _load(pair: Mapping[str, Any] | None) -> str:
@@ -663,8 +637,8 @@ def render_markdown(result: Mapping[str, Any]) -> str:
     ]
     for d in ("1", dk):
         lines.append(
-            f"| {d} | {tp['run_seconds'][d]['best']:.4f} | {_rate(tp['samples_per_s'][d])} | "
-            f"{_rate(tp['samples_per_s_median'][d])} | {tp['cpu_utilisation_median'][d]:.2f} |"
+            f"| {d} | {tp['run_seconds'][d]['best']:.4f} | {format_rate(tp['samples_per_s'][d])} | "
+            f"{format_rate(tp['samples_per_s_median'][d])} | {tp['cpu_utilisation_median'][d]:.2f} |"
         )
     lines += [
         "",
@@ -677,7 +651,7 @@ def render_markdown(result: Mapping[str, Any]) -> str:
         f"the other cores (see the load average) and bounds the speed-up, not pgjax. "
         f"Estimates bit-identical across the settings: {tp['bit_identical_across_devices']}. For reference, "
         f"a plain single-device process ran the same sweep at "
-        f"{_rate(result['samples_per_s_1_device_process'])}samples/s (best).",
+        f"{format_rate(result['samples_per_s_1_device_process'])}samples/s (best).",
         "",
         "## Peak resident memory against R x n",
         "",
@@ -695,7 +669,7 @@ def render_markdown(result: Mapping[str, Any]) -> str:
             f"| {row['series']} | {row['n_seeds']} | {row['n']} | {row['samples']:.0e} | "
             f"{_mib(row['peak_rss_bytes']):.0f} | {'n/a' if before is None else f'{_mib(before):.0f}'} | "
             f"{_mib(row['host_estimates_bytes']):.2f} | {row['sweep_wall_seconds']:.2f} | "
-            f"{_rate(row['samples_per_s'])} |"
+            f"{format_rate(row['samples_per_s'])} |"
         )
     lines += [
         "",
@@ -719,7 +693,7 @@ def render_markdown(result: Mapping[str, Any]) -> str:
             f"R = {big['n_seeds']} seeds x n = {big['n']} samples, one estimator, one fresh process: peak RSS "
             f"**{_mib(big['peak_rss_bytes']):.0f} MiB** (target < {_mib(TARGET_BIG_RUN_RSS_BYTES):.0f} MiB: "
             f"{'met' if big['target_met'] else 'NOT met'}); the sweep took **{big['sweep_wall_seconds']:.0f} s** "
-            f"({_rate(big['samples_per_s'])}samples/s, compile {big['compile_seconds']:.1f} s; the whole process "
+            f"({format_rate(big['samples_per_s'])}samples/s, compile {big['compile_seconds']:.1f} s; the whole process "
             f"{big['process_wall_seconds']:.0f} s). Largest |mean - exact| / standard error over the coordinates: "
             f"{big['max_abs_z_vs_exact']:.2f}. Load average {_load(big['load_average'])}.",
             "",
@@ -737,10 +711,10 @@ def render_markdown(result: Mapping[str, Any]) -> str:
         "| path | best (s) | median (s) | samples/s (best) | device memory of one call (MiB) |",
         "|---|---:|---:|---:|---:|",
         f"| run_sweep, micro-batched | {ch['chunked_run_seconds']['best']:.4f} | "
-        f"{ch['chunked_run_seconds']['median']:.4f} | {_rate(ch['chunked_samples_per_s'])} | "
+        f"{ch['chunked_run_seconds']['median']:.4f} | {format_rate(ch['chunked_samples_per_s'])} | "
         f"{_fmt_mib(ch['device_bytes_per_micro_batch'])} |",
         f"| one vmap over all seeds | {ch['unchunked_seconds']['best']:.4f} | "
-        f"{ch['unchunked_seconds']['median']:.4f} | {_rate(ch['unchunked_samples_per_s'])} | "
+        f"{ch['unchunked_seconds']['median']:.4f} | {format_rate(ch['unchunked_samples_per_s'])} | "
         f"{_fmt_mib(ch['device_bytes_unchunked'])} |",
         "",
         f"Chunked / unchunked throughput: **{ch['ratio_best']:.3f}** (best), {ch['ratio_median']:.3f} (median); "
@@ -800,13 +774,7 @@ def _fmt_mib(x) -> str:
 
 def write_results(result: Mapping[str, Any], out_dir: Path | str) -> tuple[Path, Path]:
     """Writes ``scaling.json`` and ``scaling.md`` into ``out_dir`` (created if needed), atomically."""
-    from pgjax.results import atomic_write_text
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    json_path = atomic_write_text(out / JSON_FILE, json.dumps(result, indent=2, sort_keys=False) + "\n")
-    md_path = atomic_write_text(out / MARKDOWN_FILE, render_markdown(result))
-    return json_path, md_path
+    return write_report(out_dir, JSON_FILE, MARKDOWN_FILE, result, render_markdown(result))
 
 
 # =================================================================================================== CLI
@@ -834,8 +802,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     dk = str(SCALE_DEVICES)
     print(
-        f"throughput: {_rate(result['samples_per_s_1_device'])}samples/s on 1 device, "
-        f"{_rate(result['samples_per_s_4_devices'])}samples/s on {dk} ({result['speedup_4_vs_1_devices']:.2f}x)"
+        f"throughput: {format_rate(result['samples_per_s_1_device'])}samples/s on 1 device, "
+        f"{format_rate(result['samples_per_s_4_devices'])}samples/s on {dk} ({result['speedup_4_vs_1_devices']:.2f}x)"
     )
     print(
         f"peak RSS: {result['peak_rss_mib_smallest']:.0f} MiB -> {result['peak_rss_mib_largest']:.0f} MiB while "
