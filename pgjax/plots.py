@@ -163,7 +163,8 @@ def param_label(name: str) -> str:
     return f"${symbol}$"
 
 
-def _ordered_unique(values: pd.Series) -> list[Any]:
+def ordered_unique(values: pd.Series) -> list[Any]:
+    """The distinct values in order of first appearance."""
     return list(dict.fromkeys(values.tolist()))
 
 
@@ -208,7 +209,7 @@ def _default_title(table: pd.DataFrame) -> str | None:
     parts = []
     for col in ("experiment", "problem"):
         if col in table.columns:
-            values = _ordered_unique(table[col])
+            values = ordered_unique(table[col])
             if len(values) == 1:
                 parts.append(str(values[0]))
     if not parts:
@@ -370,7 +371,7 @@ def _decorate(
     )
 
 
-def _save(fig: Figure, stem: Path) -> list[Path]:
+def save_figure(fig: Figure, stem: Path) -> list[Path]:
     """Save ``stem.png`` (200 dpi) and ``stem.pdf``, each atomically."""
     paths = []
     for fmt in ("png", "pdf"):
@@ -452,8 +453,8 @@ def plot_variance(
     """
     _check_columns(table, ("estimator", "param", "n", "n_seeds", "var", "var_lo", "var_hi"))
     stem = Path(stem)
-    estimators = _ordered_unique(table["estimator"])
-    params = _ordered_unique(table["param"])
+    estimators = ordered_unique(table["estimator"])
+    params = ordered_unique(table["param"])
     flagged = _nonfinite_estimators(table)
     has_exact = "var_exact" in table.columns and bool(
         np.any(_positive(table["var_exact"].to_numpy(dtype=float)))
@@ -521,7 +522,7 @@ def plot_variance(
                 _finish_axes(ax, ns_all)
                 ax.set_title(param_label(str(param)))
             _decorate(top, footer, handles, labels, lines, ncol, ylabel="variance of estimate", title=title)
-            return _save(fig, stem)
+            return save_figure(fig, stem)
         finally:
             plt.close(fig)
 
@@ -561,14 +562,14 @@ def plot_bias(
     """
     _check_columns(table, ("estimator", "param", "n", "n_seeds", "bias", "bias_se", "true_grad"))
     stem = Path(stem)
-    all_estimators = _ordered_unique(table["estimator"])
+    all_estimators = ordered_unique(table["estimator"])
     chosen = list(all_estimators) if estimators is None else list(estimators)
     unknown = [e for e in chosen if e not in all_estimators]
     if unknown:
         raise ValueError(f"estimators {unknown} are not in the table (have {all_estimators})")
     if not chosen:
         raise ValueError("no estimators to plot")
-    params = _ordered_unique(table["param"])
+    params = ordered_unique(table["param"])
     flagged = _nonfinite_estimators(table) & set(chosen)
     sub = table[table["estimator"].isin(chosen)]
     ns_all = sub["n"].to_numpy(dtype=float)
@@ -639,7 +640,7 @@ def plot_bias(
                 ylabel="|bias| / |true gradient|",
                 title=title,
             )
-            return _save(fig, stem)
+            return save_figure(fig, stem)
         finally:
             plt.close(fig)
 

@@ -16,7 +16,6 @@ those of :mod:`pgjax.plots` (Okabe-Ito palette); every file is written atomicall
 
 from __future__ import annotations
 
-import io
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -32,27 +31,15 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator  # noqa: E402
 
 from pgjax import results  # noqa: E402
-from pgjax.plots import STYLE, estimator_style, param_label  # noqa: E402
+from pgjax.plots import STYLE, estimator_style, ordered_unique, param_label, save_figure  # noqa: E402
 
 __all__ = ["ESTIMATOR_ORDER", "draw", "draw_gae", "draw_horizon", "draw_variance"]
 
-_DPI = 200
 _GREY = "0.45"
 
 
-def _save(fig, stem: Path) -> list[Path]:
-    paths = []
-    for fmt in ("png", "pdf"):
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format=fmt, dpi=_DPI)
-        path = stem.with_name(stem.name + "." + fmt)
-        results.atomic_write_bytes(path, buffer.getvalue())
-        paths.append(path)
-    return paths
 
 
-def _ordered(values) -> list:
-    return list(dict.fromkeys(values.tolist()))
 
 
 #: Colour order of the LQR estimators, the default order of the lqr-variance experiment, so that an
@@ -159,8 +146,8 @@ def _handles(names, all_names):
 
 
 def _title(table: pd.DataFrame) -> str:
-    exp = _ordered(table["experiment"])[0] if "experiment" in table else ""
-    prob = _ordered(table["problem"])[0] if "problem" in table else ""
+    exp = ordered_unique(table["experiment"])[0] if "experiment" in table else ""
+    prob = ordered_unique(table["problem"])[0] if "problem" in table else ""
     return f"{exp}: {prob}".replace("$", r"\$")
 
 
@@ -171,10 +158,10 @@ def draw_horizon(folder: str | Path) -> list[Path]:
     table = results.read_table(folder)
     if "horizon" not in table.columns:
         raise results.ResultsError(f"{folder / results.TABLE_FILE}: not an lqr-horizon table (no horizon column)")
-    estimators = _ordered(table["estimator"])
-    params = _ordered(table["param"])
+    estimators = ordered_unique(table["estimator"])
+    params = ordered_unique(table["param"])
     horizons = np.sort(table["horizon"].unique()).astype(float)
-    n_values = _ordered(table["n"])
+    n_values = ordered_unique(table["n"])
     seeds = int(table["n_seeds"].min())
     paths: list[Path] = []
     has_ratio = np.any(np.isfinite(table["var_ratio"].to_numpy(float)))
@@ -235,7 +222,7 @@ def draw_horizon(folder: str | Path) -> list[Path]:
             top.supxlabel("horizon $H$")
             top.suptitle(_title(table))
             _footer(bottom, handles, labels, caption, ncol)
-            paths += _save(fig, folder / "figure")
+            paths += save_figure(fig, folder / "figure")
         finally:
             plt.close(fig)
 
@@ -262,7 +249,7 @@ def draw_horizon(folder: str | Path) -> list[Path]:
             top.suptitle(_title(table))
             h, lab = _handles(estimators, estimators)
             _footer(bottom, h, lab, cap, ncol)
-            paths += _save(fig, folder / "bias")
+            paths += save_figure(fig, folder / "bias")
         finally:
             plt.close(fig)
     return paths
@@ -276,16 +263,16 @@ def draw_gae(folder: str | Path) -> list[Path]:
     for col in ("lam", "critic"):
         if col not in table.columns:
             raise results.ResultsError(f"{folder / results.TABLE_FILE}: not an lqr-gae table (no {col} column)")
-    params = _ordered(table["param"])
+    params = ordered_unique(table["param"])
     is_gae = np.isfinite(table["lam"].to_numpy(float))
     gae = table[is_gae]
     refs = table[~is_gae]
-    names = _ordered(table["estimator"])  # colours by position in the whole table
-    critics = _ordered(gae["estimator"])
-    ref_names = _ordered(refs["estimator"]) if len(refs) else []
+    names = ordered_unique(table["estimator"])  # colours by position in the whole table
+    critics = ordered_unique(gae["estimator"])
+    ref_names = ordered_unique(refs["estimator"]) if len(refs) else []
     lams = np.sort(gae["lam"].unique())
     seeds = int(table["n_seeds"].min())
-    n_values = _ordered(table["n"])
+    n_values = ordered_unique(table["n"])
     has_bias_exact = "bias_exact" in table.columns
 
     handles, labels = _handles(critics, names)
@@ -364,7 +351,7 @@ def draw_gae(folder: str | Path) -> list[Path]:
             top.supxlabel(r"GAE $\lambda$")
             top.suptitle(_title(table))
             _footer(bottom, handles, labels, caption, ncol)
-            paths = _save(fig, folder / "figure")
+            paths = save_figure(fig, folder / "figure")
         finally:
             plt.close(fig)
 
@@ -388,7 +375,7 @@ def draw_gae(folder: str | Path) -> list[Path]:
             top.supxlabel(r"GAE $\lambda$")
             top.suptitle(_title(table))
             _footer(bottom, h, lab, cap, ncol_b)
-            paths += _save(fig, folder / "bias")
+            paths += save_figure(fig, folder / "bias")
         finally:
             plt.close(fig)
     return paths
@@ -405,8 +392,8 @@ def draw_variance(folder: str | Path) -> list[Path]:
     folder = Path(folder)
     table = results.read_table(folder)
     paths = plot_variance(table, folder / "figure")
-    estimators = _ordered(table["estimator"])
-    params = _ordered(table["param"])
+    estimators = ordered_unique(table["estimator"])
+    params = ordered_unique(table["param"])
     ns = np.sort(table["n"].unique()).astype(float)
     seeds = int(table["n_seeds"].min())
     width = _width(len(params), 3.6)
@@ -433,7 +420,7 @@ def draw_variance(folder: str | Path) -> list[Path]:
             top.supxlabel("sample size $n$")
             top.suptitle(_title(table))
             _footer(bottom, h, lab, cap, ncol)
-            paths += _save(fig, folder / "bias")
+            paths += save_figure(fig, folder / "bias")
         finally:
             plt.close(fig)
     return paths

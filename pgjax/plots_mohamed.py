@@ -12,7 +12,6 @@ lines, Monte Carlo variances are markers with 95% interval bars, in the colours 
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -26,8 +25,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator  # noqa: E402
 
-from pgjax import results  # noqa: E402
-from pgjax.plots import STYLE, estimator_style, param_label  # noqa: E402
+from pgjax.plots import STYLE, estimator_style, param_label, save_figure  # noqa: E402
 
 __all__ = ["LABELS", "function_and_derivative", "plot_variance_vs_k", "plot_work_variance"]
 
@@ -48,7 +46,6 @@ _FUNCTION_TITLES = {
     "cos": r"$f(x;k) = \cos(kx)$",
 }
 _PARAM_TITLES = {"mu": r"gradient with respect to $\mu$", "sigma": r"gradient with respect to $\sigma$"}
-_DPI = 200
 _CAPTION_PT = 8.5
 
 
@@ -231,18 +228,11 @@ def plot_variance_vs_k(
             )
             footer.text(0.5, 0.03, caption, ha="center", va="bottom", fontsize=_CAPTION_PT, color="0.25",
                         linespacing=1.45, transform=footer.transSubfigure)
-            return _save(fig, stem)
+            return save_figure(fig, stem)
         finally:
             plt.close(fig)
 
 
-def _save(fig, stem: Path) -> list[Path]:
-    paths = []
-    for fmt in ("png", "pdf"):
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format=fmt, dpi=_DPI)
-        paths.append(results.atomic_write_bytes(stem.with_name(stem.name + "." + fmt), buffer.getvalue()))
-    return paths
 
 
 def plot_work_variance(table: pd.DataFrame, stem: str | Path, *, title: str | None = None) -> list[Path]:
@@ -331,6 +321,6 @@ def plot_work_variance(table: pd.DataFrame, stem: str | Path, *, title: str | No
                 f"R = {int(seeds.min())} seeds; shaded: 95% CI.",
                 ha="center", va="bottom", fontsize=_CAPTION_PT, color="0.25", transform=footer.transSubfigure,
             )
-            return _save(fig, stem)
+            return save_figure(fig, stem)
         finally:
             plt.close(fig)

@@ -37,10 +37,10 @@ from pgjax.plots import (  # noqa: E402
     STYLE,
     _check_columns,
     _legend_layout,
-    _ordered_unique,
     _plain_text,
-    _save,
     estimator_style,
+    ordered_unique,
+    save_figure,
 )
 
 __all__ = [
@@ -65,7 +65,6 @@ _SUBTITLE_PT = 9
 _WIDTH = 6.4  # inches
 
 
-_ordered = _ordered_unique
 
 
 
@@ -111,7 +110,7 @@ def plot_learning_curves(
     """
     _check_columns(curves, _CURVE_NEEDED)
     stem = Path(path_stem)
-    variants = _ordered(curves["variant"])
+    variants = ordered_unique(curves["variant"])
     labels = [_plain_text(str(v)) for v in variants]
     handles: list[Any] = []
     with plt.rc_context(STYLE):
@@ -166,7 +165,7 @@ def plot_learning_curves(
                 handlelength=2.6,
                 columnspacing=1.6,
             )
-            return _save(fig, stem)
+            return save_figure(fig, stem)
         finally:
             plt.close(fig)
 
@@ -176,7 +175,7 @@ def _pairs(table: pd.DataFrame) -> pd.DataFrame:
 
     ``P(Y > X) = 1 - P(X > Y)`` (with the mirrored interval), so the other orientation adds nothing.
     """
-    order = {v: i for i, v in enumerate(_ordered(pd.concat([table["variant_x"], table["variant_y"]])))}
+    order = {v: i for i, v in enumerate(ordered_unique(pd.concat([table["variant_x"], table["variant_y"]])))}
     present = set(zip(table["variant_x"], table["variant_y"]))
     keep = [
         (y, x) not in present or order[x] < order[y]
@@ -216,7 +215,7 @@ def plot_improvement(
     """
     _check_columns(table, _IMPROVEMENT_NEEDED)
     stem = Path(path_stem)
-    variants = _ordered(pd.concat([table["variant_x"], table["variant_y"]]))
+    variants = ordered_unique(pd.concat([table["variant_x"], table["variant_y"]]))
     rows = _pairs(table)
     count = len(rows)
     p = rows["probability"].to_numpy(dtype=float)
@@ -263,7 +262,7 @@ def plot_improvement(
             ax.set_title(subtitle, fontsize=_SUBTITLE_PT, color="0.3")
             if title:
                 fig.suptitle(_plain_text(title))
-            return _save(fig, stem)
+            return save_figure(fig, stem)
         finally:
             plt.close(fig)
 
