@@ -227,9 +227,23 @@ def draw_horizon(folder: str | Path) -> list[Path]:
             plt.close(fig)
 
     # Standardised bias: every estimator here is unbiased, so bias / se should scatter in about +-2.
+    paths += _standardised_bias(
+        table, folder / "bias", x="horizon", xlabel="horizon $H$", stagger=1.04, width=width, ncol=ncol,
+        caption=f"R = {seeds} seeds per point; grey band: |bias| < 2 standard errors (where an unbiased "
+                "estimate falls 95% of the time).",
+    )  # fmt: skip
+    return paths
+
+
+def _standardised_bias(table, stem: Path, *, x: str, xlabel: str, stagger: float, width: float, ncol: int,
+                       caption: str) -> list[Path]:  # fmt: skip
+    """bias / standard error of each estimator against ``x`` (log axis), one panel per parameter, with the
+    +-2 band where an unbiased estimate falls 95% of the time; points staggered by factors of ``stagger``."""
+    estimators = ordered_unique(table["estimator"])
+    params = ordered_unique(table["param"])
+    xs = np.sort(table[x].unique()).astype(float)
+    cap = _wrap([caption], width - 0.3)
     with plt.rc_context(STYLE):
-        cap = _wrap([f"R = {seeds} seeds per point; grey band: |bias| < 2 standard errors (where an unbiased "
-                     "estimate falls 95% of the time)."], width - 0.3)  # fmt: skip
         fig, top, bottom, axes = _figure(1, len(params), -(-len(estimators) // ncol), len(cap))
         try:
             for col, param in enumerate(params):
@@ -238,21 +252,20 @@ def draw_horizon(folder: str | Path) -> list[Path]:
                 ax.axhspan(-2, 2, color="0.9", zorder=0)
                 ax.axhline(0.0, color=_GREY, linewidth=0.8)
                 for idx, est in enumerate(estimators):
-                    cell = sub[sub["estimator"] == est].sort_values("horizon")
+                    cell = sub[sub["estimator"] == est].sort_values(x)
                     z = cell["bias"].to_numpy(float) / cell["bias_se"].to_numpy(float)
-                    shift = 1.04 ** (idx - (len(estimators) - 1) / 2)
-                    ax.plot(cell["horizon"].to_numpy(float) * shift, z, zorder=3, **_style(est, estimators))
-                _log_x_ticks(ax, horizons)
+                    shift = stagger ** (idx - (len(estimators) - 1) / 2)
+                    ax.plot(cell[x].to_numpy(float) * shift, z, zorder=3, **_style(est, estimators))
+                _log_x_ticks(ax, xs)
                 ax.set_title(param_label(str(param)))
             axes[0, 0].set_ylabel("bias / standard error")
-            top.supxlabel("horizon $H$")
+            top.supxlabel(xlabel)
             top.suptitle(_title(table))
             h, lab = _handles(estimators, estimators)
             _footer(bottom, h, lab, cap, ncol)
-            paths += save_figure(fig, folder / "bias")
+            return save_figure(fig, stem)
         finally:
             plt.close(fig)
-    return paths
 
 
 # ---------------------------------------------------------------------------------------------------- GAE
@@ -393,36 +406,14 @@ def draw_variance(folder: str | Path) -> list[Path]:
     table = results.read_table(folder)
     paths = plot_variance(table, folder / "figure")
     estimators = ordered_unique(table["estimator"])
-    params = ordered_unique(table["param"])
-    ns = np.sort(table["n"].unique()).astype(float)
-    seeds = int(table["n_seeds"].min())
-    width = _width(len(params), 3.6)
-    h, lab = _handles(estimators, estimators)
-    ncol = _legend_columns(lab, width - 0.3)
-    cap = _wrap([f"R = {seeds} seeds per point; grey band: |bias| < 2 standard errors (where an unbiased "
-                 "estimate falls 95% of the time); points staggered in n for legibility."], width - 0.3)  # fmt: skip
-    with plt.rc_context(STYLE):
-        fig, top, bottom, axes = _figure(1, len(params), -(-len(lab) // ncol), len(cap))
-        try:
-            for col, param in enumerate(params):
-                ax = axes[0, col]
-                sub = table[table["param"] == param]
-                ax.axhspan(-2, 2, color="0.9", zorder=0)
-                ax.axhline(0.0, color=_GREY, linewidth=0.8)
-                for idx, est in enumerate(estimators):
-                    cell = sub[sub["estimator"] == est].sort_values("n")
-                    z = cell["bias"].to_numpy(float) / cell["bias_se"].to_numpy(float)
-                    shift = 1.05 ** (idx - (len(estimators) - 1) / 2)
-                    ax.plot(cell["n"].to_numpy(float) * shift, z, zorder=3, **_style(est, estimators))
-                _log_x_ticks(ax, ns)
-                ax.set_title(param_label(str(param)))
-            axes[0, 0].set_ylabel("bias / standard error")
-            top.supxlabel("sample size $n$")
-            top.suptitle(_title(table))
-            _footer(bottom, h, lab, cap, ncol)
-            paths += save_figure(fig, folder / "bias")
-        finally:
-            plt.close(fig)
+    width = _width(len(ordered_unique(table["param"])), 3.6)
+    _, labels = _handles(estimators, estimators)
+    paths += _standardised_bias(
+        table, folder / "bias", x="n", xlabel="sample size $n$", stagger=1.05, width=width,
+        ncol=_legend_columns(labels, width - 0.3),
+        caption=f"R = {int(table['n_seeds'].min())} seeds per point; grey band: |bias| < 2 standard errors "
+                "(where an unbiased estimate falls 95% of the time); points staggered in n for legibility.",
+    )  # fmt: skip
     return paths
 
 
