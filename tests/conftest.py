@@ -123,6 +123,34 @@ def closed_forms():
 _BUSY = object()
 
 
+def engine_seed_estimates(problems, names, n, n_seeds, seed=0):
+    """{(problem name, estimator name): (R, P) float64} for every problem x estimator (by registry name), with
+    the engine's per-seed keys, in one compiled call (jax and pgjax imported here, only when used)."""
+    import jax
+    import jax.numpy as jnp
+
+    from pgjax.engine import seed_key
+    from pgjax.estimators import make_estimator
+    from pgjax.tree_util import ravel
+
+    base = jax.random.key(seed)
+
+    def one(i):
+        return [
+            [ravel(make_estimator(name)(seed_key(base, i, n), p.init_params(), p, n)) for name in names]
+            for p in problems.values()
+        ]
+
+    out = jax.jit(jax.vmap(one))(jnp.arange(n_seeds, dtype=jnp.uint32))
+    return {(f, name): np.asarray(out[a][b], np.float64) for a, f in enumerate(problems) for b, name in enumerate(names)}
+
+
+@pytest.fixture(scope="session")
+def seed_estimates():
+    """The function :func:`engine_seed_estimates`."""
+    return engine_seed_estimates
+
+
 def _try_computation(root, name, fn, load):
     """Under ``name``'s lock, without waiting for it: the stored result (if ``load``), or ``fn()`` computed and
     stored if nobody has yet; ``_BUSY`` when another worker holds the lock; None when stored and not ``load``."""

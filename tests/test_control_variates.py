@@ -24,7 +24,6 @@ from pgjax.estimators.control_variates import (
 from pgjax.problems import Antithetic, GaussianTestFunction, LinearGaussianBandit, exact_gradient
 from pgjax.problems.gaussian_test_functions import quadrature_rule
 from pgjax.stats import unbiasedness_z, variance_ratio_ci, variance_se
-from pgjax.engine import seed_key
 from pgjax.tree_util import ravel
 
 NAMES = ("delta_cv_score", "delta_cv_score_est", "delta_cv_pathwise", "delta_cv_pathwise_est")
@@ -37,22 +36,10 @@ N, R = 16, 4000
 Z = unbiasedness_z(4)
 
 
-def seed_estimates(problems, names, n, n_seeds, seed=0):
-    """{(function, estimator): (R, P) float64} with the engine's seed keys, in one compiled call."""
-    base = jax.random.key(seed)
-
-    def one(i):
-        return [
-            [ravel(make_estimator(name)(seed_key(base, i, n), p.init_params(), p, n)) for name in names]
-            for p in problems.values()
-        ]
-
-    out = jax.jit(jax.vmap(one))(jnp.arange(n_seeds, dtype=jnp.uint32))
-    return {(f, name): np.asarray(out[a][b], np.float64) for a, f in enumerate(problems) for b, name in enumerate(names)}
 
 
 @pytest.fixture(scope="module")
-def estimates():
+def estimates(seed_estimates):
     return seed_estimates(PROBLEMS, NAMES, N, R)
 
 

@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 
 from experiments import mohamed2020
-from pgjax.engine import seed_key
 from pgjax.errors import ConfigError
 from pgjax.estimators import check_estimators, make_estimator
 from pgjax.estimators.measure_valued import MeasureValued, MeasureValuedCoupled, auxiliary_draws
@@ -35,26 +34,10 @@ N, R = 16, 4000
 Z = unbiasedness_z(4)
 
 
-def seed_estimates(problems, names, n, n_seeds, seed=0):
-    """{(function, estimator): (R, P) float64} with the engine's seed keys, in one compiled call."""
-    base = jax.random.key(seed)
-
-    def one(i):
-        return [
-            [ravel(make_estimator(name)(seed_key(base, i, n), p.init_params(), p, n)) for name in names]
-            for p in problems.values()
-        ]
-
-    out = jax.jit(jax.vmap(one))(jnp.arange(n_seeds, dtype=jnp.uint32))
-    return {
-        (f, name): np.asarray(out[a][b], np.float64)
-        for a, f in enumerate(problems)
-        for b, name in enumerate(names)
-    }
 
 
 @pytest.fixture(scope="module")
-def estimates():
+def estimates(seed_estimates):
     return seed_estimates(PROBLEMS, NAMES, N, R)
 
 
