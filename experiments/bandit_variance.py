@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from pgjax.engine import run_sweep
 from pgjax.errors import ConfigError
 from pgjax.estimators import ESTIMATORS, make_estimator
 from pgjax.experiment import (
@@ -22,6 +21,7 @@ from pgjax.experiment import (
     check_seeds,
     exact_variances,
     summarise_sweep,
+    sweep_from_config,
 )
 from pgjax.problems import REWARDS, LinearGaussianBandit
 
@@ -100,17 +100,7 @@ def run(config: Config = Config(), *, progress=None, execution: dict | None = No
     ``execution`` holds keyword arguments of :func:`pgjax.engine.run_sweep` that say how to run (devices,
     max_memory_bytes, store), never what to compute."""
     problem, params, estimators = build(config)
-    sweep = run_sweep(
-        problem,
-        params,
-        estimators,
-        sorted(set(config.ns)),
-        config.n_seeds,
-        seed=config.seed,
-        chunk_size=min(config.chunk_size, config.n_seeds),
-        progress=progress,
-        **(execution or {}),
-    )
+    sweep = sweep_from_config(config, problem, params, estimators, progress=progress, execution=execution)
     reference = "reinforce" if "reinforce" in estimators else None
     table = summarise_sweep(
         sweep,

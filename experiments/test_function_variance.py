@@ -25,7 +25,6 @@ import math
 from pathlib import Path
 
 from pgjax import results
-from pgjax.engine import run_sweep
 from pgjax.errors import ConfigError
 from pgjax.estimators import ALL_ESTIMATORS, check_estimators, make_estimator
 from pgjax.experiment import (
@@ -36,6 +35,7 @@ from pgjax.experiment import (
     exact_variances,
     save_with,
     summarise_sweep,
+    sweep_from_config,
 )
 from pgjax.problems import Antithetic, GaussianTestFunction
 from pgjax.problems.gaussian_test_functions import FUNCTIONS, SCALES
@@ -122,17 +122,7 @@ def run(config: Config = Config(), *, progress=None, execution: dict | None = No
     ``execution`` holds keyword arguments of :func:`pgjax.engine.run_sweep` that say how to run (devices,
     max_memory_bytes, store), never what to compute."""
     problem, params, estimators = build(config)
-    sweep = run_sweep(
-        problem,
-        params,
-        estimators,
-        sorted(set(config.ns)),
-        config.n_seeds,
-        seed=config.seed,
-        chunk_size=min(config.chunk_size, config.n_seeds),
-        progress=progress,
-        **(execution or {}),
-    )
+    sweep = sweep_from_config(config, problem, params, estimators, progress=progress, execution=execution)
     exact = {} if config.antithetic else exact_variances(estimators, problem, params)
     table = summarise_sweep(
         sweep,

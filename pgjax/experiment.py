@@ -81,6 +81,24 @@ def check_seeds(n_seeds: int, chunk_size: int) -> None:
         raise ConfigError("chunk_size", f"must be >= 1 (got {chunk_size})")
 
 
+def sweep_from_config(config, problem, params, estimators, *, progress=None, execution=None) -> Sweep:
+    """:func:`pgjax.engine.run_sweep` over the config's ``ns``, ``n_seeds``, ``seed`` and ``chunk_size``;
+    ``execution`` holds the run_sweep keywords that say how to run (devices, max_memory_bytes, store)."""
+    from pgjax.engine import run_sweep
+
+    return run_sweep(
+        problem,
+        params,
+        estimators,
+        sorted(set(config.ns)),
+        config.n_seeds,
+        seed=config.seed,
+        chunk_size=min(config.chunk_size, config.n_seeds),
+        progress=progress,
+        **(execution or {}),
+    )
+
+
 def exact_variances(estimators: Mapping[str, Any], problem, params) -> dict[str, np.ndarray]:
     """Exact single-sample variances (P,) of the i.i.d. estimators that can compute theirs."""
     out = {}
