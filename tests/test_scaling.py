@@ -159,11 +159,14 @@ def test_sigint_stops_cleanly_and_says_how_to_resume(tmp_path, cache_env):
     def finished_cells():  # *.tmp-*.npz files are cells still being written
         return [p for p in (out / "cells").glob("*.npz") if ".tmp-" not in p.name]
 
+    started = time.time()
     while time.time() < deadline and not finished_cells() and proc.poll() is None:
         time.sleep(0.2)
+    seen = (len(finished_cells()), proc.poll(), round(time.time() - started, 1))
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
+    out_text, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, (f"cells seen, exit status, seconds at the signal: {seen}; "
+                                    f"stdout: {out_text[-500:]!r}; stderr: {err[-2000:]!r}")  # fmt: skip
     last = err.strip().splitlines()[-1]
     assert "--resume" in last and "Traceback" not in err
     assert finished_cells(), "finished cells were not kept"
