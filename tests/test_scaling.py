@@ -154,7 +154,10 @@ def test_sigint_stops_cleanly_and_says_how_to_resume(tmp_path, cache_env):
     # A large last n keeps the run busy for seconds after its first finished cell (small n come first), so
     # the signal always lands mid-sweep, however fast the machine or warm the compilation cache.
     args = [*RUN[: RUN.index("--chunk-size")], "65536", *RUN[RUN.index("--chunk-size") :]]
-    proc = _pgjax(["run", "bandit-variance", *args, "--n-seeds", "3000", "--out", str(out)], cache_env)
+    # Ctrl-C as in a terminal: a shell that starts the tests in the background (as `cmd &` does without job
+    # control) hands its children SIGINT ignored, and Python then keeps ignoring it.
+    proc = _pgjax(["run", "bandit-variance", *args, "--n-seeds", "3000", "--out", str(out)], cache_env,
+                  preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 300
     def finished_cells():  # *.tmp-*.npz files are cells still being written
         return [p for p in (out / "cells").glob("*.npz") if ".tmp-" not in p.name]
