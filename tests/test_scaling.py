@@ -155,9 +155,13 @@ def test_sigint_stops_cleanly_and_says_how_to_resume(tmp_path, cache_env):
     # the signal always lands mid-sweep, however fast the machine or warm the compilation cache.
     args = [*RUN[: RUN.index("--chunk-size")], "65536", *RUN[RUN.index("--chunk-size") :]]
     # Ctrl-C as in a terminal: a shell that starts the tests in the background (as `cmd &` does without job
-    # control) hands its children SIGINT ignored, and Python then keeps ignoring it.
-    proc = _pgjax(["run", "bandit-variance", *args, "--n-seeds", "3000", "--out", str(out)], cache_env,
-                  preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    # control) hands its children SIGINT ignored, and Python then keeps ignoring it; so the child installs
+    # Python's own handler first (in the child, not with preexec_fn, which forks a multithreaded process).
+    start = ("import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+             "runpy.run_module('pgjax.cli', run_name='__main__')")
+    proc = subprocess.Popen([sys.executable, "-c", start, "run", "bandit-variance", *args, "--n-seeds", "3000",
+                             "--out", str(out)], env=cache_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)  # fmt: skip
     deadline = time.time() + 300
     def finished_cells():  # *.tmp-*.npz files are cells still being written
         return [p for p in (out / "cells").glob("*.npz") if ".tmp-" not in p.name]
