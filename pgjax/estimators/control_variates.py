@@ -50,6 +50,7 @@ import numpy as np
 
 from pgjax.estimators.score_function import _Estimator, draw
 from pgjax.problems.gaussian_test_functions import require_gaussian_structure
+from pgjax.tree_util import vary_like
 
 #: With fewer independent samples (or groups) than this, the estimated coefficient is replaced by 1.
 MIN_SAMPLES_ESTIMATED_COEFFICIENT = 5
@@ -58,7 +59,10 @@ MIN_SAMPLES_ESTIMATED_COEFFICIENT = 5
 def taylor_expansion(f, mu0: jax.Array):
     """(f(mu0), grad f(mu0), diag Hessian of f at mu0), each by autodiff; mu0 (D,)."""
     value, grad = jax.value_and_grad(f)(mu0)
-    basis = jnp.eye(mu0.shape[-1], dtype=mu0.dtype)
+    # The tangents must vary over the engine's devices like mu0 (which comes from the device-varying params):
+    # inside jax.shard_map, the forward-mode rules of mul and integer_pow (x * x, x**2: the quadratic and exp
+    # test functions, not cos) reject a constant tangent against a varying primal.
+    basis = vary_like(jnp.eye(mu0.shape[-1], dtype=mu0.dtype), mu0)
     hessian_diag = jax.vmap(lambda v: jnp.vdot(v, jax.jvp(jax.grad(f), (mu0,), (v,))[1]))(basis)
     return value, grad, hessian_diag
 
