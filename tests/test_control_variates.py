@@ -21,7 +21,7 @@ from pgjax.estimators.control_variates import (
     delta_quadratic,
     taylor_expansion,
 )
-from pgjax.problems import Antithetic, GaussianTestFunction, LinearGaussianBandit, exact_gradient
+from pgjax.problems import Antithetic, GaussianTestFunction, LinearGaussianBandit, SoftmaxBandit, exact_gradient
 from pgjax.problems.gaussian_test_functions import quadrature_rule
 from pgjax.stats import unbiasedness_z, variance_ratio_ci, variance_se
 from pgjax.tree_util import ravel
@@ -146,10 +146,15 @@ def test_estimated_coefficient_falls_back_to_one_below_five_samples(base):
 
 def test_cost_accounting_and_refusal_on_problems_without_gaussian_structure():
     assert make_estimator("delta_cv_score").function_evaluations(dim=2, n=4) == 1 + 4 / 4
-    bandit = LinearGaussianBandit.build(state=[1.0, 0.5], theta=[0.2, -0.3], sigma=1.0)
+    softmax = SoftmaxBandit()  # discrete actions: no Gaussian to expand around
     for name in NAMES:
         with pytest.raises(ConfigError) as info:
-            check_estimators([make_estimator(name)], bandit)
+            check_estimators([make_estimator(name)], softmax)
         assert info.value.field == "estimators"
+        assert "test-function-variance" in str(info.value) and "bandit-variance" in str(info.value)
+        assert make_estimator(name).single_sample_variance(softmax, softmax.init_params()) is None
+    bandit = LinearGaussianBandit.build(state=[1.0, 0.5], theta=[0.2, -0.3], sigma=1.0)
+    check_estimators([make_estimator(name) for name in NAMES], bandit)  # Gaussian, but no exact variance
+    for name in NAMES:
         assert make_estimator(name).single_sample_variance(bandit, bandit.init_params()) is None
     assert make_estimator("delta_cv_score_est").single_sample_variance(PROBLEMS["cos"], PROBLEMS["cos"].init_params()) is None

@@ -20,7 +20,7 @@ from experiments import mohamed2020
 from pgjax.errors import ConfigError
 from pgjax.estimators import check_estimators, make_estimator
 from pgjax.estimators.measure_valued import MeasureValued, MeasureValuedCoupled, auxiliary_draws
-from pgjax.problems import GaussianTestFunction, LinearGaussianBandit, exact_gradient
+from pgjax.problems import GaussianTestFunction, LinearGaussianBandit, SoftmaxBandit, exact_gradient
 from pgjax.stats import unbiasedness_z, variance_ratio_ci, variance_se
 from pgjax.tree_util import ravel
 
@@ -145,12 +145,22 @@ def test_function_evaluations_per_sample(cls):
 
 
 def test_problems_without_gaussian_structure_are_refused():
-    bandit = LinearGaussianBandit.build(state=[1.0, 0.5], theta=[0.2, -0.3], sigma=1.0)
+    """A discrete-action problem has no Gaussian to differentiate: refused, with where the estimator works."""
+    softmax = SoftmaxBandit()
     for name in NAMES:
         estimator = make_estimator(name)
         with pytest.raises(ConfigError) as info:
-            check_estimators({name: estimator}, bandit)
+            check_estimators({name: estimator}, softmax)
         assert info.value.field == "estimators" and name in str(info.value)
+        assert "test-function-variance" in str(info.value) and "bandit-variance" in str(info.value)
         with pytest.raises(ConfigError):
-            estimator(jax.random.key(0), bandit.init_params(), bandit, 4)
-        assert estimator.single_sample_variance(bandit, bandit.init_params()) is None
+            estimator(jax.random.key(0), softmax.init_params(), softmax, 4)
+        assert estimator.single_sample_variance(softmax, softmax.init_params()) is None
+
+
+def test_no_exact_variance_on_the_bandit():
+    """The bandit has Gaussian structure but no per-coordinate test function: no exact variance, no guess."""
+    bandit = LinearGaussianBandit.build(state=[1.0, 0.5], theta=[0.2, -0.3], sigma=1.0)
+    check_estimators({name: make_estimator(name) for name in NAMES}, bandit)
+    for name in NAMES:
+        assert make_estimator(name).single_sample_variance(bandit, bandit.init_params()) is None

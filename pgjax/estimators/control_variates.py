@@ -35,7 +35,10 @@ a gradient or a Hessian-vector product as one evaluation, that is n + 2 + D eval
 1 + (2 + D) / n per sample (:meth:`function_evaluations`). h itself is a quadratic and needs no evaluation of
 f. The estimated coefficient reuses the same samples and costs no extra evaluations.
 
-Needs a problem with Gaussian structure (``gaussian(params) -> (mu, sigma)``, ``f(x)``) whose reward is f.
+Needs a problem with Gaussian structure (``gaussian(params) -> (mu, sigma)``, ``f(x)``) whose reward is f of
+the Gaussian variable x (``gaussian_variable(outcome)``; the bandit's action). The score-function version uses
+the problem's own score: on the bandit with a random state, the score of a given s, which keeps
+E[h psi] = grad E[h] and so the estimate unbiased.
 Randomness: only ``problem.sample_noise(key, n)`` (common random numbers with the other estimators).
 """
 
@@ -49,7 +52,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from pgjax.estimators.score_function import _Estimator, draw
-from pgjax.problems.gaussian_test_functions import require_gaussian_structure
+from pgjax.problems.gaussian_test_functions import gaussian_variable, require_gaussian_structure
 from pgjax.tree_util import vary_like
 
 #: With fewer independent samples (or groups) than this, the estimated coefficient is replaced by 1.
@@ -141,7 +144,7 @@ class _DeltaMethodCV(_Estimator):
 
         if self.base == "score_function":
             outcome, rewards = draw(key, params, problem, n)
-            h_values = h(outcome)
+            h_values = h(gaussian_variable(problem, outcome))
             if not estimated:  # (1/n) sum (f_i - h_i) psi_i + grad E[h], one backward pass
                 residual = jax.lax.stop_gradient(rewards - h_values)
                 g = jax.grad(lambda p: jnp.mean(residual * problem.log_prob(p, outcome)))(params)
@@ -151,13 +154,17 @@ class _DeltaMethodCV(_Estimator):
             per_h = jax.tree.map(lambda s: _times(h_values, s), scores)
         else:
             noise = problem.sample_noise(key, n)
+
+            def residual(p, noise):  # f - h at the samples, differentiable in p; noise may be a pytree
+                outcome = problem.sample(p, noise)
+                return problem.reward(outcome), h(gaussian_variable(problem, outcome))
+
             if not estimated:
-                g = jax.grad(lambda p: jnp.mean(problem.reward(problem.sample(p, noise)) - h(problem.sample(p, noise))))(
-                    params
-                )
+                g = jax.grad(lambda p: jnp.mean(jnp.subtract(*residual(p, noise))))(params)
                 return jax.tree.map(jnp.add, g, grad_eh)
-            per_f = jax.vmap(lambda e: jax.grad(lambda p: problem.reward(problem.sample(p, e[None]))[0])(params))(noise)
-            per_h = jax.vmap(lambda e: jax.grad(lambda p: h(problem.sample(p, e[None]))[0])(params))(noise)
+            one = lambda e: jax.tree.map(lambda v: v[None], e)  # one sample's noise, as a batch of 1
+            per_f = jax.vmap(lambda e: jax.grad(lambda p: residual(p, one(e))[0][0])(params))(noise)
+            per_h = jax.vmap(lambda e: jax.grad(lambda p: residual(p, one(e))[1][0])(params))(noise)
 
         def combine(a, b_raw, expected):
             b = b_raw - expected

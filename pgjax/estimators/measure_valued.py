@@ -33,9 +33,10 @@ Randomness: the base sample comes from ``problem.sample_noise(key, n)`` (common 
 other estimator); the Weibull, Maxwell and uniform draws come from ``fold_in(key, 1)`` (see
 :func:`auxiliary_draws`).
 
-The estimators need a problem with Gaussian structure (``gaussian(params) -> (mu, sigma)``, ``f(x)``) and
-return the gradient for the problem's own parameters through the chain rule (e.g. d/dlog sigma = sigma
-d/dsigma).
+The estimators need a problem with Gaussian structure (``gaussian(params) -> (mu, sigma)``, ``f(x)``, and
+``gaussian_variable(outcome)`` where an outcome is more than x: the bandit's action) and return the gradient for
+the problem's own parameters through the chain rule (e.g. d/dlog sigma = sigma d/dsigma; for the bandit,
+through the action's marginal mean theta . m and standard deviation).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ import jax.numpy as jnp
 import jax.scipy.special
 
 from pgjax.estimators.score_function import _Estimator
-from pgjax.problems.gaussian_test_functions import require_gaussian_structure, rule
+from pgjax.problems.gaussian_test_functions import gaussian_variable, require_gaussian_structure, rule
 
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
 
@@ -92,7 +93,8 @@ class _MeasureValued(_Estimator):
     def __call__(self, key, params, problem, n):
         self.check(problem)
         mu, sigma = jax.lax.stop_gradient(problem.gaussian(params))
-        x = jax.lax.stop_gradient(problem.sample(params, problem.sample_noise(key, n)))  # (n, D)
+        outcome = problem.sample(params, problem.sample_noise(key, n))
+        x = jax.lax.stop_gradient(gaussian_variable(problem, outcome))  # (n, D)
         w, w_neg, m, u = auxiliary_draws(jax.random.fold_in(key, 1), x.shape, x.dtype, self.coupled)
 
         f_plus = problem.f(replace_coordinate(x, mu + sigma * w))  # (n, D)

@@ -18,6 +18,15 @@ noise along the direction that moves theta . s), eps (action noise), and w (the 
 only polynomially). With tau^2 = sum_c theta_c^2 v_c and u_c = theta_c sqrt(v_c) / tau,
     theta . s = M + tau z1,   s_c = m_c + sqrt(v_c) (u_c z1 + sqrt(1 - u_c^2) w),
 which reproduces the joint law of (a, eps, s_c) exactly for every coordinate c.
+
+Gaussian structure. The action is Gaussian: a = theta . s + sigma eps, and marginally (the state integrated
+out) a ~ N(M, V), and J depends on the parameters only through (M, V). So the bandit offers what the
+measure-valued and delta-method estimators need, in one dimension (D = 1): ``gaussian(params)`` returns
+(M, sqrt V) as arrays of shape (1,), ``f(x) = r(x[..., 0])``, and ``gaussian_variable(outcome)`` is the action
+as an (n, 1) array. The measure-valued estimators then differentiate E_{a ~ N(M, V)}[r(a)] and map the result
+to (theta, log sigma) by the chain rule; with a fixed state M = theta . s and sqrt V = sigma. With a random
+state, the delta-method control variates keep the bandit's own (conditional) score and sampler and expand r
+around M: E_s E_{a|s}[h(a) psi] = grad E[h(a)] still holds, so they stay unbiased.
 """
 
 from __future__ import annotations
@@ -162,6 +171,22 @@ class LinearGaussianBandit:
     def reward(self, outcome: BanditOutcome) -> jax.Array:
         """r(a), shape (n,)."""
         return self.reward_function(outcome.action)
+
+    # ------------------------------------------------------------------------------ Gaussian structure
+    def gaussian(self, params: BanditParams) -> tuple[jax.Array, jax.Array]:
+        """(M, sqrt V), each of shape (1,): mean and std of the action's marginal law, differentiable in params
+        (sqrt V = sigma itself when the state is fixed)."""
+        mean, var = self.action_moments(params)
+        std = jnp.exp(params.log_sigma) if self.fixed_state else jnp.sqrt(var)
+        return mean[None], std[None]
+
+    def f(self, x: jax.Array) -> jax.Array:
+        """The reward as a function of the Gaussian variable x = (a,): x (..., 1) -> (...)."""
+        return self.reward_function(x[..., 0])
+
+    def gaussian_variable(self, outcome: BanditOutcome) -> jax.Array:
+        """The Gaussian variable of a batch of outcomes: the actions, shape (n, 1)."""
+        return outcome.action[..., None]
 
     # --------------------------------------------------------------------------------- exact values
     def action_moments(self, params: BanditParams) -> tuple[jax.Array, jax.Array]:

@@ -436,8 +436,15 @@ class GaussianTestFunction:
 
 def has_gaussian_structure(problem) -> bool:
     """True when the problem offers ``gaussian(params)`` and ``f(x)`` (needed by the measure-valued and
-    delta-method estimators)."""
+    delta-method estimators): the Gaussian test functions and the linear-Gaussian bandit."""
     return callable(getattr(problem, "gaussian", None)) and callable(getattr(problem, "f", None))
+
+
+def gaussian_variable(problem, outcome) -> jax.Array:
+    """The Gaussian variable x (n, D) of a batch of outcomes: ``problem.gaussian_variable(outcome)`` where the
+    problem defines it (the bandit: its actions, (n, 1)), else the outcome itself (the test functions)."""
+    extract = getattr(problem, "gaussian_variable", None)
+    return outcome if extract is None else extract(outcome)
 
 
 def require_gaussian_structure(problem, estimator_name: str) -> None:
@@ -446,6 +453,7 @@ def require_gaussian_structure(problem, estimator_name: str) -> None:
         name = getattr(problem, "name", type(problem).__name__)
         raise ConfigError(
             "estimators",
-            f"{estimator_name} needs a Gaussian problem with methods gaussian(params) and f(x) "
-            f"(such as the Gaussian test functions); {name} has none",
+            f"{estimator_name} needs a problem with Gaussian structure, gaussian(params) and f(x): the Gaussian "
+            f"test functions (test-function-variance, mohamed2020-fig2, mohamed2020-fig3) or the linear-Gaussian "
+            f"bandit (bandit-variance); {name} has none",
         )
