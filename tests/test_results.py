@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -297,38 +298,109 @@ def test_atomic_write_temp_name_is_git_ignored_pattern(
 # --------------------------------------------------------------------------- staged output
 
 
-def test_staged_output_moves_everything_manifest_last(
+def _old_results(out: Path, experiment: str = "bandit", files: dict[str, str] | None = None) -> None:
+    """A results folder as a finished run of ``experiment`` leaves it."""
+    with results.staged_output(out) as stage:
+        results.write_manifest(stage, {"experiment": experiment})
+        for name, text in (files or {"table.csv": "old table", "figure.png": "old figure"}).items():
+            (stage / name).write_text(text)
+
+
+def test_staged_output_replaces_the_whole_folder_in_one_step(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """No file is ever moved into the results folder one by one: the finished stage takes its place whole
+    (one rename, or one exchange), so a reader never sees old and new files side by side."""
     out = tmp_path / "runs" / "bandit"
-    moved: list[str] = []
-    real_replace = os.replace
+    _old_results(out)
+    per_file: list[str] = []
+    whole: list[tuple[str, str]] = []
+    real_replace, real_rename, real_exchange = os.replace, os.rename, results._exchange
 
-    def spy(src: str, dst: str) -> None:
-        moved.append(Path(dst).name)
+    def spy_replace(src: str, dst: str) -> None:
+        if Path(dst).parent == out:
+            per_file.append(Path(dst).name)
         real_replace(src, dst)
 
-    monkeypatch.setattr(results.os, "replace", spy)
+    def spy_rename(src, dst) -> None:
+        whole.append(("rename", Path(dst).name))
+        real_rename(src, dst)
+
+    def spy_exchange(a: Path, b: Path) -> bool:
+        whole.append(("exchange", Path(b).name))
+        return real_exchange(a, b)
+
+    monkeypatch.setattr(results.os, "replace", spy_replace)
+    monkeypatch.setattr(results.os, "rename", spy_rename)
+    monkeypatch.setattr(results, "_exchange", spy_exchange)
     with results.staged_output(out) as stage:
         assert stage.parent == out.parent and stage.name.startswith(".bandit.tmp-")
-        assert not out.exists()
         results.write_manifest(stage, {"experiment": "bandit"})
         results.write_table(make_table(), stage)
         (stage / "sub").mkdir()
         (stage / "sub" / "x.txt").write_text("x")
-        moved.clear()  # only count the final moves
-    assert moved[-1] == "manifest.json"
+        assert (out / "figure.png").read_text() == "old figure"  # nothing changes before the end
+    assert per_file == []
+    assert whole[0] == ("exchange", "bandit") and (whole[0] if len(whole) == 1 else whole[-1])[1] == "bandit"
+    # the old figure is gone with the old folder: no stale file beside the new table
     assert sorted(p.name for p in out.iterdir()) == [
-        "manifest.json",
-        "sub",
-        "table.csv",
-        "table.md",
-        "table.parquet",
-        "table.tex",
+        "manifest.json", "sub", "table.csv", "table.md", "table.parquet", "table.tex",
     ]
     assert (out / "sub" / "x.txt").read_text() == "x"
+    assert results.read_manifest(out)["files"] == [
+        "manifest.json", "sub/x.txt", "table.csv", "table.md", "table.parquet", "table.tex",
+    ]
+    assert sorted(p.name for p in out.parent.iterdir()) == ["bandit"]
     assert not tmp_leftovers(tmp_path)
+    assert oct(out.stat().st_mode & 0o777) == oct(0o777 & ~results._umask())
     pd.testing.assert_frame_equal(results.read_table(out), make_table())
+
+
+def test_staged_output_without_an_atomic_exchange_uses_two_renames(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "bandit"
+    _old_results(out)
+    monkeypatch.setattr(results, "_exchange", lambda a, b: False)
+    with results.staged_output(out) as stage:
+        results.write_manifest(stage, {"experiment": "bandit"})
+        (stage / "table.csv").write_text("new table")
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "table.csv"]
+    assert (out / "table.csv").read_text() == "new table"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bandit"]
+
+
+def test_staged_output_cut_between_two_renames_keeps_the_old_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the two folders cannot be exchanged atomically, the old folder is set aside first; an error
+    (or Ctrl-C) before the new one is in place puts it back, and after a kill remove_stale does."""
+    out = tmp_path / "bandit"
+    _old_results(out)
+    monkeypatch.setattr(results, "_exchange", lambda a, b: False)
+    real_rename = os.rename
+
+    def second_rename_fails(src, dst) -> None:
+        if Path(dst) == out and Path(src).name.startswith(".bandit.tmp-"):  # the stage into place
+            raise KeyboardInterrupt
+        real_rename(src, dst)
+
+    monkeypatch.setattr(results.os, "rename", second_rename_fails)
+    with pytest.raises(KeyboardInterrupt):
+        with results.staged_output(out) as stage:
+            results.write_manifest(stage, {"experiment": "bandit"})
+            (stage / "table.csv").write_text("new table")
+    monkeypatch.undo()
+    assert (out / "table.csv").read_text() == "old table" and (out / "figure.png").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bandit"]
+    # A process killed between the renames leaves the old folder aside and none in place:
+    aside = tmp_path / ".bandit.tmp-old-abc123"
+    aside.mkdir()
+    os.rename(out, aside / "x")
+    (tmp_path / ".bandit.tmp-xyz").mkdir()  # and its stage
+    results.remove_stale(out)
+    assert (out / "table.csv").read_text() == "old table"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bandit"]
 
 
 @pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt])
@@ -357,16 +429,77 @@ def test_staged_output_failure_creates_nothing(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-def test_staged_output_replaces_old_results(tmp_path: Path) -> None:
+def test_staged_output_carries_the_resume_store(tmp_path: Path) -> None:
     out = tmp_path / "bandit"
-    out.mkdir()
-    (out / "table.csv").write_text("old")
-    (out / "keep.txt").write_text("unrelated")
+    _old_results(out)
+    cell = out / "cells" / "0123456789abcdef" / "cell.npz"
+    cell.parent.mkdir(parents=True)
+    cell.write_bytes(b"cell")
+    (cell.parent / "run.json").write_text(json.dumps({"experiment": "bandit"}))
     with results.staged_output(out) as stage:
-        (stage / "table.csv").write_text("new")
-    assert (out / "table.csv").read_text() == "new"
-    assert (out / "keep.txt").read_text() == "unrelated"
-    assert not tmp_leftovers(tmp_path)
+        results.write_manifest(stage, {"experiment": "bandit"})
+    assert cell.read_bytes() == b"cell"
+    assert "cells/0123456789abcdef/cell.npz" not in results.read_manifest(out)["files"]
+
+
+@pytest.mark.parametrize(
+    "setup, reason",
+    [
+        (lambda out: _old_results(out, experiment="other"), "holds the results of experiment 'other'"),
+        (lambda out: (out.mkdir(), (out / "notes.txt").write_text("mine")), "did not write (notes.txt)"),
+        (lambda out: (_old_results(out), (out / "notes.txt").write_text("mine")), "did not write (notes.txt)"),
+        (lambda out: (out.mkdir(), (out / "manifest.json").write_text("{}")), "is not a pgjax manifest"),
+        (lambda out: (out.mkdir(), (out / "cells" / "k").mkdir(parents=True),
+                      (out / "cells" / "k" / "run.json").write_text('{"experiment": "other"}')),
+         "holds the unfinished run of experiment 'other'"),
+    ],
+)
+def test_staged_output_refuses_a_folder_that_is_not_this_experiments(
+    tmp_path: Path, setup, reason: str
+) -> None:
+    out = tmp_path / "bandit"
+    setup(out)
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    with pytest.raises(ResultsError, match=re.escape(reason)) as info:
+        with results.staged_output(out) as stage:
+            results.write_manifest(stage, {"experiment": "bandit"})
+            (stage / "table.csv").write_text("new")
+    assert "--overwrite" in str(info.value) and "\n" not in str(info.value)
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bandit"]
+    with results.overwriting():  # --overwrite: replaced, the strangers gone
+        with results.staged_output(out) as stage:
+            results.write_manifest(stage, {"experiment": "bandit"})
+            (stage / "table.csv").write_text("new")
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "table.csv"]
+
+
+def test_a_folder_of_the_same_experiment_may_be_replaced(tmp_path: Path) -> None:
+    out = tmp_path / "bandit"
+    assert results.foreign_content(out, "bandit") is None  # absent
+    out.mkdir()
+    assert results.foreign_content(out, "bandit") is None  # empty
+    (out / "cells" / "k").mkdir(parents=True)
+    (out / "cells" / "k" / "a.npz").write_bytes(b"x")  # a stopped run: cells only, run.json not yet written
+    assert results.foreign_content(out, "bandit") is None
+    (out / "cells" / "k" / "run.json").write_text('{"experiment": "bandit"}')
+    assert results.foreign_content(out, "bandit") is None
+    (out / "figure.png").write_text("?")  # results without a manifest: not pgjax's to delete
+    assert "figure.png" in results.foreign_content(out, "bandit")
+    (out / "figure.png").unlink()
+    (out / "manifest.json").write_text(json.dumps({"schema": results.SCHEMA, "experiment": "bandit"}))
+    (out / "figure.png").write_text("?")  # a manifest written before the files list: the usual suffixes
+    assert results.foreign_content(out, "bandit") is None
+    assert "holds the results of experiment 'bandit'" in results.foreign_content(out, "other")
+
+
+def test_record_files_adds_what_plot_drew(tmp_path: Path) -> None:
+    out = tmp_path / "bandit"
+    _old_results(out)
+    (out / "extra.png").write_text("drawn later")
+    assert "extra.png" in results.foreign_content(out, "bandit")
+    results.record_files(out, [out / "extra.png"])
+    assert results.foreign_content(out, "bandit") is None
 
 
 # --------------------------------------------------------------------------- check_writable
