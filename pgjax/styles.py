@@ -11,8 +11,8 @@ is left out, as it is too faint on white). Colours are shared by related estimat
 optimal baselines, vermillion for the pathwise family, purple for the measure-valued ones, ...), which
 then differ in marker and line style: no two registered estimators have the same (colour, marker), and
 two of one colour never have markers of the same shape group (:data:`MARKER_GROUPS`), so a line hidden
-under another still shows its own markers. The figures also stagger the estimators slightly along x. Dotted lines are kept for exact values and dashed grey for reference lines, so no estimator
-uses ``":"``.
+under another still shows its own markers (the figures also stagger the estimators slightly along x).
+Dotted lines are kept for exact values and dashed grey for reference lines, so no estimator uses ``":"``.
 
 This module needs neither JAX nor matplotlib.
 """
