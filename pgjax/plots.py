@@ -11,10 +11,18 @@ fonts as TrueType (``pdf.fonttype = 42``), as most publishers ask.
   (dotted) where known and a ``1/n`` reference.
 * :func:`plot_bias`: relative ``|bias|`` against ``n`` with ±2 standard-error
   bars.
+* :func:`plot_ratio`: variance relative to REINFORCE's on the same seeds
+  against ``n``, log-log, with the paired 95% intervals as error bars and
+  the reference as a line at 1.
 
-Colours are the Okabe-Ito palette (distinguishable with the common forms of
-colour blindness), and each estimator also gets its own marker, so figures
-survive greyscale printing.
+Every estimator is drawn in its fixed colour, marker and line style of
+:mod:`pgjax.styles` (Okabe-Ito colours, distinguishable with the common forms
+of colour blindness; markers that survive greyscale printing), the same in
+every figure of every experiment. Estimators are staggered slightly in ``n``
+so that coinciding lines and intervals stay visible. Titles name the
+experiment, the problem and every problem parameter of the run's manifest
+that the problem description leaves out (:func:`figure_title`); captions
+name the estimators' own settings (:func:`settings_caption`).
 """
 
 from __future__ import annotations
@@ -45,16 +53,20 @@ from matplotlib.ticker import (  # noqa: E402
     NullLocator,
 )
 
-from pgjax import results  # noqa: E402
+from pgjax import results, styles  # noqa: E402
 
 __all__ = [
     "PALETTE",
-    "MARKERS",
     "STYLE",
     "estimator_style",
     "param_label",
+    "figure_title",
+    "problem_parameters",
+    "settings_caption",
     "plot_variance",
     "plot_bias",
+    "plot_ratio",
+    "draw_variance_figures",
     "draw_all",
 ]
 
@@ -68,12 +80,8 @@ PALETTE: tuple[str, ...] = (
     "#000000",  # black
     "#F0E442",  # yellow (last: weak on white)
 )
-"""Okabe-Ito colour-blind-safe palette, in the order estimators get them."""
+"""The Okabe-Ito colour-blind-safe palette (estimators take their colours from :mod:`pgjax.styles`)."""
 
-MARKERS: tuple[str, ...] = ("o", "s", "^", "D", "v", "P", "X", "*")
-"""Marker of the estimator with the same index (as in :data:`PALETTE`)."""
-
-_LINESTYLES: tuple[str, ...] = ("-", "--", "-.")
 _REFERENCE_COLOR = "0.45"
 _REFERENCE_DASH = (0, (5, 3))
 
@@ -103,23 +111,23 @@ STYLE: dict[str, Any] = {
 _DPI = 200
 _PANEL_SIZE = (3.1, 2.6)  # inches per panel
 _CAPTION_PT = 9
+_TITLE_PT = 11  # STYLE["figure.titlesize"]
 _LEGEND_PT = 9
 _HANDLE_LENGTH = 2.6
 _COLUMN_SPACING = 1.6
 _TEXT_TO_PATH = TextToPath()
 
 
-def estimator_style(index: int) -> dict[str, Any]:
-    """Colour, marker and line style of the estimator at position ``index``.
+def estimator_style(name: Any, names: Sequence[Any] | None = None) -> dict[str, Any]:
+    """Plot keyword arguments of estimator ``name`` among the estimators ``names`` of one figure: its fixed
+    style from :data:`pgjax.styles.ESTIMATOR_STYLES`, the same in every figure (see
+    :func:`pgjax.styles.style_map` for names not in the registry)."""
+    return styles.estimator_style(name, names)
 
-    Colours and markers repeat after 8 estimators; the line style changes
-    then, so any two of up to 24 estimators differ.
-    """
-    return {
-        "color": PALETTE[index % len(PALETTE)],
-        "marker": MARKERS[index % len(MARKERS)],
-        "linestyle": _LINESTYLES[(index // len(PALETTE)) % len(_LINESTYLES)],
-    }
+
+def _style_kwargs(names: Sequence[Any]) -> dict[Any, dict[str, Any]]:
+    """name -> plot keyword arguments for every estimator of a table (one call per figure)."""
+    return {name: style.kwargs() for name, style in styles.style_map(names).items()}
 
 
 _GREEK = {
@@ -217,6 +225,120 @@ def _default_title(table: pd.DataFrame) -> str | None:
     return _plain_text(parts[0] if len(parts) == 1 or parts[0] == parts[1] else f"{parts[0]}: {parts[1]}")
 
 
+# Config fields that are not problem parameters: what is swept or drawn on an axis, how much is sampled,
+# how the run is executed, and the estimators' own settings (those go in the caption, see
+# settings_caption). Every other config field is taken to change the numbers and is shown in the title.
+_NOT_PROBLEM = frozenset({
+    "estimators", "ns", "n", "n_seeds", "seed", "chunk_size", "chunks", "fuse", "exact", "horizons", "lambdas",
+    "critics", "references", "snapshots", "functions", "curve_points", "mc_points", "quadrature_panels",
+    "reference_episodes", "reference_batches", "bootstrap_reps", "log_every", "full", "target", "confidence",
+    "title", "ylabel", "updates", "episodes",
+    # estimator settings
+    "baseline", "gae_lambda", "gae_value", "n_pilot", "lam", "critic_hidden", "critic_learning_rate",
+    "critic_epochs", "value_scale",
+})  # fmt: skip
+# How a config field is written in a title, where not by its name.
+_SYMBOLS = {"theta": "θ", "sigma": "σ", "mu": "μ", "sigma_k": "σ_K", "discount": "γ", "horizon": "H", "gain": "K",
+            "state": "s", "train_learning_rate": "training learning rate",
+            "train_episodes": "training episodes"}  # fmt: skip
+# Other names under which a problem description may already give a field's value ("name = value").
+_ALIASES = {"state": ("s",), "horizon": ("H",), "gain": ("K",), "sigma_k": ("sigma_K",), "reward": ("r(a)",),
+            "reward_target": ("r(a)",), "function": ("f(x)",), "discount": ("gamma",)}  # fmt: skip
+
+
+def _format_value(value: Any) -> str | None:
+    """A config value as a title shows it, or None for one that says nothing (None, empty)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, tuple)):
+        items = [_format_value(v) for v in value]
+        if not items or any(v is None for v in items):
+            return None
+        return "(" + ", ".join(items) + ")"  # type: ignore[arg-type]
+    if isinstance(value, dict):
+        return None
+    return str(value)
+
+
+def _stated(problem: str, key: str, value: Any) -> bool:
+    """Whether the problem description already gives this field (``name = ...``, or a string value's text)."""
+    for name in (key, _SYMBOLS.get(key, key), *_ALIASES.get(key, ())):
+        if re.search(r"(?<![A-Za-z0-9_])" + re.escape(name) + r"\s*=", problem):
+            return True
+    if isinstance(value, str) and re.search(r"(?<![A-Za-z0-9_])" + re.escape(value) + r"(?![A-Za-z0-9_])", problem):
+        return True
+    if isinstance(value, bool) and value and key in problem:
+        return True
+    return False
+
+
+def problem_parameters(manifest: dict[str, Any]) -> list[str]:
+    """``"name = value"`` for each problem parameter of a run that its problem description does not state.
+
+    Every field of the manifest's ``config`` counts as a problem parameter (it may change the numbers)
+    except what is swept, sampled or executed and the estimators' own settings (see ``_NOT_PROBLEM``);
+    ``False`` switches are left out (the default, off).
+    """
+    config = manifest.get("config") if isinstance(manifest.get("config"), dict) else {}
+    problem = str(manifest.get("problem") or "")
+    out = []
+    for key, value in config.items():
+        if key in _NOT_PROBLEM or value is False or _stated(problem, key, value):
+            continue
+        text = _format_value(value)
+        if text is not None:
+            out.append(f"{_SYMBOLS.get(key, key)} = {text}")
+    return out
+
+
+def figure_title(manifest: dict[str, Any] | None, table: pd.DataFrame | None = None, *, suffix: str = "") -> str | None:
+    """The title of a results folder's figures: ``experiment: problem`` (``suffix`` appended), and on a
+    second line every problem parameter the problem description does not state
+    (:func:`problem_parameters`), so that a figure names everything that changes its numbers.
+
+    ``manifest`` may be None or lack fields; the experiment and problem then come from ``table``.
+    """
+    manifest = manifest or {}
+    first = _default_title(table) if table is not None else None
+    experiment, problem = manifest.get("experiment"), manifest.get("problem")
+    if isinstance(experiment, str) and isinstance(problem, str):
+        first = _plain_text(f"{experiment}: {problem}" if experiment != problem else experiment)
+    elif isinstance(experiment, str) and first is None:
+        first = _plain_text(experiment)
+    if first is None:
+        return None
+    first += suffix
+    parameters = problem_parameters(manifest)
+    return first + ("\n" + _plain_text(", ".join(parameters)) if parameters else "")
+
+
+def settings_caption(manifest: dict[str, Any] | None, names: Sequence[Any]) -> str | None:
+    """A caption sentence with the settings of the estimators ``names`` that change their numbers
+    (the constant baseline's b, GAE's lambda and critic, the learned critics' pilot batch), or None."""
+    manifest = manifest or {}
+    config = manifest.get("config") if isinstance(manifest.get("config"), dict) else {}
+    names = [str(n) for n in names]
+    parts = []
+    b = config.get("baseline")
+    if b is None:
+        b = manifest.get("constant_baseline_b")
+    if "constant_baseline" in names and isinstance(b, (int, float)):
+        parts.append(f"constant_baseline: b = {b:.3g}")
+    lam = config.get("gae_lambda", config.get("lam"))
+    if "gae" in names and isinstance(lam, (int, float)):
+        critic = config.get("gae_value")
+        parts.append(f"gae: λ = {lam:g}" + (f", {critic} critic" if isinstance(critic, str) else ""))
+    learned = "learned_value_baseline" in names or "gae[learned]" in names or (
+        "gae" in names and config.get("gae_value") == "learned")
+    if learned and isinstance(config.get("n_pilot"), int):
+        parts.append(f"learned critics fitted on {config['n_pilot']} pilot trajectories")
+    return ("Estimator settings: " + "; ".join(parts) + ".") if parts else None
+
+
 class _LogFormatter(LogFormatterSciNotation):
     """Log-axis labels: decades as ``10^k``; labelled non-decade ticks as
     plain numbers (``3``, ``0.4``) instead of ``3x10^0``.
@@ -238,13 +360,13 @@ def _text_width_in(text: str, size_pt: float) -> float:
     return width / 72.0
 
 
-def _pack(pieces: Sequence[str], width_in: float) -> list[str]:
-    """Greedily join ``pieces`` with spaces into lines at most ``width_in`` wide."""
+def _pack(pieces: Sequence[str], width_in: float, size_pt: float = _CAPTION_PT) -> list[str]:
+    """Greedily join ``pieces`` with spaces into lines at most ``width_in`` wide (at ``size_pt``)."""
     lines: list[str] = []
     current = ""
     for piece in pieces:
         trial = f"{current} {piece}" if current else piece
-        if current and _text_width_in(trial, _CAPTION_PT) > width_in:
+        if current and _text_width_in(trial, size_pt) > width_in:
             lines.append(current)
             current = piece
         else:
@@ -283,8 +405,13 @@ def _legend_layout(labels: Sequence[str], width_in: float) -> tuple[int, int]:
     return 1, len(labels)
 
 
+def _figure_width(num_panels: int) -> float:
+    """Width in inches of a figure of ``num_panels`` panels (see :func:`_make_figure`)."""
+    return max(_PANEL_SIZE[0] * _grid(num_panels)[1], 5.2)
+
+
 def _make_figure(
-    num_panels: int, legend_labels: Sequence[str], caption: Sequence[str]
+    num_panels: int, legend_labels: Sequence[str], caption: Sequence[str], title: str | None = None
 ) -> tuple[Figure, Any, Any, list[Any], list[str], int]:
     """A figure of panels above a footer for the legend and caption.
 
@@ -294,11 +421,12 @@ def _make_figure(
     the panels.
     """
     rows, cols = _grid(num_panels)
-    width = max(_PANEL_SIZE[0] * cols, 5.2)
+    width = _figure_width(num_panels)
     lines = _wrap(caption, width - 0.3)
     ncol, legend_rows = _legend_layout(legend_labels, width - 0.3)
     footer_in = (legend_rows * _LEGEND_PT * 1.75 + len(lines) * _CAPTION_PT * 1.4 + 12) / 72
-    panels_in = _PANEL_SIZE[1] * rows + 0.75  # + title and x label
+    extra_title = max(0, len(title.split("\n")) - 1) if title else 0
+    panels_in = _PANEL_SIZE[1] * rows + 0.75 + 0.2 * extra_title  # + title and x label
     fig = plt.figure(figsize=(width, panels_in + footer_in), layout="constrained")
     top, bottom = fig.subfigures(2, 1, height_ratios=[panels_in, footer_in])
     axes = top.subplots(rows, cols, sharex=True, squeeze=False).ravel().tolist()
@@ -376,7 +504,8 @@ def save_figure(fig: Figure, stem: Path) -> list[Path]:
     paths = []
     for fmt in ("png", "pdf"):
         buffer = io.BytesIO()
-        fig.savefig(buffer, format=fmt, dpi=_DPI)
+        # no CreationDate in a PDF: re-drawing the same table gives the same bytes
+        fig.savefig(buffer, format=fmt, dpi=_DPI, metadata={"CreationDate": None} if fmt == "pdf" else None)
         path = stem.with_name(stem.name + "." + fmt)
         results.atomic_write_bytes(path, buffer.getvalue())
         paths.append(path)
@@ -398,16 +527,41 @@ def _reference_line(ax: Any, ns: np.ndarray, anchor_n: float, anchor_y: float) -
     )
 
 
+def wrap_title(title: str | None, width_in: float) -> str | None:
+    """A figure title with each line wrapped (at ", ") to ``width_in`` inches."""
+    if not title:
+        return title
+    out: list[str] = []
+    for line in title.split("\n"):
+        pieces = _split_outside_brackets(line, ", ")
+        out.extend(_pack([p + "," for p in pieces[:-1]] + pieces[-1:], width_in, _TITLE_PT))
+    return "\n".join(out)
+
+
+def _split_outside_brackets(text: str, separator: str) -> list[str]:
+    """``text`` split at ``separator`` where it is not inside (), [] or {} (a tuple stays on one line)."""
+    pieces, depth, start, i = [], 0, 0, 0
+    while i < len(text):
+        char = text[i]
+        depth += char in "([{"
+        depth -= char in ")]}"
+        if depth <= 0 and text.startswith(separator, i):
+            pieces.append(text[start:i])
+            start = i = i + len(separator)
+            continue
+        i += 1
+    pieces.append(text[start:])
+    return pieces
+
+
 def _estimator_handles(
     names: Sequence[str], all_names: Sequence[str], flagged: set[str]
 ) -> tuple[list[Any], list[str]]:
     handles: list[Any] = []
     labels: list[str] = []
+    kwargs = _style_kwargs(all_names)
     for name in names:
-        style = estimator_style(list(all_names).index(name))
-        handles.append(
-            Line2D([], [], color=style["color"], marker=style["marker"], linestyle=style["linestyle"])
-        )
+        handles.append(Line2D([], [], **kwargs[name]))
         label = _plain_text(str(name))
         labels.append(label + " (!)" if name in flagged else label)
     return handles, labels
@@ -415,6 +569,26 @@ def _estimator_handles(
 
 def _reference_handle() -> Line2D:
     return Line2D([], [], color=_REFERENCE_COLOR, linestyle=_REFERENCE_DASH, linewidth=1.0)
+
+
+def dodge_factors(xs: np.ndarray, count: int, share: float = 0.25) -> tuple[np.ndarray, float]:
+    """Multiplicative x offsets that spread ``count`` series over ``share`` of the smallest gap between
+    the distinct positive ``xs`` on a log axis, centred on each x, so that markers and interval bars of
+    different estimators at the same x do not hide each other.
+
+    Returns the factors (one per series, in order) and the largest relative offset (for the caption).
+    """
+    grid = np.unique(np.asarray(xs, dtype=float))
+    grid = grid[np.isfinite(grid) & (grid > 0)]
+    gap = float(np.min(np.diff(np.log(grid)))) if len(grid) > 1 else math.log(2.0)
+    if count < 2:
+        return np.ones(max(count, 0)), 0.0
+    offsets = share * gap * (np.arange(count) / (count - 1) - 0.5)
+    return np.exp(offsets), float(np.expm1(offsets[-1]))
+
+
+def _dodge_text(largest: float) -> str:
+    return f"markers staggered in n by up to ±{100 * largest:.0f}% for legibility"
 
 
 _NONFINITE_NOTE = "(!) non-finite estimates occurred for this estimator and were excluded."
@@ -425,15 +599,16 @@ def plot_variance(
     stem: str | Path,
     *,
     title: str | None = None,
+    notes: Sequence[str] = (),
 ) -> list[Path]:
     """Variance of each estimator against sample size, one log-log panel per parameter.
 
-    Per estimator: the variance across seeds (line and markers) with its 95%
-    CI ``[var_lo, var_hi]`` as a shaded band and, where ``var_exact`` is
-    known, the exact variance as a thin dotted line of the same colour. A
-    dashed grey ``1/n`` line is anchored at the first estimator's
-    smallest-``n`` variance (its first plottable point). Points with zero or
-    NaN variance are left out. Estimators with non-finite estimates in any
+    Per estimator, in its fixed style (:mod:`pgjax.styles`): the variance across seeds (line and
+    markers) with its 95% CI ``[var_lo, var_hi]`` as a shaded band and, where ``var_exact`` is known, the
+    exact variance as a thin dotted line of the same colour. The estimators are staggered slightly in
+    ``n`` (a few percent, said in the caption) so that coinciding lines stay visible. A dashed grey
+    ``1/n`` line is anchored at the first estimator's smallest-``n`` variance (its first plottable
+    point). Points with zero or NaN variance are left out. Estimators with non-finite estimates in any
     cell are marked ``(!)`` in the legend and the caption says so.
 
     Args:
@@ -443,7 +618,9 @@ def plot_variance(
       stem: output path without suffix; writes ``stem.png`` (200 dpi) and
         ``stem.pdf`` (TrueType fonts), each atomically. Its folder must exist.
       title: figure title; ``None`` names the experiment and problem when the
-        table has one of each, ``""`` gives no title.
+        table has one of each, ``""`` gives no title. A second line (after
+        ``"\\n"``) is wrapped to the figure's width.
+      notes: further caption lines (e.g. :func:`settings_caption`).
 
     Returns:
       ``[stem.png, stem.pdf]``.
@@ -460,6 +637,8 @@ def plot_variance(
         np.any(_positive(table["var_exact"].to_numpy(dtype=float)))
     )
     ns_all = table["n"].to_numpy(dtype=float)
+    kwargs = _style_kwargs(estimators)
+    factors, largest = dodge_factors(ns_all, len(estimators))
 
     handles, labels = _estimator_handles(estimators, estimators, flagged)
     if has_exact:
@@ -469,34 +648,37 @@ def plot_variance(
     labels.append("1/n")
 
     caption = _seeds_text(table) + "; shaded: 95% CI (kurtosis-adjusted, log scale)"
-    caption += "; dotted: exact variance." if has_exact else "."
-    captions = [caption]
+    caption += "; dotted: exact variance" if has_exact else ""
+    caption += f"; {_dodge_text(largest)}." if largest else "."
+    captions = [caption, *notes]
     if flagged:
         captions.append(_NONFINITE_NOTE)
     if title is None:
         title = _default_title(table)
 
     with plt.rc_context(STYLE):
-        fig, top, footer, axes, lines, ncol = _make_figure(len(params), labels, captions)
+        title = wrap_title(title, _figure_width(len(params)) - 0.3)
+        fig, top, footer, axes, lines, ncol = _make_figure(len(params), labels, captions, title)
         try:
             for ax, param in zip(axes, params, strict=True):
                 rows = table[table["param"] == param]
                 anchor: tuple[float, float] | None = None
                 for index, estimator in enumerate(estimators):
-                    style = estimator_style(index)
+                    style = kwargs[estimator]
                     cell = rows[rows["estimator"] == estimator].sort_values("n")
                     n = cell["n"].to_numpy(dtype=float)
+                    x = n * factors[index]
                     var = cell["var"].to_numpy(dtype=float)
                     ok = _positive(var) & (n > 0)
                     if np.any(ok):
-                        ax.plot(n[ok], var[ok], zorder=3, **style)
+                        ax.plot(x[ok], var[ok], zorder=3, **style)
                         if anchor is None:
                             anchor = (n[ok][0], var[ok][0])
                         lo = cell["var_lo"].to_numpy(dtype=float)[ok]
                         hi = cell["var_hi"].to_numpy(dtype=float)[ok]
                         band = _positive(lo) & _positive(hi)
                         ax.fill_between(
-                            n[ok],
+                            x[ok],
                             np.where(band, lo, np.nan),
                             np.where(band, hi, np.nan),
                             color=style["color"],
@@ -509,7 +691,7 @@ def plot_variance(
                         good = _positive(exact) & (n > 0)
                         if np.any(good):
                             ax.plot(
-                                n[good],
+                                x[good],
                                 exact[good],
                                 color=style["color"],
                                 linestyle=":",
@@ -521,7 +703,8 @@ def plot_variance(
                     _reference_line(ax, ns_all, anchor[0], 3.0 * anchor[1])
                 _finish_axes(ax, ns_all)
                 ax.set_title(param_label(str(param)))
-            _decorate(top, footer, handles, labels, lines, ncol, ylabel="variance of estimate", title=title)
+            _decorate(top, footer, handles, labels, lines, ncol, ylabel="variance of estimate",
+                      title=title)  # fmt: skip
             return save_figure(fig, stem)
         finally:
             plt.close(fig)
@@ -533,6 +716,7 @@ def plot_bias(
     *,
     estimators: Sequence[str] | None = None,
     title: str | None = None,
+    notes: Sequence[str] = (),
 ) -> list[Path]:
     """Relative absolute bias against sample size, one log-log panel per parameter.
 
@@ -549,9 +733,10 @@ def plot_bias(
         bias_se, true_grad``.
       stem: output path without suffix; writes ``stem.png`` and ``stem.pdf``.
       estimators: which estimators to draw, in this order (default: all, in
-        table order). Colours and markers follow each estimator's position in
-        the whole table, so they match :func:`plot_variance`.
+        table order). Each is drawn in its fixed style (:mod:`pgjax.styles`,
+        resolved among all the table's estimators), as in :func:`plot_variance`.
       title: as in :func:`plot_variance`.
+      notes: further caption lines.
 
     Returns:
       ``[stem.png, stem.pdf]``.
@@ -573,18 +758,20 @@ def plot_bias(
     flagged = _nonfinite_estimators(table) & set(chosen)
     sub = table[table["estimator"].isin(chosen)]
     ns_all = sub["n"].to_numpy(dtype=float)
+    kwargs = _style_kwargs(all_estimators)
 
     handles, labels = _estimator_handles(chosen, all_estimators, flagged)
     handles.append(_reference_handle())
     labels.append("1/n")
-    captions = [_seeds_text(sub) + "; bars: ±2 standard errors of the bias."]
+    captions = [_seeds_text(sub) + "; bars: ±2 standard errors of the bias.", *notes]
     if flagged:
         captions.append(_NONFINITE_NOTE)
     if title is None:
         title = _default_title(table)
 
     with plt.rc_context(STYLE):
-        fig, top, footer, axes, lines, ncol = _make_figure(len(params), labels, captions)
+        title = wrap_title(title, _figure_width(len(params)) - 0.3)
+        fig, top, footer, axes, lines, ncol = _make_figure(len(params), labels, captions, title)
         try:
             for ax, param in zip(axes, params, strict=True):
                 rows = sub[sub["param"] == param]
@@ -608,7 +795,6 @@ def plot_bias(
                 for order, estimator, n, y, err in series:
                     if not y.size:
                         continue
-                    style = estimator_style(all_estimators.index(estimator))
                     shift = 1.05 ** (order - (len(chosen) - 1) / 2)
                     lower = np.where(y - err > 0, err, y - floor) if floor else err
                     ax.errorbar(
@@ -619,7 +805,7 @@ def plot_bias(
                         elinewidth=0.9,
                         capsize=2.0,
                         zorder=3,
-                        **style,
+                        **kwargs[estimator],
                     )
                     if anchor is None:
                         anchor = (n[0], y[0])
@@ -645,16 +831,207 @@ def plot_bias(
             plt.close(fig)
 
 
-def draw_all(folder: str | Path) -> list[Path]:
-    """Redraw every figure of a results folder from its saved table.
+def ratio_reference(table: pd.DataFrame) -> str | None:
+    """The estimator the table's variance ratios are taken against: the one whose ``var_ratio`` and
+    interval are exactly 1 wherever finite (:func:`pgjax.stats.summarise_estimates` gives the reference
+    ratio 1 with interval [1, 1]); None when the table has no ratios."""
+    if not {"var_ratio", "var_ratio_lo", "var_ratio_hi"} <= set(table.columns):
+        return None
+    candidates = []
+    for name in ordered_unique(table["estimator"]):
+        cell = table[table["estimator"] == name]
+        values = cell[["var_ratio", "var_ratio_lo", "var_ratio_hi"]].to_numpy(dtype=float)
+        finite = values[np.all(np.isfinite(values), axis=1)]
+        if finite.size and np.all(finite == 1.0):
+            candidates.append(name)
+    if not candidates:
+        return None
+    return styles.REFERENCE_ESTIMATOR if styles.REFERENCE_ESTIMATOR in candidates else candidates[0]
 
-    Reads ``<folder>/table.parquet`` with :func:`pgjax.results.read_table`
-    and writes ``figure.png``/``figure.pdf`` (:func:`plot_variance`) and
-    ``bias.png``/``bias.pdf`` (:func:`plot_bias`) into the folder, each file
-    atomically.
+
+def has_ratios(table: pd.DataFrame) -> bool:
+    """Whether the table has a ratio reference and a finite variance ratio of another estimator."""
+    reference = ratio_reference(table)
+    if reference is None:
+        return False
+    others = table[table["estimator"] != reference]
+    return bool(np.any(_positive(others["var_ratio"].to_numpy(dtype=float))))
+
+
+def plot_ratio(
+    table: pd.DataFrame,
+    stem: str | Path,
+    *,
+    title: str | None = None,
+    notes: Sequence[str] = (),
+) -> list[Path]:
+    """Variance of each estimator relative to the reference's (REINFORCE's) on the same seeds, against
+    sample size, one log-log panel per parameter.
+
+    Per estimator, in its fixed style: ``var_ratio`` with its paired 95% interval
+    ``[var_ratio_lo, var_ratio_hi]`` as error bars (the estimates of both estimators come from the same
+    random numbers, so the interval is that of the ratio, far narrower than two separate variance
+    intervals would suggest), staggered slightly in ``n``. The reference itself is the horizontal line at
+    1, in its own style; below 1 an estimator has less variance than the reference.
+
+    Args:
+      table: a results table with ``var_ratio, var_ratio_lo, var_ratio_hi`` (and ``estimator, param, n,
+        n_seeds``); the reference is found by :func:`ratio_reference`.
+      stem: output path without suffix; writes ``stem.png`` and ``stem.pdf`` atomically.
+      title: as in :func:`plot_variance`.
+      notes: further caption lines.
 
     Returns:
-      The four paths written.
+      ``[stem.png, stem.pdf]``.
+
+    Raises:
+      ValueError: the table is empty, lacks a needed column or has no variance ratios.
+    """
+    _check_columns(table, ("estimator", "param", "n", "n_seeds", "var_ratio", "var_ratio_lo", "var_ratio_hi"))
+    reference = ratio_reference(table)
+    if reference is None or not has_ratios(table):
+        raise ValueError("table has no variance ratios to plot (no reference estimator with ratio 1)")
+    stem = Path(stem)
+    all_estimators = ordered_unique(table["estimator"])
+    others = [e for e in all_estimators if e != reference]
+    params = ordered_unique(table["param"])
+    flagged = _nonfinite_estimators(table)
+    ns_all = table["n"].to_numpy(dtype=float)
+    kwargs = _style_kwargs(all_estimators)
+    factors, largest = dodge_factors(ns_all, len(others))
+
+    handles, labels = _estimator_handles(others, all_estimators, flagged)
+    ref_style = {k: v for k, v in kwargs[reference].items() if k != "marker"}
+    handles.insert(0, Line2D([], [], linewidth=1.0, **ref_style))
+    labels.insert(0, _plain_text(str(reference)) + " (reference, ratio 1)")
+    caption = (
+        f"Variance / variance of {_plain_text(str(reference))} on the same seeds; {_seeds_text(table)}; "
+        "bars: paired 95% CI of the ratio"
+    )
+    caption += f"; {_dodge_text(largest)}." if largest else "."
+    captions = [caption, *notes]
+    if flagged:
+        captions.append(_NONFINITE_NOTE)
+    if title is None:
+        title = _default_title(table)
+
+    with plt.rc_context(STYLE):
+        title = wrap_title(title, _figure_width(len(params)) - 0.3)
+        fig, top, footer, axes, lines, ncol = _make_figure(len(params), labels, captions, title)
+        try:
+            for ax, param in zip(axes, params, strict=True):
+                rows = table[table["param"] == param]
+                ax.axhline(1.0, linewidth=1.3, zorder=2, **ref_style)
+                for index, estimator in enumerate(others):
+                    cell = rows[rows["estimator"] == estimator].sort_values("n")
+                    n = cell["n"].to_numpy(dtype=float)
+                    ratio = cell["var_ratio"].to_numpy(dtype=float)
+                    ok = _positive(ratio) & (n > 0)
+                    if not np.any(ok):
+                        continue
+                    lo = cell["var_ratio_lo"].to_numpy(dtype=float)[ok]
+                    hi = cell["var_ratio_hi"].to_numpy(dtype=float)[ok]
+                    y = ratio[ok]
+                    lower = np.where(_positive(lo), y - lo, 0.0)
+                    upper = np.where(np.isfinite(hi), hi - y, 0.0)
+                    ax.errorbar(
+                        n[ok] * factors[index],
+                        y,
+                        yerr=np.vstack([np.maximum(lower, 0.0), np.maximum(upper, 0.0)]),
+                        linewidth=1.2,
+                        elinewidth=0.9,
+                        capsize=2.0,
+                        zorder=3,
+                        **kwargs[estimator],
+                    )
+                _finish_axes(ax, ns_all)
+                ratio_axis(ax)
+                ax.set_title(param_label(str(param)))
+            _decorate(top, footer, handles, labels, lines, ncol,
+                      ylabel=f"variance / {_plain_text(str(reference))}'s (same seeds)",
+                      title=title)  # fmt: skip
+            return save_figure(fig, stem)
+        finally:
+            plt.close(fig)
+
+
+def _plain_number(value: float, _pos: Any = None) -> str:
+    return f"{value:g}"
+
+
+def _plain_minor(value: float, _pos: Any = None) -> str:
+    """Minor log tick labels at 2 and 5 times a power of 10 (0.2, 0.5, 2, 5); the rest unlabelled."""
+    if not value > 0:
+        return ""
+    mantissa = value / 10 ** math.floor(math.log10(value) + 1e-9)
+    return f"{value:g}" if any(abs(mantissa - m) < 1e-6 for m in (2.0, 5.0)) else ""
+
+
+def ratio_axis(ax: Any) -> None:
+    """A log y axis of ratios labelled with plain numbers (0.1, 0.2, 0.5, 1, 2), with the 2 and 5 ticks
+    labelled when the axis spans at most 2.5 decades, so a ratio can be read off without counting."""
+    ax.set_yscale("log")
+    lo, hi = ax.get_ylim()
+    ax.yaxis.set_major_formatter(FuncFormatter(_plain_number))
+    if lo > 0 and math.log10(hi / lo) <= 2.5:
+        ax.yaxis.set_minor_formatter(FuncFormatter(_plain_minor))
+    else:
+        ax.yaxis.set_minor_formatter(NullFormatter())
+
+
+def folder_manifest(folder: Path) -> dict[str, Any]:
+    """The folder's manifest, or {} when it has none or an unreadable one (figures then use the table)."""
+    try:
+        return results.read_manifest(folder)
+    except results.ResultsError:
+        return {}
+
+
+def draw_variance_figures(
+    table: pd.DataFrame,
+    folder: Path,
+    manifest: dict[str, Any] | None = None,
+    *,
+    suffix: str = "",
+    title_suffix: str = "",
+    bias: bool = True,
+    bias_estimators: Sequence[str] | None = None,
+) -> list[Path]:
+    """The standard figures of one variance-against-n table: ``figure{suffix}`` (:func:`plot_variance`),
+    ``bias{suffix}`` (:func:`plot_bias`, of ``bias_estimators`` when given; skipped when ``bias`` is
+    False) and ``ratio{suffix}`` (:func:`plot_ratio`, when the table has variance ratios). Titles name
+    every problem parameter of the manifest (:func:`figure_title`), captions the estimators' settings."""
+    folder = Path(folder)
+    title = figure_title(manifest, table, suffix=title_suffix)
+    names = ordered_unique(table["estimator"])
+
+    def notes(drawn: Sequence[Any]) -> list[str]:
+        note = settings_caption(manifest, drawn)
+        return [note] if note else []
+
+    paths = plot_variance(table, folder / f"figure{suffix}", title=title, notes=notes(names))
+    if bias:
+        against = (manifest or {}).get("bias_reference")  # bias measured against an estimate, not the exact gradient
+        extra = [f"Bias against the {against}."] if isinstance(against, str) else []
+        paths += plot_bias(table, folder / f"bias{suffix}", estimators=bias_estimators, title=title,
+                           notes=extra + notes(bias_estimators or names))  # fmt: skip
+    if has_ratios(table):
+        paths += plot_ratio(table, folder / f"ratio{suffix}", title=title, notes=notes(names))
+    return paths
+
+
+def draw_all(folder: str | Path) -> list[Path]:
+    """Redraw every figure of a results folder from its saved table and manifest.
+
+    Reads ``<folder>/table.parquet`` with :func:`pgjax.results.read_table`
+    and writes ``figure.png``/``figure.pdf`` (:func:`plot_variance`),
+    ``bias.png``/``bias.pdf`` (:func:`plot_bias`) and, when the table has
+    variance ratios, ``ratio.png``/``ratio.pdf`` (:func:`plot_ratio`) into the
+    folder, each file atomically. The titles come from ``manifest.json``
+    when there is one (:func:`figure_title`).
+
+    Returns:
+      The paths written.
 
     Raises:
       ResultsError: the table is missing, corrupt, foreign or empty.
@@ -663,13 +1040,9 @@ def draw_all(folder: str | Path) -> list[Path]:
     table = results.read_table(folder)
     if len(table) == 0:
         raise results.ResultsError(f"{folder / results.TABLE_FILE}: results table has no rows")
-    paths = plot_variance(table, folder / "figure")
+    manifest = folder_manifest(folder)
     # The manifest may name the estimators worth a bias panel (the biased ones and a comparator).
-    try:
-        chosen = results.read_manifest(folder).get("bias_estimators")
-    except results.ResultsError:
-        chosen = None
+    chosen = manifest.get("bias_estimators")
     present = set(table["estimator"])
-    chosen = [name for name in (chosen or []) if name in present] or None
-    paths += plot_bias(table, folder / "bias", estimators=chosen)
-    return paths
+    chosen = [name for name in (chosen if isinstance(chosen, list) else []) if name in present] or None
+    return draw_variance_figures(table, folder, manifest, bias_estimators=chosen)

@@ -6,8 +6,8 @@ var_mc, var_lo, var_hi, n_seeds``; ``grid`` is ``curve`` for the exact curves an
 points), as written by ``experiments/mohamed2020.py``. For each test function, a block of two panels (variance
 of the estimate of the gradient with respect to mu and to sigma, log variance axis; log k axis where the paper
 has one) above three small panels with f (solid) and f' (dashed) at three values of k. Exact variances are
-lines, Monte Carlo variances are markers with 95% interval bars, in the colours and markers of
-:func:`pgjax.plots.estimator_style` (Okabe-Ito).
+lines, Monte Carlo variances are markers with 95% interval bars, each estimator in its fixed colour, marker and
+line style of :mod:`pgjax.styles` (the same as in every other figure).
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator  # noqa: E402
 
-from pgjax.plots import STYLE, estimator_style, param_label, save_figure  # noqa: E402
+from pgjax import styles  # noqa: E402
+from pgjax.plots import STYLE, dodge_factors, param_label, save_figure, wrap_title  # noqa: E402
 
 __all__ = ["LABELS", "function_and_derivative", "plot_variance_vs_k", "plot_work_variance"]
 
@@ -101,8 +102,9 @@ def _panel_limits(rows: pd.DataFrame) -> tuple[float, float]:
 def _variance_panel(ax, rows: pd.DataFrame, estimators: Sequence[str], log_k: bool) -> None:
     bottom, top = _panel_limits(rows)
     below = bottom * 1e-3  # where a zero variance is drawn: off the axis, so the curve runs out at the bottom
-    for index, estimator in enumerate(estimators):
-        style = estimator_style(index)
+    looks = styles.style_map(estimators)
+    for estimator in estimators:
+        style = looks[estimator].kwargs()
         mine = rows[rows["estimator"] == estimator]
         curve = mine[mine["grid"] == "curve"].sort_values("k")
         var = curve["var_exact"].to_numpy(float)
@@ -211,11 +213,8 @@ def plot_variance_vs_k(
                 block.suptitle(_FUNCTION_TITLES.get(function, function), fontsize=11)
 
             footer = subfigs[-1]
-            handles = [
-                Line2D([], [], color=estimator_style(i)["color"], marker=estimator_style(i)["marker"],
-                       linestyle=estimator_style(i)["linestyle"], markeredgecolor="white", markersize=5.5)
-                for i, _ in enumerate(estimators)
-            ]
+            looks = styles.style_map(estimators)
+            handles = [Line2D([], [], markeredgecolor="white", markersize=5.5, **looks[e].kwargs()) for e in estimators]
             labels = [LABELS.get(e, e) for e in estimators]
             footer.legend(handles, labels, loc="upper center", ncol=2, frameon=False, handlelength=2.6,
                           columnspacing=1.6, bbox_to_anchor=(0.5, 1.0))
@@ -260,27 +259,33 @@ def plot_work_variance(table: pd.DataFrame, stem: str | Path, *, title: str | No
     params = list(dict.fromkeys(table["param"]))
     cols = min(len(params), 4 if len(params) != 6 else 3)
     rows_n = -(-len(params) // cols)
+    if title is None and "problem" in table.columns and table["problem"].nunique() == 1:
+        title = str(table["problem"].iloc[0]).replace("$", r"\$")
     with plt.rc_context(STYLE):
         legend_rows = -(-(len(estimators) + 1) // (3 if cols < 4 else 4))
         footer_in = 0.19 * legend_rows + 0.32
-        fig = plt.figure(figsize=(max(3.0 * cols, 6.5), 2.7 * rows_n + 0.6 + footer_in), layout="constrained")
-        top, footer = fig.subfigures(2, 1, height_ratios=[2.7 * rows_n + 0.6, footer_in])
+        width = max(3.0 * cols, 6.5)
+        title = wrap_title(title, width - 0.3)
+        panels_in = 2.7 * rows_n + 0.6 + (0.18 * title.count("\n") if title else 0.0)
+        fig = plt.figure(figsize=(width, panels_in + footer_in), layout="constrained")
+        top, footer = fig.subfigures(2, 1, height_ratios=[panels_in, footer_in])
         axes = top.subplots(rows_n, cols, squeeze=False, sharex=True).ravel()
         try:
             for ax in axes[len(params):]:
                 ax.remove()
+            looks = styles.style_map(estimators)
+            shifts, largest = dodge_factors(table["n"].to_numpy(float), len(estimators))
             for ax, param in zip(axes, params):
                 for index, estimator in enumerate(estimators):
-                    style = estimator_style(index)
+                    style = looks[estimator].kwargs()
                     mask = (table["param"] == param) & (table["estimator"] == estimator)
                     cell = table[mask].sort_values("n")
                     factor = (cell["n"] * cell["evals_per_sample"]).to_numpy(float)
-                    n = cell["n"].to_numpy(float)
+                    n = cell["n"].to_numpy(float) * shifts[index]
                     work = cell["work_var"].to_numpy(float)
                     ok = _positive(work)
                     if np.any(ok):
-                        ax.plot(n[ok], work[ok], color=style["color"], marker=style["marker"],
-                                linestyle=style["linestyle"], markersize=3.5, lw=1.3, zorder=3)
+                        ax.plot(n[ok], work[ok], markersize=3.5, lw=1.3, zorder=3, **style)
                         lo = (cell["var_lo"].to_numpy(float) * factor)[ok]
                         hi = (cell["var_hi"].to_numpy(float) * factor)[ok]
                         ax.fill_between(n[ok], lo, hi, color=style["color"], alpha=0.18, lw=0, zorder=2)
@@ -301,15 +306,9 @@ def plot_work_variance(table: pd.DataFrame, stem: str | Path, *, title: str | No
                 ax.tick_params(which="both", direction="out")
             top.supxlabel("sample size $n$")
             top.supylabel("variance × evaluations of f")
-            if title is None and "problem" in table.columns and table["problem"].nunique() == 1:
-                title = str(table["problem"].iloc[0]).replace("$", r"\$")
             if title:
                 top.suptitle(title, fontsize=9.5)
-            handles = [
-                Line2D([], [], color=estimator_style(i)["color"], marker=estimator_style(i)["marker"],
-                       linestyle=estimator_style(i)["linestyle"], markersize=4)
-                for i, _ in enumerate(estimators)
-            ]
+            handles = [Line2D([], [], markersize=4, **looks[e].kwargs()) for e in estimators]
             handles.append(Line2D([], [], color="0.45", linestyle=":", lw=1.2))
             labels = [str(e) for e in estimators] + ["exact (i.i.d. estimators)"]
             footer.legend(handles, labels, loc="upper center", ncol=3 if cols < 4 else 4, frameon=False,
@@ -318,7 +317,8 @@ def plot_work_variance(table: pd.DataFrame, stem: str | Path, *, title: str | No
             footer.text(
                 0.5, 0.02,
                 f"variance of an n-sample estimate × n × evaluations of f per sample (flat in n for i.i.d. averages); "
-                f"R = {int(seeds.min())} seeds; shaded: 95% CI.",
+                f"R = {int(seeds.min())} seeds; shaded: 95% CI" + (f"; markers staggered in n by up to "
+                f"±{100 * largest:.0f}%." if largest else "."),
                 ha="center", va="bottom", fontsize=_CAPTION_PT, color="0.25", transform=footer.transSubfigure,
             )
             return save_figure(fig, stem)

@@ -10,8 +10,10 @@ Edge of the Statistical Precipice"), saved as parquet in a results folder:
   point with its interval, rliable style, with a dashed line at 1/2 (``improvement_table`` format).
 * :func:`draw`: both figures of a folder, from ``curves.parquet`` and ``improvement.parquet``.
 
-Style, colours (Okabe-Ito), line styles and the atomic PNG + PDF (TrueType fonts) saving are those of
-:mod:`pgjax.plots`.
+Each variant is drawn in its estimator's fixed colour, marker and line style of :mod:`pgjax.styles` (the same
+as in the variance figures; several learning rates of one estimator share its colour, with hollow markers and
+their own line styles). The rc style and the atomic PNG + PDF (TrueType fonts) saving are those of
+:mod:`pgjax.plots`. Titles name the training settings that change the curves (:func:`training_parameters`).
 """
 
 from __future__ import annotations
@@ -32,20 +34,21 @@ import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import EngFormatter  # noqa: E402
 
-from pgjax import results  # noqa: E402
+from pgjax import results, styles  # noqa: E402
 from pgjax.plots import (  # noqa: E402
     STYLE,
     _check_columns,
     _legend_layout,
     _plain_text,
-    estimator_style,
     ordered_unique,
     save_figure,
+    wrap_title,
 )
 
 __all__ = [
     "CURVES_FILE",
     "IMPROVEMENT_FILE",
+    "training_parameters",
     "plot_learning_curves",
     "plot_improvement",
     "draw",
@@ -111,19 +114,25 @@ def plot_learning_curves(
     _check_columns(curves, _CURVE_NEEDED)
     stem = Path(path_stem)
     variants = ordered_unique(curves["variant"])
+    looks = styles.style_map(variants)
     labels = [_plain_text(str(v)) for v in variants]
     handles: list[Any] = []
     with plt.rc_context(STYLE):
         legend_labels = labels + ([f"target ({target:g})"] if target is not None else [])
         ncol, legend_rows = _legend_layout(legend_labels, _WIDTH - 0.3)
-        fig = plt.figure(figsize=(_WIDTH, 3.9 + 0.22 * legend_rows), layout="constrained")
+        title = wrap_title(_plain_text(title), _WIDTH - 0.3) if title else None
+        extra = 0.2 * title.count("\n") if title else 0.0
+        fig = plt.figure(figsize=(_WIDTH, 3.9 + 0.22 * legend_rows + extra), layout="constrained")
         try:
             ax = fig.subplots()
             for index, variant in enumerate(variants):
                 rows = curves[curves["variant"] == variant].sort_values("env_steps")
                 x = rows["env_steps"].to_numpy(dtype=float)
-                style = estimator_style(index)
-                marker = style["marker"] if len(x) <= 12 else None
+                style = looks[variant].kwargs()
+                # Markers on every point of short curves; on long ones about 8 per curve, offset between the
+                # variants so that curves on top of each other still show each one's markers.
+                step = max(1, math.ceil(len(x) / 8))
+                markevery = None if len(x) <= 12 else (index * step // max(len(variants), 1) % step, step)
                 ax.fill_between(
                     x,
                     rows["iqm_lo"].to_numpy(dtype=float),
@@ -133,14 +142,7 @@ def plot_learning_curves(
                     linewidth=0,
                     zorder=2,
                 )
-                (line,) = ax.plot(
-                    x,
-                    rows["iqm"].to_numpy(dtype=float),
-                    color=style["color"],
-                    linestyle=style["linestyle"],
-                    marker=marker,
-                    zorder=3,
-                )
+                (line,) = ax.plot(x, rows["iqm"].to_numpy(dtype=float), markevery=markevery, zorder=3, **style)
                 handles.append(line)
             if target is not None:
                 ax.axhline(target, color=_GREY, linestyle=_DASH, linewidth=1.0, zorder=1)
@@ -155,7 +157,7 @@ def plot_learning_curves(
             )
             ax.set_title(subtitle, fontsize=_SUBTITLE_PT, color="0.3")
             if title:
-                fig.suptitle(_plain_text(title))
+                fig.suptitle(title)
             fig.legend(
                 handles,
                 legend_labels,
@@ -226,16 +228,21 @@ def plot_improvement(
     span = max(float(ends.max() - ends.min()), 0.1)
     left = max(0.0, float(ends.min()) - 0.08 * span)
     right = min(1.0, float(ends.max()) + 0.08 * span)
+    looks = styles.style_map(variants)
     with plt.rc_context(STYLE):
-        fig = plt.figure(figsize=(_WIDTH, 1.3 + 0.34 * count), layout="constrained")
+        title = wrap_title(_plain_text(title), _WIDTH - 0.3) if title else None
+        extra = 0.2 * title.count("\n") if title else 0.0
+        fig = plt.figure(figsize=(_WIDTH, 1.3 + 0.34 * count + extra), layout="constrained")
         try:
             ax = fig.subplots()
             positions = np.arange(count)[::-1]  # first pair on top
             for pos, (_, row), pi, li, hi_ in zip(positions, rows.iterrows(), p, lo, hi, strict=True):
-                color = estimator_style(variants.index(row["variant_x"]))["color"]
+                look = looks[row["variant_x"]].kwargs()
+                color = look["color"]
                 ax.plot([li, hi_], [pos, pos], color=color, linewidth=3.0, alpha=0.55,
                         solid_capstyle="butt", zorder=2)  # fmt: skip
-                ax.plot([pi], [pos], marker="o", color=color, markersize=5, zorder=3)
+                ax.plot([pi], [pos], marker=look["marker"], markerfacecolor=look.get("markerfacecolor", color),
+                        color=color, markersize=5.5, linestyle="none", zorder=3)  # fmt: skip
             ax.axvline(0.5, color=_GREY, linestyle=_DASH, linewidth=1.0, zorder=1)
             ax.set_ylim(-0.6, count - 0.4)
             ax.set_xlim(left, right)
@@ -261,7 +268,7 @@ def plot_improvement(
                 subtitle += f", {n_seeds}"
             ax.set_title(subtitle, fontsize=_SUBTITLE_PT, color="0.3")
             if title:
-                fig.suptitle(_plain_text(title))
+                fig.suptitle(title)
             return save_figure(fig, stem)
         finally:
             plt.close(fig)
@@ -309,13 +316,54 @@ def _manifest(folder: Path) -> dict[str, Any]:
     return results.read_manifest(folder)
 
 
+def _fmt(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return "(" + ", ".join(_fmt(v) for v in value) + ")"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def training_parameters(manifest: dict[str, Any]) -> list[str]:
+    """``"name = value"`` for each setting of a training run (manifest ``config``) that changes its curves and
+    that the title does not already give: horizon, discount, the learning rate (one; several are in the variant
+    names), optimiser, gradient clipping when on, the hidden layers of MLP policies, the initial log sigma of
+    Gaussian ones, and GAE's lambda and the critic's settings when a variant uses a critic."""
+    config = manifest.get("config") if isinstance(manifest.get("config"), dict) else {}
+    policy = str(config.get("policy", ""))
+    estimators = [str(e) for e in config.get("estimators", []) or []]
+    out = []
+
+    def add(label: str, key: str, when: bool = True) -> None:
+        if when and key in config and config[key] is not None:
+            out.append(f"{label} = {_fmt(config[key])}")
+
+    add("H", "horizon")
+    add("γ", "discount")
+    rates = config.get("learning_rates")
+    if isinstance(rates, (list, tuple)) and len(rates) == 1:
+        out.append(f"learning rate = {_fmt(rates[0])}")
+    add("optimiser", "optimiser")
+    clipping = config.get("max_grad_norm")
+    add("max_grad_norm", "max_grad_norm", isinstance(clipping, (int, float)) and clipping > 0)
+    add("hidden", "hidden", "mlp" in policy)
+    add("init_log_sigma", "init_log_sigma", "gaussian" in policy)
+    add("GAE λ", "lam", "gae" in estimators)
+    critic = any(e in ("value_baseline", "gae") for e in estimators)
+    add("critic hidden", "critic_hidden", critic)
+    add("critic learning rate", "critic_learning_rate", critic)
+    add("critic epochs", "critic_epochs", critic)
+    return out
+
+
 def _title(manifest: dict[str, Any]) -> str | None:
     if isinstance(manifest.get("title"), str):
-        return manifest["title"]
-    parts = [str(manifest[k]) for k in ("experiment", "problem") if isinstance(manifest.get(k), str)]
-    if not parts:
-        return None
-    return parts[0] if len(parts) == 1 or parts[0] == parts[1] else f"{parts[0]}: {parts[1]}"
+        first = manifest["title"]
+    else:
+        parts = [str(manifest[k]) for k in ("experiment", "problem") if isinstance(manifest.get(k), str)]
+        if not parts:
+            return None
+        first = parts[0] if len(parts) == 1 or parts[0] == parts[1] else f"{parts[0]}: {parts[1]}"
+    parameters = training_parameters(manifest)
+    return first + ("\n" + ", ".join(parameters) if parameters else "")
 
 
 def _number(manifest: dict[str, Any], key: str) -> float | None:
