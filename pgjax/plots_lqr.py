@@ -1,16 +1,20 @@
 """Figures of the LQR horizon and GAE experiments, drawn from their saved tables only.
 
 * :func:`draw_horizon` (``lqr-horizon``): variance of the n-trajectory estimate against the horizon H, with
-  95% CI bands and the exact variance dotted, and the paired variance ratio against REINFORCE;
-  ``bias.png`` shows each estimate's standardised bias (bias / standard error) against H.
-* :func:`draw_variance` (``lqr-variance``): the standard variance-against-n figure, and ``bias.png`` as the
-  standardised bias against n (every default estimator is unbiased).
-* :func:`draw_gae` (``lqr-gae``): bias, variance and MSE of GAE(lambda) against lambda, one line per critic,
-  exact values dotted, reference estimators as horizontal lines; ``bias.png`` the bias alone.
+  95% CI bands and the exact variance dotted, and below it the variance ratio against REINFORCE on the same
+  seeds with its paired interval; ``bias.png`` shows each estimate's standardised bias (bias / standard
+  error) against H.
+* :func:`draw_variance` (``lqr-variance``, ``lqr-pgpe``): the standard variance-against-n figure,
+  ``bias.png`` as the standardised bias against n (every default estimator is unbiased) and ``ratio.png``,
+  the paired variance ratio against REINFORCE (:func:`pgjax.plots.plot_ratio`).
+* :func:`draw_gae` (``lqr-gae``): bias, variance, MSE and the paired variance ratio against REINFORCE of
+  GAE(lambda) against lambda, one line per critic, exact values dotted, reference estimators as horizontal
+  lines; ``bias.png`` the bias alone.
 
-Each writes ``figure.{png,pdf}`` and ``bias.{png,pdf}``, replacing the generic figures of
-:func:`pgjax.plots.draw_all` where those do not fit the table. Colours, markers and the rc style are
-those of :mod:`pgjax.plots` (Okabe-Ito palette); every file is written atomically.
+Each writes ``figure.{png,pdf}`` and ``bias.{png,pdf}`` (``draw_variance`` also ``ratio.{png,pdf}``),
+replacing the generic figures of :func:`pgjax.plots.draw_all` where those do not fit the table. Every
+estimator has its fixed style of :mod:`pgjax.styles` (the same in every figure); titles name every problem
+parameter of the manifest (:func:`pgjax.plots.figure_title`); every file is written atomically.
 ``python -m pgjax.plots_lqr DIR ...`` redraws the folders (dispatching on the manifest's experiment name).
 """
 
@@ -30,57 +34,31 @@ import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator  # noqa: E402
 
-from pgjax import results  # noqa: E402
-from pgjax.plots import STYLE, estimator_style, ordered_unique, param_label, save_figure  # noqa: E402
+from pgjax import results, styles  # noqa: E402
+from pgjax.plots import (  # noqa: E402
+    STYLE,
+    _wrap as _measured_wrap,
+    figure_title,
+    has_ratios,
+    ordered_unique,
+    param_label,
+    plot_ratio,
+    ratio_axis,
+    ratio_reference,
+    save_figure,
+    settings_caption,
+    wrap_title,
+)
 
-__all__ = ["ESTIMATOR_ORDER", "draw", "draw_gae", "draw_horizon", "draw_variance"]
+__all__ = ["draw", "draw_gae", "draw_horizon", "draw_variance"]
 
 _GREY = "0.45"
 
 
-
-
-
-
-#: Colour order of the LQR estimators, the default order of the lqr-variance experiment, so that an
-#: estimator has the same colour and marker in every LQR figure.
-ESTIMATOR_ORDER = (
-    "reinforce",
-    "constant_baseline",
-    "optimal_baseline_exact",
-    "reward_to_go",
-    "reward_to_go_optimal",
-    "value_baseline",
-    "learned_value_baseline",
-    "gae",
-    "pathwise",
-    "leave_one_out",
-    "pgpe_symmetric",
-)
-
-
-def _style_index(name: str, names: Sequence[str]) -> int:
-    """Position of ``name`` for :func:`pgjax.plots.estimator_style`: its place in :data:`ESTIMATOR_ORDER`
-    (the part before any "[" counts), else after those, in table order."""
-    base = str(name).split("[")[0]
-    if base in ESTIMATOR_ORDER and "[" not in str(name):
-        return ESTIMATOR_ORDER.index(base)
-    others = [n for n in names if str(n).split("[")[0] not in ESTIMATOR_ORDER or "[" in str(n)]
-    return len(ESTIMATOR_ORDER) + others.index(name)
-
-
-#: Styles of the GAE critics (colours not used by the reference estimators of the GAE figure).
-_CRITIC_STYLES = {
-    "gae[exact]": {"color": "#009E73", "marker": "^", "linestyle": "-"},
-    "gae[stationary]": {"color": "#D55E00", "marker": "s", "linestyle": "-"},
-    "gae[learned]": {"color": "#E69F00", "marker": "v", "linestyle": "-"},
-}
-
-
 def _style(name: str, names: Sequence[str]) -> dict:
-    if name in _CRITIC_STYLES:
-        return dict(_CRITIC_STYLES[name])
-    return estimator_style(_style_index(name, names))
+    """Plot keyword arguments of estimator ``name``: its fixed style (:mod:`pgjax.styles`), resolved among
+    all the estimators ``names`` of the table, so that it is the same in every figure."""
+    return styles.style_map(names)[name].kwargs()
 
 
 def _width(cols: int, panel_w: float) -> float:
@@ -94,21 +72,21 @@ def _legend_columns(labels: Sequence[str], width_in: float) -> int:
 
 
 def _wrap(lines: Sequence[str], width_in: float) -> list[str]:
-    import textwrap
-
-    out: list[str] = []
-    for line in lines:
-        out.extend(textwrap.wrap(line, width=int(width_in * 15.5)))
-    return out
+    """Caption lines wrapped to ``width_in`` inches (measured in the figure font, breaking after "; ")."""
+    with plt.rc_context(STYLE):
+        return _measured_wrap(lines, width_in)
 
 
-def _figure(rows: int, cols: int, legend_rows: int, caption_lines: int, panel=(3.6, 2.5)):
+def _figure(rows: int, cols: int, legend_rows: int, caption_lines: int, panel=(3.6, 2.5), title: str | None = None):
     width = _width(cols, panel[0])
-    panels_h = panel[1] * rows + 0.7
+    title_lines = len(title.split("\n")) if title else 0
+    panels_h = panel[1] * rows + 0.5 + 0.2 * title_lines
     footer_h = (legend_rows * 9 * 1.8 + caption_lines * 9 * 1.45 + 14) / 72
     fig = plt.figure(figsize=(width, panels_h + footer_h), layout="constrained")
     top, bottom = fig.subfigures(2, 1, height_ratios=[panels_h, footer_h])
     axes = top.subplots(rows, cols, squeeze=False, sharex=True)
+    if title:
+        top.suptitle(title)
     return fig, top, bottom, axes
 
 
@@ -139,32 +117,57 @@ def _positive(x) -> np.ndarray:
 def _handles(names, all_names):
     handles, labels = [], []
     for name in names:
-        style = _style(name, all_names)
-        handles.append(Line2D([], [], color=style["color"], marker=style["marker"], linestyle=style["linestyle"]))
+        handles.append(Line2D([], [], **_style(name, all_names)))
         labels.append(str(name).replace("$", r"\$"))
     return handles, labels
 
 
-def _title(table: pd.DataFrame) -> str:
-    exp = ordered_unique(table["experiment"])[0] if "experiment" in table else ""
-    prob = ordered_unique(table["problem"])[0] if "problem" in table else ""
-    return f"{exp}: {prob}".replace("$", r"\$")
+def _manifest(folder: Path) -> dict:
+    try:
+        return results.read_manifest(folder)
+    except results.ResultsError:
+        return {}
+
+
+def _title(manifest: dict, table: pd.DataFrame, width: float) -> str | None:
+    """``experiment: problem`` and the problem parameters the description leaves out, wrapped to ``width``."""
+    with plt.rc_context(STYLE):
+        return wrap_title(figure_title(manifest, table), width - 0.3)
+
+
+def _settings(manifest: dict, names) -> list[str]:
+    note = settings_caption(manifest, names)
+    return [note] if note else []
+
+
+def _ratio_panel(ax, cell_x, ratio, lo, hi, style, shift=1.0) -> None:
+    """Variance ratios with their paired intervals as error bars (log y)."""
+    ok = _positive(ratio)
+    if not np.any(ok):
+        return
+    lower = np.where(_positive(lo[ok]), ratio[ok] - lo[ok], 0.0)
+    upper = np.where(np.isfinite(hi[ok]), hi[ok] - ratio[ok], 0.0)
+    ax.errorbar(cell_x[ok] * shift, ratio[ok], yerr=np.vstack([np.maximum(lower, 0), np.maximum(upper, 0)]),
+                capsize=2.0, linewidth=1.2, elinewidth=0.9, zorder=3, **style)  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------------ horizon
 def draw_horizon(folder: str | Path) -> list[Path]:
-    """``figure`` (variance and variance ratio against H) and ``bias`` (standardised bias against H)."""
+    """``figure`` (variance against H and, below, the variance ratio against REINFORCE on the same seeds with
+    its paired interval) and ``bias`` (standardised bias against H)."""
     folder = Path(folder)
     table = results.read_table(folder)
     if "horizon" not in table.columns:
         raise results.ResultsError(f"{folder / results.TABLE_FILE}: not an lqr-horizon table (no horizon column)")
+    manifest = _manifest(folder)
     estimators = ordered_unique(table["estimator"])
     params = ordered_unique(table["param"])
     horizons = np.sort(table["horizon"].unique()).astype(float)
     n_values = ordered_unique(table["n"])
     seeds = int(table["n_seeds"].min())
     paths: list[Path] = []
-    has_ratio = np.any(np.isfinite(table["var_ratio"].to_numpy(float)))
+    has_ratio = has_ratios(table)
+    reference = ratio_reference(table) if has_ratio else None
     rows = 2 if has_ratio else 1
     handles, labels = _handles(estimators, estimators)
     has_exact = np.any(_positive(table["var_exact"]))
@@ -172,42 +175,44 @@ def draw_horizon(folder: str | Path) -> list[Path]:
         handles.append(Line2D([], [], color=_GREY, linestyle=":", linewidth=1.3))
         labels.append("exact")
     width = _width(len(params), 3.6)
+    title = _title(manifest, table, width)
     ncol = _legend_columns(labels, width - 0.3)
+    stagger = 1.03
     caption = [
         f"n = {', '.join(str(n) for n in n_values)} trajectories per estimate; R = {seeds} seeds per point; "
-        "shaded: 95% CI (kurtosis-adjusted, log scale); dotted: exact variance.",
+        "shaded: 95% CI (kurtosis-adjusted, log scale); dotted: exact variance; markers staggered in H for "
+        "legibility.",
     ]
     if has_ratio:
-        caption.append("Bottom: variance / variance of REINFORCE on the same seeds (paired 95% CI).")
+        caption.append(f"Bottom: variance / variance of {reference} on the same seeds (solid line at 1); bars: "
+                       "paired 95% CI of the ratio.")  # fmt: skip
+    caption += _settings(manifest, estimators)
     caption = _wrap(caption, width - 0.3)
     with plt.rc_context(STYLE):
-        fig, top, bottom, axes = _figure(rows, len(params), -(-len(labels) // ncol), len(caption))
+        fig, top, bottom, axes = _figure(rows, len(params), -(-len(labels) // ncol), len(caption), title=title)
         try:
             for col, param in enumerate(params):
                 sub = table[table["param"] == param]
                 for idx, est in enumerate(estimators):
                     style = _style(est, estimators)
+                    shift = stagger ** (idx - (len(estimators) - 1) / 2)
                     cell = sub[sub["estimator"] == est].sort_values("horizon")
-                    h = cell["horizon"].to_numpy(float)
-                    specs = [("var", "var_lo", "var_hi", "var_exact")]
-                    if has_ratio:
-                        specs.append(("var_ratio", "var_ratio_lo", "var_ratio_hi", None))
-                    for row, (y, lo, hi, exact) in enumerate(specs):
-                        ax = axes[row, col]
-                        v = cell[y].to_numpy(float)
-                        ok = _positive(v)
-                        if y == "var_ratio" and est == "reinforce":
-                            continue
-                        if np.any(ok):
-                            ax.plot(h[ok], v[ok], zorder=3, **style)
-                            ax.fill_between(h[ok], cell[lo].to_numpy(float)[ok], cell[hi].to_numpy(float)[ok],
-                                            color=style["color"], alpha=0.2, linewidth=0, zorder=2)  # fmt: skip
-                        if exact is not None:
-                            e = cell[exact].to_numpy(float)
-                            good = _positive(e)
-                            if np.any(good):
-                                ax.plot(h[good], e[good], color=style["color"], linestyle=":", linewidth=1.3,
-                                        zorder=4)  # fmt: skip
+                    h = cell["horizon"].to_numpy(float) * shift
+                    ax = axes[0, col]
+                    v = cell["var"].to_numpy(float)
+                    ok = _positive(v)
+                    if np.any(ok):
+                        ax.plot(h[ok], v[ok], zorder=3, **style)
+                        ax.fill_between(h[ok], cell["var_lo"].to_numpy(float)[ok], cell["var_hi"].to_numpy(float)[ok],
+                                        color=style["color"], alpha=0.2, linewidth=0, zorder=2)  # fmt: skip
+                    e = cell["var_exact"].to_numpy(float)
+                    good = _positive(e)
+                    if np.any(good):
+                        ax.plot(h[good], e[good], color=style["color"], linestyle=":", linewidth=1.3, zorder=4)
+                    if has_ratio and est != reference:
+                        _ratio_panel(axes[1, col], h, cell["var_ratio"].to_numpy(float),
+                                     cell["var_ratio_lo"].to_numpy(float), cell["var_ratio_hi"].to_numpy(float),
+                                     style)  # fmt: skip
                 axes[0, col].set_title(param_label(str(param)))
                 for row in range(rows):
                     ax = axes[row, col]
@@ -215,12 +220,13 @@ def draw_horizon(folder: str | Path) -> list[Path]:
                     _log_x_ticks(ax, horizons)
                     ax.tick_params(which="both", direction="out")
                 if has_ratio:
-                    axes[1, col].axhline(1.0, color=_GREY, linewidth=0.8, linestyle=(0, (5, 3)), zorder=1)
+                    ref_style = {k: v for k, v in _style(reference, estimators).items() if k != "marker"}
+                    axes[1, col].axhline(1.0, linewidth=1.2, zorder=2, **ref_style)
+                    ratio_axis(axes[1, col])
             axes[0, 0].set_ylabel("variance of estimate")
             if has_ratio:
-                axes[1, 0].set_ylabel("variance / REINFORCE's")
+                axes[1, 0].set_ylabel(f"variance / {reference}'s")
             top.supxlabel("horizon $H$")
-            top.suptitle(_title(table))
             _footer(bottom, handles, labels, caption, ncol)
             paths += save_figure(fig, folder / "figure")
         finally:
@@ -229,14 +235,15 @@ def draw_horizon(folder: str | Path) -> list[Path]:
     # Standardised bias: every estimator here is unbiased, so bias / se should scatter in about +-2.
     paths += _standardised_bias(
         table, folder / "bias", x="horizon", xlabel="horizon $H$", stagger=1.04, width=width, ncol=ncol,
+        title=title,
         caption=f"R = {seeds} seeds per point; grey band: |bias| < 2 standard errors (where an unbiased "
-                "estimate falls 95% of the time).",
+                "estimate falls 95% of the time); points staggered in H for legibility.",
     )  # fmt: skip
     return paths
 
 
 def _standardised_bias(table, stem: Path, *, x: str, xlabel: str, stagger: float, width: float, ncol: int,
-                       caption: str) -> list[Path]:  # fmt: skip
+                       caption: str, title: str | None) -> list[Path]:  # fmt: skip
     """bias / standard error of each estimator against ``x`` (log axis), one panel per parameter, with the
     +-2 band where an unbiased estimate falls 95% of the time; points staggered by factors of ``stagger``."""
     estimators = ordered_unique(table["estimator"])
@@ -244,7 +251,7 @@ def _standardised_bias(table, stem: Path, *, x: str, xlabel: str, stagger: float
     xs = np.sort(table[x].unique()).astype(float)
     cap = _wrap([caption], width - 0.3)
     with plt.rc_context(STYLE):
-        fig, top, bottom, axes = _figure(1, len(params), -(-len(estimators) // ncol), len(cap))
+        fig, top, bottom, axes = _figure(1, len(params), -(-len(estimators) // ncol), len(cap), title=title)
         try:
             for col, param in enumerate(params):
                 ax = axes[0, col]
@@ -260,7 +267,6 @@ def _standardised_bias(table, stem: Path, *, x: str, xlabel: str, stagger: float
                 ax.set_title(param_label(str(param)))
             axes[0, 0].set_ylabel("bias / standard error")
             top.supxlabel(xlabel)
-            top.suptitle(_title(table))
             h, lab = _handles(estimators, estimators)
             _footer(bottom, h, lab, cap, ncol)
             return save_figure(fig, stem)
@@ -270,23 +276,29 @@ def _standardised_bias(table, stem: Path, *, x: str, xlabel: str, stagger: float
 
 # ---------------------------------------------------------------------------------------------------- GAE
 def draw_gae(folder: str | Path) -> list[Path]:
-    """``figure`` (bias, variance, MSE against lambda) and ``bias`` (bias against lambda)."""
+    """``figure`` (bias, variance, MSE and the variance ratio against REINFORCE, against lambda) and ``bias``
+    (bias against lambda)."""
     folder = Path(folder)
     table = results.read_table(folder)
     for col in ("lam", "critic"):
         if col not in table.columns:
             raise results.ResultsError(f"{folder / results.TABLE_FILE}: not an lqr-gae table (no {col} column)")
+    manifest = _manifest(folder)
     params = ordered_unique(table["param"])
     is_gae = np.isfinite(table["lam"].to_numpy(float))
     gae = table[is_gae]
     refs = table[~is_gae]
-    names = ordered_unique(table["estimator"])  # colours by position in the whole table
+    names = ordered_unique(table["estimator"])  # styles resolved among every estimator of the table
     critics = ordered_unique(gae["estimator"])
     ref_names = ordered_unique(refs["estimator"]) if len(refs) else []
     lams = np.sort(gae["lam"].unique())
     seeds = int(table["n_seeds"].min())
     n_values = ordered_unique(table["n"])
     has_bias_exact = "bias_exact" in table.columns
+    has_ratio = has_ratios(table)
+    reference = ratio_reference(table) if has_ratio else None
+    ratio_refs = [r for r in ref_names if r != reference]
+    rows = 4 if has_ratio else 3
 
     handles, labels = _handles(critics, names)
     for ref in ref_names:
@@ -296,20 +308,28 @@ def draw_gae(folder: str | Path) -> list[Path]:
     handles.append(Line2D([], [], color=_GREY, linestyle=":", linewidth=1.3))
     labels.append("exact")
     width = _width(len(params), 3.6)
+    title = _title(manifest, table, width)
     ncol = _legend_columns(labels, width - 0.3)
-    caption = _wrap([
+    stagger = 0.004  # lambda offsets between the critics, so their bars do not overlap
+    caption = [
         f"n = {', '.join(str(n) for n in n_values)} trajectories per estimate; R = {seeds} seeds per point; "
-        "bars: +-2 standard errors; shaded: 95% CI of the variance; dotted: exact values.",
+        "bars: +-2 standard errors; shaded: 95% CI of the variance; dotted: exact values; dashed: estimators "
+        "without lambda.",
         "Critics: exact V_t (unbiased for every lambda), stationary (V_0 at every step: biased for lambda < 1), "
         "learned (per-step quadratic fitted on a pilot batch).",
-    ], width - 0.3)  # fmt: skip
+    ]  # fmt: skip
+    if has_ratio:
+        caption.append(f"Bottom: variance / variance of {reference} on the same seeds; bars: paired 95% CI of "
+                       "the ratio.")  # fmt: skip
+    caption += _settings(manifest, names)
+    caption = _wrap(caption, width - 0.3)
 
     def panel_bias(ax, sub, scale):
         ax.axhline(0.0, color=_GREY, linewidth=0.8, zorder=1)
         for order, est in enumerate(critics):
             style = _style(est, names)
             cell = sub[sub["estimator"] == est].sort_values("lam")
-            lam = cell["lam"].to_numpy(float) + 0.004 * (order - (len(critics) - 1) / 2)
+            lam = cell["lam"].to_numpy(float) + stagger * (order - (len(critics) - 1) / 2)
             y = cell["bias"].to_numpy(float) / scale
             err = 2 * cell["bias_se"].to_numpy(float) / scale
             ax.errorbar(lam, y, yerr=err, capsize=2.0, linewidth=1.2, elinewidth=0.9, zorder=3, **style)
@@ -320,7 +340,7 @@ def draw_gae(folder: str | Path) -> list[Path]:
                             zorder=4)  # fmt: skip
 
     with plt.rc_context(STYLE):
-        fig, top, bottom, axes = _figure(3, len(params), -(-len(labels) // ncol), len(caption))
+        fig, top, bottom, axes = _figure(rows, len(params), -(-len(labels) // ncol), len(caption), title=title)
         try:
             for col, param in enumerate(params):
                 sub = gae[gae["param"] == param]
@@ -353,16 +373,37 @@ def draw_gae(folder: str | Path) -> list[Path]:
                         value = ref_sub.loc[ref_sub["estimator"] == ref, y].to_numpy(float)
                         if value.size and _positive(value[:1]).all():
                             ax.axhline(value[0], color=style["color"], linestyle=(0, (5, 3)), linewidth=1.2,
-                                       zorder=1)  # fmt: skip
+                                       zorder=2)  # fmt: skip
                     ax.set_yscale("log")
-                for row in range(3):
+                if has_ratio:
+                    ax = axes[3, col]
+                    ref_style = {k: v for k, v in _style(reference, names).items() if k != "marker"}
+                    ax.axhline(1.0, linewidth=1.2, zorder=2, **{**ref_style, "linestyle": (0, (5, 3))})
+                    for order, est in enumerate(critics):
+                        cell = sub[sub["estimator"] == est].sort_values("lam")
+                        lam = cell["lam"].to_numpy(float) + stagger * (order - (len(critics) - 1) / 2)
+                        _ratio_panel(ax, lam, cell["var_ratio"].to_numpy(float), cell["var_ratio_lo"].to_numpy(float),
+                                     cell["var_ratio_hi"].to_numpy(float), _style(est, names))  # fmt: skip
+                    for ref in ratio_refs:
+                        style = _style(ref, names)
+                        cell = ref_sub[ref_sub["estimator"] == ref]
+                        if len(cell) and _positive(cell["var_ratio"].to_numpy(float)[:1]).all():
+                            r = cell.iloc[0]
+                            ax.axhline(r["var_ratio"], color=style["color"], linestyle=(0, (5, 3)), linewidth=1.2,
+                                       zorder=2)  # fmt: skip
+                            if np.isfinite(r["var_ratio_lo"]) and np.isfinite(r["var_ratio_hi"]):
+                                ax.axhspan(r["var_ratio_lo"], r["var_ratio_hi"], color=style["color"], alpha=0.15,
+                                           linewidth=0, zorder=0)  # fmt: skip
+                    ratio_axis(ax)
+                for row in range(rows):
                     axes[row, col].set_xlim(lams.min() - 0.03, lams.max() + 0.03)
                     axes[row, col].tick_params(which="both", direction="out")
             axes[0, 0].set_ylabel("bias / |true gradient|")
             axes[1, 0].set_ylabel("variance")
             axes[2, 0].set_ylabel("MSE")
+            if has_ratio:
+                axes[3, 0].set_ylabel(f"variance / {reference}'s")
             top.supxlabel(r"GAE $\lambda$")
-            top.suptitle(_title(table))
             _footer(bottom, handles, labels, caption, ncol)
             paths = save_figure(fig, folder / "figure")
         finally:
@@ -373,9 +414,10 @@ def draw_gae(folder: str | Path) -> list[Path]:
         h.append(Line2D([], [], color=_GREY, linestyle=":", linewidth=1.3))
         lab.append("exact bias")
         cap = _wrap([f"R = {seeds} seeds per point; bars: +-2 standard errors; bias relative to the largest "
-                     "|true gradient| of the panel's coordinate."], width - 0.3)  # fmt: skip
+                     "|true gradient| of the panel's coordinate.", *_settings(manifest, critics)],
+                    width - 0.3)  # fmt: skip
         ncol_b = _legend_columns(lab, width - 0.3)
-        fig, top, bottom, axes = _figure(1, len(params), -(-len(lab) // ncol_b), len(cap))
+        fig, top, bottom, axes = _figure(1, len(params), -(-len(lab) // ncol_b), len(cap), title=title)
         try:
             for col, param in enumerate(params):
                 sub = gae[gae["param"] == param]
@@ -386,7 +428,6 @@ def draw_gae(folder: str | Path) -> list[Path]:
                 axes[0, col].set_xlim(lams.min() - 0.03, lams.max() + 0.03)
             axes[0, 0].set_ylabel("bias / |true gradient|")
             top.supxlabel(r"GAE $\lambda$")
-            top.suptitle(_title(table))
             _footer(bottom, h, lab, cap, ncol_b)
             paths += save_figure(fig, folder / "bias")
         finally:
@@ -397,23 +438,29 @@ def draw_gae(folder: str | Path) -> list[Path]:
 # ------------------------------------------------------------------------------------------- lqr-variance
 def draw_variance(folder: str | Path) -> list[Path]:
     """``figure``: the standard variance-against-n figure (:func:`pgjax.plots.plot_variance`); ``bias``: each
-    estimate's standardised bias (bias / standard error) against n. Every estimator of the default run is
-    unbiased, so the relative-bias figure of :func:`pgjax.plots.plot_bias`, with its 1/n guide, would
-    only show noise; the standardised bias shows it as noise, in +-2."""
+    estimate's standardised bias (bias / standard error) against n; ``ratio``: the variance ratio against
+    REINFORCE on the same seeds with its paired interval (:func:`pgjax.plots.plot_ratio`). Every estimator
+    of the default run is unbiased, so the relative-bias figure of :func:`pgjax.plots.plot_bias`, with its
+    1/n guide, would only show noise; the standardised bias shows it as noise, in +-2."""
     from pgjax.plots import plot_variance
 
     folder = Path(folder)
     table = results.read_table(folder)
-    paths = plot_variance(table, folder / "figure")
+    manifest = _manifest(folder)
     estimators = ordered_unique(table["estimator"])
+    title = figure_title(manifest, table)
+    notes = _settings(manifest, estimators)
+    paths = plot_variance(table, folder / "figure", title=title, notes=notes)
     width = _width(len(ordered_unique(table["param"])), 3.6)
     _, labels = _handles(estimators, estimators)
     paths += _standardised_bias(
         table, folder / "bias", x="n", xlabel="sample size $n$", stagger=1.05, width=width,
-        ncol=_legend_columns(labels, width - 0.3),
+        ncol=_legend_columns(labels, width - 0.3), title=_title(manifest, table, width),
         caption=f"R = {int(table['n_seeds'].min())} seeds per point; grey band: |bias| < 2 standard errors "
                 "(where an unbiased estimate falls 95% of the time); points staggered in n for legibility.",
     )  # fmt: skip
+    if has_ratios(table):
+        paths += plot_ratio(table, folder / "ratio", title=title, notes=notes)
     return paths
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import matplotlib.container
+import matplotlib.text
 import numpy as np
 import pandas as pd
 import pytest
@@ -124,7 +126,173 @@ def test_param_label() -> None:
     assert plots.param_label("weird name$") == r"weird name\$"
 
 
-def test_palette_is_okabe_ito_and_styles_are_distinct() -> None:
+def test_palette_is_okabe_ito_and_estimator_styles_are_by_name() -> None:
     assert len(plots.PALETTE) == 8 and "#E69F00" in plots.PALETTE
-    styles = {tuple(plots.estimator_style(i).values()) for i in range(16)}
-    assert len(styles) == 16
+    assert plots.estimator_style("pathwise") == plots.estimator_style("pathwise", ["reinforce", "pathwise"])
+    assert plots.estimator_style("pathwise") != plots.estimator_style("reinforce")
+
+
+# ------------------------------------------------------------------------------------ styles in the figures
+def estimator_table(names, params=("theta[0]", "log_sigma"), ns=(1, 4, 16), reference="reinforce", **extra):
+    """A results table of the estimators ``names`` with paired variance ratios against ``reference``."""
+    rows = []
+    for e, estimator in enumerate(names):
+        for n in ns:
+            for p, param in enumerate(params):
+                var = (2.0 + p) / (n * (1 + e))
+                ratio = 1.0 if estimator == reference else 1.0 / (1 + e)
+                rows.append({
+                    "experiment": "synthetic", "problem": "bandit", "estimator": estimator, "param": param, "n": n,
+                    "n_seeds": 200, "n_nonfinite": 0, "mean": 0.5, "true_grad": 0.5, "bias": 0.01 / n,
+                    "bias_se": np.sqrt(var / 200), "var": var, "var_lo": 0.9 * var, "var_hi": 1.1 * var,
+                    "n_var": n * var, "mse": var, "var_exact": var,
+                    "var_ratio": ratio, "var_ratio_lo": ratio if estimator == reference else 0.9 * ratio,
+                    "var_ratio_hi": ratio if estimator == reference else 1.1 * ratio, **extra,
+                })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _look(line) -> tuple[str, str, str]:
+    return (matplotlib.colors.to_hex(line.get_color()), str(line.get_marker()), str(line.get_linestyle()))
+
+
+def _figure_record(fig) -> dict:
+    """What a drawn figure shows: legend label -> (colour, marker, line style) of its handle, the looks of
+    every plotted line with markers, the texts, and the panel axes."""
+    legends = list(fig.legends) + [leg for sub in fig.subfigs for leg in sub.legends]
+    entries = {}
+    for legend in legends:
+        for handle, text in zip(legend.legend_handles, legend.get_texts(), strict=True):
+            entries[text.get_text()] = _look(handle)
+    axes = fig.get_axes()
+    drawn = {_look(line)[:2] for ax in axes for line in ax.get_lines()
+             if line.get_marker() not in ("None", "", None, "_", "|")}  # not error-bar caps
+    texts = [t.get_text() for t in fig.findobj(matplotlib.text.Text)]
+    return {"legend": entries, "drawn": drawn, "texts": texts, "axes": axes}
+
+
+@pytest.fixture
+def captured(monkeypatch):
+    """Figures drawn by pgjax.plots / plots_lqr, recorded (by file stem) instead of saved: fast, and the
+    artists can be inspected."""
+    from pgjax import plots_lqr
+
+    record: dict[str, dict] = {}
+
+    def fake_save(fig, stem):
+        record[Path(stem).name] = _figure_record(fig)
+        return [Path(f"{stem}.png"), Path(f"{stem}.pdf")]
+
+    for module in (plots, plots_lqr):
+        monkeypatch.setattr(module, "save_figure", fake_save)
+    return record
+
+
+def _assert_same_estimator_looks(record: dict, first: str, second: str, names) -> None:
+    a, b = record[first]["legend"], record[second]["legend"]
+    common = [n for n in names if n in a and n in b]
+    assert common, (first, second)
+    for name in common:
+        assert a[name] == b[name], f"{name}: {first} draws it as {a[name]}, {second} as {b[name]}"
+
+
+def test_lqr_figure_and_bias_give_each_estimator_the_same_look(tmp_path, captured):
+    """The LQR figure.png and bias.png once coloured an estimator by two different orders (and pathwise took
+    REINFORCE's look); now both take it from one registry."""
+    from pgjax import plots_lqr
+
+    names = ["reinforce", "pathwise", "gae", "reward_to_go", "value_baseline"]
+    results.write_table(estimator_table(names), tmp_path)
+    plots_lqr.draw_variance(tmp_path)
+    _assert_same_estimator_looks(captured, "figure", "bias", names)
+    for stem in ("figure", "bias"):
+        looks = [captured[stem]["legend"][n] for n in names]
+        assert len({look[:2] for look in looks}) == len(names), stem  # no two alike
+    assert "ratio" in captured
+    _assert_same_estimator_looks(captured, "figure", "ratio", names)
+
+
+def test_draw_all_gives_every_estimator_its_own_look_in_every_figure(tmp_path, captured):
+    from pgjax.estimators import ALL_ESTIMATORS
+
+    names = list(ALL_ESTIMATORS) + ["my_plugin", "another_plugin"]
+    results.write_table(estimator_table(names, params=("theta[0]",)), tmp_path)
+    results.write_manifest(tmp_path, {"experiment": "synthetic", "problem": "bandit",
+                                      "bias_estimators": ["batch_mean_baseline", "leave_one_out"]})  # fmt: skip
+    plots.draw_all(tmp_path)
+    assert set(captured) == {"figure", "bias", "ratio"}
+    legend = captured["figure"]["legend"]
+    assert len({legend[n][:2] for n in names}) == len(names)
+    for stem in ("bias", "ratio"):
+        _assert_same_estimator_looks(captured, "figure", stem, names)
+    # every line with markers in a figure is one of its legend's estimators (nothing drawn in another look)
+    for stem, record in captured.items():
+        looks = {look[:2] for look in record["legend"].values()}
+        assert record["drawn"] <= looks, stem
+
+
+def test_ratio_figure_has_log_axis_reference_line_and_paired_intervals(tmp_path, captured):
+    names = ["reinforce", "leave_one_out", "pathwise"]
+    results.write_table(estimator_table(names), tmp_path)
+    paths = plots.draw_all(tmp_path)
+    assert {p.name for p in paths} >= {"ratio.png", "ratio.pdf"}
+    record = captured["ratio"]
+    assert len(record["axes"]) == 2  # one panel per parameter, as the variance figure
+    for ax in record["axes"]:
+        assert ax.get_yscale() == "log" and ax.get_xscale() == "log"
+        flat = [line for line in ax.get_lines() if np.allclose(line.get_ydata(), 1.0)]
+        assert flat, "no line at ratio 1"
+        bars = [c for c in ax.containers if isinstance(c, matplotlib.container.ErrorbarContainer)]
+        assert len(bars) == len(names) - 1  # one per estimator but the reference
+        assert all(c.has_yerr for c in bars)
+    assert "reinforce (reference, ratio 1)" in record["legend"]
+    assert any("paired 95% CI" in text for text in record["texts"])
+
+
+def test_draw_all_writes_the_ratio_figure_files(tmp_path):
+    results.write_table(estimator_table(["reinforce", "pathwise"], params=("theta[0]",), ns=(1, 4)), tmp_path)
+    paths = plots.draw_all(tmp_path)
+    assert sorted(p.name for p in paths) == ["bias.pdf", "bias.png", "figure.pdf", "figure.png", "ratio.pdf",
+                                             "ratio.png"]  # fmt: skip
+    assert_png(tmp_path / "ratio.png")
+    assert_truetype_pdf(tmp_path / "ratio.pdf")
+
+
+def test_titles_name_every_problem_parameter_from_the_manifest(tmp_path, captured):
+    names = ["reinforce", "constant_baseline"]
+    results.write_table(estimator_table(names), tmp_path)
+    results.write_manifest(tmp_path, {
+        "experiment": "bandit-variance", "problem": "a ~ N(theta . s, sigma^2), s = (1, 0.5)",
+        "config": {"state": [1.0, 0.5], "theta": [0.2, -0.3], "sigma": 0.7, "state_std": 0.0, "baseline": -2.0,
+                   "estimators": names, "ns": [1, 4, 16], "n_seeds": 200, "seed": 0, "chunk_size": 100},
+    })  # fmt: skip
+    plots.draw_all(tmp_path)
+    for stem in ("figure", "bias", "ratio"):
+        texts = "\n".join(captured[stem]["texts"])
+        assert "σ = 0.7" in texts and "θ = (0.2, -0.3)" in texts, stem
+        assert "n_seeds" not in texts and "chunk_size" not in texts and "s = (1, 0.5) " not in texts
+        assert "b = -2" in texts  # the constant baseline's b, in the caption
+    assert plots.problem_parameters({"problem": "x, sigma = (1, 1)", "config": {"sigma": [1.0, 1.0]}}) == []
+
+
+def test_horizon_and_gae_figures_carry_the_paired_ratio(tmp_path, captured):
+    from pgjax import plots_lqr
+
+    names = ["reinforce", "reward_to_go", "pathwise"]
+    horizon = pd.concat([estimator_table(names, ns=(4,)).assign(horizon=h) for h in (1, 5)], ignore_index=True)
+    (tmp_path / "h").mkdir()
+    (tmp_path / "g").mkdir()
+    results.write_table(horizon, tmp_path / "h")
+    plots_lqr.draw_horizon(tmp_path / "h")
+    labels = [ax.get_ylabel() for ax in captured["figure"]["axes"]]
+    assert "variance / reinforce's" in labels
+    _assert_same_estimator_looks(captured, "figure", "bias", names)
+
+    critics = ["gae[exact]", "gae[stationary]"]
+    refs = estimator_table(["reinforce", "reward_to_go"], ns=(4,)).assign(lam=np.nan, critic="")
+    gae = pd.concat([estimator_table(["reinforce"] + critics, ns=(4,)).iloc[2:].assign(lam=lam, critic="c")
+                     for lam in (0.0, 1.0)], ignore_index=True)  # fmt: skip
+    results.write_table(pd.concat([refs, gae], ignore_index=True), tmp_path / "g")
+    plots_lqr.draw_gae(tmp_path / "g")
+    assert "variance / reinforce's" in [ax.get_ylabel() for ax in captured["figure"]["axes"]]
+    _assert_same_estimator_looks(captured, "figure", "bias", critics)
