@@ -190,23 +190,21 @@ def run(config: Config = Config(), *, progress=None, execution: dict | None = No
 
 
 def draw(folder) -> list[Path]:
-    """One variance figure and one bias figure per snapshot, from the saved table."""
+    """Per snapshot, from the saved table: the variance figure, the bias figure and the paired variance ratio
+    against REINFORCE (``figure-<snapshot>``, ``bias-<snapshot>``, ``ratio-<snapshot>``)."""
     folder = Path(folder)
     table = results.read_table(folder)
     if "snapshot" not in table.columns:
         raise results.ResultsError(f"{folder / results.TABLE_FILE}: no snapshot column (not a {NAME} table)")
     paths = []
-    try:
-        chosen = results.read_manifest(folder).get("bias_estimators")
-    except results.ResultsError:
-        chosen = None
+    manifest = plots.folder_manifest(folder)
+    chosen = manifest.get("bias_estimators")
     for name in table["snapshot"].drop_duplicates():
         sub = table[table["snapshot"] == name]
-        paths += plots.plot_variance(sub, folder / f"figure-{name}", title=f"{NAME}: {name} policy")
         have = set(sub["estimator"])
         present = [e for e in list(chosen or []) + ["leave_one_out"] if e in have] or None
-        paths += plots.plot_bias(sub, folder / f"bias-{name}", estimators=present,
-                                 title=f"{NAME}: {name} policy (bias against the reference)")  # fmt: skip
+        paths += plots.draw_variance_figures(sub, folder, manifest, suffix=f"-{name}", title_suffix=f", {name} policy",
+                                             bias_estimators=present)  # fmt: skip
     return paths
 
 
