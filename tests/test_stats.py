@@ -210,15 +210,15 @@ def test_helpers_scalar_and_vectorised_agree():
     x = rng.standard_t(5, size=(50, 4))
     y = 0.7 * x + rng.standard_normal((50, 4))
     z = sps.norm.isf(0.025)
-    v, lo, hi = stats.variance_ci(x)
-    r, rlo, rhi = stats.variance_ratio_ci(y, x)
+    v, lo, hi = stats.variance_ci(x, method="delta")
+    r, rlo, rhi = stats.variance_ratio_ci(y, x, method="delta")
     se = stats.variance_se(x)
     for p in range(4):
-        out = stats.variance_ci(x[:, p])
+        out = stats.variance_ci(x[:, p], method="delta")
         assert all(isinstance(o, float) for o in out)
         np.testing.assert_allclose(out, _ref_var_ci(x[:, p], z), rtol=1e-12)
         np.testing.assert_allclose(out, (v[p], lo[p], hi[p]), rtol=1e-14)
-        ratio_p = stats.variance_ratio_ci(y[:, p], x[:, p])
+        ratio_p = stats.variance_ratio_ci(y[:, p], x[:, p], method="delta")
         np.testing.assert_allclose(ratio_p, _ref_ratio_ci(y[:, p], x[:, p], z), rtol=1e-12)
         np.testing.assert_allclose(ratio_p, (r[p], rlo[p], rhi[p]), rtol=1e-14)
         assert isinstance(stats.variance_se(x[:, p]), float)
@@ -315,7 +315,8 @@ def test_variance_ratio_ci_coverage(case):
         b = rng.standard_t(6, shape)
         a = b + rng.standard_normal(shape)
         true_ratio = 2.5 / 1.5
-    ratio, lo, hi = stats.variance_ratio_ci(a, b, confidence=NOMINAL)
+    # The plug-in ("delta") interval; the default "tail" one is tested on heavy tails below.
+    ratio, lo, hi = stats.variance_ratio_ci(a, b, confidence=NOMINAL, method="delta")
     coverage = np.mean((lo <= true_ratio) & (true_ratio <= hi))
     band = _coverage_band(0.92, N_REP)
     assert band[0] <= coverage <= band[1], (case, coverage, band)
@@ -373,3 +374,103 @@ def test_summarise_coverage_of_exact_variance():
     hit = (df["var_lo"] <= df["var_exact"]) & (df["var_exact"] <= df["var_hi"])
     assert hit.mean() >= 0.92 - Z_1E6 * np.sqrt(0.92 * 0.08 / len(df)), hit.mean()
     assert isinstance(df, pd.DataFrame)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Heavy tails (kurtosis >= 50): the default interval against the README's bandit
+# --------------------------------------------------------------------------------------------------------
+
+# Seed-level estimates of the default bandit (s = (1, 0.5), theta = (0.2, -0.3), sigma = 1, r = -(a - 1)^2),
+# drawn here in numpy from the estimators' formulas with a = mu + eps, mu = theta . s = 0.05:
+#   REINFORCE, log sigma: r(a) (eps^2 - 1)   single-sample variance 129.779, kurtosis 256.8
+#   REINFORCE, theta[0]:  r(a) eps           variance 28.4495, kurtosis 42.8
+#   pathwise,  theta[0]:  r'(a) = -2 (a - 1) variance 4
+# An n-sample estimate averages n of them (kurtosis 3 + (k1 - 3) / n). Exact values by 150-node Gauss-Hermite
+# quadrature (exact for these polynomials).
+HEAVY_N_REP = 10_000
+# Accepted band for an observed coverage over HEAVY_N_REP intervals: [0.933, 0.974]. A true coverage of 0.92
+# lands above 0.933 with probability < 1e-6 (4.75 binomial sd of 0.0027), so the test rejects it; a true
+# coverage in [0.945, 0.965] falls outside the band with probability < 1e-6 (>= 5 sd on either side).
+HEAVY_BAND = (0.92 + 4.75 * np.sqrt(0.92 * 0.08 / HEAVY_N_REP), 0.965 + 4.75 * np.sqrt(0.965 * 0.035 / HEAVY_N_REP))
+
+
+def _bandit_draws(rng, R, n, reps):
+    eps = rng.standard_normal((R, reps, n))
+    a = 0.05 + eps
+    r = -((a - 1.0) ** 2)
+    return {
+        "reinforce_log_sigma": (r * (eps**2 - 1)).mean(-1),
+        "reinforce_theta": (r * eps).mean(-1),
+        "pathwise_theta": (-2.0 * (a - 1.0)).mean(-1),
+    }
+
+
+def _exact_bandit():
+    nodes, weights = np.polynomial.hermite_e.hermegauss(150)
+    weights = weights / weights.sum()
+    a = 0.05 + nodes
+    r = -((a - 1.0) ** 2)
+    out = {}
+    for name, v in {"reinforce_log_sigma": r * (nodes**2 - 1), "reinforce_theta": r * nodes,
+                    "pathwise_theta": -2.0 * (a - 1.0)}.items():  # fmt: skip
+        c = v - (weights * v).sum()
+        out[name] = ((weights * c**2).sum(), (weights * c**4).sum() / (weights * c**2).sum() ** 2)
+    return out
+
+
+def test_exact_bandit_moments():
+    exact = _exact_bandit()
+    np.testing.assert_allclose(exact["reinforce_log_sigma"][0], 129.7790125, rtol=1e-9)
+    np.testing.assert_allclose(exact["reinforce_theta"][0], 28.44950625, rtol=1e-9)
+    np.testing.assert_allclose(exact["pathwise_theta"][0], 4.0, rtol=1e-12)
+    assert exact["reinforce_log_sigma"][1] > 250 and exact["reinforce_theta"][1] > 40
+
+
+def _heavy_coverage(quantity, R, n, seed, method="tail"):
+    exact = _exact_bandit()
+    rng = np.random.default_rng(seed)
+    covered = 0
+    for _ in range(HEAVY_N_REP // 2000):
+        d = _bandit_draws(rng, R, n, 2000)
+        if quantity == "variance":
+            _, lo, hi = stats.variance_ci(d["reinforce_log_sigma"], NOMINAL, method=method)
+            truth = exact["reinforce_log_sigma"][0] / n
+        else:
+            _, lo, hi = stats.variance_ratio_ci(d["pathwise_theta"], d["reinforce_theta"], NOMINAL, method=method)
+            truth = exact["pathwise_theta"][0] / exact["reinforce_theta"][0]
+        covered += int(((lo <= truth) & (truth <= hi)).sum())
+    return covered / HEAVY_N_REP
+
+
+def test_variance_ci_coverage_heavy_tails():
+    # REINFORCE's log sigma at n = 2 (kurtosis 3 + 253.8 / 2 = 130), R = 2000 seeds per interval.
+    coverage = _heavy_coverage("variance", R=2000, n=2, seed=40)
+    assert HEAVY_BAND[0] <= coverage <= HEAVY_BAND[1], (coverage, HEAVY_BAND)
+
+
+def test_variance_ratio_ci_coverage_heavy_tails():
+    # pathwise / REINFORCE on theta[0] at n = 2 (REINFORCE's kurtosis 3 + 39.8 / 2 = 22.9 at n = 2, 42.8 at
+    # n = 1), R = 1000 paired seeds per interval.
+    coverage = _heavy_coverage("ratio", R=1000, n=2, seed=41)
+    assert HEAVY_BAND[0] <= coverage <= HEAVY_BAND[1], (coverage, HEAVY_BAND)
+
+
+def test_plugin_interval_fails_the_heavy_tail_band():
+    # Power: the plug-in ("delta") interval, the default before the tail model, falls below the band on the
+    # same draws as test_variance_ci_coverage_heavy_tails (its true coverage there is about 0.90).
+    coverage = _heavy_coverage("variance", R=2000, n=2, seed=40, method="delta")
+    assert coverage < HEAVY_BAND[0], coverage
+
+
+def test_tail_interval_never_shorter_than_plugin():
+    rng = np.random.default_rng(42)
+    x = _bandit_draws(rng, 500, 1, 200)["reinforce_log_sigma"]
+    _, lo_t, hi_t = stats.variance_ci(x, method="tail")
+    _, lo_d, hi_d = stats.variance_ci(x, method="delta")
+    assert np.all(hi_t >= hi_d * (1 - 1e-12)) and np.all(lo_t <= lo_d * (1 + 1e-12))
+    assert np.mean(hi_t > hi_d * 1.01) > 0.5  # and the tail model does widen most of them
+    with pytest.raises(ValueError, match="method"):
+        stats.variance_ci(x, method="bootstrap")
+    # Below TAIL_MIN_COUNT values the tail interval is the plug-in one.
+    small = x[: stats.TAIL_MIN_COUNT - 1]
+    np.testing.assert_array_equal(stats.variance_ci(small, method="tail"), stats.variance_ci(small, method="delta"))

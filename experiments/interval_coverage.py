@@ -1,0 +1,317 @@
+"""Coverage of pgjax's own 95% intervals for variances and paired variance ratios, against exact values.
+
+For the README's default bandit (``bandit-variance``) and the default LQR problem (``lqr-variance``), every
+estimator whose single-sample variance is known exactly, n in ``ns`` and R in ``rs``: one sweep of
+``replications x max(rs)`` seeds is cut into disjoint blocks of R seeds; each block gives one interval per
+coordinate, exactly as one cell of a results table would (:func:`pgjax.stats.variance_ci` and
+:func:`pgjax.stats.variance_ratio_ci` against REINFORCE on the same seeds). The coverage of a method in a cell
+is the fraction of blocks whose interval contains the exact variance (or the exact ratio), with a 95% Wilson
+interval for that binomial proportion. Smaller R gets more blocks from the same seeds (``max(rs) / R``
+times as many). Every interval method of :data:`pgjax.stats.INTERVAL_METHODS` is measured on the same blocks.
+
+The table also gives, per cell, where the misses fall (truth below the interval, or above it), the median
+width of the interval on the log scale, and the kurtosis of the seed-level estimates over all seeds of the
+sweep, which says how heavy the tails are.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from statistics import NormalDist
+
+import numpy as np
+import pandas as pd
+
+from pgjax import results, stats
+from pgjax.engine import run_sweep
+from pgjax.errors import ConfigError
+from pgjax.experiment import ExperimentResult, check_sample_sizes, exact_variances
+
+NAME = "interval-coverage"
+PROBLEMS = ("bandit", "lqr")
+#: The target band of the coverage of a nominal 95% interval.
+TARGET_BAND = (0.935, 0.965)
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Coverage of pgjax's 95% variance and variance-ratio intervals against exact variances, on the default
+    bandit and LQR problems, for n in ns and R in rs, every interval method."""
+
+    problems: tuple[str, ...] = PROBLEMS
+    """Problems: bandit (the bandit-variance default) and/or lqr (the lqr-variance default)."""
+    ns: tuple[int, ...] = (1, 2, 16)
+    """Sample sizes n (each >= 1) per gradient estimate."""
+    rs: tuple[int, ...] = (1000, 4000)
+    """Seeds R per interval (each >= 30), as in one table cell."""
+    replications: int = 100
+    """Independent intervals per cell at the largest R (>= 10); smaller R gets max(rs)/R times as many."""
+    full: bool = False
+    """The full setting: 1000 replications at the largest R (10x the default's seeds)."""
+    confidence: float = 0.95
+    """Nominal two-sided confidence level of the intervals."""
+    seed: int = 0
+    """Base seed of the per-seed keys."""
+    chunk_size: int = 4096
+    """Seeds per host-side chunk (>= 1); bounds memory, never changes the numbers."""
+
+    @property
+    def n_replications(self) -> int:
+        return 1000 if self.full else self.replications
+
+    def validate(self) -> None:
+        """Raises ConfigError naming the first invalid field."""
+        if not self.problems or any(p not in PROBLEMS for p in self.problems):
+            raise ConfigError("problems", f"choose from {', '.join(PROBLEMS)} (got {', '.join(self.problems)})")
+        if len(set(self.problems)) != len(self.problems):
+            raise ConfigError("problems", "lists a problem twice")
+        check_sample_sizes(self.ns)
+        if not self.rs or min(self.rs) < stats.TAIL_MIN_COUNT:
+            raise ConfigError("rs", f"every R must be >= {stats.TAIL_MIN_COUNT} (got {self.rs})")
+        if self.replications < 10:
+            raise ConfigError("replications", f"must be >= 10 (got {self.replications})")
+        if self.n_replications * max(self.rs) > 2**31 - 1:
+            raise ConfigError("replications", "times max(rs) must be at most 2^31 - 1 seeds")
+        if not 0.0 < self.confidence < 1.0:
+            raise ConfigError("confidence", f"must be in (0, 1) (got {self.confidence})")
+        if self.chunk_size < 1:
+            raise ConfigError("chunk_size", f"must be >= 1 (got {self.chunk_size})")
+
+
+def _bandit():
+    from experiments import bandit_variance
+
+    cfg = bandit_variance.Config()
+    problem, params, estimators = bandit_variance.build(cfg)
+    return problem, params, estimators, None
+
+
+def _lqr():
+    from experiments import lqr_variance
+
+    cfg = lqr_variance.Config()
+    lqr = lqr_variance.problem(cfg)
+    params = lqr.init_params()
+    estimators = lqr_variance.build_estimators(
+        cfg.estimators, lqr, params, baseline=cfg.baseline, gae_lambda=cfg.gae_lambda,
+        gae_value=cfg.gae_value, n_pilot=cfg.n_pilot,
+    )  # fmt: skip
+    return lqr, params, estimators, lqr_variance
+
+
+BUILDERS = {"bandit": _bandit, "lqr": _lqr}
+
+
+def wilson_interval(successes: np.ndarray, trials: np.ndarray, confidence: float = 0.95):
+    """Wilson score interval for binomial proportions (elementwise)."""
+    z = -NormalDist().inv_cdf((1.0 - confidence) / 2.0)
+    p = successes / trials
+    centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
+    half = z / (1 + z * z / trials) * np.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials))
+    # The Wilson interval contains p; clip the rounding of its ends at p = 0 or 1.
+    return np.minimum(centre - half, p), np.maximum(centre + half, p)
+
+
+def _kurtosis(x: np.ndarray) -> np.ndarray:
+    c = x - x.mean(axis=0)
+    return (c**4).mean(axis=0) / (c**2).mean(axis=0) ** 2
+
+
+def _coverage_rows(problem_name, estimates, exact, param_names, config) -> list[dict]:
+    """Rows of the coverage table for one problem: every method, estimator, n, R, coordinate."""
+    rows = []
+    n_total = config.n_replications * max(config.rs)
+    for name, by_n in estimates.items():
+        if name not in exact:
+            continue
+        for n, x_all in by_n.items():
+            x_all = np.asarray(x_all, np.float64)[:n_total]
+            ref_all = np.asarray(estimates["reinforce"][n], np.float64)[:n_total]
+            var_exact = exact[name] / n
+            ratio_exact = exact[name] / exact["reinforce"]
+            kurt = _kurtosis(x_all)
+            for R in sorted(set(config.rs)):
+                blocks = n_total // R
+                x = x_all[: blocks * R].reshape(blocks, R, -1).transpose(1, 0, 2).reshape(R, -1)
+                ref = ref_all[: blocks * R].reshape(blocks, R, -1).transpose(1, 0, 2).reshape(R, -1)
+                P = x_all.shape[1]
+                for method in stats.INTERVAL_METHODS:
+                    _, lo, hi = stats.variance_ci(x, config.confidence, method=method)
+                    quantities = [("variance", lo, hi, np.tile(var_exact, blocks))]
+                    if name != "reinforce":
+                        _, rlo, rhi = stats.variance_ratio_ci(x, ref, config.confidence, method=method)
+                        quantities.append(("ratio", rlo, rhi, np.tile(ratio_exact, blocks)))
+                    for quantity, lo_q, hi_q, truth in quantities:
+                        lo_q = lo_q.reshape(blocks, P)
+                        hi_q = hi_q.reshape(blocks, P)
+                        truth = truth.reshape(blocks, P)
+                        below = (truth < lo_q).sum(axis=0)
+                        above = (truth > hi_q).sum(axis=0)
+                        covered = blocks - below - above
+                        c_lo, c_hi = wilson_interval(covered, np.full(P, blocks), 0.95)
+                        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                            width = np.median(np.log(hi_q / lo_q), axis=0)
+                        for p in range(P):
+                            rows.append(
+                                {
+                                    "problem": problem_name,
+                                    "quantity": quantity,
+                                    "method": method,
+                                    "estimator": name,
+                                    "param": param_names[p],
+                                    "n": int(n),
+                                    "R": int(R),
+                                    "replications": int(blocks),
+                                    "kurtosis": float(kurt[p]),
+                                    "coverage": covered[p] / blocks,
+                                    "coverage_lo": float(c_lo[p]),
+                                    "coverage_hi": float(c_hi[p]),
+                                    "miss_below": below[p] / blocks,
+                                    "miss_above": above[p] / blocks,
+                                    "log_width": float(width[p]),
+                                    "exact": float(truth[0, p]),
+                                }
+                            )
+    return rows
+
+
+def run(config: Config = Config(), *, progress=None, execution: dict | None = None) -> ExperimentResult:
+    """Runs one sweep per problem and measures the coverage (nothing is written; see :func:`save`)."""
+    config.validate()
+    n_total = config.n_replications * max(config.rs)
+    ns = sorted(set(config.ns))
+    rows, sweeps, timings = [], {}, {}
+    for problem_name in config.problems:
+        problem, params, estimators, lqr_module = BUILDERS[problem_name]()
+        exact = exact_variances(estimators, problem, params)
+        chosen = {k: v for k, v in estimators.items() if k in exact or k == "reinforce"}
+        t0 = time.perf_counter()
+        if lqr_module is not None:
+            sweep = lqr_module.sweep_estimators(
+                problem, params, chosen, ns, n_total, seed=config.seed, chunk_size=min(config.chunk_size, n_total),
+                fuse=True, progress=progress, execution=execution,
+            )  # fmt: skip
+        else:
+            sweep = run_sweep(problem, params, chosen, ns, n_total, seed=config.seed,
+                              chunk_size=min(config.chunk_size, n_total), progress=progress,
+                              **(execution or {}))  # fmt: skip
+        timings[problem_name] = {"sweep_seconds": time.perf_counter() - t0}
+        t0 = time.perf_counter()
+        rows += _coverage_rows(problem_name, sweep.estimates, exact, sweep.param_names, config)
+        timings[problem_name]["statistics_seconds"] = time.perf_counter() - t0
+        sweeps[problem_name] = sweep
+    table = pd.DataFrame(rows)
+    first = sweeps[config.problems[0]]
+    return ExperimentResult(
+        experiment=NAME,
+        config=config,
+        problem="; ".join(f"{p}: default of {'bandit-variance' if p == 'bandit' else 'lqr-variance'}"
+                          for p in config.problems),  # fmt: skip
+        table=table,
+        sweep=first,
+        info={"timings": timings, "target_band": list(TARGET_BAND), "n_seeds_per_problem": n_total},
+    )
+
+
+def total_work(config: Config) -> int:
+    """Progress units: seeds x compiled programs (the bandit's estimators run one program each)."""
+    n_total = config.n_replications * max(config.rs)
+    return sum(n_total * (4 if p == "bandit" else 1) for p in config.problems)
+
+
+def summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Per problem, quantity and method: the number of cells, how many lie in the target band, the range of
+    coverage, and the coverage pooled over all cells."""
+    out = []
+    for (problem, quantity, method), g in table.groupby(["problem", "quantity", "method"], sort=False):
+        inside = ((g["coverage"] >= TARGET_BAND[0]) & (g["coverage"] <= TARGET_BAND[1])).sum()
+        out.append(
+            {
+                "problem": problem,
+                "quantity": quantity,
+                "method": method,
+                "cells": len(g),
+                "in_target_band": int(inside),
+                "min_coverage": g["coverage"].min(),
+                "max_coverage": g["coverage"].max(),
+                "pooled_coverage": float(np.average(g["coverage"], weights=g["replications"])),
+            }
+        )
+    return pd.DataFrame(out)
+
+
+def headline(result: ExperimentResult) -> pd.DataFrame:
+    return summary(result.table)
+
+
+def draw(folder) -> list[Path]:
+    """Coverage of every cell, per problem and quantity, one marker per method, with Wilson intervals."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from pgjax import plots
+
+    folder = Path(folder)
+    table = results.read_frame(folder, "table")
+    manifest = results.read_manifest(folder)
+    panels = list(table.groupby(["problem", "quantity"], sort=False))
+    fig, axes = plt.subplots(len(panels), 1, figsize=(11, 2.6 * len(panels)), squeeze=False)
+    markers = {"tail": ("o", "#0072B2"), "delta": ("x", "#D55E00")}
+    for ax, ((problem, quantity), g) in zip(axes[:, 0], panels):
+        cells = g[g["method"] == g["method"].iloc[0]][["estimator", "param", "n", "R"]].reset_index(drop=True)
+        labels = [f"{r.estimator} {r.param} n={r.n} R={r.R}" for r in cells.itertuples()]
+        ax.axhspan(*TARGET_BAND, color="0.88", zorder=0, label=f"target [{TARGET_BAND[0]}, {TARGET_BAND[1]}]")
+        ax.axhline(0.95, color="0.4", lw=0.8, zorder=1)
+        for j, method in enumerate(g["method"].unique()):
+            gm = g[g["method"] == method].reset_index(drop=True)
+            marker, colour = markers.get(method, ("s", "0.3"))
+            xs = np.arange(len(gm)) + (j - 0.5) * 0.25
+            yerr = np.clip([gm["coverage"] - gm["coverage_lo"], gm["coverage_hi"] - gm["coverage"]], 0, None)
+            ax.errorbar(xs, gm["coverage"], yerr=yerr,
+                        fmt=marker, ms=3.5, color=colour, elinewidth=0.7, label=method)  # fmt: skip
+        ax.set_xticks(np.arange(len(labels)))
+        ax.set_xticklabels(labels, rotation=90, fontsize=4.5)
+        ax.set_ylim(min(0.6, float(g["coverage_lo"].min()) - 0.02), 1.005)
+        ax.set_ylabel("coverage")
+        ax.set_title(f"{problem}: 95% interval for the {quantity}"
+                     + (" against REINFORCE" if quantity == "ratio" else ""), fontsize=9)  # fmt: skip
+        ax.legend(fontsize=7, loc="lower right", ncol=3)
+    fig.suptitle(
+        f"Coverage of pgjax's intervals against exact values ({manifest['config']['replications'] if not manifest['config']['full'] else 1000} "
+        f"replications at R = {max(manifest['config']['rs'])}; Wilson 95% intervals)",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    paths = plots.save_figure(fig, folder / "coverage")
+    plt.close(fig)
+    return paths
+
+
+def save(result: ExperimentResult, out_dir, *, argv=None, overwrite=None) -> Path:
+    """Writes the coverage table, its summary, the manifest and the figure, replacing ``out_dir`` as a whole."""
+    import sys
+
+    from pgjax.experiment import _jsonable
+
+    out_dir = Path(out_dir)
+    manifest = {
+        "schema": results.SCHEMA,
+        "experiment": NAME,
+        "problem": result.problem,
+        "config": _jsonable(dataclasses.asdict(result.config)),
+        "command": list(sys.argv if argv is None else argv),
+        "environment": results.environment_info(),
+        "interval_methods": list(stats.INTERVAL_METHODS),
+        **_jsonable(result.info),
+    }
+    with results.staged_output(out_dir, overwrite=overwrite) as stage:
+        results.write_frame(result.table, stage, "table")
+        results.write_frame(summary(result.table), stage, "summary")
+        results.write_manifest(stage, manifest)
+        draw(stage)
+    return out_dir
+
