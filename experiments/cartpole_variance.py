@@ -8,7 +8,8 @@ the same episodes (common random numbers). Bias is measured against a REFERENCE 
 ``reference_batches`` independent leave-one-out estimates of ``reference_episodes`` episodes each (unbiased;
 drawn from keys disjoint from the sweep's), whose standard error per coordinate is reported in the table
 (``reference_se``) next to the fraction of each variance it amounts to (``reference_var_fraction`` =
-reference_se^2 / var).
+reference_se^2 / var). ``bias_se`` combines the estimator's standard error with the reference's
+(sqrt(var / R + reference_se^2)), so bias z-scores allow for the reference's own noise.
 
 Same tables and figures as the foundation experiment, one figure per snapshot (figure-<snapshot>.png).
 """
@@ -159,6 +160,9 @@ def run(config: Config = Config(), *, progress=None, execution: dict | None = No
         index = {p: i for i, p in enumerate(sweep.param_names)}
         se = np.array([reference_se[index[p]] for p in table["param"]])
         table["reference_se"] = se
+        # The bias is measured against an estimate, so its standard error combines both: the estimator's
+        # sd / sqrt(R) and the reference's own standard error (independent keys, so they add in quadrature).
+        table["bias_se"] = np.hypot(table["bias_se"].to_numpy(dtype=float), se)
         table["reference_var_fraction"] = se**2 / table["var"].to_numpy(dtype=float)
         table.insert(2, "snapshot", name)
         tables.append(table)
