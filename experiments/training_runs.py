@@ -245,7 +245,7 @@ def retable(folder) -> str:
     returns the Markdown of the final-return table."""
     frames = {stem: results.read_frame(folder, stem) for stem in TABLES}  # read all before writing any
     for stem, frame in frames.items():
-        results.write_frame(frame, folder, stem)
+        results.write_frame(frame, folder, stem, parquet=False)  # the parquet files are the source: kept
     return results.render_markdown(frames["table"])
 
 

@@ -40,6 +40,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import functools
+import os
 import threading
 import time
 from typing import Callable, Mapping, Sequence
@@ -50,7 +51,7 @@ import numpy as np
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from pgjax.errors import ConfigError
+from pgjax.errors import ConfigError, PgjaxError
 from pgjax.problems.base import Params, Problem, exact_gradient
 from pgjax.tree_util import param_names, ravel
 
@@ -150,6 +151,35 @@ def calls_in_flight(bytes_per_call: int | None, seeds_per_call: int, *, max_memo
 
 def _mib(size: int) -> str:
     return f"{size / 2**20:.3g} MiB"
+
+
+#: Most seeds, and most samples per estimate: seed indices and sample counts are 32-bit on the device.
+MAX_COUNT = 2**31 - 1
+
+
+def check_counts(n_seeds: int, ns: Sequence[int]) -> None:
+    """ConfigError, before any allocation, for a number of seeds or a sample size beyond :data:`MAX_COUNT`."""
+    if n_seeds > MAX_COUNT:
+        raise ConfigError("n_seeds", f"must be at most {MAX_COUNT} (2^31 - 1; got {n_seeds})")
+    if max(ns, default=0) > MAX_COUNT:
+        raise PgjaxError(f"sample size n = {max(ns)} is too large: at most {MAX_COUNT} (2^31 - 1) per estimate")
+
+
+def host_memory_bytes() -> int | None:
+    """This machine's physical memory in bytes (None where the OS does not say)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_host_memory(needed: int, field: str, what: str) -> None:
+    """ConfigError naming ``--field``, before any allocation, when ``what`` needs more host memory than the
+    machine has."""
+    total = host_memory_bytes()
+    if total is not None and needed > total:
+        raise ConfigError(field, f"{what} need {needed / 2**30:.3g} GiB of host memory, more than this "
+                                 f"machine's {total / 2**30:.3g} GiB")  # fmt: skip
 
 
 def micro_batch_groups(ns: Sequence[int], micro_batch_elements: int = MICRO_BATCH_ELEMENTS):
@@ -321,6 +351,7 @@ def run_sweep(
     budget = DEFAULT_MAX_MEMORY_BYTES if max_memory_bytes is None else int(max_memory_bytes)
     if budget < 1:
         raise ValueError(f"max_memory_bytes must be >= 1 (got {max_memory_bytes})")
+    check_counts(n_seeds, ns)
     for estimator in estimators.values():  # estimators that need a kind of problem say so before any work
         check = getattr(estimator, "check", None)
         if check is not None:
@@ -336,6 +367,9 @@ def run_sweep(
         (params, jax.random.key_data(base_key)),
     )
     names = param_names(params)
+    check_host_memory(4 * n_seeds * len(ns) * len(estimators) * len(names), "n_seeds",
+                      f"the float32 estimates of {n_seeds} seeds x {len(ns)} sample size(s) x "
+                      f"{len(estimators)} estimator(s) x {len(names)} parameter(s)")  # fmt: skip
     if reference_gradient is None:
         grad = exact_gradient(problem, params)  # float64 leaves; flatten on the host to keep every digit
         true_grad = np.concatenate([np.ravel(np.asarray(leaf, np.float64)) for leaf in jax.tree.leaves(grad)])
@@ -354,7 +388,7 @@ def run_sweep(
         for name, estimator in estimators.items():
             identities = {
                 n: cell_identity(problem=problem, params=params, estimator=estimator, n=n, n_seeds=n_seeds,
-                                 seed=seed)
+                                 seed=seed, micro_batch_elements=micro_batch_elements)
                 for n in ns
             }
             done = {n: store.load(identities[n]) if store is not None else None for n in ns}

@@ -252,10 +252,14 @@ def run_key(seed: int, index) -> jax.Array:
     return jax.random.fold_in(jax.random.key(seed), index)
 
 
-def checkpoint_identity(setup: TrainSetup, learning_rates, n_seeds: int, seed: int, chunk_blocks: int) -> dict:
+def checkpoint_identity(setup: TrainSetup, learning_rates, n_seeds: int, seed: int, chunk_blocks: int,
+                        devices: int = 1) -> dict:
+    """What a checkpoint's numbers depend on. ``devices``: the runs are laid out over that many devices, which
+    can move the last bits (see the module docstring), so a resume on another number recomputes."""
     import pgjax
 
     return {
+        "devices": int(devices),
         "schema": CHECKPOINT_SCHEMA,
         "setup": repr(setup),
         "learning_rates": [float(lr).hex() for lr in learning_rates],
@@ -350,6 +354,12 @@ def train(
         raise ConfigError("chunk_blocks", f"must be >= 1 (got {chunk_blocks})")
     L = len(learning_rates)
     runs = L * n_seeds
+    from pgjax.engine import MAX_COUNT, check_host_memory
+
+    if runs > MAX_COUNT:  # before any allocation
+        raise ConfigError("n_seeds", f"{n_seeds} seeds x {L} learning rate(s) is over {MAX_COUNT} runs (2^31 - 1)")
+    check_host_memory(4 * runs * blocks * len(METRICS), "n_seeds",
+                      f"the metrics of {n_seeds} seeds x {L} learning rate(s) x {blocks} block(s)")  # fmt: skip
     lrs = np.repeat(np.asarray(learning_rates, np.float32), n_seeds)  # run r: lr index r // S, seed r % S
     seed_index = np.tile(np.arange(n_seeds, dtype=np.uint32), L)
     sharding = _run_sharding(runs, devices)
@@ -364,7 +374,8 @@ def train(
         return jax.vmap(one)(state, lr)
 
     chunk = jax.jit(chunk_fn, static_argnames="length", donate_argnums=0)
-    identity = checkpoint_identity(setup, learning_rates, n_seeds, seed, chunk_blocks)
+    identity = checkpoint_identity(setup, learning_rates, n_seeds, seed, chunk_blocks,
+                                   devices=1 if sharding is None else sharding.mesh.size)
     path = _checkpoint_path(Path(checkpoint), identity) if checkpoint is not None else None
 
     metrics = {k: np.full((runs, blocks), np.nan, np.float32) for k in METRICS}

@@ -1,12 +1,12 @@
 """Scale-out and integrity: the same per-seed numbers on 1 or 4 devices, 1 or 2 processes, any chunk size;
-resume after SIGKILL gives the tables of an uninterrupted run and never leaves a partial file visible;
-SIGINT stops cleanly; non-finite estimates are counted without aborting."""
+a run killed with SIGKILL after saving cells (or while writing one) resumes from those cells to the tables of
+an uninterrupted run and never leaves a partial file visible; SIGINT stops cleanly; non-finite estimates are
+counted without aborting."""
 
 from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import socket
 import subprocess
@@ -97,7 +97,7 @@ def _visible_files_are_whole(out: Path, n_seeds: int = 300):
     for path in out.rglob("*"):
         if path.is_dir() or ".tmp-" in path.name:
             continue
-        if path.suffix == ".npz" and path.parent.name == "cells":
+        if path.suffix == ".npz" and "cells" in path.relative_to(out).parts:
             with np.load(path) as data:
                 assert json.loads(str(data["identity"]))["schema"] == CELL_SCHEMA
                 assert data["estimates"].shape[0] == n_seeds
@@ -107,6 +107,11 @@ def _visible_files_are_whole(out: Path, n_seeds: int = 300):
             results.read_manifest(out)
         elif path.name == "raw.npz":
             results.read_raw(out)
+
+
+def _cell_files(out: Path) -> list[Path]:
+    """The finished cells of a results folder (a *.tmp-*.npz file is a cell still being written)."""
+    return [p for p in (out / "cells").rglob("*.npz") if ".tmp-" not in p.name]
 
 
 @pytest.fixture(scope="module")
@@ -123,30 +128,69 @@ def uninterrupted(tmp_path_factory, cache_env):
     return out
 
 
-def test_sigkill_at_random_moments_then_resume_equals_uninterrupted(tmp_path, cache_env, uninterrupted):
+#: Runs `pgjax` and SIGKILLs it at a chosen moment: PGJAX_TEST_KILL=after:K kills it right after its K-th
+#: saved cell, during:K while its K-th cell is written (its bytes in a temporary file, not yet renamed).
+KILLER = """
+import os, runpy, signal, sys
+from pgjax import cells
+mode, count = os.environ["PGJAX_TEST_KILL"].split(":")
+if mode == "after":
+    save = cells.CellStore.save
+    def killing_save(self, identity, estimates):
+        path = save(self, identity, estimates)
+        if len(self.saved) >= int(count):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return path
+    cells.CellStore.save = killing_save
+else:
+    replace, renames = os.replace, []
+    def killing_replace(src, dst):
+        if str(dst).endswith(".npz") and "cells" in str(dst):
+            renames.append(dst)
+            if len(renames) >= int(count):
+                os.kill(os.getpid(), signal.SIGKILL)
+        return replace(src, dst)
+    os.replace = killing_replace
+runpy.run_module("pgjax.cli", run_name="__main__")
+"""
+
+
+def test_sigkill_after_saved_cells_then_resume_loads_them_and_equals_uninterrupted(tmp_path, cache_env,
+                                                                                   uninterrupted):
+    """Kills at chosen moments, each after cells were saved, never by a timer: after the first estimator's
+    cells; after the second's and part of the third's; in the middle of writing a cell. The resumed run then
+    loads the cells of the two finished estimators and gives the uninterrupted run's tables bit for bit."""
+    from pgjax.engine import micro_batch_groups
+
     out = tmp_path / "run"
-    rng = random.Random(20261125)
-    kills = 0
-    for attempt in range(4):
-        proc = _pgjax(["run", "bandit-variance", *RUN, "--out", str(out), "--resume"], cache_env)
-        time.sleep(rng.uniform(1.0, 8.0))
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            kills += 1
-        proc.communicate(timeout=600)
+    ns = [int(n) for n in RUN[RUN.index("--ns") + 1 : RUN.index("--chunk-size")]]
+    assert len(micro_batch_groups(ns)) == 1, "one cell group per estimator: the kill points below assume it"
+    per_estimator = len(ns)
+    command = [sys.executable, "-c", KILLER, "run", "bandit-variance", *RUN, "--out", str(out), "--resume"]
+    for mode, count, cells_after in [("after", per_estimator, per_estimator),
+                                     ("after", per_estimator + 2, 2 * per_estimator + 2),
+                                     ("during", 1, 2 * per_estimator + 2)]:  # fmt: skip
+        proc = subprocess.run(command, env={**cache_env, "PGJAX_TEST_KILL": f"{mode}:{count}"},
+                              capture_output=True, text=True, timeout=600)  # fmt: skip
+        assert proc.returncode == -signal.SIGKILL, (mode, count, proc.returncode, proc.stderr[-2000:])
+        assert len(_cell_files(out)) == cells_after, (mode, count)
+        assert not (out / "manifest.json").exists()
         _visible_files_are_whole(out)
-    assert kills >= 1, "every run finished before its kill: the test exercised nothing"
+    assert list((out / "cells").rglob("*.tmp-*.npz")), "the last kill did not land inside a cell write"
     proc = _pgjax(["run", "bandit-variance", *RUN, "--out", str(out), "--resume"], cache_env)
-    _, err = proc.communicate(timeout=600)
+    stdout, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err
+    assert results.read_manifest(out)["execution"]["cells_loaded"] == 2 * per_estimator
+    assert f"resumed: {2 * per_estimator} finished cell(s) reused" in stdout
     _visible_files_are_whole(out)
+    assert not list((out / "cells").rglob("*.tmp-*")), "a killed write's temporary was left behind"
     pd.testing.assert_frame_equal(results.read_table(out), results.read_table(uninterrupted))
     got, _, _ = results.read_raw(out)
     want, _, _ = results.read_raw(uninterrupted)
     for name in want:
         for n in want[name]:
             np.testing.assert_array_equal(got[name][n], want[name][n])
-    assert not list(out.parent.glob(f".{out.name}.tmp-*")), "stale staging folder left behind"
+    assert sorted(p.name for p in out.parent.iterdir()) == ["run"], "stale staging folder left behind"
 
 
 def test_sigint_stops_cleanly_and_says_how_to_resume(tmp_path, cache_env):
@@ -163,8 +207,8 @@ def test_sigint_stops_cleanly_and_says_how_to_resume(tmp_path, cache_env):
                              "--out", str(out)], env=cache_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)  # fmt: skip
     deadline = time.time() + 300
-    def finished_cells():  # *.tmp-*.npz files are cells still being written
-        return [p for p in (out / "cells").glob("*.npz") if ".tmp-" not in p.name]
+    def finished_cells():
+        return _cell_files(out)
 
     started = time.time()
     while time.time() < deadline and not finished_cells() and proc.poll() is None:
@@ -181,19 +225,27 @@ def test_sigint_stops_cleanly_and_says_how_to_resume(tmp_path, cache_env):
     _visible_files_are_whole(out, n_seeds=3000)
 
 
-def test_changed_config_never_reuses_cells(tmp_path, cache_env):
+def test_changed_config_never_reuses_cells(tmp_path, cache_env, capsys):
+    """A resumed run with another seed reuses nothing (the manifest would otherwise name the new seed over the
+    old seed's numbers); the same command again reuses everything."""
     from pgjax import cli
 
     out = tmp_path / "run"
     small = ["--n-seeds", "50", "--ns", "4", "--estimators", "reinforce"]
     assert cli.main(["run", "bandit-variance", *small, "--out", str(out)]) == 0
-    first = results.read_table(out)
-    assert cli.main(["run", "bandit-variance", *small, "--sigma", "2", "--out", str(out), "--resume"]) == 0
-    second = results.read_table(out)
-    manifest = results.read_manifest(out)
-    assert manifest["execution"]["cells_loaded"] == 0
-    assert not np.allclose(first["var"], second["var"])
-    assert len(list((out / "cells").glob("*.npz"))) == 1  # the stale cell was pruned
+    first, _, _ = results.read_raw(out)
+    for change in (["--seed", "1"],):  # every other config field: tests/test_cells.py
+        capsys.readouterr()
+        assert cli.main(["run", "bandit-variance", *small, *change, "--out", str(out), "--resume"]) == 0
+        assert "resumed:" not in capsys.readouterr().out
+        manifest = results.read_manifest(out)
+        assert manifest["execution"]["cells_loaded"] == 0
+        assert manifest["config"][change[0][2:]] == float(change[1])
+        again, _, _ = results.read_raw(out)
+        assert not np.array_equal(again["reinforce"][4], first["reinforce"][4])
+        assert len(_cell_files(out)) == 1  # the stale cell was pruned
+    assert cli.main(["run", "bandit-variance", *small, "--seed", "1", "--out", str(out), "--resume"]) == 0
+    assert "resumed: 1 finished cell(s) reused, 0 computed" in capsys.readouterr().out
 
 
 def test_corrupt_cell_gives_one_line_error_naming_it(tmp_path, capsys):
@@ -202,7 +254,7 @@ def test_corrupt_cell_gives_one_line_error_naming_it(tmp_path, capsys):
     out = tmp_path / "run"
     small = ["--n-seeds", "50", "--ns", "4", "--estimators", "reinforce", "--out", str(out)]
     assert cli.main(["run", "bandit-variance", *small]) == 0
-    cell = next((out / "cells").glob("*.npz"))
+    cell = _cell_files(out)[0]
     cell.write_bytes(cell.read_bytes()[:100])
     capsys.readouterr()
     assert cli.main(["run", "bandit-variance", *small, "--resume"]) == 2
@@ -268,7 +320,7 @@ def test_mohamed_fig2_resume_equals_an_uninterrupted_run(tmp_path):
             "--out", str(out)]  # fmt: skip
     assert cli.main(args) == 0
     uninterrupted, _, _ = results.read_raw(out)
-    cells = sorted((out / "cells").glob("*.npz"))
+    cells = sorted(_cell_files(out))
     assert len(cells) == 2  # quadratic x (reinforce, pathwise)
     cells[0].unlink()  # as if the run had been killed before its second cell
     (out / "raw.npz").unlink()

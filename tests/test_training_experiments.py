@@ -52,7 +52,7 @@ def test_training_resume_reuses_checkpoints_and_gives_the_same_tables(cartpole_r
     assert code == 0
     after = pd.read_parquet(cartpole_run / "curves.parquet")
     pd.testing.assert_frame_equal(before, after)
-    assert len(list((cartpole_run / "cells").glob("train-*.npz"))) == 2
+    assert len(list((cartpole_run / "cells").rglob("train-*.npz"))) == 2
 
 
 def test_plot_redraws_training_figures(cartpole_run, capsys):
