@@ -1,7 +1,7 @@
 """The ``pgjax`` command.
 
     pgjax list                         the experiments and what they do
-    pgjax run NAME [--field value ...] run one experiment (every config field is a flag; see --help)
+    pgjax run NAME [--field value ...] run one experiment into runs/NAME/ (every config field is a flag; see --help)
     pgjax table DIR                    re-render the tables of a results folder and print the Markdown one
     pgjax plot DIR                     re-draw the figures of a results folder from its saved table
     pgjax explain [--write] [flags]    the log-derivative trick worked with numbers (docs/log-derivative-trick.md)
@@ -9,13 +9,20 @@
     pgjax bench-scaling [--quick]      the scale-out benchmark (devices, memory, compilation cache)
     pgjax bench-lqr [--quick]          the trajectory benchmark (LQR rollout + reward-to-go vs NumPy)
     pgjax bench-envs [--quick]         the environment benchmark (CartPole rollout + gradient vs gymnax)
+    pgjax --version                    the installed version
 
 User mistakes print one line, ``pgjax: error: ...``, on stderr and exit with status 2, without a traceback
 and without writing any result file. Ctrl-C stops cleanly (exit 130) and leaves earlier results intact.
+
+A run writes to ``runs/NAME/`` (git-ignored) unless ``--out`` says otherwise; it replaces that folder as a
+whole, and refuses (exit 2) a folder that holds another experiment's results or files pgjax did not write,
+unless ``--overwrite``. When stderr is not a terminal (a log file, nohup, SLURM), progress is a line every
+``PGJAX_PROGRESS_SECONDS`` seconds (default 30) with the work done, the total and an ETA.
 """
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import dataclasses
 import inspect
@@ -23,8 +30,11 @@ import io
 import os
 import re
 import sys
+import textwrap
+import time
+import typing
 from pathlib import Path
-from typing import Annotated, Sequence
+from typing import Annotated, Any, Callable, Sequence
 
 USAGE = __doc__.split("\n\n")[1]
 
@@ -57,8 +67,12 @@ def _tyro_parse(cls, args: Sequence[str], prog: str):
 
 #: Flags of `pgjax run` that say how to run, never what to compute: name -> (type, default, help).
 RUN_FLAGS = {
-    "out": (str, None, "Folder for the results (created if absent). Default: results/NAME."),
-    "resume": (bool, False, "Reuse the finished cells in OUT/cells whose config matches; compute the rest."),
+    "out": (str, None, "Folder for the results, replaced as a whole when the run succeeds. Default: runs/NAME "
+            "(git-ignored); the committed reference results are refreshed with --out results/NAME."),
+    "overwrite": (bool, False, "Replace OUT even if it holds another experiment's results or files pgjax did "
+                  "not write (they are deleted)."),
+    "resume": (bool, False, "Reuse the finished cells in OUT/cells of a run with the same config, seed, float "
+               "width and versions; compute the rest."),
     "devices": (int, 0, "Local devices to shard the seeds over (0 = all)."),
     "max_memory": (float, 2.0, "Device-memory budget per device, in GiB, for the micro-batch calls in flight: "
                    "the host-side chunk of seeds is derived from it (never a number); a micro-batch that does not "
@@ -71,18 +85,80 @@ RUN_FLAGS = {
     "process_id": (int, -1, "Multi-host: this process's index (with --coordinator-address)."),
 }
 
+#: Where `pgjax run NAME` writes unless --out is given (relative to the working folder; git-ignored).
+DEFAULT_OUT = "runs/{name}"
 
-def _run_options(module):
-    """The experiment's Config plus the execution flags of `pgjax run`."""
+
+def _run_options(module, *, show_choices: bool = False):
+    """The experiment's Config plus the execution flags of `pgjax run`. With ``show_choices`` (for --help),
+    the fields that accept a fixed set of names show it, as ``{a,b,c}``."""
     import tyro
 
     extra = []
+    if show_choices:
+        hints = typing.get_type_hints(module.Config, include_extras=True)
+        docs = field_docstrings(module.Config)
+        defaults = module.Config()
+        for name, choices in field_choices(module.Config).items():
+            metavar = "{" + ",".join(choices) + "}"
+            if typing.get_origin(hints[name]) is tuple:
+                metavar += " [...]"
+            marker = tyro.conf.arg(metavar=metavar, help=docs.get(name))
+            extra.append((name, Annotated[(hints[name], marker)],
+                          dataclasses.field(default=getattr(defaults, name))))  # fmt: skip
     for name, (kind, default, help_text) in RUN_FLAGS.items():
         if name == "out":
-            default = f"results/{module.NAME}"
+            default = DEFAULT_OUT.format(name=module.NAME)
         markers = (tyro.conf.arg(help=help_text),) + ((tyro.conf.FlagCreatePairsOff,) if kind is bool else ())
         extra.append((name, Annotated[(kind, *markers)], dataclasses.field(default=default)))
     return dataclasses.make_dataclass("RunOptions", extra, bases=(module.Config,), frozen=True)
+
+
+_CHOICES = re.compile(r"(?:choose (?:one of|from)|must be one of) (.+?)(?: \((?:got|or) .*)?$")
+
+
+def field_choices(config_cls) -> dict[str, tuple[str, ...]]:
+    """The names each text field of a config accepts, read from the config's own ``validate``: it is given an
+    impossible name and the list in its error message ("choose from a, b, c") is taken, so the help can
+    never disagree with what a run accepts. Fields whose validation names no list are left out."""
+    from pgjax.errors import ConfigError
+
+    hints = typing.get_type_hints(config_cls)
+    base = config_cls()
+    found: dict[str, tuple[str, ...]] = {}
+    for field in dataclasses.fields(config_cls):
+        hint = hints.get(field.name)
+        if hint is str:
+            probe: Any = "\x00"
+        elif typing.get_origin(hint) is tuple and typing.get_args(hint)[:1] == (str,):
+            probe = ("\x00",)
+        else:
+            continue
+        try:
+            dataclasses.replace(base, **{field.name: probe}).validate()
+        except ConfigError as err:
+            match = _CHOICES.search(str(err))
+            if err.field == field.name and match:
+                found[field.name] = tuple(c.strip() for c in match.group(1).split(","))
+        except Exception:  # noqa: BLE001 - a validation that cannot handle the probe shows no choices
+            continue
+    return found
+
+
+def field_docstrings(cls) -> dict[str, str]:
+    """The docstrings under the fields of a dataclass and of its dataclass bases (as tyro shows them)."""
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        try:
+            tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
+        except (OSError, TypeError, SyntaxError):
+            continue
+        body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+        for node, after in zip(body, body[1:]):
+            if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and isinstance(after, ast.Expr)
+                    and isinstance(after.value, ast.Constant) and isinstance(after.value.value, str)):  # fmt: skip
+                docs[node.target.id] = " ".join(after.value.value.split())
+    return docs
 
 
 def _start_distributed(options) -> None:
@@ -134,14 +210,15 @@ def cmd_list() -> int:
 
 def cmd_run(args: Sequence[str]) -> int:
     from pgjax import experiment, results
-    from pgjax.cells import CellStore
+    from pgjax.cells import CellStore, run_context
     from pgjax.errors import ConfigError
 
     if not args or args[0].startswith("-"):
         known = ", ".join(experiment.discover())
         raise UsageError(f"run needs an experiment name; known: {known}")
     module = experiment.load(args[0])
-    options = _tyro_parse(_run_options(module), args[1:], prog=f"pgjax run {module.NAME}")
+    wants_help = any(a in ("-h", "--help") for a in args[1:])
+    options = _tyro_parse(_run_options(module, show_choices=wants_help), args[1:], prog=f"pgjax run {module.NAME}")
     fields = {f.name for f in dataclasses.fields(module.Config)}
     config = module.Config(**{k: v for k, v in dataclasses.asdict(options).items() if k in fields})
     config.validate()
@@ -157,59 +234,177 @@ def cmd_run(args: Sequence[str]) -> int:
     writer = jax.process_index() == 0
     if writer:
         results.check_writable(out)
+        results.remove_stale(out)  # what a killed earlier run left: temporaries, or its old folder set aside
+        if not options.overwrite:
+            results.check_replaceable(out, module.NAME)
     if not options.no_compile_cache:
         enable_compilation_cache()
 
-    if writer:
-        _remove_stale_temporaries(out)
-    store = CellStore(out / "cells", resume=options.resume)
+    store = CellStore(out / results.CELLS_DIR, resume=options.resume, context=run_context(module.NAME, config))
     execution = {
         "devices": options.devices or None,
         "max_memory_bytes": int(options.max_memory * 2**30),
         "store": store,
     }
-    from tqdm.auto import tqdm
-
     total = module.total_work(config) if hasattr(module, "total_work") else None
+    unit = getattr(module, "PROGRESS_UNIT", "seed")
     try:
-        with tqdm(total=total, desc=module.NAME, unit=getattr(module, "PROGRESS_UNIT", "seed"), file=sys.stderr, disable=None if writer else True) as bar:
+        with _progress(module.NAME, total, unit, enabled=writer) as update:
             if "execution" in inspect.signature(module.run).parameters:
-                result = module.run(config, progress=bar.update, execution=execution)
+                result = module.run(config, progress=update, execution=execution)
             else:  # an experiment that cannot shard, resume or bound memory
-                result = module.run(config, progress=bar.update)
+                result = module.run(config, progress=update)
     except KeyboardInterrupt:
-        kept = len(store.saved) + len(store.loaded)
+        kept = len(set(store.saved) | set(store.loaded))
         raise Interrupted(
             f"interrupted; {kept} finished cell(s) kept in {store.folder}; "
             f"rerun the same command with --resume to continue"
         ) from None
     if not writer:
         return 0
+    if store.folder.is_dir():
+        store.prepare()  # its run.json names the experiment (a training checkpoint does not write one)
     save = getattr(module, "save", experiment.save)
-    save(result, out, argv=["pgjax", "run", *args])
+    with results.overwriting(options.overwrite):
+        save(result, out, argv=["pgjax", "run", *args])
     store.prune()
     print(f"wrote {out}/ (table.md, table.parquet, figure.png, manifest.json, ...)")
-    if store.loaded:
-        print(f"resumed: {len(store.loaded)} finished cell(s) reused, {len(store.saved)} computed")
     execution = getattr(getattr(result, "sweep", None), "execution", {}) or {}
+    reused = execution.get("cells_loaded", len(store.loaded))  # a partly finished group is recomputed whole
+    if reused:
+        print(f"resumed: {reused} finished cell(s) reused, {len(store.saved)} computed")
+    print(_platform_line(execution, options))
     if "compiles" in execution:
-        print(
-            f"compiled {execution['compiles']} program(s), {execution['cache_hits']} from the persistent cache; "
-            f"{execution['devices']} device(s) x {execution['processes']} process(es)"
-        )
+        print(f"compiled {execution['compiles']} program(s), {execution['cache_hits']} from the persistent cache")
     headline = module.headline(result) if hasattr(module, "headline") else _headline(result.table)
     print(results.render_markdown(headline))
+    for line in nonfinite_report(result):
+        print(f"pgjax: warning: {line}", file=sys.stderr)
     return 0
 
 
-def _remove_stale_temporaries(out: Path) -> None:
-    """Deletes what a killed earlier run may have left: *.tmp-* files and its staging folder."""
-    import shutil
+def _platform_line(execution: dict, options) -> str:
+    """Where the run ran: platform, device kind, devices used of those present, processes."""
+    import jax
 
-    for path in list(out.glob("*.tmp-*")) + list(out.glob("cells/*.tmp-*")):
-        path.unlink(missing_ok=True)
-    for stage in out.parent.glob(f".{out.name}.tmp-*"):
-        shutil.rmtree(stage, ignore_errors=True)
+    devices = jax.devices()
+    used = execution.get("devices") or options.devices or len(devices)
+    kind = devices[0].device_kind if devices else "?"
+    return (f"ran on {jax.default_backend()} ({kind}): {used} of {len(devices)} device(s), "
+            f"{jax.process_count()} process(es)")  # fmt: skip
+
+
+def nonfinite_report(result, limit: int = 12) -> list[str]:
+    """Lines that name the cells with non-finite estimates (or, for a training run, the variants with
+    non-finite returns) and how many seeds each; empty when every number is finite."""
+    import numpy as np
+
+    bad: list[str] = []
+    cells = 0
+    sweep = getattr(result, "sweep", None)
+    raw = getattr(result, "raw", None)
+    if sweep is not None:
+        for name, by_n in sweep.estimates.items():
+            for n, values in by_n.items():
+                values = np.asarray(values)
+                cells += 1
+                count = int(np.count_nonzero(~np.isfinite(values.reshape(values.shape[0], -1)).all(axis=1)))
+                if count:
+                    bad.append(f"{name} at n = {n}: {count} of {values.shape[0]} seeds")
+        what = "estimates"
+    elif isinstance(raw, dict):
+        for key, values in raw.items():
+            if key.endswith("/return"):
+                values = np.asarray(values)
+                cells += 1
+                count = int(np.count_nonzero(~np.isfinite(values.reshape(values.shape[0], -1)).all(axis=1)))
+                if count:
+                    bad.append(f"{key[: -len('/return')]}: {count} of {values.shape[0]} seeds")
+        what = "returns"
+    if not bad:
+        return []
+    head = (f"non-finite {what} in {len(bad)} of {cells} cell(s) (seeds with any non-finite value; the "
+            f"table counts them in n_nonfinite):")  # fmt: skip
+    lines = [head, *(f"  {line}" for line in bad[:limit])]
+    if len(bad) > limit:
+        lines.append(f"  ... and {len(bad) - limit} more")
+    return lines
+
+
+#: Seconds between progress lines when stderr is not a terminal (override: PGJAX_PROGRESS_SECONDS).
+PROGRESS_SECONDS = 30.0
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(max(seconds, 0)))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m {seconds % 60:02d}s"
+    return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
+
+
+class LogProgress:
+    """Progress for a log: a line ``pgjax: NAME: done/total units (p%), elapsed, ETA`` on ``stream`` at most
+    every ``interval`` seconds (at the update that crosses it), and a last line when a run that printed
+    any finishes. For stderr that is not a terminal, where a progress bar would be noise."""
+
+    def __init__(self, name: str, total: int | None, unit: str, *, interval: float, stream=None,
+                 clock: Callable[[], float] = time.monotonic):  # fmt: skip
+        self.name, self.total, self.unit, self.interval = name, total, unit, interval
+        self.stream = stream if stream is not None else sys.stderr
+        self.clock = clock
+        self.start = self.last = clock()
+        self.done = 0
+        self.lines = 0
+
+    def update(self, count: int = 1) -> None:
+        self.done += count
+        now = self.clock()
+        if now - self.last >= self.interval:
+            self.last = now
+            self._line(now)
+
+    def finish(self) -> None:
+        if self.lines:
+            self._line(self.clock(), final=True)
+
+    def _line(self, now: float, final: bool = False) -> None:
+        elapsed = now - self.start
+        text = f"pgjax: {self.name}: {self.done}"
+        if self.total:
+            text += f"/{self.total} {self.unit}s ({100 * self.done / self.total:.0f}%)"
+        else:
+            text += f" {self.unit}s"
+        if final:
+            text += f", done in {_duration(elapsed)}"
+        else:
+            text += f", {_duration(elapsed)} elapsed"
+            if self.total and 0 < self.done < self.total:
+                text += f", ETA {_duration(elapsed * (self.total - self.done) / self.done)}"
+        print(text, file=self.stream, flush=True)
+        self.lines += 1
+
+
+@contextlib.contextmanager
+def _progress(name: str, total: int | None, unit: str, *, enabled: bool = True):
+    """The progress callback of a run: a tqdm bar on a terminal, :class:`LogProgress` lines otherwise."""
+    if not enabled:
+        yield lambda count=1: None
+        return
+    if sys.stderr.isatty():
+        from tqdm.auto import tqdm
+
+        with tqdm(total=total, desc=name, unit=unit, file=sys.stderr) as bar:
+            yield bar.update
+        return
+    try:
+        interval = float(os.environ.get("PGJAX_PROGRESS_SECONDS", PROGRESS_SECONDS))
+    except ValueError:
+        interval = PROGRESS_SECONDS
+    log = LogProgress(name, total, unit, interval=interval)
+    yield log.update
+    log.finish()
 
 
 class Interrupted(Exception):
@@ -222,16 +417,31 @@ def _headline(table):
     return largest
 
 
+TABLE_HELP = """usage: pgjax table DIR
+
+Re-renders table.md, table.csv and table.tex of a results folder from its table.parquet (the source of
+truth, which is never rewritten) and prints the Markdown table. DIR must be writable."""
+
+PLOT_HELP = """usage: pgjax plot DIR
+
+Re-draws the figures (PNG and PDF) of a results folder from its saved tables, without recomputing
+anything. DIR must be writable."""
+
+
 def cmd_table(args: Sequence[str]) -> int:
     from pgjax import results
 
-    folder = _one_dir(args, "table")
+    folder = _one_dir(args, "table", TABLE_HELP)
+    if folder is None:
+        return 0
     retable = _experiment_hook(folder, "retable")  # an experiment whose tables are not the standard one
     if retable is not None:
+        results.check_writable(folder, parent=False)
         print(retable(folder))
         return 0
     table = results.read_table(folder)
-    results.write_table(table, folder)
+    results.check_writable(folder, parent=False)
+    results.write_table(table, folder, parquet=False)
     print(results.render_markdown(table))
     return 0
 
@@ -249,12 +459,17 @@ def _experiment_hook(folder: Path, name: str):
 
 
 def cmd_plot(args: Sequence[str]) -> int:
-    from pgjax import plots
+    from pgjax import plots, results
 
-    folder = _one_dir(args, "plot")
+    folder = _one_dir(args, "plot", PLOT_HELP)
+    if folder is None:
+        return 0
     # an experiment may draw its own figures (from its saved tables only)
     draw = _experiment_hook(folder, "draw") or plots.draw_all
-    for path in draw(folder):
+    results.check_writable(folder, parent=False)
+    paths = draw(folder)
+    results.record_files(folder, paths)
+    for path in paths:
         print(f"wrote {path}")
     return 0
 
@@ -289,7 +504,11 @@ def cmd_explain(args: Sequence[str]) -> int:
     return explain.main(list(args))
 
 
-def _one_dir(args: Sequence[str], command: str) -> Path:
+def _one_dir(args: Sequence[str], command: str, help_text: str) -> Path | None:
+    """The results folder of `pgjax table`/`pgjax plot`; None after printing the help."""
+    if list(args) in (["-h"], ["--help"]):
+        print(help_text)
+        return None
     if len(args) != 1 or args[0].startswith("-"):
         raise UsageError(f"usage: pgjax {command} DIR (a results folder written by `pgjax run`)")
     folder = Path(args[0])
@@ -310,6 +529,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args or args[0] in ("-h", "--help", "help"):
         print(USAGE)
         return 0 if args else 2
+    if args[0] in ("--version", "-V"):
+        import pgjax
+
+        print(f"pgjax {pgjax.__version__}")
+        return 0
     command, rest = args[0], args[1:]
     if command not in COMMANDS:
         return _error(f"unknown command {command!r}; choose from {', '.join(COMMANDS)}")
@@ -317,6 +541,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return COMMANDS[command](rest)
     except (UsageError, PgjaxError) as exc:
         return _error(str(exc))
+    except PermissionError as exc:  # a folder that became read-only after the checks
+        return _error(f"cannot write to {exc.filename or 'the output folder'}: {exc.strerror or exc}")
     except Interrupted as exc:
         print(f"pgjax: {exc}", file=sys.stderr)
         return 130

@@ -7,7 +7,8 @@ imports ``experiments/`` itself) that defines
 - ``run(config, *, progress=None) -> ExperimentResult``: validates the config (raising
   :class:`pgjax.ConfigError` early), computes, and returns the result without writing anything.
 
-:func:`save` then writes the table, the raw estimates, the manifest and the figures atomically.
+:func:`save` then writes the table, the raw estimates, the manifest and the figures, replacing the results
+folder as a whole.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from pgjax import plots, results, stats
-from pgjax.engine import Sweep
+from pgjax.engine import MAX_COUNT, Sweep
 from pgjax.errors import ConfigError, PgjaxError
 
 ENTRY_POINT_GROUP = "pgjax.experiments"
@@ -71,12 +72,16 @@ def check_sample_sizes(ns) -> None:
         raise ConfigError("ns", "needs at least one sample size")
     if min(ns) < 1:
         raise ConfigError("ns", f"every sample size must be >= 1 (got {min(ns)})")
+    if max(ns) > MAX_COUNT:
+        raise ConfigError("ns", f"every sample size must be at most {MAX_COUNT} (2^31 - 1; got {max(ns)})")
 
 
 def check_seeds(n_seeds: int, chunk_size: int) -> None:
     """ConfigError unless there are >= 2 seeds (a variance needs two) and chunk_size >= 1."""
     if n_seeds < 2:
         raise ConfigError("n_seeds", f"must be >= 2 to estimate a variance (got {n_seeds})")
+    if n_seeds > MAX_COUNT:
+        raise ConfigError("n_seeds", f"must be at most {MAX_COUNT} (2^31 - 1; got {n_seeds})")
     if chunk_size < 1:
         raise ConfigError("chunk_size", f"must be >= 1 (got {chunk_size})")
 
@@ -161,20 +166,24 @@ def manifest(result: ExperimentResult, argv: list[str] | None = None) -> dict:
     }
 
 
-def save(result: ExperimentResult, out_dir: str | Path, *, argv: list[str] | None = None) -> Path:
-    """Writes table (parquet/csv/md/tex), raw.npz, manifest.json and figures into ``out_dir`` atomically.
+def save(result: ExperimentResult, out_dir: str | Path, *, argv: list[str] | None = None,
+         overwrite: bool | None = None) -> Path:
+    """Writes table (parquet/csv/md/tex), raw.npz, manifest.json and figures into ``out_dir``, replacing it.
 
-    Everything is first written to a staging folder; only when all files exist are they moved into
-    ``out_dir`` (manifest last), so a failure or Ctrl-C leaves earlier results untouched.
+    Everything is first written to a staging folder, which then replaces ``out_dir`` as a whole in one step
+    (:func:`pgjax.results.staged_output`), so a failure or Ctrl-C leaves earlier results untouched and no
+    old file ever stays beside new ones. A folder holding another experiment's results or files pgjax did
+    not write is refused (ResultsError) unless ``overwrite``.
     """
-    return save_with(plots.draw_all, result, out_dir, argv=argv)
+    return save_with(plots.draw_all, result, out_dir, argv=argv, overwrite=overwrite)
 
 
-def save_with(draw, result: ExperimentResult, out_dir: str | Path, *, argv: list[str] | None = None) -> Path:
+def save_with(draw, result: ExperimentResult, out_dir: str | Path, *, argv: list[str] | None = None,
+              overwrite: bool | None = None) -> Path:
     """:func:`save` with an experiment's own figures: ``draw(folder)`` draws them from the staged table, and
-    everything is moved into ``out_dir`` together."""
+    everything replaces ``out_dir`` together."""
     out_dir = Path(out_dir)
-    with results.staged_output(out_dir) as stage:
+    with results.staged_output(out_dir, overwrite=overwrite) as stage:
         results.write_table(result.table, stage)
         results.write_raw(stage, result.sweep.estimates, result.sweep.param_names, result.sweep.true_grad)
         results.write_manifest(stage, manifest(result, argv))
