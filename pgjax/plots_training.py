@@ -344,7 +344,7 @@ def training_parameters(manifest: dict[str, Any]) -> list[str]:
     add("optimiser", "optimiser")
     clipping = config.get("max_grad_norm")
     add("max_grad_norm", "max_grad_norm", isinstance(clipping, (int, float)) and clipping > 0)
-    add("hidden", "hidden", "mlp" in policy)
+    add("policy hidden layers", "hidden", "mlp" in policy)
     add("init_log_sigma", "init_log_sigma", "gaussian" in policy)
     add("GAE λ", "lam", "gae" in estimators)
     critic = any(e in ("value_baseline", "gae") for e in estimators)
