@@ -124,3 +124,34 @@ def test_corrupt_tables_raise_a_clear_error(tmp_path):
     (tmp_path / "manifest.json").write_text("{not json")
     one_line_error(tmp_path, "manifest.json")
     assert not list(tmp_path.glob("*.png"))
+
+
+def test_variants_take_their_estimators_fixed_look_and_titles_name_the_settings(tmp_path, monkeypatch):
+    import matplotlib.colors
+
+    drawn = {}
+
+    def fake_save(fig, stem):
+        ax = fig.get_axes()[0]
+        drawn[Path(stem).name] = {
+            "colors": [matplotlib.colors.to_hex(line.get_color()) for line in ax.get_lines()],
+            "texts": [t.get_text() for t in fig.findobj(matplotlib.text.Text)],
+        }
+        return [Path(f"{stem}.png"), Path(f"{stem}.pdf")]
+
+    monkeypatch.setattr(plots_training, "save_figure", fake_save)
+    variants = ("gae", "reinforce", "leave_one_out")
+    curves, improvement = synthetic_tables(variants=variants)
+    write_folder(tmp_path, curves, improvement)
+    results.write_manifest(tmp_path, {"experiment": "cartpole-reinforce", "problem": "cartpole", "config": {
+        "policy": "linear-softmax", "horizon": 500, "discount": 0.99, "learning_rates": [0.1], "optimiser": "adam",
+        "estimators": list(variants), "lam": 0.95, "hidden": [64, 64]}})  # fmt: skip
+    plots_training.draw(tmp_path)
+    # the same colours as in the variance figures, whatever the order of the variants
+    from pgjax import styles
+
+    assert drawn["figure"]["colors"][:3] == [styles.ESTIMATOR_STYLES[v].color.lower() for v in variants]
+    for stem in ("figure", "improvement"):
+        texts = "\n".join(drawn[stem]["texts"])
+        assert "H = 500" in texts and "γ = 0.99" in texts and "learning rate = 0.1" in texts
+        assert "GAE λ = 0.95" in texts and "hidden" not in texts  # a linear policy has no hidden layers
