@@ -46,7 +46,7 @@ Variance interval (log scale, tail-extrapolated kurtosis; the default, ``method=
     :math:`q_i = \Phi^{-1}(1 - i/(k+1))`; the empirical contribution of those :math:`m` points to
     :math:`m_4` is replaced by the model's :math:`E[(c Z^\gamma + \delta)^4;\, Z > q_{m+1}]` (with
     :math:`c = t / q_{m+1}^\gamma` and :math:`\delta` the median's offset from the mean), computed by
-    Gauss-Laguerre quadrature. The interval uses :math:`\max(m_4, m_4^{\text{tail}})`, so it is never
+    Gauss-Laguerre quadrature; :math:`\gamma` is clipped to [0, 6]. The interval uses :math:`\max(m_4, m_4^{\text{tail}})`, so it is never
     shorter than the plug-in one. With fewer than 30 finite values it equals the plug-in interval.
     ``experiments/interval_coverage.py`` measures the coverage of both against exact variances.
 
@@ -200,7 +200,10 @@ DEFAULT_INTERVAL = "tail"
 
 #: Fewest finite values for which the tail model is fitted; below it the plug-in m4 is used.
 TAIL_MIN_COUNT = 30
-_GAMMA_MAX = 16.0
+#: Upper bound of the fitted tail exponent gamma: above the degree (at most 4) of the Gaussian polynomials of
+#: pgjax's Gaussian problems, so a fit made before the tail is asymptotic (e.g. just past a zero of
+#: (r - b) psi) cannot extrapolate an absurd fourth moment.
+_GAMMA_MAX = 6.0
 _LAGUERRE = np.polynomial.laguerre.laggauss(80)
 _STD_NORMAL = NormalDist()
 
@@ -256,7 +259,8 @@ def _tail_fourth_moment(x: np.ndarray, mask: np.ndarray, mean: np.ndarray, k: np
     pdf_t = np.exp(-0.5 * q_t * q_t) / np.sqrt(2.0 * np.pi)
     for sign in (1.0, -1.0):
         y = sign * (xn - median)  # NaN where masked out
-        top = -np.sort(-y, axis=0)[: m_max + 1]  # descending; NaN sort last
+        # the m_max + 1 largest, descending (NaN sorts last): partition, then sort only those
+        top = -np.sort(np.partition(-y, m_max, axis=0)[: m_max + 1], axis=0)
         threshold = top[m, np.arange(kc.size)]
         ok = np.isfinite(threshold) & (threshold > 0)
         with np.errstate(invalid="ignore", divide="ignore"):
