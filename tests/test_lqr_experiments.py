@@ -89,7 +89,7 @@ def test_lqr_pgpe_end_to_end(tmp_path):
     assert set(result.table["param"]) == {"K_mean[0,0]", "log_sigma_K[0,0]"}
     assert set(result.table["estimator"]) == set(lqr_pgpe.ESTIMATORS)
     out = lqr_pgpe.save(result, tmp_path / "p")
-    assert len(plots_lqr.draw(out)) == 4  # the generic redraw entry point dispatches on the manifest
+    assert len(plots_lqr.draw(out)) == 6  # the generic redraw entry point dispatches on the manifest
 
 
 @pytest.mark.parametrize(
