@@ -5,8 +5,8 @@ integrator, two states and one action, H = 20, random initial state, process noi
 (REINFORCE with the total return, its constant and per-coordinate optimal baselines, reward-to-go, its
 time-dependent optimal baseline, the exact and a learned state-value baseline, GAE, pathwise) and every n,
 R seeds give R independent n-trajectory estimates, compared with the exact gradient jax.grad(J), J computed
-by exact moment propagation. The table has bias, variance with a heavy-tail-valid 95% CI, the EXACT variance
-(from Gaussian-polynomial moments) and the paired variance ratio against REINFORCE.
+by exact moment propagation. The table has bias, variance with a 95% CI (tail-extrapolated kurtosis), the
+EXACT variance (from Gaussian-polynomial moments) and the paired variance ratio against REINFORCE.
 
 All estimators are compiled as one program (:class:`pgjax.estimators.trajectory.Fused`); each sees the same
 keys as in a separate run, so the numbers are those of separate runs.

@@ -647,7 +647,7 @@ def plot_variance(
     handles.append(_reference_handle())
     labels.append("1/n")
 
-    caption = _seeds_text(table) + "; shaded: 95% CI (kurtosis-adjusted, log scale)"
+    caption = _seeds_text(table) + "; shaded: 95% CI (log scale, tail-extrapolated kurtosis)"
     caption += "; dotted: exact variance" if has_exact else ""
     caption += f"; {_dodge_text(largest)}." if largest else "."
     captions = [caption, *notes]

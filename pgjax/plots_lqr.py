@@ -180,7 +180,7 @@ def draw_horizon(folder: str | Path) -> list[Path]:
     stagger = 1.03
     caption = [
         f"n = {', '.join(str(n) for n in n_values)} trajectories per estimate; R = {seeds} seeds per point; "
-        "shaded: 95% CI (kurtosis-adjusted, log scale); dotted: exact variance; markers staggered in H for "
+        "shaded: 95% CI (log scale, tail-extrapolated kurtosis); dotted: exact variance; markers staggered in H for "
         "legibility.",
     ]
     if has_ratio:
