@@ -304,6 +304,7 @@ def save(result: ExperimentResult, out_dir, *, argv=None, overwrite=None) -> Pat
         "problem": result.problem,
         "config": _jsonable(dataclasses.asdict(result.config)),
         "command": list(sys.argv if argv is None else argv),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "environment": results.environment_info(),
         "interval_methods": list(stats.INTERVAL_METHODS),
         **_jsonable(result.info),
