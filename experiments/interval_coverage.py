@@ -247,43 +247,54 @@ def headline(result: ExperimentResult) -> pd.DataFrame:
 
 
 def draw(folder) -> list[Path]:
-    """Coverage of every cell, per problem and quantity, one marker per method, with Wilson intervals."""
+    """Coverage of every cell against the kurtosis of its estimates, one panel per problem and quantity,
+    colour by interval method, marker by R, with Wilson 95% intervals and the target band shaded."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     from pgjax import plots
 
     folder = Path(folder)
     table = results.read_frame(folder, "table")
     manifest = results.read_manifest(folder)
-    panels = list(table.groupby(["problem", "quantity"], sort=False))
-    fig, axes = plt.subplots(len(panels), 1, figsize=(11, 2.6 * len(panels)), squeeze=False)
-    markers = {"tail": ("o", "#0072B2"), "delta": ("x", "#D55E00")}
-    for ax, ((problem, quantity), g) in zip(axes[:, 0], panels):
-        cells = g[g["method"] == g["method"].iloc[0]][["estimator", "param", "n", "R"]].reset_index(drop=True)
-        labels = [f"{r.estimator} {r.param} n={r.n} R={r.R}" for r in cells.itertuples()]
-        ax.axhspan(*TARGET_BAND, color="0.88", zorder=0, label=f"target [{TARGET_BAND[0]}, {TARGET_BAND[1]}]")
-        ax.axhline(0.95, color="0.4", lw=0.8, zorder=1)
-        for j, method in enumerate(g["method"].unique()):
-            gm = g[g["method"] == method].reset_index(drop=True)
-            marker, colour = markers.get(method, ("s", "0.3"))
-            xs = np.arange(len(gm)) + (j - 0.5) * 0.25
-            yerr = np.clip([gm["coverage"] - gm["coverage_lo"], gm["coverage_hi"] - gm["coverage"]], 0, None)
-            ax.errorbar(xs, gm["coverage"], yerr=yerr,
-                        fmt=marker, ms=3.5, color=colour, elinewidth=0.7, label=method)  # fmt: skip
-        ax.set_xticks(np.arange(len(labels)))
-        ax.set_xticklabels(labels, rotation=90, fontsize=4.5)
-        ax.set_ylim(min(0.6, float(g["coverage_lo"].min()) - 0.02), 1.005)
-        ax.set_ylabel("coverage")
-        ax.set_title(f"{problem}: 95% interval for the {quantity}"
-                     + (" against REINFORCE" if quantity == "ratio" else ""), fontsize=9)  # fmt: skip
-        ax.legend(fontsize=7, loc="lower right", ncol=3)
+    problems = list(dict.fromkeys(table["problem"]))
+    quantities = list(dict.fromkeys(table["quantity"]))
+    fig, axes = plt.subplots(len(problems), len(quantities), figsize=(5.2 * len(quantities), 3.6 * len(problems)),
+                             squeeze=False, sharey=True)  # fmt: skip
+    colours = {"tail": "#0072B2", "delta": "#D55E00"}
+    markers = {r: m for r, m in zip(sorted(set(table["R"])), ("o", "s", "^", "D", "v"))}
+    low = max(0.5, float(table["coverage_lo"].min()) - 0.01)
+    for row, problem in enumerate(problems):
+        for col, quantity in enumerate(quantities):
+            ax = axes[row, col]
+            g = table[(table["problem"] == problem) & (table["quantity"] == quantity)]
+            ax.axhspan(*TARGET_BAND, color="0.88", zorder=0)
+            ax.axhline(0.95, color="0.35", lw=0.8, zorder=1)
+            for (method, R), gm in g.groupby(["method", "R"], sort=False):
+                yerr = np.clip([gm["coverage"] - gm["coverage_lo"], gm["coverage_hi"] - gm["coverage"]], 0, None)
+                ax.errorbar(gm["kurtosis"], gm["coverage"], yerr=yerr, fmt=markers[R], ms=4, alpha=0.8,
+                            color=colours.get(method, "0.3"), mfc="none" if R == min(markers) else None,
+                            elinewidth=0.5, label=f"{method}, R = {R}")  # fmt: skip
+            ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+            ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.set_ylim(low, 1.005)
+            ax.set_xlabel("kurtosis of the seed-level estimates")
+            if col == 0:
+                ax.set_ylabel(f"{problem}: coverage")
+            what = "variance" if quantity == "variance" else "variance ratio to REINFORCE"
+            ax.set_title(f"{problem}: 95% interval for the {what}", fontsize=9)
+            ax.legend(fontsize=6.5, loc="lower left", ncol=2)
+    config = manifest["config"]
+    reps = 1000 if config["full"] else config["replications"]
     fig.suptitle(
-        f"Coverage of pgjax's intervals against exact values ({manifest['config']['replications'] if not manifest['config']['full'] else 1000} "
-        f"replications at R = {max(manifest['config']['rs'])}; Wilson 95% intervals)",
-        fontsize=10,
+        f"Coverage of pgjax's 95% intervals against exact values: every estimator x coordinate x n in "
+        f"{tuple(config['ns'])}\n({reps} intervals per cell at R = {max(config['rs'])}, more at smaller R; "
+        f"bars: Wilson 95% intervals; shaded: target [{TARGET_BAND[0]}, {TARGET_BAND[1]}])",
+        fontsize=9,
     )
     fig.tight_layout()
     paths = plots.save_figure(fig, folder / "coverage")
