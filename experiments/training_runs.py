@@ -5,7 +5,7 @@ Each estimator variant is trained over many seeds in one compiled, vmapped progr
 al. 2021): the interquartile mean (IQM) over seeds with a 95% stratified-bootstrap interval, a table of final
 returns with intervals, and the probability that one variant beats another (:mod:`pgjax.bootstrap`).
 
-Outputs (``pgjax run NAME`` writes them to results/NAME/): ``curves`` (IQM per variant and metric block),
+Outputs (``pgjax run NAME`` writes them to runs/NAME/, or to ``--out``): ``curves`` (IQM per variant and metric block),
 ``table`` (final returns, and ``auc_*``: the IQM of each seed's mean return over the whole run), ``improvement`` (probability of improvement for
 every ordered pair), each as parquet/csv/md/tex; ``raw.npz`` (every seed's metrics); ``figure.png`` (learning
 curves), ``improvement.png``; ``manifest.json``.
