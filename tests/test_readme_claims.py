@@ -1,0 +1,666 @@
+"""Every number the README states comes from a committed results file, and this file checks that it does.
+
+Each test reads one claim's source (``results/<experiment>/table.parquet``, ``curves.parquet``,
+``improvement.parquet``, ``values.parquet``, ``manifest.json``, ``results/bench/*.json``), computes the
+number(s) with the README's own rounding, builds the README's sentence fragment from them and asserts that
+the fragment is in the README (whitespace and line breaks ignored). Nothing here hard-codes a result: when the
+results are regenerated, a failing test prints what it computed and the exact text the README should read, so
+the README can be updated from the failure messages alone.
+
+Configuration facts the README states (seeds, sample sizes, horizons) are checked against the manifests'
+``config``. Qualitative claims that rest on a number ("halves", "level with", "never gets there") are checked
+as facts, with the numbers in the message. Reading files only: a few seconds, no JAX.
+
+The bandit excerpt table is checked by ``tests/test_readme.py``.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import json
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "results"
+
+NUMBER_WORDS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine"}
+FRACTION_WORDS = {2: "a half", 3: "a third", 4: "a quarter", 5: "a fifth"}
+
+
+# ----------------------------------------------------------------------------------------------- helpers
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+@functools.cache
+def readme() -> str:
+    return _flat((ROOT / "README.md").read_text())
+
+
+def _require(path: Path) -> Path:
+    if not path.exists():
+        pytest.fail(f"{path.relative_to(ROOT)} is missing: the README quotes it", pytrace=False)
+    return path
+
+
+@functools.cache
+def table(experiment: str, name: str = "table") -> pd.DataFrame:
+    return pd.read_parquet(_require(RESULTS / experiment / f"{name}.parquet"))
+
+
+@functools.cache
+def manifest(experiment: str) -> dict:
+    return json.loads(_require(RESULTS / experiment / "manifest.json").read_text())
+
+
+@functools.cache
+def bench(name: str) -> dict:
+    return json.loads(_require(RESULTS / "bench" / f"{name}.json").read_text())
+
+
+def sig(x: float, digits: int = 2) -> str:
+    """``digits`` significant figures, trailing zeros kept (0.030, 0.43, 5.8); whole numbers at or above
+    10^digits (2397)."""
+    if abs(x) >= 10**digits:
+        return f"{x:.0f}"
+    return f"{x:#.{digits}g}".rstrip(".")
+
+
+def num(x: float) -> str:
+    """A configuration number as the README writes it: 1.0 -> 1, 0.5 -> 0.5, -0.3 -> -0.3."""
+    return f"{x:g}"
+
+
+def ceil_1sig(x: float) -> str:
+    """An upper bound with one significant figure, in e-notation: 3.55e-15 -> 4e-15."""
+    e = math.floor(math.log10(x))
+    m = math.ceil(x / 10**e - 1e-9)
+    if m == 10:
+        m, e = 1, e + 1
+    return f"{m}e{e:+03d}".replace("e+", "e").replace("e-0", "e-")
+
+
+def ceil_to(x: float, decimals: int = 1) -> str:
+    """An upper bound rounded up to ``decimals`` decimals: 3.477 -> 3.5, 0.624 -> 0.7."""
+    f = 10**decimals
+    return f"{math.ceil(x * f - 1e-9) / f:.{decimals}f}"
+
+
+def iqm_text(row) -> str:
+    """``210 [180, 242]``: an IQM with its 95% bootstrap interval, whole numbers."""
+    return f"{row['iqm']:.0f} [{row['iqm_lo']:.0f}, {row['iqm_hi']:.0f}]"
+
+
+def auc_text(row) -> str:
+    return f"{row['auc_iqm']:.0f} [{row['auc_iqm_lo']:.0f}, {row['auc_iqm_hi']:.0f}]"
+
+
+def words(k: int) -> str:
+    return NUMBER_WORDS.get(k, str(k))
+
+
+class Claims:
+    """Collects every mismatch of one README claim and fails once, listing them all.
+
+    ``text(fragment, **computed)``: the README must contain ``fragment`` (whitespace-insensitive); on a
+    mismatch the message gives the computed values, the expected text and what the README now says there
+    (found from ``anchor``, by default the words of the fragment before its first digit).
+    ``fact(ok, what, **computed)``: a statement the README makes that is not a literal number.
+    """
+
+    def __init__(self, claim: str, *sources: str):
+        self.claim = claim
+        self.sources = sources
+        self.problems: list[str] = []
+
+    def __enter__(self) -> "Claims":
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None and self.problems:
+            head = f"README claim '{self.claim}' (source: {', '.join(self.sources)}):"
+            pytest.fail("\n".join([head, *self.problems]), pytrace=False)
+        return False
+
+    @staticmethod
+    def _values(computed: dict) -> str:
+        def show(v):
+            if isinstance(v, float):
+                return f"{v:.6g}"
+            if isinstance(v, (list, tuple)):
+                return "[" + ", ".join(show(x) for x in v) + "]"
+            if isinstance(v, dict):
+                return "{" + ", ".join(f"{k}: {show(x)}" for k, x in v.items()) + "}"
+            return str(v)
+
+        return ", ".join(f"{k} = {show(v)}" for k, v in computed.items())
+
+    def text(self, fragment: str, anchor: str | None = None, **computed) -> None:
+        expected = _flat(fragment)
+        if expected in readme():
+            return
+        if anchor is None:
+            m = re.search(r"[-\d]", expected)
+            anchor = expected[: m.start()].strip() if m else expected
+        message = [f"  computed from the results: {self._values(computed)}" if computed else "",
+                   f"  the README should read: {expected!r}"]
+        if len(anchor) >= 6 and anchor in readme():
+            at = readme().index(anchor)
+            message.append(f"  the README now reads:   {readme()[at: at + len(expected) + 20]!r}")
+        else:
+            message.append("  (the surrounding sentence was not found in the README either)")
+        self.problems.append("\n".join(line for line in message if line))
+
+    def fact(self, ok: bool, what: str, **computed) -> None:
+        if not ok:
+            self.problems.append(f"  no longer true: {what}\n  computed from the results: {self._values(computed)}")
+
+
+# ------------------------------------------------------------------------------------------ introduction
+
+
+def test_first_run_takes_under_two_minutes():
+    scaling = bench("scaling")
+    cold = scaling["compile_cache"]["runs"]["cold"]
+    m = manifest("bandit-variance")
+    run_default = sum(m["run_seconds"].values())
+    compile_default = sum(m["compile_seconds"].values())
+    # The cold-cache wall time of the whole command (start-up, compilation, tables, figures) was measured with
+    # --n-seeds 200; the default's longer run adds the difference of the two runs' run_seconds.
+    worst = max(r["wall_seconds"] - r["run_seconds"] for r in cold) + run_default
+    cores = scaling["device_info"]["cpu_cores"]
+    with Claims("default experiment time", "results/bench/scaling.json", "results/bandit-variance/manifest.json") as c:
+        c.text(f"(under two minutes on a {cores}-core CPU, most of it compilation;", cores=cores)
+        c.fact(worst < 120, "the default experiment's first run takes under two minutes",
+               worst_wall_seconds=worst, cold_runs=[r["wall_seconds"] for r in cold], run_seconds=run_default)
+        c.fact(compile_default > 0.5 * (compile_default + run_default)
+               and all(r["compile_seconds"] > 0.5 * r["wall_seconds"] for r in cold),
+               "most of the first run is compilation",
+               compile_seconds=compile_default, run_seconds=run_default,
+               cold=[(r["compile_seconds"], r["wall_seconds"]) for r in cold])
+
+
+# -------------------------------------------------------------------------------------------- the bandit
+
+
+def test_bandit_setup_matches_config():
+    cfg = manifest("bandit-variance")["config"]
+    ns = cfg["ns"]
+    with Claims("bandit set-up", "results/bandit-variance/manifest.json") as c:
+        c.text(f"s = ({', '.join(num(v) for v in cfg['state'])}), theta = ({', '.join(num(v) for v in cfg['theta'])}), "
+               f"sigma = {num(cfg['sigma'])}, reward r(a) = -(a - {num(cfg['reward_target'])})^2", config=cfg)
+        c.fact(cfg["reward"] == "quadratic" and cfg["state_std"] == 0, "quadratic reward, fixed state", config=cfg)
+        c.fact(ns == [2**i for i in range(len(ns))], "n doubles from 1", ns=ns)
+        c.text(f"n = {ns[0]}, {ns[1]}, {ns[2]}, ..., {ns[-1]}, {cfg['n_seeds']} seeds give {cfg['n_seeds']} independent",
+               ns=ns, n_seeds=cfg["n_seeds"])
+
+
+def test_bandit_variance_ratios():
+    t = table("bandit-variance")
+    n = t["n"].max()  # exact variances: the ratios are the same at every n
+    ex = t[t.n == n].pivot_table(index="param", columns="estimator", values="var_exact")
+    bstar = ex.optimal_baseline_exact / ex.reinforce
+    pw = ex.reinforce / ex.pathwise
+    pw_b = ex.optimal_baseline_exact / ex.pathwise
+
+    def span(r):
+        lo, hi = round(r.min()), round(r.max())
+        return f"{lo}" if lo == hi else f"{lo} to {hi}"
+
+    bstar_text = " to ".join(dict.fromkeys(sig(v) for v in sorted(bstar)))
+    with Claims("b* and pathwise against REINFORCE", "results/bandit-variance/table.parquet (var_exact)") as c:
+        c.fact(0.4 <= bstar.min() and bstar.max() <= 0.6, "b* halves REINFORCE's variance", ratio=bstar.to_dict())
+        c.text(f"b* halves REINFORCE's variance (exact ratio {bstar_text})", ratio=bstar.to_dict())
+        c.text(f"has {span(pw)} times less variance than REINFORCE on this smooth reward ({span(pw_b)} times less "
+               "than b*)", reinforce_over_pathwise=pw.to_dict(), bstar_over_pathwise=pw_b.to_dict())
+
+
+def test_bandit_batch_mean_relative_bias_is_one_over_n():
+    t = table("bandit-variance")
+    bm = t[t.estimator == "batch_mean_baseline"].copy()
+    one = bm[bm.n == 1]
+    rest = bm[bm.n > 1]
+    z = ((rest.bias + rest.true_grad / rest.n) / rest.bias_se).abs()
+    with Claims("batch-mean relative bias 1/n", "results/bandit-variance/table.parquet") as c:
+        c.text("so is the batch-mean baseline, whose relative bias is exactly 1/n")
+        c.fact(np.allclose(one.bias / one.true_grad, -1.0), "relative bias -1 at n = 1",
+               relative_bias=(one.bias / one.true_grad).tolist())
+        c.fact(z.max() < 4, "measured bias within 4 standard errors of -grad/n at every n > 1", max_abs_z=z.max())
+
+
+# ------------------------------------------------------------------------------------- Mohamed et al.
+
+
+def test_mohamed_setup_matches_config():
+    with Claims("Mohamed et al. set-up", "results/mohamed2020-fig{2,3}/manifest.json") as c:
+        for fig, functions in (("mohamed2020-fig2", ["quadratic"]), ("mohamed2020-fig3", ["exp", "cos"])):
+            m = manifest(fig)
+            cfg = m["config"]
+            c.fact(cfg["mu"] == cfg["sigma"] == 1.0, "mu = sigma = 1", figure=fig, mu=cfg["mu"], sigma=cfg["sigma"])
+            c.fact(m["ns"] == [1] and cfg["functions"] == functions, "single-sample estimates of the paper's functions",
+                   figure=fig, ns=m["ns"], functions=cfg["functions"])
+            c.text(f"markers are the variance of {cfg['n_seeds']} single-sample estimates", figure=fig,
+                   n_seeds=cfg["n_seeds"])
+        c.text(f"at mu = sigma = {num(manifest('mohamed2020-fig2')['config']['mu'])}, against k")
+
+
+def _mc_coverage(experiment: str) -> tuple[int, int]:
+    t = table(experiment)
+    inside = (t.var_lo <= t.var_exact) & (t.var_exact <= t.var_hi)
+    return int(inside.sum()), len(t)
+
+
+def _coverage_text(inside: int, total: int) -> str:
+    if inside == total:
+        return f"All {total} Monte Carlo intervals contain the exact value"
+    return f"{inside} of the {total} Monte Carlo intervals contain the exact value"
+
+
+def test_mohamed_fig2_claims():
+    mu = manifest("mohamed2020-fig2")["config"]["mu"]
+    v = table("mohamed2020-fig2", "values")
+    curve = v[v.grid == "curve"].pivot_table(index=["param", "k"], columns="estimator", values="var_exact")
+    mu_curve = curve.xs("mu", level="param")
+    allv = v.pivot_table(index=["param", "k", "grid"], columns="estimator", values="var_exact")
+    pw_mu = allv.xs("mu", level="param").pathwise
+    flat_pw = np.unique(pw_mu.round(9))
+
+    # Where the coupled measure-valued estimator beats pathwise: an interval around k = mu, edges by linear
+    # interpolation of the exact curves.
+    k = mu_curve.index.to_numpy()
+    d = (mu_curve.measure_valued_coupled - mu_curve.pathwise).to_numpy()
+    below = d < 0
+    edges = []
+    for i in range(len(k) - 1):
+        if below[i] != below[i + 1]:
+            edges.append(k[i] + (k[i + 1] - k[i]) * d[i] / (d[i] - d[i + 1]))
+    half = [abs(e - mu) for e in edges]
+    vanish = mu_curve.measure_valued_coupled.loc[np.isclose(k, mu)]
+
+    ratio = curve.reinforce / curve[["pathwise", "measure_valued_coupled"]].max(axis=1)
+    inside, total = _mc_coverage("mohamed2020-fig2")
+
+    t = table("mohamed2020-fig2")
+    s = t[(t.estimator == "reinforce") & (t.param == "sigma")]
+    shortfall = 100 * (1 - s["var"] / s.var_exact)
+    sf_lo, sf_hi = round(shortfall.min()), round(shortfall.max())
+    with Claims("Figure 2", "results/mohamed2020-fig2/values.parquet", "results/mohamed2020-fig2/table.parquet") as c:
+        c.fact(len(flat_pw) == 1, "pathwise mu-variance is flat in k", pathwise_mu=flat_pw.tolist())
+        c.text(f"pathwise is flat at {num(flat_pw[0])} for mu", pathwise_mu=flat_pw.tolist())
+        c.fact(len(vanish) == 1 and abs(vanish.iloc[0]) < 1e-12, "coupled measure-valued mu-variance vanishes at k = mu",
+               value=vanish.tolist())
+        c.fact(len(edges) == 2 and round(half[0], 1) == round(half[1], 1),
+               "the measure-valued estimator beats pathwise on one interval symmetric about k = mu", edges=edges)
+        if half:
+            c.text(f"beats pathwise for |k - {num(mu)}| < {min(half):.1f}", edges=edges, half_widths=half)
+        c.text(f"the score function stays {sig(ratio.min())} to {sig(ratio.max())} times above both",
+               min_ratio=ratio.min(), max_ratio=ratio.max())
+        c.text(_coverage_text(inside, total), inside=inside, total=total)
+        c.fact(bool((shortfall > 0).all()), "the score-function sigma points are all below the curve",
+               shortfall_percent=shortfall.tolist())
+        c.fact(bool(((s.var_lo <= s.var_exact) & (s.var_exact <= s.var_hi)).all()),
+               "the score-function sigma intervals all contain the curve", lo=s.var_lo.tolist(), hi=s.var_hi.tolist())
+        c.text(f"sit {sf_lo}-{sf_hi}% below the curve at every k", shortfall_percent=shortfall.tolist())
+
+
+def test_mohamed_fig3_claims():
+    inside, total = _mc_coverage("mohamed2020-fig3")
+    v = table("mohamed2020-fig3", "values")
+    curve = v[(v.grid == "curve") & (v.param == "mu")].pivot_table(index=["function", "k"], columns="estimator",
+                                                                    values="var_exact")
+    lowest = curve.idxmin(axis=1)
+    with Claims("Figure 3", "results/mohamed2020-fig3/table.parquet", "results/mohamed2020-fig3/values.parquet") as c:
+        c.fact(bool((lowest == "measure_valued_coupled").all()),
+               "the coupled measure-valued estimator has the lowest mu-variance at every k",
+               others=lowest[lowest != "measure_valued_coupled"].to_dict())
+        misses = total - inside
+        if misses:
+            c.text(f"{inside} of the {total} Monte Carlo intervals contain the exact value; the {words(misses)} misses "
+                   "share one set of seeds", inside=inside, total=total)
+        else:
+            c.text(_coverage_text(inside, total), inside=inside, total=total)
+
+
+def test_test_function_variance_claims():
+    m = manifest("test-function-variance")
+    cfg = m["config"]
+    D = len(cfg["mu"])
+    t = table("test-function-variance")
+    one = t[t.n == t.n.min()]
+    exact_work = one.pivot_table(index="param", columns="estimator", values="var_exact") * one.pivot_table(
+        index="param", columns="estimator", values="evals_per_sample")
+    mvc_over_pw = exact_work.measure_valued_coupled / exact_work.pathwise
+    sigma_ratio = mvc_over_pw[[p for p in mvc_over_pw.index if p.startswith("sigma")]]
+    mu1 = mvc_over_pw["mu[0]"]
+    evals = t[t.estimator == "measure_valued_coupled"].evals_per_sample.unique()
+    work = t[t["var"] > 0].pivot_table(index=["n", "param"], columns="estimator", values="work_var")
+    cheapest_mu2 = work.xs("mu[1]", level="param").idxmin(axis=1)
+    lo, hi = round(sigma_ratio.min()), round(sigma_ratio.max())
+    times = f"{lo}" if lo == hi else f"{lo} to {hi}"
+    with Claims("test-function-variance", "results/test-function-variance/table.parquet",
+                "results/test-function-variance/manifest.json") as c:
+        c.fact(cfg["function"] == "cos" and cfg["k"] == 1 and cfg["sigma"] == [1.0] * D, "f = sum cos(x_d), sigma = 1",
+               config=cfg)
+        terms = " + ".join(f"cos(x_{d + 1})" for d in range(D))
+        c.text(f"on f(x) = {terms}, x ~ N(({', '.join(num(v) for v in cfg['mu'])}), I), for n = {cfg['ns'][0]} ... "
+               f"{cfg['ns'][-1]}", config=cfg)
+        c.fact(list(evals) == [4 * D], "the coupled measure-valued estimator costs 4D evaluations", evals=list(evals))
+        c.text(f"its 4D = {4 * D} evaluations per sample", D=D)
+        c.fact(bool((cheapest_mu2 == "measure_valued_coupled").all()), "measure-valued is the cheapest for mu_2 at every n",
+               cheapest=cheapest_mu2.to_dict())
+        c.fact(2 / 3 <= mu1 <= 3 / 2, "measure-valued is level with pathwise for mu_1 (cost ratio within 2/3 to 3/2)",
+               exact_cost_ratio_mu1=mu1)
+        c.text(f"but is {times} times worse than pathwise for sigma", exact_cost_ratio=sigma_ratio.to_dict())
+
+
+# ------------------------------------------------------------------------------------------------- LQR
+
+
+def test_lqr_variance_ratios_at_largest_n():
+    m = manifest("lqr-variance")
+    cfg = m["config"]
+    n = max(cfg["ns"])
+    t = table("lqr-variance")
+    r = t[(t.n == n) & (t.param == "K[0,0]")].set_index("estimator").var_ratio
+    names = ["reward_to_go", "reward_to_go_optimal", "value_baseline", "gae", "pathwise"]
+    with Claims("lqr-variance ratios", "results/lqr-variance/table.parquet", "results/lqr-variance/manifest.json") as c:
+        c.fact(cfg["system"] == "double_integrator", "a double integrator", system=cfg["system"])
+        c.text(f"variance against n on a double integrator, H = {cfg['horizon']}. At n = {n} the variance relative to "
+               f"REINFORCE (coordinate K_00) is {sig(r.reward_to_go)} for reward-to-go, {sig(r.reward_to_go_optimal)} with "
+               f"the optimal time-dependent baseline, {sig(r.value_baseline)} with the exact value baseline, "
+               f"{sig(r.gae)} for GAE({num(cfg['gae_lambda'])}) and {sig(r.pathwise)} for pathwise",
+               anchor="variance against n on a double integrator", n=n, var_ratio=r[names].to_dict())
+
+
+def test_lqr_horizon_growth():
+    cfg = manifest("lqr-horizon")["config"]
+    t = table("lqr-horizon")
+    k = t[t.param == "K[0,0]"]
+    rf = k[k.estimator == "reinforce"].set_index("horizon")["var"].sort_index()
+    h0, h1 = min(cfg["horizons"]), max(cfg["horizons"])
+    slope = np.polyfit(np.log(rf.index.to_numpy(float)), np.log(rf.to_numpy()), 1)[0]
+    last = k[k.horizon == h1].set_index("estimator").var_ratio
+    with Claims("lqr-horizon", "results/lqr-horizon/table.parquet", "results/lqr-horizon/manifest.json") as c:
+        c.fact(list(rf.index) == sorted(cfg["horizons"]), "every configured horizon is in the table",
+               horizons=list(rf.index))
+        c.text(f"REINFORCE's variance grows from {sig(rf[h0])} at H = {h0} to {sig(rf[h1])} at H = {h1}, roughly as "
+               f"H^{round(slope)}; at H = {h1} reward-to-go keeps {sig(last.reward_to_go)} of it, a value baseline "
+               f"{sig(last.value_baseline)}, GAE {sig(last.gae)}",
+               reinforce_var=rf.to_dict(), log_log_slope=slope, ratios_at_largest_H=last.to_dict())
+
+
+def test_lqr_gae_bias():
+    t = table("lqr-gae")
+    exact = t[t.critic == "exact"]
+    stationary = t[t.critic == "stationary"].copy()
+    stationary["rel"] = (stationary.bias_exact / stationary.true_grad).abs()
+    worst = stationary.loc[stationary.rel.idxmax()]
+    at_zero = stationary[stationary.lam == 0].rel.max()
+    z = ((t.bias - t.bias_exact) / t.bias_se).abs().dropna()
+    bound = exact.bias_exact.abs().max()
+    fraction = FRACTION_WORDS.get(round(1 / at_zero), f"{at_zero:.2f}")
+    with Claims("lqr-gae", "results/lqr-gae/table.parquet") as c:
+        c.text(f"(exact bias < {ceil_1sig(bound)})", max_abs_exact_bias=bound)
+        c.fact(worst.lam == 0, "the stationary critic's bias is largest at lambda = 0", worst_lambda=worst.lam)
+        c.text(f"up to {fraction} of the gradient at lambda = 0", max_relative_exact_bias_at_0=at_zero)
+        c.fact(z.max() < 4, "the measured bias matches its exact value (within 4 standard errors everywhere)",
+               max_abs_z=z.max())
+
+
+def test_bench_lqr():
+    b = bench("lqr")
+    s = b["sizes"]
+    with Claims("bench-lqr", "results/bench/lqr.json") as c:
+        c.text(f"{s['n_seeds']} seeds x {s['n']} trajectories x H = {s['horizon']}, "
+               f"{b['ratio_vs_numpy_vectorized']:.2f}x the best expert NumPy", sizes=s,
+               ratio=b["ratio_vs_numpy_vectorized"])
+
+
+# ----------------------------------------------------------------------------------- real environments
+
+
+def test_bench_envs():
+    b = bench("envs")
+    rates = b["rates_steps_per_s"]
+    with Claims("bench-envs", "results/bench/envs.json") as c:
+        c.fact(b["environment"] == "CartPole-v1", "CartPole", environment=b["environment"])
+        c.text(f"CartPole rollout plus REINFORCE gradient over {b['sizes']['seeds']} seeds", seeds=b["sizes"]["seeds"])
+        c.text(f"{rates['ours_rollout_grad'] / 1e6:.1f} M steps/s with the gradient against gymnax's "
+               f"{rates['gymnax_random'] / 1e6:.1f} M without, **{b['ratio_vs_gymnax_random']:.2f}x** (rollout alone "
+               f"{b['ratio_rollout_only_vs_gymnax_random']:.2f}x; {b['device_info']['platform'].upper()}, "
+               f"{b['device_info']['cpu_cores']} cores;", rates=rates, ratio=b["ratio_vs_gymnax_random"],
+               rollout_ratio=b["ratio_rollout_only_vs_gymnax_random"])
+
+
+def test_cartpole_reinforce_setup_and_timing():
+    m = manifest("cartpole-reinforce")
+    cfg = m["config"]
+    secs = {v: t["compile_seconds"] + t["run_seconds"] for v, t in m["timings"].items()}
+    critic = [v for v in secs if v in ("value_baseline", "gae")]
+    plain = [v for v in secs if v not in critic]
+    with Claims("cartpole-reinforce set-up and time", "results/cartpole-reinforce/manifest.json") as c:
+        c.fact(cfg["learning_rates"] == [0.1] and cfg["optimiser"] == "adam", "Adam 0.1", config=cfg)
+        c.text(f"{words(len(cfg['estimators']))} variants x {cfg['n_seeds']} seeds, {cfg['policy']} policy, "
+               f"{cfg['episodes']} episodes per update, Adam {num(cfg['learning_rates'][0])}, {cfg['updates']} updates "
+               f"({sum(secs.values()) / 60:.1f} minutes of compilation and training on a CPU: "
+               f"{np.mean([secs[v] for v in plain]):.0f} s per variant, {np.mean([secs[v] for v in critic]):.0f} s for "
+               f"each of the {words(len(critic))} with a critic)", seconds=secs)
+
+
+def test_cartpole_reinforce_final_iqm():
+    t = table("cartpole-reinforce").set_index("variant")
+    group = ["batch_mean_baseline", "leave_one_out", "value_baseline"]
+    texts = {v: iqm_text(t.loc[v]) for v in t.index}
+    with Claims("cartpole-reinforce final IQM", "results/cartpole-reinforce/table.parquet") as c:
+        c.fact(len({texts[v] for v in group}) == 1, "batch-mean, leave-one-out and value baseline share one IQM",
+               **{v: texts[v] for v in group})
+        c.text(f"REINFORCE {texts['reinforce']}, reward-to-go {texts['reward_to_go']}, batch-mean and leave-one-out "
+               f"baselines and the value baseline {texts['leave_one_out']}, GAE {texts['gae']}", **texts)
+
+
+def test_cartpole_reinforce_improvement_and_threshold():
+    m = manifest("cartpole-reinforce")
+    p = table("cartpole-reinforce", "improvement").set_index(["variant_x", "variant_y"]).loc[
+        ("leave_one_out", "reinforce")]
+    curves = table("cartpole-reinforce", "curves")
+    threshold = 0.95 * m["target"]
+
+    def first(variant):
+        c = curves[(curves.variant == variant) & (curves.iqm >= threshold)].sort_values("updates")
+        return None if c.empty else c.iloc[0]
+
+    loo, rtg, rf = first("leave_one_out"), first("reward_to_go"), first("reinforce")
+    with Claims("cartpole-reinforce improvement and time to threshold", "results/cartpole-reinforce/improvement.parquet",
+                "results/cartpole-reinforce/curves.parquet", "results/cartpole-reinforce/manifest.json") as c:
+        c.text(f"Leave-one-out beats plain REINFORCE with probability {p.probability:.2f} [{p.lo:.2f}, {p.hi:.2f}]",
+               probability=p.probability, lo=p.lo, hi=p.hi)
+        c.fact(loo is not None and rtg is not None, "leave-one-out and reward-to-go reach 0.95 x the target",
+               threshold=threshold)
+        c.fact(rf is None, "REINFORCE never reaches 0.95 x the target",
+               reinforce_first=None if rf is None else int(rf.updates))
+        if loo is not None and rtg is not None:
+            c.text(f"reaches an IQM of {threshold:.0f} after {loo.updates} updates ({loo.env_steps / 1000:.0f}k "
+                   f"environment steps); reward-to-go needs {rtg.updates} updates, REINFORCE never gets there",
+                   threshold=threshold, leave_one_out=(int(loo.updates), float(loo.env_steps)),
+                   reward_to_go=int(rtg.updates))
+
+
+def test_cartpole_reinforce_area_under_curve():
+    t = table("cartpole-reinforce").set_index("variant")
+    a = {v: auc_text(t.loc[v]) for v in t.index}
+    with Claims("cartpole-reinforce area under the curve", "results/cartpole-reinforce/table.parquet") as c:
+        c.text(f"the saturated final returns cannot: leave-one-out {a['leave_one_out']}, value baseline "
+               f"{a['value_baseline']}, reward-to-go {a['reward_to_go']}, GAE {a['gae']}, REINFORCE {a['reinforce']}",
+               **a)
+
+
+def _cartpole_variance_z() -> tuple[pd.DataFrame, bool]:
+    """|bias| in standard errors that combine the estimate's and the reference's.
+
+    A table made before ``bias_se`` combined the two has bias_se < reference_se somewhere (the reference's own
+    standard error is then missing from it): combine them here as hypot(bias_se, reference_se). A regenerated
+    table has bias_se >= reference_se everywhere and is used as it is.
+    """
+    t = table("cartpole-variance").copy()
+    combined = bool((t.bias_se >= t.reference_se).all())
+    se = t.bias_se if combined else np.hypot(t.bias_se, t.reference_se)
+    t["z"] = t.bias.abs() / se
+    return t, combined
+
+
+def test_cartpole_variance_setup():
+    m = manifest("cartpole-variance")
+    cfg = m["config"]
+    t = table("cartpole-variance")
+    snaps = m["snapshots"]
+    ref = {s["reference"]["estimator"] for s in snaps.values()}
+    episodes = {s["reference"]["episodes"] * s["reference"]["batches"] for s in snaps.values()}
+    n = max(cfg["ns"])
+    cells = t.groupby(["snapshot", "n", "param"]).ngroups
+    with Claims("cartpole-variance set-up", "results/cartpole-variance/manifest.json",
+                "results/cartpole-variance/table.parquet") as c:
+        c.fact(cfg["snapshots"][0] == 0 and ref == {"leave_one_out"} and len(episodes) == 1,
+               "snapshots from the initial policy; a leave-one-out reference", snapshots=cfg["snapshots"],
+               reference=sorted(ref))
+        c.text(f"a mid-training ({cfg['snapshots'][1]} updates) and a trained ({cfg['snapshots'][2]} updates) snapshot",
+               snapshots=cfg["snapshots"])
+        c.text(f"{cfg['n_seeds']} seeds per point", n_seeds=cfg["n_seeds"])
+        c.text(f"({min(episodes):,} episodes of leave-one-out)", episodes=sorted(episodes))
+        c.text(f"at most {ceil_to(100 * t.reference_var_fraction.max())}% of any variance it is compared with",
+               max_reference_var_fraction=t.reference_var_fraction.max())
+        c.text(f"At n = {n}, summed over the {t.param.nunique()} coordinates", n=n, coordinates=t.param.nunique())
+        c.text(f"Over all {cells} (snapshot, n, coordinate) cells", cells=cells)
+
+
+def test_cartpole_variance_ratios():
+    cfg = manifest("cartpole-variance")["config"]
+    t = table("cartpole-variance")
+    n = max(cfg["ns"])
+    g = t[t.n == n].groupby(["snapshot", "estimator"])["var"].sum().unstack()
+    r = g.div(g.reinforce, axis=0)
+    rtg = r.reward_to_go
+    with Claims("cartpole-variance ratios at the largest n", "results/cartpole-variance/table.parquet") as c:
+        c.text(f"reward-to-go {sig(rtg.min())} to {sig(rtg.max())}; leave-one-out {sig(r.leave_one_out['initial'])} at "
+               f"the initial policy and {sig(r.leave_one_out['trained'])} at the trained one; the value baseline "
+               f"{sig(r.value_baseline['initial'])} (worse than none) with the untrained initial critic but "
+               f"{sig(r.value_baseline['trained'])} once trained; GAE({num(cfg['lam'])}) {sig(r.gae['trained'])} at the "
+               "trained snapshot", anchor="reward-to-go", ratios=r.drop(columns="reinforce").to_dict("index"))
+        c.fact(r.value_baseline["initial"] > 1, "the value baseline is worse than none at the initial snapshot",
+               ratio=r.value_baseline["initial"])
+
+
+def test_cartpole_variance_bias_in_standard_errors():
+    t, combined = _cartpole_variance_z()
+    gae = t[(t.estimator == "gae") & (t.snapshot == "trained")].z.max()
+    unbiased = t[t.estimator.isin(["reinforce", "reward_to_go", "leave_one_out", "value_baseline"])].z.max()
+    bm = t[t.estimator == "batch_mean_baseline"]
+    worst = bm.loc[bm.z.idxmax()]
+    source = "results/cartpole-variance/table.parquet (bias / " + (
+        "bias_se)" if combined else "hypot(bias_se, reference_se): the table predates the combined bias_se)")
+    with Claims("cartpole-variance bias", source) as c:
+        c.text(f"but biased: {gae:.0f} standard errors from the reference on one coordinate", gae_max_z=gae)
+        c.text(f"stay within {ceil_to(unbiased)} standard errors of the reference", max_z=unbiased)
+        c.text(f"the batch-mean baseline's exact -grad/n bias reaches {worst.z:.1f} at n = {worst.n}",
+               batch_mean_max_z=worst.z, n=int(worst.n))
+
+
+def test_pendulum_gaussian():
+    m = manifest("pendulum-gaussian")
+    cfg = m["config"]
+    t = table("pendulum-gaussian").set_index("variant")
+    curves = table("pendulum-gaussian", "curves")
+    first = curves[curves.point == 0].set_index("variant")
+    initial = {v: round(first.loc[v].iqm, -2) for v in first.index}
+    secs = sum(x["compile_seconds"] + x["run_seconds"] for x in m["timings"].values())
+    tx = {v: iqm_text(t.loc[v]) for v in t.index}
+    worse = [v for v in t.index if t.loc[v].iqm < first.loc[v].iqm]
+    with Claims("pendulum-gaussian", "results/pendulum-gaussian/table.parquet", "results/pendulum-gaussian/curves.parquet",
+                "results/pendulum-gaussian/manifest.json") as c:
+        c.fact(cfg["policy"] == "mlp-gaussian", "an MLP-Gaussian policy", policy=cfg["policy"])
+        c.text(f"{words(len(cfg['estimators']))} variants x {cfg['n_seeds']} seeds, MLP-Gaussian policy "
+               f"({', '.join(str(h) for h in cfg['hidden'])}), {cfg['episodes']} episodes of {cfg['horizon']} steps per "
+               f"update, {cfg['updates']} updates ({secs / 60:.0f} minutes of compilation and training on a CPU)",
+               config={k: cfg[k] for k in ("n_seeds", "hidden", "episodes", "horizon", "updates")}, seconds=secs)
+        c.fact(len(set(initial.values())) == 1, "every variant starts at the same return (to the nearest 100)",
+               first_block_iqm=first.iqm.to_dict())
+        c.text(f"(about {next(iter(initial.values())):.0f} for every variant over the first "
+               f"{int(first.updates.iloc[0])} updates)", first_block_iqm=first.iqm.to_dict())
+        c.fact(sorted(worse) == ["reinforce", "reward_to_go"], "exactly REINFORCE and reward-to-go get worse",
+               worse=worse)
+        c.text(f"REINFORCE {tx['reinforce']} and reward-to-go {tx['reward_to_go']} get worse, leave-one-out "
+               f"{tx['leave_one_out']}, the learned value baseline {tx['value_baseline']}, GAE({num(cfg['lam'])}) "
+               f"{tx['gae']}", anchor="Final IQM return", **tx)
+
+
+def _pong_full() -> dict:
+    source = (ROOT / "experiments" / "pong_pixels.py").read_text()
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "FULL" for t in node.targets):
+            if isinstance(node.value, ast.Call):  # FULL = dict(n_seeds=64, ...)
+                return {kw.arg: ast.literal_eval(kw.value) for kw in node.value.keywords}
+            return ast.literal_eval(node.value)
+    raise AssertionError("experiments/pong_pixels.py has no FULL configuration")
+
+
+def test_pong_pixels():
+    m = manifest("pong-pixels")
+    cfg = m["config"]
+    full = _pong_full()
+    secs = sum(x["compile_seconds"] + x["run_seconds"] for x in m["timings"].values())
+    is_smoke = any(cfg[k] != v for k, v in full.items())
+    with Claims("pong-pixels", "results/pong-pixels/manifest.json", "experiments/pong_pixels.py (FULL)") as c:
+        c.fact(is_smoke, "the committed run is the smoke run, not --full", config=cfg, full=full)
+        c.text(f"the default is a CPU smoke run ({cfg['n_seeds']} seeds x {cfg['updates']} updates x {cfg['episodes']} "
+               f"episodes of {cfg['horizon']} steps, {secs:.0f} s of compilation and training), `--full` the GPU "
+               f"configuration ({full['n_seeds']} seeds x {full['updates']} updates x {full['episodes']} episodes of "
+               f"{full['horizon']} steps; not yet run)", anchor="the default is a CPU smoke run", seconds=secs,
+               config={k: cfg[k] for k in full}, full=full)
+
+
+# ---------------------------------------------------------------------------- statistics, devices, bench
+
+
+def test_statistics_delta_interval_coverage():
+    t = table("interval-coverage")
+    row = t[(t.method == "delta") & (t.problem == "bandit") & (t.quantity == "variance") & (t.estimator == "reinforce")
+            & (t.param == "log_sigma") & (t.n == 1) & (t.R == 1000)]
+    with Claims("plug-in interval coverage", "results/interval-coverage/table.parquet") as c:
+        c.fact(len(row) == 1, "one cell (delta, bandit, variance, reinforce, log_sigma, n = 1, R = 1000)", rows=len(row))
+        if len(row) == 1:
+            r = row.iloc[0]
+            c.text(f"on the default bandit's log sigma (single-sample kurtosis {r['kurtosis']:.0f}) it covered "
+                   f"{r['coverage']:.2f} of the exact variances at R = {r['R']}", kurtosis=r["kurtosis"],
+                   coverage=r["coverage"], replications=int(r["replications"]))
+
+
+def test_device_memory_budget_and_bit_identity():
+    budgets = {}
+    for path in sorted(RESULTS.glob("*/manifest.json")):
+        m = json.loads(path.read_text())
+        ex = m.get("execution", {})
+        if "max_memory_bytes" in ex and not any("max-memory" in a for a in m.get("command", [])):
+            budgets[path.parent.name] = ex["max_memory_bytes"]
+    throughput = bench("scaling")["throughput"]
+    with Claims("device memory budget and bit-identity", "results/*/manifest.json (execution)",
+                "results/bench/scaling.json") as c:
+        c.fact(len(budgets) > 0 and len(set(budgets.values())) == 1, "one default memory budget", budgets=budgets)
+        if budgets:
+            gib = next(iter(budgets.values())) / 2**30
+            c.text(f"({num(gib)} GiB per device by default)", budget_gib=gib)
+        c.fact(throughput["bit_identical_across_devices"], "per-seed estimates are bit-identical on 1 or 4 devices",
+               bit_identical=throughput["bit_identical_across_devices"])
+
+
+def test_bench_bandit_sizes():
+    s = bench("bench")["sizes"]
+    with Claims("pgjax bench", "results/bench/bench.json") as c:
+        c.text(f"(d = {s['d']}, {s['n_seeds']} seeds x {s['n']} samples, after compilation)", sizes=s)
