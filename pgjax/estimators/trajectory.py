@@ -556,6 +556,14 @@ class Fused:
     estimators: tuple
     name: ClassVar[str] = "fused"
 
+    def check(self, problem) -> None:
+        """Every member's own check (a ConfigError for a problem it cannot run on), so that run_sweep refuses
+        a fused sweep before any work exactly as it would refuse the separate estimators."""
+        for estimator in self.estimators:
+            check = getattr(estimator, "check", None)
+            if check is not None:
+                check(problem)
+
     def __call__(self, key, params, problem, n):
         return tuple(estimator(key, params, problem, n) for estimator in self.estimators)
 

@@ -1,0 +1,125 @@
+"""Every registered estimator on every problem it supports, through :func:`pgjax.engine.run_sweep` (the path
+``pgjax run`` takes), on 1 and on 4 devices: run by tests/test_estimator_matrix.py in a fresh process started
+with 4 CPU devices (``JAX_NUM_CPU_DEVICES=4``, which must be set before jax starts).
+
+    python tests/estimator_matrix.py OUT.npz --group {gaussian,other}
+
+The cases are built from the registries, so a newly registered estimator is covered without editing this
+file: :data:`pgjax.estimators.ESTIMATORS` and :data:`~pgjax.estimators.GAUSSIAN_ESTIMATORS` on the bandit and
+on the Gaussian test functions (each function; between them the sigma and log-sigma parameterisations and
+antithetic sampling), through the experiments' own ``build`` (their config checks included); ``ESTIMATORS``
+on the softmax bandit; :data:`~pgjax.estimators.TRAJECTORY_ESTIMATORS` on LQR through lqr-variance's
+``build_estimators``; lqr-pgpe's estimators on parameter-exploring LQR; every learning signal
+(:data:`pgjax.estimators.episodic.SIGNALS`) on CartPole.
+
+Each case is one :class:`~pgjax.estimators.trajectory.Fused` program (its members are called exactly as
+separate estimators are, with the same key, inside the same sharded program: compiling one program per
+estimator would take minutes on a CPU), run on a 1-device and on a 4-device mesh. Sizes are tiny: the point is
+that every estimator traces, compiles and runs sharded, with finite estimates, and gives the same bits on 1
+and 4 devices (the engine's promise).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+#: Samples per estimate: even (antithetic and PGPE pairs), >= 2 (leave-one-out), >= 5 (the delta-method
+#: control variates estimate their coefficient).
+N = 6
+#: Seeds per estimator: on 4 devices two calls of 4 micro-batches of 2 seeds, the last call padded.
+N_SEEDS = 10
+#: Samples per micro-batch: micro-batches of 2 seeds, the same for every device count.
+MICRO_BATCH_ELEMENTS = 2 * N
+SEED = 5
+DEVICES = (1, 4)
+
+
+def gaussian_cases():
+    """{case name: (problem, params, {estimator name: estimator}, reference gradient or None)}: every estimator
+    on the bandit and on each Gaussian test function, as bandit-variance and test-function-variance build them."""
+    from experiments import bandit_variance, test_function_variance
+    from pgjax.estimators import ALL_ESTIMATORS
+
+    everything = tuple(ALL_ESTIMATORS)
+    sizes = dict(ns=(N,), n_seeds=N_SEEDS)
+    out = {}
+    config = bandit_variance.Config(estimators=everything, reward="gaussian_bump", state_std=0.5, **sizes)
+    out["bandit"] = (*bandit_variance.build(config), None)
+    variants = {"quadratic": {}, "exp": dict(scale="log_sigma", antithetic=True), "cos": {}}
+    for function in test_function_variance.FUNCTIONS:
+        config = test_function_variance.Config(function=function, estimators=everything, **variants.get(function, {}),
+                                               **sizes)  # fmt: skip
+        out[f"test-function-{function}"] = (*test_function_variance.build(config), None)
+    return out
+
+
+def other_cases():
+    """The same for the softmax bandit, LQR (as lqr-variance builds its estimators), parameter-exploring LQR
+    (lqr-pgpe) and CartPole (every learning signal, with a critic)."""
+    import jax
+
+    from experiments import lqr_pgpe, lqr_variance
+    from pgjax.envs import make_environment
+    from pgjax.estimators import ESTIMATORS, TRAJECTORY_ESTIMATORS
+    from pgjax.estimators.episodic import SIGNALS, Episodic
+    from pgjax.policies import Critic, make_policy
+    from pgjax.problems import SoftmaxBandit
+    from pgjax.problems.environment import EnvironmentProblem, FrozenTree
+    from pgjax.tree_util import ravel
+
+    sizes = dict(ns=(N,), n_seeds=N_SEEDS)
+    out = {}
+    softmax = SoftmaxBandit()
+    out["softmax-bandit"] = (softmax, softmax.init_params(), {name: cls() for name, cls in ESTIMATORS.items()}, None)
+
+    lqr_system = dict(system="scalar", horizon=2, gain=(-0.5,), x0=(1.0,))  # small, with every noise source
+    config = lqr_variance.Config(**lqr_system, **sizes)
+    lqr = lqr_variance.problem(config)
+    params = lqr.init_params()
+    estimators = lqr_variance.build_estimators(tuple(TRAJECTORY_ESTIMATORS), lqr, params, n_pilot=4)
+    out["lqr"] = (lqr, params, estimators, None)
+    config = lqr_pgpe.Config(**lqr_system, sigma_k=(0.2,), **sizes)
+    pgpe = lqr_pgpe.problem(config)
+    out["lqr-pgpe"] = (pgpe, pgpe.init_params(), {name: cls() for name, cls in lqr_pgpe.ESTIMATORS.items()}, None)
+
+    env = make_environment("cartpole")
+    policy = make_policy("linear-softmax", env)
+    critic = Critic(hidden=(4,))
+    cartpole = EnvironmentProblem(env, policy, 4, 0.99, critic=critic,
+                                  critic_params=FrozenTree(critic.init(jax.random.key(1), 5)))  # fmt: skip
+    params = cartpole.init_params()
+    zeros = np.zeros(ravel(params).shape[0])
+    out["cartpole"] = (cartpole, params, {signal: Episodic(signal) for signal in SIGNALS}, zeros)
+    return out
+
+
+#: The cases in two groups of similar cost, one process each (so that pytest-xdist can run them side by side).
+GROUPS = {"gaussian": gaussian_cases, "other": other_cases}
+
+
+def sweep_all(group: str) -> dict[str, np.ndarray]:
+    """``{"devices|case|estimator": (N_SEEDS, P) estimates}`` for every case of ``group`` and device count."""
+    from pgjax.engine import run_sweep
+    from pgjax.estimators.trajectory import Fused, split_fused
+
+    out = {}
+    for case, (problem, params, estimators, reference) in GROUPS[group]().items():
+        for devices in DEVICES:
+            sweep = run_sweep(problem, params, {"fused": Fused(tuple(estimators.values()))}, (N,), N_SEEDS,
+                              seed=SEED, devices=devices, micro_batch_elements=MICRO_BATCH_ELEMENTS,
+                              reference_gradient=reference)  # fmt: skip
+            assert sweep.execution["devices"] == devices
+            sweep = split_fused(sweep, "fused", list(estimators))
+            for name in estimators:
+                out[f"{devices}|{case}|{name}"] = sweep.estimates[name][N]
+    return out
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("out")
+    parser.add_argument("--group", choices=list(GROUPS), required=True)
+    args = parser.parse_args()
+    np.savez(args.out, **sweep_all(args.group))
