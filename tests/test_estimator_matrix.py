@@ -106,3 +106,23 @@ def test_every_estimator_runs_sharded_with_the_same_numbers_on_1_and_4_devices(t
             assert key in KNOWN_ONE_DEVICE_DIFFERENCES, (key, float(np.max(np.abs(one - four))))
             np.testing.assert_allclose(one, four, rtol=ROUNDING, atol=ROUNDING, err_msg=key)
     assert len(differing) < len(ran) / 4  # most estimates are identical: the comparison compares something
+
+
+def test_a_fused_sweep_is_refused_like_its_members(monkeypatch):
+    """run_sweep refuses a fused estimator before any work (nothing is traced or compiled) when a member cannot
+    run on the problem (the softmax bandit has no Gaussian for the measure-valued estimator), with the
+    member's own message."""
+    from pgjax import engine
+    from pgjax.errors import ConfigError
+    from pgjax.estimators import MeasureValued, Reinforce
+    from pgjax.estimators.trajectory import Fused
+    from pgjax.problems import SoftmaxBandit
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("a program was built before the estimators were checked")
+
+    monkeypatch.setattr(engine, "_sharded_micro_batch", no_work)
+    softmax = SoftmaxBandit()
+    with pytest.raises(ConfigError) as info:
+        engine.run_sweep(softmax, softmax.init_params(), {"fused": Fused((Reinforce(), MeasureValued()))}, (2,), 2)
+    assert info.value.field == "estimators" and "measure_valued" in str(info.value)
