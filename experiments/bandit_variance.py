@@ -2,9 +2,9 @@
 
 The foundation experiment: a ~ N(theta . s, sigma^2) with a fixed (or Gaussian) state s and a reward r(a);
 for every estimator and every n in a grid, R seeds give R independent n-sample gradient estimates, compared
-with the exact gradient jax.grad(J). The table reports bias, variance with a heavy-tail-valid 95% CI, n x
-variance, MSE, the exact variance where it is known, and each estimator's paired variance ratio against plain
-REINFORCE.
+with the exact gradient jax.grad(J). The table reports bias, variance with a 95% CI (tail-extrapolated
+kurtosis), n x variance, MSE, the exact variance where it is known, and each estimator's paired variance ratio
+against plain REINFORCE.
 """
 
 from __future__ import annotations
