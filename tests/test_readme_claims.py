@@ -656,7 +656,7 @@ def test_device_memory_budget_and_bit_identity():
         if budgets:
             gib = next(iter(budgets.values())) / 2**30
             c.text(f"({num(gib)} GiB per device by default)", budget_gib=gib)
-        c.fact(throughput["bit_identical_across_devices"], "per-seed estimates are bit-identical on 1 or 4 devices",
+        c.fact(throughput["bit_identical_across_devices"], "REINFORCE's per-seed estimates are bit-identical on 1 or 4 devices",
                bit_identical=throughput["bit_identical_across_devices"])
 
 
