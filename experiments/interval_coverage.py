@@ -327,3 +327,35 @@ def save(result: ExperimentResult, out_dir, *, argv=None, overwrite=None) -> Pat
         draw(stage)
     return out_dir
 
+
+
+README_MARKERS = ("<!-- excerpt:interval-coverage -->", "<!-- /excerpt:interval-coverage -->")
+
+
+def readme_excerpt(summary_table: pd.DataFrame) -> str:
+    """The README's coverage table: per problem, quantity and method, the cells in the target band, the
+    range of coverage and the coverage pooled over cells."""
+    lines = [
+        "| problem | interval for | method | cells in [0.935, 0.965] | min coverage | max coverage | pooled |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in summary_table.itertuples():
+        lines.append(
+            f"| {row.problem} | {row.quantity} | {row.method} | {row.in_target_band} of {row.cells} | "
+            f"{row.min_coverage:.3f} | {row.max_coverage:.3f} | {row.pooled_coverage:.3f} |"
+        )
+    return "\n".join(lines)
+
+
+def readme_with_excerpt(readme: str, summary_table: pd.DataFrame) -> str:
+    """``readme`` with the text between the excerpt markers replaced by :func:`readme_excerpt`."""
+    start, end = README_MARKERS
+    head, rest = readme.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{start}\n{readme_excerpt(summary_table)}\n{end}{tail}"
+
+
+if __name__ == "__main__":  # python -m experiments.interval_coverage: refresh the README excerpt
+    readme = Path("README.md")
+    summary_table = results.read_frame(Path("results") / NAME, "summary")
+    results.atomic_write_text(readme, readme_with_excerpt(readme.read_text(), summary_table))

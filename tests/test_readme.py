@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from experiments import bandit_variance
+from experiments import bandit_variance, interval_coverage
 from pgjax import results
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,6 +21,15 @@ def test_readme_excerpt_matches_committed_results():
     readme = (ROOT / "README.md").read_text()
     expected = bandit_variance.readme_with_excerpt(readme, results.read_table(folder))
     assert readme == expected, "README excerpt is stale: run `python -m experiments.bandit_variance`"
+
+
+def test_readme_coverage_excerpt_matches_committed_results():
+    folder = ROOT / "results" / interval_coverage.NAME
+    if not (folder / "summary.parquet").exists():
+        pytest.fail("results/interval-coverage/summary.parquet is missing: run `pgjax run interval-coverage`")
+    readme = (ROOT / "README.md").read_text()
+    expected = interval_coverage.readme_with_excerpt(readme, results.read_frame(folder, "summary"))
+    assert readme == expected, "README coverage excerpt is stale: run `python -m experiments.interval_coverage`"
 
 
 def test_readme_python_example_runs(tmp_path, monkeypatch):
