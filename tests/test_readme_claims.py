@@ -642,6 +642,31 @@ def test_statistics_delta_interval_coverage():
                    coverage=r["coverage"], replications=int(r["replications"]))
 
 
+def test_interval_coverage_section():
+    t = table("interval-coverage")
+    tail = t[t.method == "tail"]
+    cells = tail[(tail.problem == "lqr") & (tail.quantity == "variance") & (tail.n == 1) & (tail.R == 1000)
+                 & tail.estimator.isin(["optimal_baseline_exact", "reward_to_go_optimal"])]
+    short = cells[cells.coverage_hi < 0.935]
+    with Claims("interval-coverage section", "results/interval-coverage/table.parquet") as c:
+        reps = sorted(set(cells.replications))
+        c.text(f"at n = 1 with R = 1000, whose coverage over {reps[0] if reps else '?'} intervals stays below "
+               "0.935 with its Wilson upper bound", replications=reps)
+        c.fact(set(short.estimator) == {"optimal_baseline_exact", "reward_to_go_optimal"},
+               "each of the two has a cell whose Wilson upper bound is below 0.935",
+               short=short[["estimator", "param", "coverage", "coverage_hi"]].to_dict("records"))
+        c.fact(not (tail.coverage_hi < 0.935).any() or set(tail[tail.coverage_hi < 0.935].problem) == {"lqr"},
+               "the cells clearly below the band are LQR's", below=sorted(set(tail[tail.coverage_hi < 0.935].problem)))
+        pooled = t.groupby(["problem", "quantity", "method"]).apply(
+            lambda g: float((g.coverage * g.replications).sum() / g.replications.sum()))
+        c.fact(all(pooled[(p, q, "tail")] >= 0.945 for p, q, _ in pooled.index),
+               "pooled tail coverage reaches the nominal level", pooled=pooled.to_dict())
+        c.fact(all(pooled[(p, q, "tail")] > pooled[(p, q, "delta")] for p, q, _ in pooled.index),
+               "pooled plug-in coverage falls short of the tail method's", pooled=pooled.to_dict())
+        for q in ("variance", "ratio"):
+            c.fact(pooled[("bandit", q, "tail")] > 0.955, "on the bandit they err on the wide side", pooled=pooled.to_dict())
+
+
 def test_device_memory_budget_and_bit_identity():
     budgets = {}
     for path in sorted(RESULTS.glob("*/manifest.json")):
