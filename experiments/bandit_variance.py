@@ -168,10 +168,9 @@ README_MARKERS = ("<!-- excerpt:bandit-variance -->", "<!-- /excerpt:bandit-vari
 
 def readme_with_excerpt(readme: str, table) -> str:
     """``readme`` with the text between the excerpt markers replaced by :func:`readme_excerpt`."""
-    start, end = README_MARKERS
-    head, rest = readme.split(start, 1)
-    _, tail = rest.split(end, 1)
-    return f"{head}{start}\n{readme_excerpt(table)}\n{end}{tail}"
+    from pgjax.results import with_excerpt
+
+    return with_excerpt(readme, README_MARKERS, readme_excerpt(table))
 
 
 if __name__ == "__main__":  # python -m experiments.bandit_variance: refresh the README excerpt

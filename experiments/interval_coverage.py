@@ -349,10 +349,9 @@ def readme_excerpt(summary_table: pd.DataFrame) -> str:
 
 def readme_with_excerpt(readme: str, summary_table: pd.DataFrame) -> str:
     """``readme`` with the text between the excerpt markers replaced by :func:`readme_excerpt`."""
-    start, end = README_MARKERS
-    head, rest = readme.split(start, 1)
-    _, tail = rest.split(end, 1)
-    return f"{head}{start}\n{readme_excerpt(summary_table)}\n{end}{tail}"
+    from pgjax.results import with_excerpt
+
+    return with_excerpt(readme, README_MARKERS, readme_excerpt(summary_table))
 
 
 if __name__ == "__main__":  # python -m experiments.interval_coverage: refresh the README excerpt

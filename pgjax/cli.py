@@ -303,24 +303,18 @@ def nonfinite_report(result, limit: int = 12) -> list[str]:
     cells = 0
     sweep = getattr(result, "sweep", None)
     raw = getattr(result, "raw", None)
+    groups, what = {}, "estimates"  # label -> (seeds, ...) values
     if sweep is not None:
-        for name, by_n in sweep.estimates.items():
-            for n, values in by_n.items():
-                values = np.asarray(values)
-                cells += 1
-                count = int(np.count_nonzero(~np.isfinite(values.reshape(values.shape[0], -1)).all(axis=1)))
-                if count:
-                    bad.append(f"{name} at n = {n}: {count} of {values.shape[0]} seeds")
-        what = "estimates"
+        groups = {f"{name} at n = {n}": values for name, by_n in sweep.estimates.items() for n, values in by_n.items()}
     elif isinstance(raw, dict):
-        for key, values in raw.items():
-            if key.endswith("/return"):
-                values = np.asarray(values)
-                cells += 1
-                count = int(np.count_nonzero(~np.isfinite(values.reshape(values.shape[0], -1)).all(axis=1)))
-                if count:
-                    bad.append(f"{key[: -len('/return')]}: {count} of {values.shape[0]} seeds")
+        groups = {key[: -len("/return")]: values for key, values in raw.items() if key.endswith("/return")}
         what = "returns"
+    for label, values in groups.items():
+        values = np.asarray(values)
+        cells += 1
+        count = int(np.count_nonzero(~np.isfinite(values.reshape(values.shape[0], -1)).all(axis=1)))
+        if count:
+            bad.append(f"{label}: {count} of {values.shape[0]} seeds")
     if not bad:
         return []
     head = (f"non-finite {what} in {len(bad)} of {cells} cell(s) (seeds with any non-finite value; the "

@@ -645,6 +645,15 @@ def _numeric_columns(df: pd.DataFrame) -> list[str]:
     return [c for c in df.columns if pd.api.types.is_numeric_dtype(df[c])]
 
 
+def with_excerpt(text: str, markers: tuple[str, str], body: str) -> str:
+    """``text`` with what lies between the two marker lines replaced by ``body`` (for the README's excerpts
+    of committed results, which tests keep equal to the files)."""
+    start, end = markers
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{start}\n{body}\n{end}{tail}"
+
+
 def render_markdown(df: pd.DataFrame) -> str:
     """Render a results table as GitHub Markdown.
 
