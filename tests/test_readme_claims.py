@@ -667,6 +667,13 @@ def test_interval_coverage_section():
             c.fact(pooled[("bandit", q, "tail")] > 0.955, "on the bandit they err on the wide side", pooled=pooled.to_dict())
 
 
+def test_test_suite_time():
+    record = json.loads((RESULTS / "bench" / "test-suite.json").read_text())
+    with Claims("test-suite time", "results/bench/test-suite.json") as c:
+        c.text(f"{record['tests_passed']} tests in {record['pytest_seconds'] / 60:.1f} minutes on a "
+               f"{record['cpu_cores']}-core CPU", record=record)
+
+
 def test_device_memory_budget_and_bit_identity():
     budgets = {}
     for path in sorted(RESULTS.glob("*/manifest.json")):
