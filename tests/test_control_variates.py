@@ -3,7 +3,7 @@
 Statistical tests use R = 4000 seeds of n = 16-sample estimates, all four estimators and three test functions in
 one compiled call. Unbiasedness: reject when |mean - true| > z sd / sqrt(R) for any of the 4 coordinates,
 z = unbiasedness_z(4) (Bonferroni): false-failure probability about 1e-6 per test. Variance (coefficient 1):
-reject when |s^2 - exact / n| > z se(s^2), se kurtosis-robust (DESIGN.md), same z.
+reject when |s^2 - exact / n| > z se(s^2), se kurtosis-robust (pgjax.stats.variance_se), same z.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Tests for the sweep engine: reproducibility (per-seed keys), chunking, jit, common random numbers, errors.
 
 Most checks here are exact (bit-identical arrays) or float32-rounding comparisons. One statistical check runs
-the engine end to end and applies the unbiasedness and variance tests of DESIGN.md (false-failure rate ~1e-6,
-stated next to it). Compiling is the main cost, so a few module-scoped sweeps are shared by many tests.
+the engine end to end and applies the unbiasedness and variance tests of pgjax/stats.py (false-failure rate
+~1e-6, stated next to it). Compiling is the main cost, so a few module-scoped sweeps are shared by many tests.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Statistical tests of the gradient estimators on the linear-Gaussian bandit, against exact ground truth.
 
-How the tests decide (DESIGN.md, "Statistical tests that can fail, and rarely fail by chance"):
+How the tests decide (the rules of pgjax/stats.py: unbiasedness_z and variance_se):
 
 * Unbiasedness. R seed-level estimates of the P = 3 coordinates (theta[0], theta[1], log_sigma) with mean m and
   standard deviation sd; reject when, for any coordinate, |m - target| > z * sd / sqrt(R). z is

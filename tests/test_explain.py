@@ -1,7 +1,7 @@
 """Tests for ``pgjax explain``: each claim the walkthrough makes, the softmax bandit it uses, its command line,
 and a staleness check of the committed docs/log-derivative-trick.md.
 
-Statistical checks follow DESIGN.md. Unbiasedness: with R seed-level estimates of mean m and standard
+Statistical checks follow pgjax/stats.py (unbiasedness_z, variance_se). Unbiasedness: with R seed-level estimates of mean m and standard
 deviation sd, fail when |m - exact| > z sd / sqrt(R), z = Phi^-1(1 - alpha / (2 d)) for d quantities tested
 together, alpha = 1e-6 (z about 5). Variances: |s^2 - exact| > z se(s^2), with the heavy-tail-valid standard
 error of a sample variance (pgjax.stats.variance_se). Keys are fixed, so every outcome is reproducible; a

@@ -4,7 +4,7 @@ Statistical tests use R = 4000 seeds of n = 16-sample estimates, all estimators 
 compiled call (common random numbers). Unbiasedness: reject when |mean - true| > z sd / sqrt(R) for any of the
 4 coordinates, z = unbiasedness_z(4) (Bonferroni), so each test fails by chance with probability about 1e-6.
 Variance: reject when |s^2 - exact / n| > z se(s^2), se the kurtosis-robust standard error of a sample
-variance (DESIGN.md), same z and rate (asymptotically).
+variance (pgjax.stats.variance_se), same z and rate (asymptotically).
 """
 
 from __future__ import annotations
