@@ -594,6 +594,17 @@ def _dodge_text(largest: float) -> str:
 _NONFINITE_NOTE = "(!) non-finite estimates occurred for this estimator and were excluded."
 
 
+def _captions_and_title(table, caption: str, largest, notes, flagged: bool, title: str | None):
+    """The caption lines under a variance-style figure (the main caption ending with the stagger note, the
+    estimator notes, the non-finite note when estimates were dropped) and its title (the table's default
+    when none is given)."""
+    caption += f"; {_dodge_text(largest)}." if largest else "."
+    captions = [caption, *notes]
+    if flagged:
+        captions.append(_NONFINITE_NOTE)
+    return captions, (_default_title(table) if title is None else title)
+
+
 def plot_variance(
     table: pd.DataFrame,
     stem: str | Path,
@@ -649,12 +660,7 @@ def plot_variance(
 
     caption = _seeds_text(table) + "; shaded: 95% CI (log scale, tail-extrapolated kurtosis)"
     caption += "; dotted: exact variance" if has_exact else ""
-    caption += f"; {_dodge_text(largest)}." if largest else "."
-    captions = [caption, *notes]
-    if flagged:
-        captions.append(_NONFINITE_NOTE)
-    if title is None:
-        title = _default_title(table)
+    captions, title = _captions_and_title(table, caption, largest, notes, flagged, title)
 
     with plt.rc_context(STYLE):
         title = wrap_title(title, _figure_width(len(params)) - 0.3)
@@ -908,12 +914,7 @@ def plot_ratio(
         f"Variance / variance of {_plain_text(str(reference))} on the same seeds; {_seeds_text(table)}; "
         "bars: paired 95% CI of the ratio"
     )
-    caption += f"; {_dodge_text(largest)}." if largest else "."
-    captions = [caption, *notes]
-    if flagged:
-        captions.append(_NONFINITE_NOTE)
-    if title is None:
-        title = _default_title(table)
+    captions, title = _captions_and_title(table, caption, largest, notes, flagged, title)
 
     with plt.rc_context(STYLE):
         title = wrap_title(title, _figure_width(len(params)) - 0.3)
