@@ -264,7 +264,7 @@ def draw(folder) -> list[Path]:
     quantities = list(dict.fromkeys(table["quantity"]))
     fig, axes = plt.subplots(len(problems), len(quantities), figsize=(5.2 * len(quantities), 3.6 * len(problems)),
                              squeeze=False, sharey=True)  # fmt: skip
-    colours = {"tail": "#0072B2", "delta": "#D55E00"}
+    colours = {"tail": "#0072B2", "tail-bootstrap": "#009E73", "delta": "#D55E00"}
     markers = {r: m for r, m in zip(sorted(set(table["R"])), ("o", "s", "^", "D", "v"))}
     low = max(0.5, float(table["coverage_lo"].min()) - 0.01)
     for row, problem in enumerate(problems):
