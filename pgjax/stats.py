@@ -515,7 +515,9 @@ def _tail_bootstrap_interval(x: np.ndarray, confidence: float) -> tuple[np.ndarr
         log_b, se_b = _pivot(sub.bootstrap_sums(k, mean[cols], rng, BOOTSTRAP_REPLICATES), k)
         with np.errstate(invalid="ignore", divide="ignore"):
             t_stats.append((log_b - truth[cols]) / se_b)
-    t_stats = np.concatenate(t_stats, axis=1)
+    # A replicate with a zero standard error gives an infinite T*: kept as a huge finite value, so that the
+    # quantiles stay ordered instead of interpolating inf - inf.
+    t_stats = np.clip(np.concatenate(t_stats, axis=1), -1e300, 1e300)
     alpha = (1.0 - confidence) / 2.0
     q_lo, q_hi = np.nanquantile(t_stats, [alpha, 1.0 - alpha], axis=0)
     f = _features(x - x.mean(axis=0)).mean(axis=0)

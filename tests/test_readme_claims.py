@@ -665,6 +665,21 @@ def test_interval_coverage_section():
                "pooled plug-in coverage falls short of the tail method's", pooled=pooled.to_dict())
         for q in ("variance", "ratio"):
             c.fact(pooled[("bandit", q, "tail")] > 0.955, "on the bandit they err on the wide side", pooled=pooled.to_dict())
+        clear = {(p, m): (int((g.coverage_hi < 0.935).sum()), int((g.coverage_lo > 0.965).sum()), len(g))
+                 for (p, m), g in t.groupby(["problem", "method"])}
+        below, above, cells_n = clear[("bandit", "tail")]
+        c.text(f"{above} of its {cells_n} cells lie above the band with their whole Wilson", below=below, above=above)
+        c.fact(below == 0, "none below", below=below)
+        boot = [pooled[("bandit", q, "tail-bootstrap")] for q in ("variance", "ratio")]
+        c.text(f"(pooled {boot[0]:.3f} and {boot[1]:.3f}; one cell", pooled=boot)
+        c.fact(clear[("bandit", "tail-bootstrap")][:2] == (0, 1), "one cell clearly above, none below",
+               counts=clear[("bandit", "tail-bootstrap")])
+        lqr_boot = [pooled[("lqr", q, "tail-bootstrap")] for q in ("variance", "ratio")]
+        c.text(f"LQR (pooled {lqr_boot[0]:.3f} and {lqr_boot[1]:.3f}; {clear[('lqr', 'tail-bootstrap')][0]} of "
+               f"{clear[('lqr', 'tail-bootstrap')][2]} cells clearly below", pooled=lqr_boot)
+        c.text(f"band, against {clear[('lqr', 'tail')][0]} for `tail`)", counts=clear[("lqr", "tail")])
+        c.fact(all(pooled[("lqr", q, "tail-bootstrap")] < pooled[("lqr", q, "tail")] for q in ("variance", "ratio")),
+               "the bootstrap under-covers LQR where tail does not", pooled=pooled.to_dict())
 
 
 def test_test_suite_time():
