@@ -58,7 +58,9 @@ Variance interval by a tail-model bootstrap-t (``method="tail-bootstrap"``)
     extended by the fitted tail:
 
     1. *Model.* Both tails are fitted as for ``method="tail"`` (the :math:`m = \lfloor\sqrt{k}\rfloor`
-       largest deviations on each side, through the threshold). The model distribution keeps the sample
+       largest deviations on each side, through the threshold), except that :math:`\gamma` is the larger
+       of that slope and the slope of the outer half alone (an average of a few polynomial-of-Gaussian
+       terms looks lighter-tailed before its asymptote). The model distribution keeps the sample
        except its :math:`r = \lceil\sqrt{m}\rceil` outermost points on each side, which are replaced,
        with probability :math:`r/k` per side, by :math:`c Z^\gamma` with :math:`Z > q_{r+1}`. Its variance
        :math:`\sigma^2_{\text{model}}` is exact (Gauss-Laguerre quadrature for the tails).
@@ -423,19 +425,28 @@ def _one_sided_fits(x: np.ndarray):
     """Per column and component of ``x`` (k, C, J): the sorted sample, the median, the Gaussian quantiles
     q_1..q_{m+1} of the plotting positions i / (k + 1), and for each side (+1 above the median, -1 below)
     the fit (sign, c, gamma) of its m = floor(sqrt(k)) largest deviations, through the threshold (the
-    (m+1)-th), to c Z^gamma."""
+    (m+1)-th), to c Z^gamma. gamma is the larger of two through-threshold slopes: over all m points, and
+    over the outer half (through the (m//2+1)-th). An average of a few polynomial-of-Gaussian terms looks
+    lighter-tailed before its asymptote, so the outer slope is the better guide there; where the outer slope
+    is smaller (a tail that steepens early), the whole-range slope is kept, so the model never extrapolates
+    lighter than the whole-range fit."""
     k = x.shape[0]
     m = int(np.floor(np.sqrt(k)))
+    h = m // 2
     xs = np.sort(x, axis=0)
     med = np.median(x, axis=0)
     q = _upper_normal_quantiles(np.arange(1, m + 2) / (k + 1.0))
-    lx = (np.log(q[:m]) - np.log(q[m]))[:, None, None]
     fits = []
-    for sign, top, thr in ((1.0, xs[::-1][:m] - med, xs[::-1][m] - med), (-1.0, med - xs[:m], med - xs[m])):
+    for sign, dev in ((1.0, xs[::-1] - med), (-1.0, med - xs)):
+        thr = dev[m]
         ok = thr > 0
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ly = np.log(np.maximum(top, thr)) - np.log(np.where(ok, thr, 1.0))
-        g = np.where(ok, _through_origin_slope(lx, ly), 0.0)
+        slopes = []
+        for j in (m, h):  # the fit over ranks 1..j, through the threshold at rank j + 1
+            lx = (np.log(q[:j]) - np.log(q[j]))[:, None, None]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                ly = np.log(np.maximum(dev[:j], dev[j])) - np.log(np.where(dev[j] > 0, dev[j], 1.0))
+            slopes.append(np.where(dev[j] > 0, _through_origin_slope(lx, ly), 0.0))
+        g = np.where(ok, np.maximum(*slopes), 0.0)
         fits.append((sign, sign * np.maximum(thr, 0.0) / q[m] ** g, g))
     return xs, med, q, fits
 

@@ -506,8 +506,8 @@ def test_tail_bootstrap_interval_shape_and_determinism():
 
 
 # The tail bootstrap at n = 1, R = 1000, where the default "tail" interval over-covers: on these draws (seed 43)
-# tail-bootstrap covers 0.930 (log sigma) and 0.934 (pathwise / REINFORCE on theta[0]), "tail" 0.966 and
-# 0.966, "delta" 0.819 and 0.890; on 1000 other draws tail-bootstrap covered 0.941 and 0.935. Accepted true coverage [0.93, 0.96]; 4000 intervals (sd <= 0.0040), band
+# tail-bootstrap covers 0.9385 (log sigma) and 0.934 (pathwise / REINFORCE on theta[0]), "tail" 0.966 and
+# 0.966, "delta" 0.819 and 0.890. Accepted true coverage [0.93, 0.96]; 4000 intervals (sd <= 0.0040), band
 # widened by 4.89 sd on each side -> [0.910, 0.975], false-failure rate < 1e-6. The plug-in interval's true
 # coverage on the variance there is about 0.82, far below.
 BOOT_N_REP = 4000
