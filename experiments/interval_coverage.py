@@ -328,7 +328,6 @@ def save(result: ExperimentResult, out_dir, *, argv=None, overwrite=None) -> Pat
     return out_dir
 
 
-
 README_MARKERS = ("<!-- excerpt:interval-coverage -->", "<!-- /excerpt:interval-coverage -->")
 
 

@@ -46,8 +46,9 @@ Variance interval (log scale, tail-extrapolated kurtosis; the default, ``method=
     :math:`q_i = \Phi^{-1}(1 - i/(k+1))`; the empirical contribution of those :math:`m` points to
     :math:`m_4` is replaced by the model's :math:`E[(c Z^\gamma + \delta)^4;\, Z > q_{m+1}]` (with
     :math:`c = t / q_{m+1}^\gamma` and :math:`\delta` the median's offset from the mean), computed by
-    Gauss-Laguerre quadrature; :math:`\gamma` is clipped to [0, 6]. The interval uses :math:`\max(m_4, m_4^{\text{tail}})`, so it is never
-    shorter than the plug-in one. With fewer than 30 finite values it equals the plug-in interval.
+    Gauss-Laguerre quadrature; :math:`\gamma` is clipped to [0, 6]. The interval uses
+    :math:`\max(m_4, m_4^{\text{tail}})`, so it is never shorter than the plug-in one. With fewer than 30
+    finite values it equals the plug-in interval.
     ``experiments/interval_coverage.py`` measures the coverage of both against exact variances.
 
 Variance interval by a tail-model bootstrap-t (``method="tail-bootstrap"``)
@@ -262,6 +263,13 @@ def _upper_normal_quantiles(probs: np.ndarray) -> np.ndarray:
     return np.asarray(flat, dtype=np.float64).reshape(np.shape(probs))
 
 
+def _through_origin_slope(lx: np.ndarray, ly: np.ndarray) -> np.ndarray:
+    """Least-squares slope of ly on lx through the origin along axis 0, clipped to [0, _GAMMA_MAX]."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        g = (ly * lx).sum(axis=0) / (lx * lx).sum(axis=0)
+    return np.clip(np.nan_to_num(g, nan=0.0), 0.0, _GAMMA_MAX)
+
+
 def _tail_fourth_moment(x: np.ndarray, mask: np.ndarray, mean: np.ndarray, k: np.ndarray) -> np.ndarray:
     """Fourth central moment along axis 0 with both tails' top sqrt(k) points replaced by a fitted
     Gaussian-power tail c Z^gamma (module docstring). Shape ``x.shape[1:]``; NaN where k < TAIL_MIN_COUNT."""
@@ -307,8 +315,7 @@ def _tail_fourth_moment(x: np.ndarray, mask: np.ndarray, mean: np.ndarray, k: np
         ok = np.isfinite(threshold) & (threshold > 0)
         with np.errstate(invalid="ignore", divide="ignore"):
             ly = np.where(valid, np.log(top[:m_max]) - np.log(threshold), 0.0)
-            gamma = (ly * lx).sum(axis=0) / (lx * lx).sum(axis=0)
-        gamma = np.clip(np.nan_to_num(gamma, nan=0.0), 0.0, _GAMMA_MAX)
+        gamma = _through_origin_slope(lx, ly)
         scale = np.where(ok, threshold, 0.0) / q_t**gamma
         delta = sign * (median - mc)
         with np.errstate(over="ignore", invalid="ignore"):
@@ -324,13 +331,6 @@ def _upper_normal_quantiles_fast(u: np.ndarray) -> np.ndarray:
     from scipy.special import ndtri
 
     return -ndtri(u)
-
-
-def _through_origin_slope(lx: np.ndarray, ly: np.ndarray) -> np.ndarray:
-    """Least-squares slope of ly on lx through the origin along axis 0, clipped to [0, _GAMMA_MAX]."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        g = (ly * lx).sum(axis=0) / (lx * lx).sum(axis=0)
-    return np.clip(np.nan_to_num(g, nan=0.0), 0.0, _GAMMA_MAX)
 
 
 class _TailModel:
@@ -350,6 +350,10 @@ class _TailModel:
         tail_prob = float(_STD_NORMAL.cdf(-qt))
         self.tail_prob = tail_prob
         self.z_weights = weights * np.exp(-0.5 * u * u) * np.exp(-0.5 * qt * qt) / np.sqrt(2 * np.pi) / qt / tail_prob
+
+    def columns(self, cols: slice) -> "_TailModel":
+        """The same model restricted to the columns ``cols``."""
+        return _TailModel(self.body[:, cols], self.med[cols], self.coef[:, cols], self.gamma[:, cols], self.qt, self.p)
 
     def _tail_moment(self, r: int) -> np.ndarray:
         """E[(coef Z^gamma)^r] over templates and Z | Z > qt, shape (C, J), by Gauss-Laguerre quadrature."""
@@ -508,8 +512,12 @@ def _fit_ratio_model(x: np.ndarray) -> _TailModel:
     return _TailModel(body, med, coef, gamma, q[r], r / k)
 
 
-def _tail_bootstrap_interval(x: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Estimate and bootstrap-t interval from the tail model, for complete columns ``x`` of shape (k, C, J):
+#: Columns simulated together by the bootstrap (bounds its memory: 1000 x 64 x slots x J floats).
+_COLUMN_CHUNK = 64
+
+
+def _tail_bootstrap_interval(x: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
+    """Bootstrap-t interval (lo, hi) from the tail model, for complete columns ``x`` of shape (k, C, J):
     the variance (J = 1) or the paired variance ratio of component 0 over component 1 (J = 2)."""
     k, c, comps = x.shape
     model = _fit_variance_model(x) if comps == 1 else _fit_ratio_model(x)
@@ -520,10 +528,7 @@ def _tail_bootstrap_interval(x: np.ndarray, confidence: float) -> tuple[np.ndarr
     t_stats = []
     for chunk in range(0, c, _COLUMN_CHUNK):
         cols = slice(chunk, chunk + _COLUMN_CHUNK)
-        sub = _TailModel(
-            model.body[:, cols], model.med[cols], model.coef[:, cols], model.gamma[:, cols], model.qt, model.p
-        )
-        log_b, se_b = _pivot(sub.bootstrap_sums(k, mean[cols], rng, BOOTSTRAP_REPLICATES), k)
+        log_b, se_b = _pivot(model.columns(cols).bootstrap_sums(k, mean[cols], rng, BOOTSTRAP_REPLICATES), k)
         with np.errstate(invalid="ignore", divide="ignore"):
             t_stats.append((log_b - truth[cols]) / se_b)
     # A replicate with a zero standard error gives an infinite T*: kept as a huge finite value, so that the
@@ -536,29 +541,28 @@ def _tail_bootstrap_interval(x: np.ndarray, confidence: float) -> tuple[np.ndarr
     log_est, se = _pivot(f, k)
     est = np.exp(log_est)
     with np.errstate(invalid="ignore", over="ignore"):
-        return est, est * np.exp(-q_hi * se), est * np.exp(-q_lo * se)
+        return est * np.exp(-q_hi * se), est * np.exp(-q_lo * se)
 
 
-#: Columns simulated together by the bootstrap (bounds its memory: 1000 x 64 x slots x J floats).
-_COLUMN_CHUNK = 64
-
-
-def _tail_intervals(
-    x: np.ndarray, mask: np.ndarray, confidence: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`_tail_bootstrap_interval` for every column of ``x`` (R, C, J) with at least TAIL_MIN_COUNT
-    rows finite in ``mask`` (R, C): the finite rows of each column are gathered first; NaN elsewhere."""
-    _, c, comps = x.shape
-    out = np.full((3, c), np.nan)
-    k = mask.sum(axis=0)
+def _with_tail_bootstrap(
+    x: np.ndarray, mask: np.ndarray, z: float, lo: np.ndarray, hi: np.ndarray, usable: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(lo, hi)`` with the ``method="tail-bootstrap"`` interval in every column of ``x`` (R, ..., J) that has at
+    least TAIL_MIN_COUNT rows finite in ``mask`` (R, ...) and is ``usable``; elsewhere ``lo, hi`` (the plug-in
+    interval) are kept. The finite rows of each column are gathered first."""
+    shape = lo.shape
+    flat = x.reshape(x.shape[0], -1, x.shape[-1])
+    flat_mask = mask.reshape(flat.shape[:2])
+    t_lo = np.full(flat.shape[1], np.nan)
+    t_hi = np.full(flat.shape[1], np.nan)
+    k = flat_mask.sum(axis=0)
     for kk in np.unique(k[k >= TAIL_MIN_COUNT]):
         cols = np.flatnonzero(k == kk)
-        rows = np.argsort(~mask[:, cols], axis=0, kind="stable")[:kk]  # finite rows first, in order
-        xk = np.take_along_axis(x[:, cols], rows[..., None], axis=0)
-        res = _tail_bootstrap_interval(xk, confidence)
-        for i in range(3):
-            out[i, cols] = res[i]
-    return out[0], out[1], out[2]
+        rows = np.argsort(~flat_mask[:, cols], axis=0, kind="stable")[:kk]  # finite rows first, in order
+        xk = np.take_along_axis(flat[:, cols], rows[..., None], axis=0)
+        t_lo[cols], t_hi[cols] = _tail_bootstrap_interval(xk, _confidence_of(z))
+    boot = np.isfinite(t_lo).reshape(shape) & usable
+    return np.where(boot, t_lo.reshape(shape), lo), np.where(boot, t_hi.reshape(shape), hi)
 
 
 def _confidence_of(z: float) -> float:
@@ -594,11 +598,7 @@ def _variance_ci_arrays(
     se_log = _se_log_variance(x, mask, mom, "delta" if method == "tail-bootstrap" else method)
     lo, hi = _log_interval(s2, se_log, z)
     if method == "tail-bootstrap":
-        flat = x.reshape(x.shape[0], -1, 1)
-        _, t_lo, t_hi = _tail_intervals(flat, mask.reshape(flat.shape[:2]), _confidence_of(z))
-        boot = np.isfinite(t_lo).reshape(s2.shape) & (s2 > 0)
-        lo = np.where(boot, t_lo.reshape(s2.shape), lo)
-        hi = np.where(boot, t_hi.reshape(s2.shape), hi)
+        lo, hi = _with_tail_bootstrap(x[..., None], mask, z, lo, hi, s2 > 0)
     return s2, lo, hi, mom
 
 
@@ -629,11 +629,7 @@ def _ratio_ci_arrays(
         se_log = np.sqrt(var_log)
     lo, hi = _log_interval(ratio, se_log, z)
     if method == "tail-bootstrap":
-        pair = np.stack([a, b], axis=-1).reshape(a.shape[0], -1, 2)
-        _, t_lo, t_hi = _tail_intervals(pair, mask.reshape(pair.shape[:2]), _confidence_of(z))
-        boot = np.isfinite(t_lo).reshape(ratio.shape) & (sa2 > 0) & (sb2 > 0)
-        lo = np.where(boot, t_lo.reshape(ratio.shape), lo)
-        hi = np.where(boot, t_hi.reshape(ratio.shape), hi)
+        lo, hi = _with_tail_bootstrap(np.stack([a, b], axis=-1), mask, z, lo, hi, (sa2 > 0) & (sb2 > 0))
     undefined = (k < 2) | ~(sb2 > 0.0)
     nan = np.full(ratio.shape, np.nan)
     return (
@@ -712,8 +708,8 @@ def variance_ratio_ci(
     both are finite are used. With the paired influence function
     ``d_i = (a_i - m_a)^2 / s_a^2 - (b_i - m_b)^2 / s_b^2`` and ``se = sd(d) / sqrt(k)``, the interval is
     ``ratio * exp(-/+ z * se)`` (``method="delta"``); ``method="tail"`` (the default) widens ``se`` with the
-    tail-extrapolated fourth moments (module docstring). If ``var(a) == 0`` the ratio and both ends are 0; if ``var(b) == 0`` or
-    fewer than 2 rows are usable, all three are NaN.
+    tail-extrapolated fourth moments (module docstring). If ``var(a) == 0`` the ratio and both ends are 0; if
+    ``var(b) == 0`` or fewer than 2 rows are usable, all three are NaN.
 
     Args:
       a: shape ``(R,)`` or ``(R, ...)``.
