@@ -68,9 +68,7 @@ class Config:
         if len(self.state) < 1:
             raise ConfigError("state", "needs at least one coordinate")
         if len(self.theta) != len(self.state):
-            raise ConfigError(
-                "theta", f"must have the state's length {len(self.state)} (got {len(self.theta)})"
-            )
+            raise ConfigError("theta", f"must have the state's length {len(self.state)} (got {len(self.theta)})")
         if not (math.isfinite(self.state_std) and self.state_std >= 0):
             raise ConfigError("state_std", f"must be >= 0 (got {self.state_std})")
         if self.reward not in REWARDS:

@@ -64,8 +64,14 @@ class Config:
     """Adam learning rate of the training that produces the snapshots."""
     train_episodes: int = 8
     """Episodes per update of that training."""
-    estimators: tuple[str, ...] = ("reinforce", "reward_to_go", "batch_mean_baseline", "leave_one_out",
-                                   "value_baseline", "gae")  # fmt: skip
+    estimators: tuple[str, ...] = (
+        "reinforce",
+        "reward_to_go",
+        "batch_mean_baseline",
+        "leave_one_out",
+        "value_baseline",
+        "gae",
+    )
     """Estimators to compare (reinforce is the reference of the variance ratios)."""
     ns: tuple[int, ...] = (2, 4, 8, 16, 32)
     """Episodes per estimate (each >= 2: leave-one-out needs two)."""
@@ -95,10 +101,21 @@ class Config:
         self.train_setup(1).validate()
 
     def train_setup(self, updates: int) -> TrainSetup:
-        return TrainSetup(env=self.env, policy=self.policy, estimator="gae", episodes=self.train_episodes,
-                          horizon=self.horizon, discount=self.discount, lam=self.lam, critic_hidden=(32,),
-                          critic_learning_rate=1e-2, critic_epochs=4, value_scale=100.0, updates=max(updates, 1),
-                          log_every=1)  # fmt: skip
+        return TrainSetup(
+            env=self.env,
+            policy=self.policy,
+            estimator="gae",
+            episodes=self.train_episodes,
+            horizon=self.horizon,
+            discount=self.discount,
+            lam=self.lam,
+            critic_hidden=(32,),
+            critic_learning_rate=1e-2,
+            critic_epochs=4,
+            value_scale=100.0,
+            updates=max(updates, 1),
+            log_every=1,
+        )
 
 
 def snapshot(config: Config, updates: int):
@@ -135,28 +152,51 @@ def run(config: Config = Config(), *, progress=None, execution: dict | None = No
     for updates in sorted(config.snapshots):
         name = snapshot_name(updates, config)
         policy_params, critic_params, last_return = snapshot(config, updates)
-        problem = EnvironmentProblem(environment, policy, config.horizon, config.discount, critic=Critic(hidden=(32,)),
-                                     critic_params=FrozenTree(critic_params), value_scale=100.0)  # fmt: skip
+        problem = EnvironmentProblem(
+            environment,
+            policy,
+            config.horizon,
+            config.discount,
+            critic=Critic(hidden=(32,)),
+            critic_params=FrozenTree(critic_params),
+            value_scale=100.0,
+        )
         # The reference: mean of independent leave-one-out batches (unbiased), with its standard error.
         ref_sweep = run_sweep(
-            problem, policy_params, {"reference": Episodic("leave_one_out", config.lam)},
-            [config.reference_episodes], config.reference_batches, seed=config.seed + REFERENCE_SEED_OFFSET,
-            chunk_size=min(config.chunk_size, config.reference_batches), progress=progress,
+            problem,
+            policy_params,
+            {"reference": Episodic("leave_one_out", config.lam)},
+            [config.reference_episodes],
+            config.reference_batches,
+            seed=config.seed + REFERENCE_SEED_OFFSET,
+            chunk_size=min(config.chunk_size, config.reference_batches),
+            progress=progress,
             reference_gradient=np.zeros(sum(np.size(x) for x in jax.tree.leaves(policy_params))),
             **execution,
-        )  # fmt: skip
+        )
         ref = ref_sweep.estimates["reference"][config.reference_episodes].astype(np.float64)
         reference = ref.mean(axis=0)
         reference_se = ref.std(axis=0, ddof=1) / np.sqrt(ref.shape[0])
         grid = EpisodicGrid(tuple(config.estimators), config.lam)
         sweep = run_sweep(
-            problem, policy_params, {"grid": grid}, sorted(set(config.ns)), config.n_seeds, seed=config.seed,
-            chunk_size=min(config.chunk_size, config.n_seeds), progress=progress, reference_gradient=reference,
+            problem,
+            policy_params,
+            {"grid": grid},
+            sorted(set(config.ns)),
+            config.n_seeds,
+            seed=config.seed,
+            chunk_size=min(config.chunk_size, config.n_seeds),
+            progress=progress,
+            reference_gradient=reference,
             **execution,
-        )  # fmt: skip
+        )
         sweep = split_fused(sweep, "grid", list(config.estimators))
-        table = summarise_sweep(sweep, experiment=NAME, problem_name=f"{config.env} {name} policy",
-                                reference="reinforce" if "reinforce" in config.estimators else None)  # fmt: skip
+        table = summarise_sweep(
+            sweep,
+            experiment=NAME,
+            problem_name=f"{config.env} {name} policy",
+            reference="reinforce" if "reinforce" in config.estimators else None,
+        )
         index = {p: i for i, p in enumerate(sweep.param_names)}
         se = np.array([reference_se[index[p]] for p in table["param"]])
         table["reference_se"] = se
@@ -172,10 +212,13 @@ def run(config: Config = Config(), *, progress=None, execution: dict | None = No
             "reference_gradient": reference.tolist(),
             "reference_se": reference_se.tolist(),
             "training_return_at_snapshot": last_return,
-            "reference": {"estimator": "leave_one_out", "episodes": config.reference_episodes,
-                          "batches": config.reference_batches,
-                          "max_reference_var_fraction": float(np.nanmax(table["reference_var_fraction"]))},
-        }  # fmt: skip
+            "reference": {
+                "estimator": "leave_one_out",
+                "episodes": config.reference_episodes,
+                "batches": config.reference_batches,
+                "max_reference_var_fraction": float(np.nanmax(table["reference_var_fraction"])),
+            },
+        }
     import pandas as pd
 
     table = pd.concat(tables, ignore_index=True)
@@ -189,8 +232,14 @@ def run(config: Config = Config(), *, progress=None, execution: dict | None = No
     )
     info["bias_estimators"] = [e for e in config.estimators if e not in UNBIASED_SIGNALS]
     info["bias_reference"] = "large-batch leave-one-out reference gradient (see reference_se)"
-    return ExperimentResult(experiment=NAME, config=config, problem=f"{config.env}, {config.policy} policy",
-                            table=table, sweep=merged, info=info)  # fmt: skip
+    return ExperimentResult(
+        experiment=NAME,
+        config=config,
+        problem=f"{config.env}, {config.policy} policy",
+        table=table,
+        sweep=merged,
+        info=info,
+    )
 
 
 def draw(folder) -> list[Path]:
@@ -207,8 +256,9 @@ def draw(folder) -> list[Path]:
         sub = table[table["snapshot"] == name]
         have = set(sub["estimator"])
         present = [e for e in list(chosen or []) + ["leave_one_out"] if e in have] or None
-        paths += plots.draw_variance_figures(sub, folder, manifest, suffix=f"-{name}", title_suffix=f", {name} policy",
-                                             bias_estimators=present)  # fmt: skip
+        paths += plots.draw_variance_figures(
+            sub, folder, manifest, suffix=f"-{name}", title_suffix=f", {name} policy", bias_estimators=present
+        )
     return paths
 
 

@@ -95,9 +95,14 @@ def _lqr():
     lqr = lqr_variance.problem(cfg)
     params = lqr.init_params()
     estimators = lqr_variance.build_estimators(
-        cfg.estimators, lqr, params, baseline=cfg.baseline, gae_lambda=cfg.gae_lambda,
-        gae_value=cfg.gae_value, n_pilot=cfg.n_pilot,
-    )  # fmt: skip
+        cfg.estimators,
+        lqr,
+        params,
+        baseline=cfg.baseline,
+        gae_lambda=cfg.gae_lambda,
+        gae_value=cfg.gae_value,
+        n_pilot=cfg.n_pilot,
+    )
     return lqr, params, estimators, lqr_variance
 
 
@@ -190,13 +195,29 @@ def run(config: Config = Config(), *, progress=None, execution: dict | None = No
         t0 = time.perf_counter()
         if lqr_module is not None:
             sweep = lqr_module.sweep_estimators(
-                problem, params, chosen, ns, n_total, seed=config.seed, chunk_size=min(config.chunk_size, n_total),
-                fuse=True, progress=progress, execution=execution,
-            )  # fmt: skip
+                problem,
+                params,
+                chosen,
+                ns,
+                n_total,
+                seed=config.seed,
+                chunk_size=min(config.chunk_size, n_total),
+                fuse=True,
+                progress=progress,
+                execution=execution,
+            )
         else:
-            sweep = run_sweep(problem, params, chosen, ns, n_total, seed=config.seed,
-                              chunk_size=min(config.chunk_size, n_total), progress=progress,
-                              **(execution or {}))  # fmt: skip
+            sweep = run_sweep(
+                problem,
+                params,
+                chosen,
+                ns,
+                n_total,
+                seed=config.seed,
+                chunk_size=min(config.chunk_size, n_total),
+                progress=progress,
+                **(execution or {}),
+            )
         timings[problem_name] = {"sweep_seconds": time.perf_counter() - t0}
         t0 = time.perf_counter()
         rows += _coverage_rows(problem_name, sweep.estimates, exact, sweep.param_names, config)
@@ -207,8 +228,9 @@ def run(config: Config = Config(), *, progress=None, execution: dict | None = No
     return ExperimentResult(
         experiment=NAME,
         config=config,
-        problem="; ".join(f"{p}: default of {'bandit-variance' if p == 'bandit' else 'lqr-variance'}"
-                          for p in config.problems),  # fmt: skip
+        problem="; ".join(
+            f"{p}: default of {'bandit-variance' if p == 'bandit' else 'lqr-variance'}" for p in config.problems
+        ),
         table=table,
         sweep=first,
         info={"timings": timings, "target_band": list(TARGET_BAND), "n_seeds_per_problem": n_total},
@@ -262,8 +284,9 @@ def draw(folder) -> list[Path]:
     manifest = results.read_manifest(folder)
     problems = list(dict.fromkeys(table["problem"]))
     quantities = list(dict.fromkeys(table["quantity"]))
-    fig, axes = plt.subplots(len(problems), len(quantities), figsize=(5.2 * len(quantities), 3.6 * len(problems)),
-                             squeeze=False, sharey=True)  # fmt: skip
+    fig, axes = plt.subplots(
+        len(problems), len(quantities), figsize=(5.2 * len(quantities), 3.6 * len(problems)), squeeze=False, sharey=True
+    )
     colours = {"tail": "#0072B2", "tail-bootstrap": "#009E73", "delta": "#D55E00"}
     markers = {r: m for r, m in zip(sorted(set(table["R"])), ("o", "s", "^", "D", "v"))}
     low = max(0.5, float(table["coverage_lo"].min()) - 0.01)
@@ -275,9 +298,18 @@ def draw(folder) -> list[Path]:
             ax.axhline(0.95, color="0.35", lw=0.8, zorder=1)
             for (method, R), gm in g.groupby(["method", "R"], sort=False):
                 yerr = np.clip([gm["coverage"] - gm["coverage_lo"], gm["coverage_hi"] - gm["coverage"]], 0, None)
-                ax.errorbar(gm["kurtosis"], gm["coverage"], yerr=yerr, fmt=markers[R], ms=4, alpha=0.8,
-                            color=colours.get(method, "0.3"), mfc="none" if R == min(markers) else None,
-                            elinewidth=0.5, label=f"{method}, R = {R}")  # fmt: skip
+                ax.errorbar(
+                    gm["kurtosis"],
+                    gm["coverage"],
+                    yerr=yerr,
+                    fmt=markers[R],
+                    ms=4,
+                    alpha=0.8,
+                    color=colours.get(method, "0.3"),
+                    mfc="none" if R == min(markers) else None,
+                    elinewidth=0.5,
+                    label=f"{method}, R = {R}",
+                )
             ax.set_xscale("log")
             ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
             ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))

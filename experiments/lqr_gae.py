@@ -120,9 +120,15 @@ class Config:
 def problem(config: Config):
     """The LQR problem of a config."""
     return make_system(
-        config.system, horizon=config.horizon, gain=config.gain, sigma=config.sigma, x0=config.x0,
-        x0_std=config.x0_std, process_std=config.process_std, discount=config.discount,
-    )  # fmt: skip
+        config.system,
+        horizon=config.horizon,
+        gain=config.gain,
+        sigma=config.sigma,
+        x0=config.x0,
+        x0_std=config.x0_std,
+        process_std=config.process_std,
+        discount=config.discount,
+    )
 
 
 def gae_key(critic: str, lam: float) -> str:
@@ -143,11 +149,17 @@ def run(config: Config = Config(), *, progress=None, execution: dict | None = No
         members.append(GAEGrid(lams=lams, value=critic, n_pilot=config.n_pilot))
         names += [gae_key(critic, lam) for lam in lams]
     sweep = run_sweep(
-        lqr, params, {"fused": Fused(tuple(members))}, (config.n,), config.n_seeds, seed=config.seed,
+        lqr,
+        params,
+        {"fused": Fused(tuple(members))},
+        (config.n,),
+        config.n_seeds,
+        seed=config.seed,
         chunk_size=min(config.chunk_size, config.n_seeds),
-        micro_batch_elements=max(1, MICRO_BATCH_ELEMENTS // lqr.horizon), progress=progress,
+        micro_batch_elements=max(1, MICRO_BATCH_ELEMENTS // lqr.horizon),
+        progress=progress,
         **(execution or {}),
-    )  # fmt: skip
+    )
     sweep = split_fused(sweep, "fused", names)
 
     singles = dict(refs)
@@ -167,8 +179,9 @@ def run(config: Config = Config(), *, progress=None, execution: dict | None = No
     bias_exact = {}
     for key, est in singles.items():
         if isinstance(est, GAE) and est.value != "learned":
-            mean = np.concatenate([np.ravel(np.asarray(x, np.float64))
-                                   for x in jax.tree.leaves(exact_moments(est, lqr, params)["mean"])])  # fmt: skip
+            mean = np.concatenate(
+                [np.ravel(np.asarray(x, np.float64)) for x in jax.tree.leaves(exact_moments(est, lqr, params)["mean"])]
+            )
             bias_exact[key] = mean - true_grad
     table["bias_exact"] = np.nan
     table["critic"] = ""

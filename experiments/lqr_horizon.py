@@ -160,10 +160,17 @@ def run(config: Config = Config(), *, progress=None, execution: dict | None = No
             config.estimators, lqr, params, baseline=config.baseline, gae_lambda=config.gae_lambda
         )
         sweep = sweep_estimators(
-            lqr, params, estimators, (config.n,), config.n_seeds, seed=config.seed,
-            chunk_size=min(config.chunk_size, config.n_seeds), fuse=config.fuse, progress=progress,
+            lqr,
+            params,
+            estimators,
+            (config.n,),
+            config.n_seeds,
+            seed=config.seed,
+            chunk_size=min(config.chunk_size, config.n_seeds),
+            fuse=config.fuse,
+            progress=progress,
             execution=execution,
-        )  # fmt: skip
+        )
         exact = {}
         if config.exact:
             exact = exact_variances({k: v for k, v in estimators.items() if has_exact_moments(v)}, lqr, params)

@@ -86,9 +86,15 @@ class Config:
 
 def problem(config: Config) -> ParameterExploringLQR:
     base = make_system(
-        config.system, horizon=config.horizon, gain=config.gain, sigma=1.0, x0=config.x0,
-        x0_std=config.x0_std, process_std=config.process_std, discount=config.discount,
-    )  # fmt: skip
+        config.system,
+        horizon=config.horizon,
+        gain=config.gain,
+        sigma=1.0,
+        x0=config.x0,
+        x0_std=config.x0_std,
+        process_std=config.process_std,
+        discount=config.discount,
+    )
     return ParameterExploringLQR(base=base, sigma_K0=tuple(float(s) for s in config.sigma_k))
 
 
@@ -99,14 +105,24 @@ def run(config: Config = Config(), *, progress=None, execution: dict | None = No
     params = pgpe.init_params()
     estimators = {name: ESTIMATORS[name]() for name in config.estimators}
     sweep = run_sweep(
-        pgpe, params, {"fused": Fused(tuple(estimators.values()))}, sorted(set(config.ns)), config.n_seeds,
-        seed=config.seed, chunk_size=min(config.chunk_size, config.n_seeds),
-        micro_batch_elements=max(1, MICRO_BATCH_ELEMENTS // config.horizon), progress=progress,
+        pgpe,
+        params,
+        {"fused": Fused(tuple(estimators.values()))},
+        sorted(set(config.ns)),
+        config.n_seeds,
+        seed=config.seed,
+        chunk_size=min(config.chunk_size, config.n_seeds),
+        micro_batch_elements=max(1, MICRO_BATCH_ELEMENTS // config.horizon),
+        progress=progress,
         **(execution or {}),
-    )  # fmt: skip
+    )
     sweep = split_fused(sweep, "fused", list(estimators))
-    table = summarise_sweep(sweep, experiment=NAME, problem_name=pgpe.describe(),
-                            reference="reinforce" if "reinforce" in estimators else None)  # fmt: skip
+    table = summarise_sweep(
+        sweep,
+        experiment=NAME,
+        problem_name=pgpe.describe(),
+        reference="reinforce" if "reinforce" in estimators else None,
+    )
     return ExperimentResult(
         experiment=NAME,
         config=config,

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import jax
 
+from pgjax import plots_lqr
 from pgjax.engine import MICRO_BATCH_ELEMENTS, run_sweep
 from pgjax.errors import ConfigError
 from pgjax.estimators.trajectory import (
@@ -29,7 +30,6 @@ from pgjax.estimators.trajectory import (
     make_trajectory_estimator,
     split_fused,
 )
-from pgjax import plots_lqr
 from pgjax.experiment import (
     ExperimentResult,
     check_estimator_names,
@@ -146,14 +146,12 @@ def build_estimators(names, lqr, params, *, baseline=None, gae_lambda=0.95, gae_
     return out
 
 
-def sweep_estimators(lqr, params, estimators, ns, n_seeds, *, seed, chunk_size, fuse, progress=None,
-                     execution=None):
+def sweep_estimators(lqr, params, estimators, ns, n_seeds, *, seed, chunk_size, fuse, progress=None, execution=None):
     """run_sweep over the estimators, fused into one compiled program when ``fuse``; returns the sweep with
     one entry per estimator either way. ``execution``: further run_sweep keywords (devices, memory bound,
     cell store), as the CLI passes them."""
     micro = max(1, MICRO_BATCH_ELEMENTS // lqr.horizon)
-    common = dict(seed=seed, chunk_size=chunk_size, micro_batch_elements=micro, progress=progress,
-                  **(execution or {}))  # fmt: skip
+    common = dict(seed=seed, chunk_size=chunk_size, micro_batch_elements=micro, progress=progress, **(execution or {}))
     if fuse and len(estimators) > 1:
         sweep = run_sweep(lqr, params, {"fused": Fused(tuple(estimators.values()))}, ns, n_seeds, **common)
         return split_fused(sweep, "fused", list(estimators))
@@ -177,14 +175,26 @@ def run(config: Config = Config(), *, progress=None, execution: dict | None = No
     lqr = problem(config)
     params = lqr.init_params()
     estimators = build_estimators(
-        config.estimators, lqr, params, baseline=config.baseline, gae_lambda=config.gae_lambda,
-        gae_value=config.gae_value, n_pilot=config.n_pilot,
-    )  # fmt: skip
+        config.estimators,
+        lqr,
+        params,
+        baseline=config.baseline,
+        gae_lambda=config.gae_lambda,
+        gae_value=config.gae_value,
+        n_pilot=config.n_pilot,
+    )
     sweep = sweep_estimators(
-        lqr, params, estimators, sorted(set(config.ns)), config.n_seeds, seed=config.seed,
-        chunk_size=min(config.chunk_size, config.n_seeds), fuse=config.fuse, progress=progress,
+        lqr,
+        params,
+        estimators,
+        sorted(set(config.ns)),
+        config.n_seeds,
+        seed=config.seed,
+        chunk_size=min(config.chunk_size, config.n_seeds),
+        fuse=config.fuse,
+        progress=progress,
         execution=execution,
-    )  # fmt: skip
+    )
     table = summarise_sweep(
         sweep,
         experiment=NAME,

@@ -179,7 +179,9 @@ def exact_variance(estimator, problem, params):
     if isinstance(estimator, Reinforce):
         return jax.tree.map(lambda r2, g: r2 - g**2, mom["r2_psi2"], grad)
     if isinstance(estimator, OptimalBaselineExact):
-        return jax.tree.map(lambda r2, r1, p2, g: r2 - r1**2 / p2 - g**2, mom["r2_psi2"], mom["r_psi2"], mom["psi2"], grad)
+        return jax.tree.map(
+            lambda r2, r1, p2, g: r2 - r1**2 / p2 - g**2, mom["r2_psi2"], mom["r_psi2"], mom["psi2"], grad
+        )
     if isinstance(estimator, Pathwise):
         return jax.tree.map(lambda d2, g: d2 - g**2, mom["dr2"], grad)
     raise ConfigError("estimators", f"{estimator.name!r} has no exact single-sample variance here")
@@ -231,8 +233,19 @@ class OverK:
             check(problem)
 
 
-def sweep_over_k(problem, params, estimators, ks, n_seeds: int, *, seed: int = 0, n: int = 1, fuse: bool = False,
-                 progress=None, execution: dict | None = None):
+def sweep_over_k(
+    problem,
+    params,
+    estimators,
+    ks,
+    n_seeds: int,
+    *,
+    seed: int = 0,
+    n: int = 1,
+    fuse: bool = False,
+    progress=None,
+    execution: dict | None = None,
+):
     """:func:`pgjax.run_sweep` of ``OverK(estimator, ks)`` for every estimator, at the one sample size n.
 
     Returns the sweep; ``sweep.estimates[name][n]`` is (R, K * P), k-major, for every name of ``estimators``
@@ -266,8 +279,9 @@ def sweep_over_k(problem, params, estimators, ks, n_seeds: int, *, seed: int = 0
 FUSED = "fused"
 
 
-def estimates_over_k(problem, params, estimator, ks, n_seeds: int, seed: int = 0, n: int = 1,
-                     execution: dict | None = None) -> np.ndarray:
+def estimates_over_k(
+    problem, params, estimator, ks, n_seeds: int, seed: int = 0, n: int = 1, execution: dict | None = None
+) -> np.ndarray:
     """Per-seed estimates of one estimator, shape (K, R, P) (see :func:`sweep_over_k`)."""
     sweep = sweep_over_k(problem, params, {"e": estimator}, ks, n_seeds, seed=seed, n=n, execution=execution)
     flat = sweep.estimates["e"][n]
@@ -317,13 +331,22 @@ def run_figure(config: Config, *, name: str, figure: str, progress=None, executi
         mc_grad, mc_var = grad[split:], {n: v[split:] for n, v in var.items()}
         exact_s += time.perf_counter() - t0
 
-        for j, k in enumerate(mc_k):
-            for p, base in enumerate(base_names):
+        for k in mc_k:
+            for base in base_names:
                 names.append(f"{function}(k={k:.6g}).{base}")
                 meta.append((function, float(k), base))
         true_grad.append(mc_grad.ravel())
-        sweep = sweep_over_k(problem, params, estimators, mc_k, config.n_seeds, seed=config.seed, fuse=config.fuse,
-                             progress=progress, execution=execution)  # fmt: skip
+        sweep = sweep_over_k(
+            problem,
+            params,
+            estimators,
+            mc_k,
+            config.n_seeds,
+            seed=config.seed,
+            fuse=config.fuse,
+            progress=progress,
+            execution=execution,
+        )
         executions.append(sweep.execution)
         for program in sweep.compile_seconds:  # per compiled program: an estimator, or all of them fused
             compile_s[f"{function}:{program}"] = sweep.compile_seconds[program]
@@ -346,9 +369,7 @@ def run_figure(config: Config, *, name: str, figure: str, progress=None, executi
         execution=merge_executions(executions),
     )
     exact = {n: np.concatenate(v) for n, v in exact_mc.items()}
-    table = summarise_sweep(
-        sweep, experiment=name, problem_name="", exact_single_sample_var=exact, reference=reference
-    )
+    table = summarise_sweep(sweep, experiment=name, problem_name="", exact_single_sample_var=exact, reference=reference)
     table = _tidy(table, meta, config)
     values = pd.concat(value_rows + [_mc_rows(table)], ignore_index=True)
     values = values.loc[:, list(VALUES_COLUMNS)]
@@ -382,9 +403,7 @@ def _tidy(table: pd.DataFrame, meta, config: Config) -> pd.DataFrame:
     lookup = dict(zip([f"{f}(k={k:.6g}).{p}" for f, k, p in meta], meta))
     parts = table["param"].map(lookup)
     table = table.copy()
-    table["problem"] = [
-        f"x ~ N({config.mu:g}, {config.sigma:g}^2), f(x) = {FUNCTIONS[f].text}" for f, _, _ in parts
-    ]
+    table["problem"] = [f"x ~ N({config.mu:g}, {config.sigma:g}^2), f(x) = {FUNCTIONS[f].text}" for f, _, _ in parts]
     table["param"] = [p for _, _, p in parts]
     table["function"] = [f for f, _, _ in parts]
     table["k"] = [k for _, k, _ in parts]

@@ -63,7 +63,7 @@ class Config(TrainingConfig):
     full: bool = False
     """The GPU configuration: 64 seeds x 2000 updates x 10 episodes of 1000 steps (overrides those fields)."""
 
-    def resolved(self) -> "Config":
+    def resolved(self) -> Config:
         return dataclasses.replace(self, **FULL, full=False) if self.full else self
 
 

@@ -77,7 +77,9 @@ class Config:
     def validate(self) -> None:
         """Raises ConfigError naming the first invalid field."""
         if self.function not in FUNCTIONS:
-            raise ConfigError("function", f"unknown test function {self.function!r}; choose from {', '.join(FUNCTIONS)}")
+            raise ConfigError(
+                "function", f"unknown test function {self.function!r}; choose from {', '.join(FUNCTIONS)}"
+            )
         FUNCTIONS[self.function].check_k(float(self.k))
         if len(self.mu) < 1:
             raise ConfigError("mu", "needs at least one coordinate")
@@ -94,14 +96,18 @@ class Config:
             raise ConfigError("baseline", f"must be finite (got {self.baseline})")
         check_sample_sizes(self.ns)
         if self.antithetic and any(n % 2 for n in self.ns):
-            raise ConfigError("ns", f"antithetic sampling needs even sample sizes (got {sorted(n for n in self.ns if n % 2)})")
+            raise ConfigError(
+                "ns", f"antithetic sampling needs even sample sizes (got {sorted(n for n in self.ns if n % 2)})"
+            )
         check_seeds(self.n_seeds, self.chunk_size)
 
 
 def build(config: Config):
     """(problem, params, estimators) for a config; raises ConfigError for estimators the problem cannot run."""
     config.validate()
-    problem = GaussianTestFunction.build(config.function, config.k, mu=config.mu, sigma=config.sigma, scale=config.scale)
+    problem = GaussianTestFunction.build(
+        config.function, config.k, mu=config.mu, sigma=config.sigma, scale=config.scale
+    )
     params = problem.init_params()
     if config.antithetic:
         problem = Antithetic(problem)

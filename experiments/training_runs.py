@@ -47,8 +47,14 @@ class TrainingConfig:
     """Gaussian policies: log sigma from a second head (True) or a free parameter (False)."""
     init_log_sigma: float = 0.0
     """Gaussian policies: initial log sigma."""
-    estimators: tuple[str, ...] = ("reinforce", "reward_to_go", "batch_mean_baseline", "leave_one_out",
-                                   "value_baseline", "gae")  # fmt: skip
+    estimators: tuple[str, ...] = (
+        "reinforce",
+        "reward_to_go",
+        "batch_mean_baseline",
+        "leave_one_out",
+        "value_baseline",
+        "gae",
+    )
     """Estimator variants to train (see pgjax.estimators.episodic)."""
     n_seeds: int = 256
     """Seeds (independent training runs) per variant."""
@@ -89,14 +95,25 @@ class TrainingConfig:
 
     def setup(self, estimator: str) -> TrainSetup:
         return TrainSetup(
-            env=self.env, policy=self.policy, hidden=tuple(self.hidden),
-            state_dependent_sigma=self.state_dependent_sigma, init_log_sigma=self.init_log_sigma,
-            estimator=estimator, episodes=self.episodes, horizon=self.horizon, discount=self.discount,
-            lam=self.lam, optimiser=self.optimiser, max_grad_norm=self.max_grad_norm,
-            critic_hidden=tuple(self.critic_hidden), critic_learning_rate=self.critic_learning_rate,
-            critic_epochs=self.critic_epochs, value_scale=self.value_scale, updates=self.updates,
+            env=self.env,
+            policy=self.policy,
+            hidden=tuple(self.hidden),
+            state_dependent_sigma=self.state_dependent_sigma,
+            init_log_sigma=self.init_log_sigma,
+            estimator=estimator,
+            episodes=self.episodes,
+            horizon=self.horizon,
+            discount=self.discount,
+            lam=self.lam,
+            optimiser=self.optimiser,
+            max_grad_norm=self.max_grad_norm,
+            critic_hidden=tuple(self.critic_hidden),
+            critic_learning_rate=self.critic_learning_rate,
+            critic_epochs=self.critic_epochs,
+            value_scale=self.value_scale,
+            updates=self.updates,
             log_every=self.log_every,
-        )  # fmt: skip
+        )
 
     def validate(self) -> None:
         """Raises ConfigError naming the first invalid field."""
@@ -145,15 +162,23 @@ def run(experiment: str, config: TrainingConfig, *, progress=None, execution: di
     for estimator in config.estimators:
         setup = config.setup(estimator)
         out = train(
-            setup, config.n_seeds, learning_rates=tuple(config.learning_rates), seed=config.seed,
-            chunk_blocks=max(1, -(-setup.blocks // config.chunks)), progress=progress,
+            setup,
+            config.n_seeds,
+            learning_rates=tuple(config.learning_rates),
+            seed=config.seed,
+            chunk_blocks=max(1, -(-setup.blocks // config.chunks)),
+            progress=progress,
             checkpoint=store.folder if store is not None else None,
-            resume=bool(store is not None and store.resume), devices=execution.get("devices"),
-        )  # fmt: skip
+            resume=bool(store is not None and store.resume),
+            devices=execution.get("devices"),
+        )
         if store is not None and out.checkpoint_path is not None:
             (store.loaded if out.resumed_blocks else store.saved).append(Path(out.checkpoint_path).name)
-        timings[estimator] = {"compile_seconds": out.compile_seconds, "run_seconds": out.run_seconds,
-                              "resumed_blocks": out.resumed_blocks}  # fmt: skip
+        timings[estimator] = {
+            "compile_seconds": out.compile_seconds,
+            "run_seconds": out.run_seconds,
+            "resumed_blocks": out.resumed_blocks,
+        }
         for j, lr in enumerate(out.learning_rates):
             label = variant_label(estimator, lr, out.learning_rates)
             returns[label] = out.metrics["return"][j].astype(np.float64)  # (S, B)
@@ -164,31 +189,45 @@ def run(experiment: str, config: TrainingConfig, *, progress=None, execution: di
                 raw[f"{label}/{metric}"] = out.metrics[metric][j]
         raw["updates"] = out.updates
     curves = pd.concat(
-        [bootstrap.learning_curve_table({label: r}, steps[label], reps=config.bootstrap_reps, seed=config.seed)
-         for label, r in returns.items()],
+        [
+            bootstrap.learning_curve_table({label: r}, steps[label], reps=config.bootstrap_reps, seed=config.seed)
+            for label, r in returns.items()
+        ],
         ignore_index=True,
-    )  # fmt: skip
+    )
     updates = raw["updates"]
     curves.insert(2, "updates", updates[curves["point"].to_numpy()])
     curves.insert(3, "episodes", updates[curves["point"].to_numpy()] * config.episodes)
     table = bootstrap.final_table(final, reps=config.bootstrap_reps, seed=config.seed)
     # Final returns saturate at the task's maximum; the mean return over the whole run (the area under the
     # learning curve per block) also ranks how fast each variant got there.
-    over_run = bootstrap.final_table({k: r.mean(axis=1) for k, r in returns.items()}, reps=config.bootstrap_reps,
-                                     seed=config.seed)  # fmt: skip
+    over_run = bootstrap.final_table(
+        {k: r.mean(axis=1) for k, r in returns.items()}, reps=config.bootstrap_reps, seed=config.seed
+    )
     over_run = over_run[["variant", "iqm", "iqm_lo", "iqm_hi"]].rename(
-        columns={"iqm": "auc_iqm", "iqm_lo": "auc_iqm_lo", "iqm_hi": "auc_iqm_hi"})
+        columns={"iqm": "auc_iqm", "iqm_lo": "auc_iqm_lo", "iqm_hi": "auc_iqm_hi"}
+    )
     table = table.merge(over_run, on="variant", how="left", sort=False)
     improvement = bootstrap.improvement_table(final, reps=config.bootstrap_reps, seed=config.seed)
-    problem = (f"{config.env} ({config.policy} policy), horizon {config.horizon}, {config.episodes} episodes "
-               f"per update, {config.updates} updates, {config.n_seeds} seeds")  # fmt: skip
+    problem = (
+        f"{config.env} ({config.policy} policy), horizon {config.horizon}, {config.episodes} episodes "
+        f"per update, {config.updates} updates, {config.n_seeds} seeds"
+    )
     return TrainingResult(
-        experiment=experiment, config=config, problem=problem, table=table, curves=curves,
-        improvement=improvement, raw=raw,
-        info={"timings": timings, "final_return": "mean return of the batches of the last metrics block",
-              "auc": "IQM over seeds of the mean return over all metrics blocks (area under the curve per block)",
-              "x_axis": "environment steps actually taken (alive steps), mean over seeds, cumulative"},
-    )  # fmt: skip
+        experiment=experiment,
+        config=config,
+        problem=problem,
+        table=table,
+        curves=curves,
+        improvement=improvement,
+        raw=raw,
+        info={
+            "timings": timings,
+            "final_return": "mean return of the batches of the last metrics block",
+            "auc": "IQM over seeds of the mean return over all metrics blocks (area under the curve per block)",
+            "x_axis": "environment steps actually taken (alive steps), mean over seeds, cumulative",
+        },
+    )
 
 
 def manifest(result: TrainingResult, argv=None) -> dict[str, Any]:
@@ -200,7 +239,7 @@ def manifest(result: TrainingResult, argv=None) -> dict[str, Any]:
         "experiment": result.experiment,
         "problem": result.problem,
         "title": f"{result.experiment}: {result.config.env}, {result.config.policy} policy, "
-                 f"{result.config.episodes} episodes per update",
+        f"{result.config.episodes} episodes per update",
         "config": _jsonable(dataclasses.asdict(cfg)),
         "command": list(sys.argv if argv is None else argv),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -39,9 +39,10 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -196,8 +197,18 @@ class EngineTimer:
     the exact gradient, and its lower-and-compile step) and the last sweep are kept.
     """
 
-    def __init__(self, problem, params, estimator, name: str, n_seeds: int, n: int, *,
-                 micro_batch_elements: int = MICRO_BATCH_ELEMENTS, seed: int = 0):
+    def __init__(
+        self,
+        problem,
+        params,
+        estimator,
+        name: str,
+        n_seeds: int,
+        n: int,
+        *,
+        micro_batch_elements: int = MICRO_BATCH_ELEMENTS,
+        seed: int = 0,
+    ):
         self.problem, self.params, self.estimator, self.name = problem, params, estimator, name
         self.n_seeds, self.n, self.micro_batch_elements, self.seed = n_seeds, n, micro_batch_elements, seed
         self.compile_seconds: list[float] = []
@@ -433,9 +444,15 @@ def run_benchmark(
     main_times["numpy_vectorized"] = variant_times[best_variant_name]
     rounds = {"estimator": repeats, "rng_limit": repeats, "numpy_vectorized": repeats + variant_rounds}
     sweep_rows = _micro_batch_sweep(
-        problem, params, n_seeds, n, micro_batch_sweep, repeats, seed=seed,
+        problem,
+        params,
+        n_seeds,
+        n,
+        micro_batch_sweep,
+        repeats,
+        seed=seed,
         reuse={micro_batch_elements: (run_estimator, run_rng_limit)},
-    )  # fmt: skip
+    )
     for row in sweep_rows:  # the engine's own setting, raced again in the sweep: more rounds of the same timers
         if row["micro_batch_elements"] == micro_batch_elements:
             main_times["estimator"] = min(main_times["estimator"], row["estimator_seconds"])
@@ -633,10 +650,6 @@ def _sanity_checks(jax_estimates, numpy_by_generator, true_grad, rng_sums=None) 
     }
 
 
-
-
-
-
 # ------------------------------------------------------------------------------------------------ output
 
 
@@ -789,8 +802,6 @@ def write_results(result: Mapping[str, Any], out_dir: Path | str) -> tuple[Path,
     return write_report(out_dir, JSON_FILE, MARKDOWN_FILE, result, render_markdown(result))
 
 
-
-
 # --------------------------------------------------------------------------------------------------- CLI
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     """Adds the benchmark's options to ``parser`` (a new one when None), e.g. a ``pgjax bench`` subparser."""
@@ -803,9 +814,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--seeds", type=int, default=None, help="R, seeds per call (default 4096)")
     parser.add_argument("--n", type=int, default=None, help="samples per seed (default 4096)")
     parser.add_argument("--repeats", type=int, default=None, help="timed rounds, best kept (default 5)")
-    parser.add_argument(
-        "--python-loop-seeds", type=int, default=None, help="seeds for the Python loop (default 64)"
-    )
+    parser.add_argument("--python-loop-seeds", type=int, default=None, help="seeds for the Python loop (default 64)")
     return parser
 
 
@@ -815,8 +824,13 @@ def run_from_args(args: argparse.Namespace) -> int:
     0 on success, 2 on bad input, 1 when a sanity check of the rivals fails (no file is written then).
     """
     sizes = dict(QUICK) if args.quick else dict(d=8, n_seeds=4096, n=4096, repeats=5, python_loop_seeds=64)
-    for key, arg in (("d", "d"), ("n_seeds", "seeds"), ("n", "n"), ("repeats", "repeats"),
-                     ("python_loop_seeds", "python_loop_seeds")):  # fmt: skip
+    for key, arg in (
+        ("d", "d"),
+        ("n_seeds", "seeds"),
+        ("n", "n"),
+        ("repeats", "repeats"),
+        ("python_loop_seeds", "python_loop_seeds"),
+    ):
         if getattr(args, arg, None) is not None:
             sizes[key] = getattr(args, arg)
     try:
@@ -832,15 +846,23 @@ def run_from_args(args: argparse.Namespace) -> int:
     met = result["targets_met"]
     print(f"device: {result['device']}")
     print(f"estimator        {rates['estimator'] / 1e6:9.1f} M samples/s")
-    print(f"RNG limit        {rates['rng_limit'] / 1e6:9.1f} M samples/s   ratio {result['ratio_vs_rng_limit']:.3f}"
-          f"  (target >= {TARGET_RATIO_VS_RNG_LIMIT}: {'met' if met['ratio_vs_rng_limit'] else 'NOT met'})")
-    print(f"NumPy expert     {rates['numpy_vectorized'] / 1e6:9.1f} M samples/s   ratio "
-          f"{result['ratio_vs_numpy_vectorized']:.2f}  (target >= 1: "
-          f"{'met' if met['ratio_vs_numpy_vectorized'] else 'NOT met'})")
+    print(
+        f"RNG limit        {rates['rng_limit'] / 1e6:9.1f} M samples/s   ratio {result['ratio_vs_rng_limit']:.3f}"
+        f"  (target >= {TARGET_RATIO_VS_RNG_LIMIT}: {'met' if met['ratio_vs_rng_limit'] else 'NOT met'})"
+    )
+    print(
+        f"NumPy expert     {rates['numpy_vectorized'] / 1e6:9.1f} M samples/s   ratio "
+        f"{result['ratio_vs_numpy_vectorized']:.2f}  (target >= 1: "
+        f"{'met' if met['ratio_vs_numpy_vectorized'] else 'NOT met'})"
+    )
     single = result["numpy_single_thread_best"]["samples_per_s"]
-    print(f"  (single-threaded NumPy best {single / 1e6:.1f} M samples/s,"
-          f" ratio {result['ratio_vs_numpy_single_thread']:.2f})")
-    print(f"Python loop      {rates['python_loop'] / 1e6:9.3f} M samples/s   ratio {result['ratio_vs_python_loop']:.0f}")
+    print(
+        f"  (single-threaded NumPy best {single / 1e6:.1f} M samples/s,"
+        f" ratio {result['ratio_vs_numpy_single_thread']:.2f})"
+    )
+    print(
+        f"Python loop      {rates['python_loop'] / 1e6:9.3f} M samples/s   ratio {result['ratio_vs_python_loop']:.0f}"
+    )
     print(f"wrote {Path(args.out) / JSON_FILE} and {Path(args.out) / MARKDOWN_FILE}")
     return 0
 

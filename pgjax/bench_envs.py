@@ -33,8 +33,9 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -156,8 +157,12 @@ def run_bench(seeds: int = 4096, horizon: int = 500, repeats: int = 5) -> dict:
     gym_done = np.asarray(gym_done)
     # The first episode of each gymnax key starts from a reset, like ours, and is cut at H alike: min(L, H).
     gym_lengths = np.where(gym_done.any(axis=1), gym_done.argmax(axis=1) + 1, horizon).astype(np.float64)
-    z = (ours_lengths.mean() - gym_lengths.mean()) / max(
-        np.sqrt(ours_lengths.var(ddof=1) / seeds + gym_lengths.var(ddof=1) / seeds), 1e-300) if seeds > 1 else 0.0
+    z = (
+        (ours_lengths.mean() - gym_lengths.mean())
+        / max(np.sqrt(ours_lengths.var(ddof=1) / seeds + gym_lengths.var(ddof=1) / seeds), 1e-300)
+        if seeds > 1
+        else 0.0
+    )
     device = device_info()
     return {
         "benchmark": "envs",
@@ -199,10 +204,6 @@ def _z_bound(alpha: float) -> float:
     return statistics.NormalDist().inv_cdf(1.0 - alpha / 2.0)
 
 
-
-
-
-
 # ------------------------------------------------------------------------------------------------ output
 
 
@@ -220,8 +221,7 @@ def format_markdown(result: Mapping[str, Any]) -> str:
         "contender one jitted call. Policy: linear softmax with zero weights (the uniform policy, the same "
         "as gymnax's random actions).",
         "",
-        f"Device: {result['device']}. jax {v['jax']}, gymnax {v['gymnax']}, flax {v['flax']}, "
-        f"Python {v['python']}.",
+        f"Device: {result['device']}. jax {v['jax']}, gymnax {v['gymnax']}, flax {v['flax']}, Python {v['python']}.",
         "",
         f"Median of {s['repeats']} interleaved rounds after compilation and one warm-up call; every call ends "
         "with `jax.block_until_ready`. Compilation (`jit(f).lower(...).compile()`) is timed separately.",
@@ -292,8 +292,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     write_results(res, args.out)
     print(f"device: {res['device']}")
     for name in CONTENDERS:
-        print(f"{name:18s} {res['rates_steps_per_s'][name] / 1e6:9.2f} M steps/s "
-              f"(compile {res['compile_seconds'][name]:.2f} s)")  # fmt: skip
+        print(
+            f"{name:18s} {res['rates_steps_per_s'][name] / 1e6:9.2f} M steps/s "
+            f"(compile {res['compile_seconds'][name]:.2f} s)"
+        )
     print(f"ours (rollout + grad) / gymnax random: {res['ratio_vs_gymnax_random']:.2f}")
     print(f"wrote {Path(args.out) / JSON_FILE} and {Path(args.out) / MARKDOWN_FILE}")
     return 0

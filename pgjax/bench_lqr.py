@@ -32,14 +32,14 @@ import inspect
 import platform
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import jax
 import numpy as np
 
-from pgjax.bench_report import cores, format_rate, load_average, write_report
 from pgjax.bench import (
     DrawNormals,
     EngineTimer,
@@ -48,6 +48,7 @@ from pgjax.bench import (
     race,
     wall_timer,
 )
+from pgjax.bench_report import cores, format_rate, load_average, write_report
 from pgjax.engine import MICRO_BATCH_ELEMENTS
 from pgjax.estimators.trajectory import RewardToGo
 from pgjax.problems.base import exact_gradient
@@ -69,8 +70,17 @@ SYSTEM = dict(a=1.0, b=1.0, q=1.0, r=0.1, k=-0.5, sigma=0.5, x0=1.0, gamma=1.0)
 def bench_problem(horizon: int = 50) -> LinearQuadraticRegulator:
     """The scalar system of :data:`SYSTEM` with the given horizon (fixed x_0, no process noise)."""
     s = SYSTEM
-    return LinearQuadraticRegulator.scalar(a=s["a"], b=s["b"], q=s["q"], r=s["r"], k=s["k"], sigma=s["sigma"],
-                                           x0=s["x0"], horizon=horizon, discount=s["gamma"])  # fmt: skip
+    return LinearQuadraticRegulator.scalar(
+        a=s["a"],
+        b=s["b"],
+        q=s["q"],
+        r=s["r"],
+        k=s["k"],
+        sigma=s["sigma"],
+        x0=s["x0"],
+        horizon=horizon,
+        discount=s["gamma"],
+    )
 
 
 # ----------------------------------------------------------------------------------------- the NumPy rival
@@ -79,12 +89,19 @@ def numpy_expert_reward_to_go(
     n: int,
     horizon: int,
     *,
-    a: float, b: float, q: float, r: float, k: float, sigma: float, x0: float, gamma: float,
+    a: float,
+    b: float,
+    q: float,
+    r: float,
+    k: float,
+    sigma: float,
+    x0: float,
+    gamma: float,
     block: int = 16,
     workers: int = 1,
     method: str = "forward",
     bit_generator: type = np.random.SFC64,
-) -> np.ndarray:  # fmt: skip
+) -> np.ndarray:
     """Reward-to-go on the scalar LQR, vectorised over seeds x trajectories, a Python loop over time, float32.
 
     Per seed one generator stream (``Generator(bit_generator(seed))``) draws its (H, n) action noise, so a
@@ -169,8 +186,7 @@ def numpy_expert_reward_to_go(
                 eps_t = np.moveaxis(eps, 1, 0)  # (H, m, n) view
                 # sum_t psi_t G_t: psi_K = e x / sigma, psi_s = e^2 - 1 (fused multiply-sums, no (H, m, n) temps)
                 gk = np.einsum("tbn,tbn,tbn->b", eps_t, sts, rew, optimize=False) / (sigma * n)
-                gs = (np.einsum("tbn,tbn,tbn->b", eps_t, eps_t, rew, optimize=False)
-                      - np.einsum("tbn->b", rew)) / n  # fmt: skip
+                gs = (np.einsum("tbn,tbn,tbn->b", eps_t, eps_t, rew, optimize=False) - np.einsum("tbn->b", rew)) / n
                 out[start:stop, 0] = gk
                 out[start:stop, 1] = gs
 
@@ -185,16 +201,19 @@ def numpy_expert_reward_to_go(
     return out
 
 
-
-
 def numpy_variants(quick: bool) -> list[dict[str, Any]]:
     """NumPy configurations raced: methods x blocks x bit generators x thread counts."""
     blocks = (16,) if quick else (4, 16, 64)
     generators = (np.random.SFC64,) if quick else (np.random.SFC64, np.random.PCG64)
     methods = ("forward", "reverse")
     threads = sorted({1, cores()})
-    return [{"method": m, "block": bl, "bit_generator": g, "workers": w}
-            for m in methods for g in generators for bl in blocks for w in threads]  # fmt: skip
+    return [
+        {"method": m, "block": bl, "bit_generator": g, "workers": w}
+        for m in methods
+        for g in generators
+        for bl in blocks
+        for w in threads
+    ]
 
 
 def variant_name(v: Mapping[str, Any]) -> str:
@@ -248,10 +267,12 @@ def run_benchmark(
 
     engine = {}
     for mbe in micro_batch_elements:
-        engine[f"estimator[mbe={mbe}]"] = EngineTimer(problem, params, RewardToGo(), "reward_to_go", n_seeds, n,
-                                                      micro_batch_elements=mbe, seed=seed)  # fmt: skip
-        engine[f"rng_limit[mbe={mbe}]"] = EngineTimer(problem, params, DrawNormals(), "rng_limit", n_seeds, n,
-                                                      micro_batch_elements=mbe, seed=seed)  # fmt: skip
+        engine[f"estimator[mbe={mbe}]"] = EngineTimer(
+            problem, params, RewardToGo(), "reward_to_go", n_seeds, n, micro_batch_elements=mbe, seed=seed
+        )
+        engine[f"rng_limit[mbe={mbe}]"] = EngineTimer(
+            problem, params, DrawNormals(), "rng_limit", n_seeds, n, micro_batch_elements=mbe, seed=seed
+        )
 
     # Correctness before timing.
     first = engine[f"estimator[mbe={micro_batch_elements[0]}]"]
@@ -286,8 +307,10 @@ def run_benchmark(
         raise RuntimeError(f"estimates disagree beyond statistical error (|z| > {bound:.2f}): {failed}")
 
     # The race: NumPy configurations first (fewer rounds), then the fastest joins the JAX paths.
-    numpy_timers = {variant_name(v): wall_timer(lambda v=v: numpy_expert_reward_to_go(
-        np_seeds, n, horizon, **system, **v)) for v in variants}  # fmt: skip
+    numpy_timers = {
+        variant_name(v): wall_timer(lambda v=v: numpy_expert_reward_to_go(np_seeds, n, horizon, **system, **v))
+        for v in variants
+    }
     variant_times = race(numpy_timers, max(1, min(repeats, 2)))
     best_variant = min(variant_times, key=variant_times.get)
     main = race({**engine, "numpy_vectorized": numpy_timers[best_variant]}, repeats)
@@ -325,18 +348,19 @@ def run_benchmark(
         "numpy_variants_steps_per_s": {k: steps / t for k, t in variant_times.items()},
         "target": {"ratio_vs_numpy_vectorized": TARGET_RATIO_VS_NUMPY},
         "target_met": rates["estimator"] / rates["numpy_vectorized"] >= TARGET_RATIO_VS_NUMPY,
-        "checks": {"max_abs_z": worst, "z_bound": bound, "family_false_failure_rate": CHECK_ALPHA,
-                   "numpy_methods_max_relative_gap": method_gap, "true_grad": true_grad.tolist()},  # fmt: skip
+        "checks": {
+            "max_abs_z": worst,
+            "z_bound": bound,
+            "family_false_failure_rate": CHECK_ALPHA,
+            "numpy_methods_max_relative_gap": method_gap,
+            "true_grad": true_grad.tolist(),
+        },
         "load_average": {"before": load_before, "after": load_average()},
         "wall_seconds": time.time() - started,
     }
     if out_dir is not None:
         write_results(result, out_dir)
     return result
-
-
-
-
 
 
 def render_markdown(res: Mapping[str, Any]) -> str:
@@ -367,8 +391,12 @@ def render_markdown(res: Mapping[str, Any]) -> str:
         "",
         f"Target (CPU): faster than the NumPy version: **{'met' if res['target_met'] else 'NOT met'}** "
         f"({res['ratio_vs_numpy_vectorized']:.2f} x the fastest NumPy configuration"
-        + (f"; {res['ratio_vs_numpy_single_thread']:.2f} x the fastest single-threaded one, "
-           f"`{res['numpy_single_thread_best']}`" if res.get("numpy_single_thread_best") else "")
+        + (
+            f"; {res['ratio_vs_numpy_single_thread']:.2f} x the fastest single-threaded one, "
+            f"`{res['numpy_single_thread_best']}`"
+            if res.get("numpy_single_thread_best")
+            else ""
+        )
         + ").",
         "",
         "NumPy configurations raced (every one checked to give the same estimates on the same draws):",
@@ -391,7 +419,8 @@ def render_markdown(res: Mapping[str, Any]) -> str:
         f"both with the exact gradient within z = {c['z_bound']:.2f} standard errors per coordinate "
         f"(family-wise false-failure rate {c['family_false_failure_rate']:g}); the forward and reverse NumPy "
         f"methods agree on the same draws to a relative {c['numpy_methods_max_relative_gap']:.1e}. Largest |z|: "
-        + ", ".join(f"{k} {v:.2f}" for k, v in c["max_abs_z"].items()) + ".",
+        + ", ".join(f"{k} {v:.2f}" for k, v in c["max_abs_z"].items())
+        + ".",
         "",
         "## Notes",
         "",
@@ -417,8 +446,6 @@ def write_results(result: Mapping[str, Any], out_dir: Path | str) -> tuple[Path,
     return write_report(out_dir, JSON_FILE, MARKDOWN_FILE, result, render_markdown(result))
 
 
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m pgjax.bench_lqr [--quick] [--out DIR] [--horizon H] [--seeds R] [--n N] [--repeats K]``."""
     parser = argparse.ArgumentParser(prog="python -m pgjax.bench_lqr", description=__doc__.split("\n\n")[0])
@@ -441,8 +468,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"device: {res['device']}")
     for key, rate in res["rates_steps_per_s"].items():
         print(f"{key:18s} {rate / 1e6:9.1f} M steps/s")
-    print(f"estimator / NumPy expert: {res['ratio_vs_numpy_vectorized']:.2f} "
-          f"(target >= 1: {'met' if res['target_met'] else 'NOT met'})")  # fmt: skip
+    print(
+        f"estimator / NumPy expert: {res['ratio_vs_numpy_vectorized']:.2f} "
+        f"(target >= 1: {'met' if res['target_met'] else 'NOT met'})"
+    )
     print(f"wrote {Path(args.out) / JSON_FILE} and {Path(args.out) / MARKDOWN_FILE}")
     return 0
 

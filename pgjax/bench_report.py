@@ -49,7 +49,7 @@ def package_version(name: str) -> str | None:
         from importlib.metadata import version
 
         return version(name)
-    except Exception:  # noqa: BLE001 - missing metadata is not an error here
+    except Exception:
         return None
 
 
@@ -78,8 +78,9 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-def write_report(out_dir: Path | str, json_name: str, markdown_name: str, result: Mapping[str, Any],
-                 markdown: str) -> tuple[Path, Path]:  # fmt: skip
+def write_report(
+    out_dir: Path | str, json_name: str, markdown_name: str, result: Mapping[str, Any], markdown: str
+) -> tuple[Path, Path]:
     """Writes ``result`` as JSON and ``markdown`` into ``out_dir`` (created if needed), each atomically."""
     from pgjax.results import atomic_write_text
 

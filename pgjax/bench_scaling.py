@@ -39,9 +39,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from pgjax.bench_report import cores, cpu_model, format_rate, load_average, write_report
 
@@ -60,17 +61,27 @@ TARGET_BIG_RUN_RSS_BYTES = 2 * 2**30
 
 #: Sizes of the full run and of ``--quick`` (for tests and smoke runs; the numbers mean little).
 FULL = dict(
-    n_seeds=4096, n=4096, rounds=15,
-    memory_n=10_000, memory_seeds=(100, 1_000, 10_000), memory_ns=(100_000, 1_000_000),
+    n_seeds=4096,
+    n=4096,
+    rounds=15,
+    memory_n=10_000,
+    memory_seeds=(100, 1_000, 10_000),
+    memory_ns=(100_000, 1_000_000),
     big_run=(10_000, 1_000_000),
-    cli_args=("--n-seeds", "200"), cache_rounds=2,
+    cli_args=("--n-seeds", "200"),
+    cache_rounds=2,
     parallel_memory=False,
 )
 QUICK = dict(
-    n_seeds=1024, n=256, rounds=2,  # R a multiple of 4 devices x 256-seed micro-batches: no padded seeds
-    memory_n=1024, memory_seeds=(16, 1_600), memory_ns=(102_400,),
+    n_seeds=1024,
+    n=256,
+    rounds=2,  # R a multiple of 4 devices x 256-seed micro-batches: no padded seeds
+    memory_n=1024,
+    memory_seeds=(16, 1_600),
+    memory_ns=(102_400,),
     big_run=None,
-    cli_args=("--n-seeds", "20", "--ns", "4", "--estimators", "reinforce"), cache_rounds=1,
+    cli_args=("--n-seeds", "20", "--ns", "4", "--estimators", "reinforce"),
+    cache_rounds=1,
     parallel_memory=True,
 )
 
@@ -242,9 +253,7 @@ def task_chunked(n_seeds: int, n: int, rounds: int) -> dict[str, Any]:
     compiled = jax.jit(all_seeds).lower(params, base_key, seeds).compile()
     unchunked_compile_s = time.perf_counter() - t0
     memory = compiled.memory_analysis()
-    unchunked_bytes = (
-        int(memory.temp_size_in_bytes + memory.output_size_in_bytes) if memory is not None else None
-    )
+    unchunked_bytes = int(memory.temp_size_in_bytes + memory.output_size_in_bytes) if memory is not None else None
 
     def unchunked() -> np.ndarray:
         return np.asarray(compiled(params, base_key, seeds))
@@ -303,11 +312,7 @@ def _worker(spec: str) -> int:
 # =========================================================================================== parent side
 def _clean_env(**extra: str) -> dict[str, str]:
     """The environment without JAX_* / XLA_* / PGJAX_NO_COMPILE_CACHE settings, on the CPU, plus ``extra``."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("JAX_", "XLA_")) and k != "PGJAX_NO_COMPILE_CACHE"
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_", "XLA_")) and k != "PGJAX_NO_COMPILE_CACHE"}
     env.update({"JAX_PLATFORMS": "cpu", "MPLBACKEND": "Agg", **extra})
     return env
 
@@ -324,20 +329,18 @@ def _run_worker(task: Mapping[str, Any], *, cpu_devices: int | None = None, time
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), env.get("PYTHONPATH", "")) if p)
     proc = subprocess.run(
         [sys.executable, "-m", "pgjax.bench_scaling", "--worker", json.dumps(dict(task))],
-        env=env, capture_output=True, text=True, timeout=timeout, cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=root,
     )
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith(RESULT_MARKER):
             if proc.returncode == 0:
-                return json.loads(line[len(RESULT_MARKER):])
+                return json.loads(line[len(RESULT_MARKER) :])
     tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
     raise WorkerError(f"benchmark worker {task.get('task')} failed (exit {proc.returncode}):\n{tail}")
-
-
-
-
-
-
 
 
 def _mib(x: float) -> float:
@@ -353,8 +356,13 @@ def measure_throughput(sizes: Mapping[str, Any], verbose: bool) -> dict[str, Any
     load = load_average()
     _log(f"throughput: R={sizes['n_seeds']} x n={sizes['n']}, devices 1 vs {SCALE_DEVICES}", verbose)
     res = _run_worker(
-        {"task": "throughput", "n_seeds": sizes["n_seeds"], "n": sizes["n"], "devices": [1, SCALE_DEVICES],
-         "rounds": sizes["rounds"]},
+        {
+            "task": "throughput",
+            "n_seeds": sizes["n_seeds"],
+            "n": sizes["n"],
+            "devices": [1, SCALE_DEVICES],
+            "rounds": sizes["rounds"],
+        },
         cpu_devices=SCALE_DEVICES,
     )
     samples = sizes["n_seeds"] * sizes["n"]
@@ -400,8 +408,11 @@ def memory_grid(sizes: Mapping[str, Any]) -> list[tuple[int, int, str]]:
 def measure_memory(sizes: Mapping[str, Any], verbose: bool) -> dict[str, Any]:
     load = load_average()
     grid = memory_grid(sizes)
-    _log(f"peak memory: {len(grid)} sweeps, R x n from {min(r * n for r, n, _ in grid):.0e} to "
-         f"{max(r * n for r, n, _ in grid):.0e}, one process each", verbose)
+    _log(
+        f"peak memory: {len(grid)} sweeps, R x n from {min(r * n for r, n, _ in grid):.0e} to "
+        f"{max(r * n for r, n, _ in grid):.0e}, one process each",
+        verbose,
+    )
 
     def one(point):
         r, n, series = point
@@ -493,8 +504,11 @@ def _cli_run(args: Sequence[str], out: Path, cache_home: Path, *, no_cache: bool
 def measure_compile_cache(sizes: Mapping[str, Any], verbose: bool) -> dict[str, Any]:
     load = load_average()
     args = list(sizes["cli_args"])
-    _log(f"compilation cache: `pgjax run bandit-variance {' '.join(args)}` cold / warm / --no-compile-cache, "
-         f"{sizes['cache_rounds']} round(s)", verbose)
+    _log(
+        f"compilation cache: `pgjax run bandit-variance {' '.join(args)}` cold / warm / --no-compile-cache, "
+        f"{sizes['cache_rounds']} round(s)",
+        verbose,
+    )
     runs: dict[str, list[dict[str, Any]]] = {"cold": [], "warm": [], "no_cache": []}
     with tempfile.TemporaryDirectory(prefix="pgjax-bench-cache-") as tmp:
         tmp = Path(tmp)

@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Union
 
 import numpy as np
 import pandas as pd
@@ -72,16 +71,32 @@ __all__ = [
     "improvement_table",
 ]
 
-Seed = Union[int, Sequence[int], np.random.SeedSequence]
+Seed = int | Sequence[int] | np.random.SeedSequence
 
 CURVE_COLUMNS: tuple[str, ...] = (
-    "variant", "point", "env_steps", "iqm", "iqm_lo", "iqm_hi", "mean", "median", "n_seeds",
-)  # fmt: skip
+    "variant",
+    "point",
+    "env_steps",
+    "iqm",
+    "iqm_lo",
+    "iqm_hi",
+    "mean",
+    "median",
+    "n_seeds",
+)
 """Columns of :func:`learning_curve_table`, in order."""
 
 FINAL_COLUMNS: tuple[str, ...] = (
-    "variant", "iqm", "iqm_lo", "iqm_hi", "mean", "mean_lo", "mean_hi", "median", "n_seeds",
-)  # fmt: skip
+    "variant",
+    "iqm",
+    "iqm_lo",
+    "iqm_hi",
+    "mean",
+    "mean_lo",
+    "mean_hi",
+    "median",
+    "n_seeds",
+)
 """Columns of :func:`final_table`, in order."""
 
 IMPROVEMENT_COLUMNS: tuple[str, ...] = ("variant_x", "variant_y", "probability", "lo", "hi")
@@ -247,9 +262,7 @@ def _index_chunks(
         yield np.random.default_rng(child).integers(0, runs, size=(count, runs, tasks), dtype=np.int64)
 
 
-def _indices(
-    runs: int, tasks: int, reps: int, root: np.random.SeedSequence, key: tuple[int, ...]
-) -> np.ndarray:
+def _indices(runs: int, tasks: int, reps: int, root: np.random.SeedSequence, key: tuple[int, ...]) -> np.ndarray:
     return np.concatenate(list(_index_chunks(runs, tasks, reps, root, key)), axis=0)
 
 
@@ -330,9 +343,7 @@ def bootstrap_replicates(
     scores = _as_scores(scores, "scores")
     indices = np.asarray(indices)
     if indices.ndim != 3 or indices.shape[2] != scores.shape[1] or indices.shape[0] == 0:
-        raise ValueError(
-            f"indices: must have shape (reps >= 1, runs, {scores.shape[1]}) (got shape {indices.shape})"
-        )
+        raise ValueError(f"indices: must have shape (reps >= 1, runs, {scores.shape[1]}) (got shape {indices.shape})")
     if not np.issubdtype(indices.dtype, np.integer) or indices.min() < 0 or indices.max() >= scores.shape[0]:
         raise ValueError(f"indices: must be integers in [0, {scores.shape[0] - 1}]")
     return _replicates_from_chunks(scores, statistic, [indices], _check_block_bytes(block_bytes))
@@ -525,9 +536,7 @@ def probability_of_improvement_replicates(
     ix, iy = np.asarray(indices_x), np.asarray(indices_y)
     for name, idx, data in (("indices_x", ix, x), ("indices_y", iy, y)):
         if idx.ndim != 3 or idx.shape[1:] != data.shape or idx.shape[0] == 0:
-            raise ValueError(
-                f"{name}: must have shape (reps >= 1, {data.shape[0]}, {data.shape[1]}) (got {idx.shape})"
-            )
+            raise ValueError(f"{name}: must have shape (reps >= 1, {data.shape[0]}, {data.shape[1]}) (got {idx.shape})")
         if not np.issubdtype(idx.dtype, np.integer) or idx.min() < 0 or idx.max() >= data.shape[0]:
             raise ValueError(f"{name}: must be integers in [0, {data.shape[0] - 1}]")
     if ix.shape[0] != iy.shape[0]:

@@ -29,8 +29,9 @@ import io
 import json
 import os
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import jax
 import numpy as np
@@ -72,8 +73,9 @@ def run_context(experiment: str, config: Any) -> dict[str, Any]:
     }
 
 
-def cell_identity(*, problem, params, estimator, n: int, n_seeds: int, seed: int,
-                  micro_batch_elements: int | None = None) -> dict[str, Any]:  # fmt: skip
+def cell_identity(
+    *, problem, params, estimator, n: int, n_seeds: int, seed: int, micro_batch_elements: int | None = None
+) -> dict[str, Any]:
     """The facts of one cell that determine its numbers, as a JSON-able dict."""
     import pgjax
 
@@ -111,8 +113,7 @@ class CellStore:
         None keeps them in ``root`` itself (for code that builds a store by hand).
     """
 
-    def __init__(self, root: str | os.PathLike[str], *, resume: bool = False,
-                 context: Mapping[str, Any] | None = None):  # fmt: skip
+    def __init__(self, root: str | os.PathLike[str], *, resume: bool = False, context: Mapping[str, Any] | None = None):
         self.root = Path(root)
         self.resume = resume
         self.context = dict(context) if context is not None else None
@@ -144,8 +145,7 @@ class CellStore:
                 estimates = np.array(data["estimates"])
         except Exception as err:  # zip, json and key errors all mean the same to the user
             raise ResultsError(f"{path}: unreadable cell file ({type(err).__name__}); delete it to recompute") from None
-        if (meta != self._stored_identity(identity) or estimates.ndim != 2
-                or estimates.shape[0] != identity["n_seeds"]):  # fmt: skip
+        if meta != self._stored_identity(identity) or estimates.ndim != 2 or estimates.shape[0] != identity["n_seeds"]:
             raise ResultsError(f"{path}: cell file does not match its name; delete it to recompute")
         self.loaded.append(path.name)
         return estimates

@@ -33,8 +33,9 @@ import sys
 import textwrap
 import time
 import typing
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Callable, Sequence
+from typing import Annotated, Any
 
 USAGE = __doc__.split("\n\n")[1]
 
@@ -67,19 +68,38 @@ def _tyro_parse(cls, args: Sequence[str], prog: str):
 
 #: Flags of `pgjax run` that say how to run, never what to compute: name -> (type, default, help).
 RUN_FLAGS = {
-    "out": (str, None, "Folder for the results, replaced as a whole when the run succeeds. Default: runs/NAME "
-            "(git-ignored); the committed reference results are refreshed with --out results/NAME."),
-    "overwrite": (bool, False, "Replace OUT even if it holds another experiment's results or files pgjax did "
-                  "not write (they are deleted)."),
-    "resume": (bool, False, "Reuse the finished cells in OUT/cells of a run with the same config, seed, float "
-               "width and versions; compute the rest."),
+    "out": (
+        str,
+        None,
+        "Folder for the results, replaced as a whole when the run succeeds. Default: runs/NAME "
+        "(git-ignored); the committed reference results are refreshed with --out results/NAME.",
+    ),
+    "overwrite": (
+        bool,
+        False,
+        "Replace OUT even if it holds another experiment's results or files pgjax did not write (they are deleted).",
+    ),
+    "resume": (
+        bool,
+        False,
+        "Reuse the finished cells in OUT/cells of a run with the same config, seed, float "
+        "width and versions; compute the rest.",
+    ),
     "devices": (int, 0, "Local devices to shard the seeds over (0 = all)."),
-    "max_memory": (float, 2.0, "Device-memory budget per device, in GiB, for the micro-batch calls in flight: "
-                   "the host-side chunk of seeds is derived from it (never a number); a micro-batch that does not "
-                   "fit is an error before any work."),
+    "max_memory": (
+        float,
+        2.0,
+        "Device-memory budget per device, in GiB, for the micro-batch calls in flight: "
+        "the host-side chunk of seeds is derived from it (never a number); a micro-batch that does not "
+        "fit is an error before any work.",
+    ),
     "no_compile_cache": (bool, False, "Do not use the persistent JAX compilation cache."),
-    "distributed": (bool, False, "Multi-host: call jax.distributed.initialize() (SLURM, Open MPI, TPU pods "
-                    "are detected; or give the three flags below). Process 0 writes the results."),
+    "distributed": (
+        bool,
+        False,
+        "Multi-host: call jax.distributed.initialize() (SLURM, Open MPI, TPU pods "
+        "are detected; or give the three flags below). Process 0 writes the results.",
+    ),
     "coordinator_address": (str, "", "Multi-host: host:port of process 0 (implies --distributed)."),
     "num_processes": (int, 0, "Multi-host: number of processes (with --coordinator-address)."),
     "process_id": (int, -1, "Multi-host: this process's index (with --coordinator-address)."),
@@ -104,8 +124,7 @@ def _run_options(module, *, show_choices: bool = False):
             if typing.get_origin(hints[name]) is tuple:
                 metavar += " [...]"
             marker = tyro.conf.arg(metavar=metavar, help=docs.get(name))
-            extra.append((name, Annotated[(hints[name], marker)],
-                          dataclasses.field(default=getattr(defaults, name))))  # fmt: skip
+            extra.append((name, Annotated[(hints[name], marker)], dataclasses.field(default=getattr(defaults, name))))
     for name, (kind, default, help_text) in RUN_FLAGS.items():
         if name == "out":
             default = DEFAULT_OUT.format(name=module.NAME)
@@ -140,7 +159,7 @@ def field_choices(config_cls) -> dict[str, tuple[str, ...]]:
             match = _CHOICES.search(str(err))
             if err.field == field.name and match:
                 found[field.name] = tuple(c.strip() for c in match.group(1).split(","))
-        except Exception:  # noqa: BLE001 - a validation that cannot handle the probe shows no choices
+        except Exception:
             continue
     return found
 
@@ -155,8 +174,13 @@ def field_docstrings(cls) -> dict[str, str]:
             continue
         body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
         for node, after in zip(body, body[1:]):
-            if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and isinstance(after, ast.Expr)
-                    and isinstance(after.value, ast.Constant) and isinstance(after.value.value, str)):  # fmt: skip
+            if (
+                isinstance(node, ast.AnnAssign)
+                and isinstance(node.target, ast.Name)
+                and isinstance(after, ast.Expr)
+                and isinstance(after.value, ast.Constant)
+                and isinstance(after.value.value, str)
+            ):
                 docs[node.target.id] = " ".join(after.value.value.split())
     return docs
 
@@ -166,9 +190,7 @@ def _start_distributed(options) -> None:
 
     if options.coordinator_address:
         if options.num_processes < 1 or not 0 <= options.process_id < options.num_processes:
-            raise UsageError(
-                "--coordinator-address needs --num-processes N >= 1 and --process-id in [0, N)"
-            )
+            raise UsageError("--coordinator-address needs --num-processes N >= 1 and --process-id in [0, N)")
         jax.distributed.initialize(
             coordinator_address=options.coordinator_address,
             num_processes=options.num_processes,
@@ -199,7 +221,7 @@ def enable_compilation_cache() -> Path | None:
 def cmd_list() -> int:
     from pgjax import experiment
 
-    for name, target in experiment.discover().items():
+    for name in experiment.discover():
         module = experiment.load(name)
         summary = " ".join((module.Config.__doc__ or "").split())
         print(f"{name:24s} {summary}")
@@ -290,8 +312,10 @@ def _platform_line(execution: dict, options) -> str:
     devices = jax.devices()
     used = execution.get("devices") or options.devices or len(devices)
     kind = devices[0].device_kind if devices else "?"
-    return (f"ran on {jax.default_backend()} ({kind}): {used} of {len(devices)} device(s), "
-            f"{jax.process_count()} process(es)")  # fmt: skip
+    return (
+        f"ran on {jax.default_backend()} ({kind}): {used} of {len(devices)} device(s), "
+        f"{jax.process_count()} process(es)"
+    )
 
 
 def nonfinite_report(result, limit: int = 12) -> list[str]:
@@ -317,8 +341,10 @@ def nonfinite_report(result, limit: int = 12) -> list[str]:
             bad.append(f"{label}: {count} of {values.shape[0]} seeds")
     if not bad:
         return []
-    head = (f"non-finite {what} in {len(bad)} of {cells} cell(s) (seeds with any non-finite value; the "
-            f"table counts them in n_nonfinite):")  # fmt: skip
+    head = (
+        f"non-finite {what} in {len(bad)} of {cells} cell(s) (seeds with any non-finite value; the "
+        f"table counts them in n_nonfinite):"
+    )
     lines = [head, *(f"  {line}" for line in bad[:limit])]
     if len(bad) > limit:
         lines.append(f"  ... and {len(bad) - limit} more")
@@ -343,8 +369,16 @@ class LogProgress:
     every ``interval`` seconds (at the update that crosses it), and a last line when a run that printed
     any finishes. For stderr that is not a terminal, where a progress bar would be noise."""
 
-    def __init__(self, name: str, total: int | None, unit: str, *, interval: float, stream=None,
-                 clock: Callable[[], float] = time.monotonic):  # fmt: skip
+    def __init__(
+        self,
+        name: str,
+        total: int | None,
+        unit: str,
+        *,
+        interval: float,
+        stream=None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.name, self.total, self.unit, self.interval = name, total, unit, interval
         self.stream = stream if stream is not None else sys.stderr
         self.clock = clock
@@ -511,9 +545,17 @@ def _one_dir(args: Sequence[str], command: str, help_text: str) -> Path | None:
     return folder
 
 
-COMMANDS = {"list": lambda a: cmd_list(), "run": cmd_run, "table": cmd_table, "plot": cmd_plot, "explain": cmd_explain,
-            "bench": cmd_bench, "bench-scaling": cmd_bench_scaling,
-            "bench-lqr": cmd_bench_lqr, "bench-envs": cmd_bench_envs}
+COMMANDS = {
+    "list": lambda a: cmd_list(),
+    "run": cmd_run,
+    "table": cmd_table,
+    "plot": cmd_plot,
+    "explain": cmd_explain,
+    "bench": cmd_bench,
+    "bench-scaling": cmd_bench_scaling,
+    "bench-lqr": cmd_bench_lqr,
+    "bench-envs": cmd_bench_envs,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

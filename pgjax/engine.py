@@ -43,7 +43,7 @@ import functools
 import os
 import threading
 import time
-from typing import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -92,6 +92,7 @@ def _micro_batch_body(estimator, problem, params, base_key, seed_blocks, ns):
     """
     outputs = []
     for n, seeds in zip(ns, seed_blocks):
+
         def one_seed(i, n=n):
             return ravel(estimator(seed_key(base_key, i, n), params, problem, n))
 
@@ -125,8 +126,14 @@ def _sharded_micro_batch(estimator, problem, ns, mesh):
     )
 
 
-def calls_in_flight(bytes_per_call: int | None, seeds_per_call: int, *, max_memory_bytes: int,
-                    chunk_size: int | None = None, what: str = "the program") -> int:
+def calls_in_flight(
+    bytes_per_call: int | None,
+    seeds_per_call: int,
+    *,
+    max_memory_bytes: int,
+    chunk_size: int | None = None,
+    what: str = "the program",
+) -> int:
     """Micro-batch calls the host keeps in flight: the host-side chunk is this many calls' seeds.
 
     ``max_memory_bytes // bytes_per_call`` (each call counted with its temporaries, outputs and arguments, by
@@ -178,8 +185,10 @@ def check_host_memory(needed: int, field: str, what: str) -> None:
     machine has."""
     total = host_memory_bytes()
     if total is not None and needed > total:
-        raise ConfigError(field, f"{what} need {needed / 2**30:.3g} GiB of host memory, more than this "
-                                 f"machine's {total / 2**30:.3g} GiB")  # fmt: skip
+        raise ConfigError(
+            field,
+            f"{what} need {needed / 2**30:.3g} GiB of host memory, more than this machine's {total / 2**30:.3g} GiB",
+        )
 
 
 def micro_batch_groups(ns: Sequence[int], micro_batch_elements: int = MICRO_BATCH_ELEMENTS):
@@ -212,7 +221,7 @@ class CompileCounter:
     """Counts XLA compilations and persistent-cache hits while active (a jax.monitoring listener)."""
 
     _lock = threading.Lock()
-    _active: list["CompileCounter"] = []
+    _active: list[CompileCounter] = []
     _installed = False
 
     def __init__(self):
@@ -228,7 +237,7 @@ class CompileCounter:
             elif event == "/jax/compilation_cache/cache_misses":
                 counter.cache_misses += 1
 
-    def __enter__(self) -> "CompileCounter":
+    def __enter__(self) -> CompileCounter:
         with self._lock:
             if not CompileCounter._installed:
                 jax.monitoring.register_event_listener(CompileCounter._listener)
@@ -367,9 +376,12 @@ def run_sweep(
         (params, jax.random.key_data(base_key)),
     )
     names = param_names(params)
-    check_host_memory(4 * n_seeds * len(ns) * len(estimators) * len(names), "n_seeds",
-                      f"the float32 estimates of {n_seeds} seeds x {len(ns)} sample size(s) x "
-                      f"{len(estimators)} estimator(s) x {len(names)} parameter(s)")  # fmt: skip
+    check_host_memory(
+        4 * n_seeds * len(ns) * len(estimators) * len(names),
+        "n_seeds",
+        f"the float32 estimates of {n_seeds} seeds x {len(ns)} sample size(s) x "
+        f"{len(estimators)} estimator(s) x {len(names)} parameter(s)",
+    )
     if reference_gradient is None:
         grad = exact_gradient(problem, params)  # float64 leaves; flatten on the host to keep every digit
         true_grad = np.concatenate([np.ravel(np.asarray(leaf, np.float64)) for leaf in jax.tree.leaves(grad)])
@@ -387,8 +399,15 @@ def run_sweep(
     with CompileCounter() as counter:
         for name, estimator in estimators.items():
             identities = {
-                n: cell_identity(problem=problem, params=params, estimator=estimator, n=n, n_seeds=n_seeds,
-                                 seed=seed, micro_batch_elements=micro_batch_elements)
+                n: cell_identity(
+                    problem=problem,
+                    params=params,
+                    estimator=estimator,
+                    n=n,
+                    n_seeds=n_seeds,
+                    seed=seed,
+                    micro_batch_elements=micro_batch_elements,
+                )
                 for n in ns
             }
             done = {n: store.load(identities[n]) if store is not None else None for n in ns}
@@ -414,17 +433,26 @@ def run_sweep(
                 memory = compiled.memory_analysis()  # per device (checked with several CPU devices)
                 call_bytes = None
                 if memory is not None:
-                    call_bytes = int(memory.temp_size_in_bytes + memory.output_size_in_bytes
-                                     + memory.argument_size_in_bytes)  # fmt: skip
+                    call_bytes = int(
+                        memory.temp_size_in_bytes + memory.output_size_in_bytes + memory.argument_size_in_bytes
+                    )
                     peak_bytes = max(peak_bytes, call_bytes)
                 step = n_dev * micro
                 starts = list(range(0, n_seeds, step))
-                depth = calls_in_flight(call_bytes, step, max_memory_bytes=budget, chunk_size=chunk_size,
-                                        what=f"{name} at n = {max(group)}")  # fmt: skip
+                depth = calls_in_flight(
+                    call_bytes, step, max_memory_bytes=budget, chunk_size=chunk_size, what=f"{name} at n = {max(group)}"
+                )
                 depth = min(depth, len(starts))
-                chunks.append({"estimator": name, "ns": list(group), "seeds_per_call": step,
-                               "calls_in_flight": depth, "seeds_in_flight": depth * step,
-                               "bytes_per_call": call_bytes})  # fmt: skip
+                chunks.append(
+                    {
+                        "estimator": name,
+                        "ns": list(group),
+                        "seeds_per_call": step,
+                        "calls_in_flight": depth,
+                        "seeds_in_flight": depth * step,
+                        "bytes_per_call": call_bytes,
+                    }
+                )
 
                 t0 = time.perf_counter()
                 rows: list[np.ndarray | None] = [None] * len(group)  # (len(starts) * step, P) per n
@@ -481,8 +509,9 @@ def run_sweep(
             "micro_batch_elements": int(micro_batch_elements),
             "peak_device_bytes_per_micro_batch": int(peak_bytes),
             "max_seeds_in_flight": int(max((c["seeds_in_flight"] for c in chunks), default=0)),
-            "max_device_bytes_in_flight": int(max((c["calls_in_flight"] * (c["bytes_per_call"] or 0)
-                                                   for c in chunks), default=0)),
+            "max_device_bytes_in_flight": int(
+                max((c["calls_in_flight"] * (c["bytes_per_call"] or 0) for c in chunks), default=0)
+            ),
             "cells_loaded": int(loaded_cells),
             **counter.as_dict(),
         },

@@ -216,7 +216,9 @@ def rollout(environment: Environment, policy, params, key: jax.Array, horizon: i
     # (some resets hold Python ints / bools, e.g. ``time=0``).
     _, step_state, _, _, _ = jax.eval_shape(
         lambda k, s: env.step_env(k, s, policy.sample(params, k, policy.inputs(obs0, obs0)), env_params),
-        jax.random.key(0), state0)  # fmt: skip
+        jax.random.key(0),
+        state0,
+    )
     state0 = jax.tree.map(lambda x, s: jnp.asarray(x).astype(s.dtype), state0, step_state)
     obs0 = jnp.asarray(obs0)
     max_steps = env_params.max_steps_in_episode

@@ -18,10 +18,11 @@ import importlib
 import pkgutil
 import sys
 import time
+from collections.abc import Mapping
 from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Mapping
+from typing import Any
 
 import jax
 import numpy as np
@@ -166,8 +167,9 @@ def manifest(result: ExperimentResult, argv: list[str] | None = None) -> dict:
     }
 
 
-def save(result: ExperimentResult, out_dir: str | Path, *, argv: list[str] | None = None,
-         overwrite: bool | None = None) -> Path:
+def save(
+    result: ExperimentResult, out_dir: str | Path, *, argv: list[str] | None = None, overwrite: bool | None = None
+) -> Path:
     """Writes table (parquet/csv/md/tex), raw.npz, manifest.json and figures into ``out_dir``, replacing it.
 
     Everything is first written to a staging folder, which then replaces ``out_dir`` as a whole in one step
@@ -178,8 +180,9 @@ def save(result: ExperimentResult, out_dir: str | Path, *, argv: list[str] | Non
     return save_with(plots.draw_all, result, out_dir, argv=argv, overwrite=overwrite)
 
 
-def save_with(draw, result: ExperimentResult, out_dir: str | Path, *, argv: list[str] | None = None,
-              overwrite: bool | None = None) -> Path:
+def save_with(
+    draw, result: ExperimentResult, out_dir: str | Path, *, argv: list[str] | None = None, overwrite: bool | None = None
+) -> Path:
     """:func:`save` with an experiment's own figures: ``draw(folder)`` draws them from the staged table, and
     everything replaces ``out_dir`` together."""
     out_dir = Path(out_dir)
@@ -224,7 +227,7 @@ def _try_import(path: str) -> ModuleType | None:
     """Imports one module; a broken experiment must not take the others down with it."""
     try:
         return importlib.import_module(path)
-    except Exception as err:  # noqa: BLE001 - reported by `pgjax list`
+    except Exception as err:
         BROKEN[path] = f"{type(err).__name__}: {err}".splitlines()[0]
         return None
 

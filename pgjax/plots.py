@@ -38,14 +38,14 @@ import matplotlib
 
 matplotlib.use("Agg", force=False)
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.font_manager import FontProperties  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.textpath import TextToPath  # noqa: E402
-from matplotlib.ticker import (  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
+from matplotlib.lines import Line2D
+from matplotlib.textpath import TextToPath
+from matplotlib.ticker import (
     FixedLocator,
     FuncFormatter,
     LogFormatterSciNotation,
@@ -53,7 +53,7 @@ from matplotlib.ticker import (  # noqa: E402
     NullLocator,
 )
 
-from pgjax import results, styles  # noqa: E402
+from pgjax import results, styles
 
 __all__ = [
     "PALETTE",
@@ -131,11 +131,41 @@ def _style_kwargs(names: Sequence[Any]) -> dict[Any, dict[str, Any]]:
 
 
 _GREEK = {
-    "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota",
-    "kappa", "lambda", "mu", "nu", "xi", "pi", "rho", "sigma", "tau", "upsilon",
-    "phi", "chi", "psi", "omega", "Gamma", "Delta", "Theta", "Lambda", "Xi", "Pi",
-    "Sigma", "Upsilon", "Phi", "Psi", "Omega",
-}  # fmt: skip
+    "alpha",
+    "beta",
+    "gamma",
+    "delta",
+    "epsilon",
+    "zeta",
+    "eta",
+    "theta",
+    "iota",
+    "kappa",
+    "lambda",
+    "mu",
+    "nu",
+    "xi",
+    "pi",
+    "rho",
+    "sigma",
+    "tau",
+    "upsilon",
+    "phi",
+    "chi",
+    "psi",
+    "omega",
+    "Gamma",
+    "Delta",
+    "Theta",
+    "Lambda",
+    "Xi",
+    "Pi",
+    "Sigma",
+    "Upsilon",
+    "Phi",
+    "Psi",
+    "Omega",
+}
 _PARAM_RE = re.compile(
     r"^(?P<log>log_)?(?P<base>[A-Za-z]+)(?:_?(?P<digits>[0-9]+)|\[(?P<index>[0-9]+(?:\s*,\s*[0-9]+)*)\])?$"
 )
@@ -228,22 +258,73 @@ def _default_title(table: pd.DataFrame) -> str | None:
 # Config fields that are not problem parameters: what is swept or drawn on an axis, how much is sampled,
 # how the run is executed, and the estimators' own settings (those go in the caption, see
 # settings_caption). Every other config field is taken to change the numbers and is shown in the title.
-_NOT_PROBLEM = frozenset({
-    "estimators", "ns", "n", "n_seeds", "seed", "chunk_size", "chunks", "fuse", "exact", "horizons", "lambdas",
-    "critics", "references", "snapshots", "functions", "curve_points", "mc_points", "quadrature_panels",
-    "reference_episodes", "reference_batches", "bootstrap_reps", "log_every", "full", "target", "confidence",
-    "title", "ylabel", "updates", "episodes",
-    # estimator settings
-    "baseline", "gae_lambda", "gae_value", "n_pilot", "lam", "critic_hidden", "critic_learning_rate",
-    "critic_epochs", "value_scale",
-})  # fmt: skip
+_NOT_PROBLEM = frozenset(
+    {
+        "estimators",
+        "ns",
+        "n",
+        "n_seeds",
+        "seed",
+        "chunk_size",
+        "chunks",
+        "fuse",
+        "exact",
+        "horizons",
+        "lambdas",
+        "critics",
+        "references",
+        "snapshots",
+        "functions",
+        "curve_points",
+        "mc_points",
+        "quadrature_panels",
+        "reference_episodes",
+        "reference_batches",
+        "bootstrap_reps",
+        "log_every",
+        "full",
+        "target",
+        "confidence",
+        "title",
+        "ylabel",
+        "updates",
+        "episodes",
+        # estimator settings
+        "baseline",
+        "gae_lambda",
+        "gae_value",
+        "n_pilot",
+        "lam",
+        "critic_hidden",
+        "critic_learning_rate",
+        "critic_epochs",
+        "value_scale",
+    }
+)
 # How a config field is written in a title, where not by its name.
-_SYMBOLS = {"theta": "θ", "sigma": "σ", "mu": "μ", "sigma_k": "σ_K", "discount": "γ", "horizon": "H", "gain": "K",
-            "state": "s", "train_learning_rate": "training learning rate",
-            "train_episodes": "training episodes"}  # fmt: skip
+_SYMBOLS = {
+    "theta": "θ",
+    "sigma": "σ",
+    "mu": "μ",
+    "sigma_k": "σ_K",
+    "discount": "γ",
+    "horizon": "H",
+    "gain": "K",
+    "state": "s",
+    "train_learning_rate": "training learning rate",
+    "train_episodes": "training episodes",
+}
 # Other names under which a problem description may already give a field's value ("name = value").
-_ALIASES = {"state": ("s",), "horizon": ("H",), "gain": ("K",), "sigma_k": ("sigma_K",), "reward": ("r(a)",),
-            "reward_target": ("r(a)",), "function": ("f(x)",), "discount": ("gamma",)}  # fmt: skip
+_ALIASES = {
+    "state": ("s",),
+    "horizon": ("H",),
+    "gain": ("K",),
+    "sigma_k": ("sigma_K",),
+    "reward": ("r(a)",),
+    "reward_target": ("r(a)",),
+    "function": ("f(x)",),
+    "discount": ("gamma",),
+}
 
 
 def _format_value(value: Any) -> str | None:
@@ -332,8 +413,11 @@ def settings_caption(manifest: dict[str, Any] | None, names: Sequence[Any]) -> s
     if "gae" in names and isinstance(lam, (int, float)):
         critic = config.get("gae_value")
         parts.append(f"gae: λ = {lam:g}" + (f", {critic} critic" if isinstance(critic, str) else ""))
-    learned = "learned_value_baseline" in names or "gae[learned]" in names or (
-        "gae" in names and config.get("gae_value") == "learned")
+    learned = (
+        "learned_value_baseline" in names
+        or "gae[learned]" in names
+        or ("gae" in names and config.get("gae_value") == "learned")
+    )
     if learned and isinstance(config.get("n_pilot"), int):
         parts.append(f"learned critics fitted on {config['n_pilot']} pilot trajectories")
     return ("Estimator settings: " + "; ".join(parts) + ".") if parts else None
@@ -644,9 +728,7 @@ def plot_variance(
     estimators = ordered_unique(table["estimator"])
     params = ordered_unique(table["param"])
     flagged = _nonfinite_estimators(table)
-    has_exact = "var_exact" in table.columns and bool(
-        np.any(_positive(table["var_exact"].to_numpy(dtype=float)))
-    )
+    has_exact = "var_exact" in table.columns and bool(np.any(_positive(table["var_exact"].to_numpy(dtype=float))))
     ns_all = table["n"].to_numpy(dtype=float)
     kwargs = _style_kwargs(estimators)
     factors, largest = dodge_factors(ns_all, len(estimators))
@@ -709,8 +791,7 @@ def plot_variance(
                     _reference_line(ax, ns_all, anchor[0], 3.0 * anchor[1])
                 _finish_axes(ax, ns_all)
                 ax.set_title(param_label(str(param)))
-            _decorate(top, footer, handles, labels, lines, ncol, ylabel="variance of estimate",
-                      title=title)  # fmt: skip
+            _decorate(top, footer, handles, labels, lines, ncol, ylabel="variance of estimate", title=title)
             return save_figure(fig, stem)
         finally:
             plt.close(fig)
@@ -948,9 +1029,16 @@ def plot_ratio(
                 _finish_axes(ax, ns_all)
                 ratio_axis(ax)
                 ax.set_title(param_label(str(param)))
-            _decorate(top, footer, handles, labels, lines, ncol,
-                      ylabel=f"variance / {_plain_text(str(reference))}'s (same seeds)",
-                      title=title)  # fmt: skip
+            _decorate(
+                top,
+                footer,
+                handles,
+                labels,
+                lines,
+                ncol,
+                ylabel=f"variance / {_plain_text(str(reference))}'s (same seeds)",
+                title=title,
+            )
             return save_figure(fig, stem)
         finally:
             plt.close(fig)
@@ -1014,8 +1102,13 @@ def draw_variance_figures(
     if bias:
         against = (manifest or {}).get("bias_reference")  # bias measured against an estimate, not the exact gradient
         extra = [f"Bias against the {against}."] if isinstance(against, str) else []
-        paths += plot_bias(table, folder / f"bias{suffix}", estimators=bias_estimators, title=title,
-                           notes=extra + notes(bias_estimators or names))  # fmt: skip
+        paths += plot_bias(
+            table,
+            folder / f"bias{suffix}",
+            estimators=bias_estimators,
+            title=title,
+            notes=extra + notes(bias_estimators or names),
+        )
     if has_ratios(table):
         paths += plot_ratio(table, folder / f"ratio{suffix}", title=title, notes=notes(names))
     return paths

@@ -21,23 +21,22 @@ parameter of the manifest (:func:`pgjax.plots.figure_title`); every file is writ
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import matplotlib
 
 matplotlib.use("Agg", force=False)
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
 
-from pgjax import results, styles  # noqa: E402
-from pgjax.plots import (  # noqa: E402
+from pgjax import results, styles
+from pgjax.plots import (
     STYLE,
-    _wrap as _measured_wrap,
     figure_title,
     has_ratios,
     ordered_unique,
@@ -48,6 +47,9 @@ from pgjax.plots import (  # noqa: E402
     save_figure,
     settings_caption,
     wrap_title,
+)
+from pgjax.plots import (
+    _wrap as _measured_wrap,
 )
 
 __all__ = ["draw", "draw_gae", "draw_horizon", "draw_variance"]
@@ -91,10 +93,28 @@ def _figure(rows: int, cols: int, legend_rows: int, caption_lines: int, panel=(3
 
 
 def _footer(bottom, handles, labels, caption: Sequence[str], ncol: int) -> None:
-    bottom.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 1.0), ncol=ncol, frameon=False,
-                  handlelength=2.6, columnspacing=1.6, borderaxespad=0.1)  # fmt: skip
-    bottom.text(0.5, 0.0, "\n".join(caption), ha="center", va="bottom", fontsize=9, color="0.25",
-                linespacing=1.4, transform=bottom.transSubfigure)  # fmt: skip
+    bottom.legend(
+        handles,
+        labels,
+        loc="upper center",
+        bbox_to_anchor=(0.5, 1.0),
+        ncol=ncol,
+        frameon=False,
+        handlelength=2.6,
+        columnspacing=1.6,
+        borderaxespad=0.1,
+    )
+    bottom.text(
+        0.5,
+        0.0,
+        "\n".join(caption),
+        ha="center",
+        va="bottom",
+        fontsize=9,
+        color="0.25",
+        linespacing=1.4,
+        transform=bottom.transSubfigure,
+    )
 
 
 def _log_x_ticks(ax, xs) -> None:
@@ -147,8 +167,16 @@ def _ratio_panel(ax, cell_x, ratio, lo, hi, style, shift=1.0) -> None:
         return
     lower = np.where(_positive(lo[ok]), ratio[ok] - lo[ok], 0.0)
     upper = np.where(np.isfinite(hi[ok]), hi[ok] - ratio[ok], 0.0)
-    ax.errorbar(cell_x[ok] * shift, ratio[ok], yerr=np.vstack([np.maximum(lower, 0), np.maximum(upper, 0)]),
-                capsize=2.0, linewidth=1.2, elinewidth=0.9, zorder=3, **style)  # fmt: skip
+    ax.errorbar(
+        cell_x[ok] * shift,
+        ratio[ok],
+        yerr=np.vstack([np.maximum(lower, 0), np.maximum(upper, 0)]),
+        capsize=2.0,
+        linewidth=1.2,
+        elinewidth=0.9,
+        zorder=3,
+        **style,
+    )
 
 
 # ------------------------------------------------------------------------------------------------ horizon
@@ -184,8 +212,10 @@ def draw_horizon(folder: str | Path) -> list[Path]:
         "legibility.",
     ]
     if has_ratio:
-        caption.append(f"Bottom: variance / variance of {reference} on the same seeds (solid line at 1); bars: "
-                       "paired 95% CI of the ratio.")  # fmt: skip
+        caption.append(
+            f"Bottom: variance / variance of {reference} on the same seeds (solid line at 1); bars: "
+            "paired 95% CI of the ratio."
+        )
     caption += _settings(manifest, estimators)
     caption = _wrap(caption, width - 0.3)
     with plt.rc_context(STYLE):
@@ -203,16 +233,28 @@ def draw_horizon(folder: str | Path) -> list[Path]:
                     ok = _positive(v)
                     if np.any(ok):
                         ax.plot(h[ok], v[ok], zorder=3, **style)
-                        ax.fill_between(h[ok], cell["var_lo"].to_numpy(float)[ok], cell["var_hi"].to_numpy(float)[ok],
-                                        color=style["color"], alpha=0.2, linewidth=0, zorder=2)  # fmt: skip
+                        ax.fill_between(
+                            h[ok],
+                            cell["var_lo"].to_numpy(float)[ok],
+                            cell["var_hi"].to_numpy(float)[ok],
+                            color=style["color"],
+                            alpha=0.2,
+                            linewidth=0,
+                            zorder=2,
+                        )
                     e = cell["var_exact"].to_numpy(float)
                     good = _positive(e)
                     if np.any(good):
                         ax.plot(h[good], e[good], color=style["color"], linestyle=":", linewidth=1.3, zorder=4)
                     if has_ratio and est != reference:
-                        _ratio_panel(axes[1, col], h, cell["var_ratio"].to_numpy(float),
-                                     cell["var_ratio_lo"].to_numpy(float), cell["var_ratio_hi"].to_numpy(float),
-                                     style)  # fmt: skip
+                        _ratio_panel(
+                            axes[1, col],
+                            h,
+                            cell["var_ratio"].to_numpy(float),
+                            cell["var_ratio_lo"].to_numpy(float),
+                            cell["var_ratio_hi"].to_numpy(float),
+                            style,
+                        )
                 axes[0, col].set_title(param_label(str(param)))
                 for row in range(rows):
                     ax = axes[row, col]
@@ -234,16 +276,23 @@ def draw_horizon(folder: str | Path) -> list[Path]:
 
     # Standardised bias: every estimator here is unbiased, so bias / se should scatter in about +-2.
     paths += _standardised_bias(
-        table, folder / "bias", x="horizon", xlabel="horizon $H$", stagger=1.04, width=width, ncol=ncol,
+        table,
+        folder / "bias",
+        x="horizon",
+        xlabel="horizon $H$",
+        stagger=1.04,
+        width=width,
+        ncol=ncol,
         title=title,
         caption=f"R = {seeds} seeds per point; grey band: |bias| < 2 standard errors (where an unbiased "
-                "estimate falls 95% of the time); points staggered in H for legibility.",
-    )  # fmt: skip
+        "estimate falls 95% of the time); points staggered in H for legibility.",
+    )
     return paths
 
 
-def _standardised_bias(table, stem: Path, *, x: str, xlabel: str, stagger: float, width: float, ncol: int,
-                       caption: str, title: str | None) -> list[Path]:  # fmt: skip
+def _standardised_bias(
+    table, stem: Path, *, x: str, xlabel: str, stagger: float, width: float, ncol: int, caption: str, title: str | None
+) -> list[Path]:
     """bias / standard error of each estimator against ``x`` (log axis), one panel per parameter, with the
     +-2 band where an unbiased estimate falls 95% of the time; points staggered by factors of ``stagger``."""
     estimators = ordered_unique(table["estimator"])
@@ -317,10 +366,11 @@ def draw_gae(folder: str | Path) -> list[Path]:
         "without lambda.",
         "Critics: exact V_t (unbiased for every lambda), stationary (V_0 at every step: biased for lambda < 1), "
         "learned (per-step quadratic fitted on a pilot batch).",
-    ]  # fmt: skip
+    ]
     if has_ratio:
-        caption.append(f"Bottom: variance / variance of {reference} on the same seeds; bars: paired 95% CI of "
-                       "the ratio.")  # fmt: skip
+        caption.append(
+            f"Bottom: variance / variance of {reference} on the same seeds; bars: paired 95% CI of the ratio."
+        )
     caption += _settings(manifest, names)
     caption = _wrap(caption, width - 0.3)
 
@@ -336,8 +386,9 @@ def draw_gae(folder: str | Path) -> list[Path]:
             if has_bias_exact:
                 e = cell["bias_exact"].to_numpy(float) / scale
                 if np.any(np.isfinite(e)):
-                    ax.plot(cell["lam"].to_numpy(float), e, color=style["color"], linestyle=":", linewidth=1.3,
-                            zorder=4)  # fmt: skip
+                    ax.plot(
+                        cell["lam"].to_numpy(float), e, color=style["color"], linestyle=":", linewidth=1.3, zorder=4
+                    )
 
     with plt.rc_context(STYLE):
         fig, top, bottom, axes = _figure(rows, len(params), -(-len(labels) // ncol), len(caption), title=title)
@@ -359,21 +410,28 @@ def draw_gae(folder: str | Path) -> list[Path]:
                         ok = _positive(v)
                         ax.plot(lam[ok], v[ok], zorder=3, **style)
                         if lo is not None:
-                            ax.fill_between(lam[ok], cell[lo].to_numpy(float)[ok], cell[hi].to_numpy(float)[ok],
-                                            color=style["color"], alpha=0.2, linewidth=0, zorder=2)  # fmt: skip
+                            ax.fill_between(
+                                lam[ok],
+                                cell[lo].to_numpy(float)[ok],
+                                cell[hi].to_numpy(float)[ok],
+                                color=style["color"],
+                                alpha=0.2,
+                                linewidth=0,
+                                zorder=2,
+                            )
                         exact = cell["var_exact"].to_numpy(float)
                         if y == "mse" and has_bias_exact:
                             exact = exact + cell["bias_exact"].to_numpy(float) ** 2
                         good = _positive(exact)
                         if np.any(good):
-                            ax.plot(lam[good], exact[good], color=style["color"], linestyle=":", linewidth=1.3,
-                                    zorder=4)  # fmt: skip
+                            ax.plot(
+                                lam[good], exact[good], color=style["color"], linestyle=":", linewidth=1.3, zorder=4
+                            )
                     for ref in ref_names:
                         style = _style(ref, names)
                         value = ref_sub.loc[ref_sub["estimator"] == ref, y].to_numpy(float)
                         if value.size and _positive(value[:1]).all():
-                            ax.axhline(value[0], color=style["color"], linestyle=(0, (5, 3)), linewidth=1.2,
-                                       zorder=2)  # fmt: skip
+                            ax.axhline(value[0], color=style["color"], linestyle=(0, (5, 3)), linewidth=1.2, zorder=2)
                     ax.set_yscale("log")
                 if has_ratio:
                     ax = axes[3, col]
@@ -382,18 +440,31 @@ def draw_gae(folder: str | Path) -> list[Path]:
                     for order, est in enumerate(critics):
                         cell = sub[sub["estimator"] == est].sort_values("lam")
                         lam = cell["lam"].to_numpy(float) + stagger * (order - (len(critics) - 1) / 2)
-                        _ratio_panel(ax, lam, cell["var_ratio"].to_numpy(float), cell["var_ratio_lo"].to_numpy(float),
-                                     cell["var_ratio_hi"].to_numpy(float), _style(est, names))  # fmt: skip
+                        _ratio_panel(
+                            ax,
+                            lam,
+                            cell["var_ratio"].to_numpy(float),
+                            cell["var_ratio_lo"].to_numpy(float),
+                            cell["var_ratio_hi"].to_numpy(float),
+                            _style(est, names),
+                        )
                     for ref in ratio_refs:
                         style = _style(ref, names)
                         cell = ref_sub[ref_sub["estimator"] == ref]
                         if len(cell) and _positive(cell["var_ratio"].to_numpy(float)[:1]).all():
                             r = cell.iloc[0]
-                            ax.axhline(r["var_ratio"], color=style["color"], linestyle=(0, (5, 3)), linewidth=1.2,
-                                       zorder=2)  # fmt: skip
+                            ax.axhline(
+                                r["var_ratio"], color=style["color"], linestyle=(0, (5, 3)), linewidth=1.2, zorder=2
+                            )
                             if np.isfinite(r["var_ratio_lo"]) and np.isfinite(r["var_ratio_hi"]):
-                                ax.axhspan(r["var_ratio_lo"], r["var_ratio_hi"], color=style["color"], alpha=0.15,
-                                           linewidth=0, zorder=0)  # fmt: skip
+                                ax.axhspan(
+                                    r["var_ratio_lo"],
+                                    r["var_ratio_hi"],
+                                    color=style["color"],
+                                    alpha=0.15,
+                                    linewidth=0,
+                                    zorder=0,
+                                )
                     ratio_axis(ax)
                 for row in range(rows):
                     axes[row, col].set_xlim(lams.min() - 0.03, lams.max() + 0.03)
@@ -413,9 +484,14 @@ def draw_gae(folder: str | Path) -> list[Path]:
         h, lab = _handles(critics, names)
         h.append(Line2D([], [], color=_GREY, linestyle=":", linewidth=1.3))
         lab.append("exact bias")
-        cap = _wrap([f"R = {seeds} seeds per point; bars: +-2 standard errors; bias relative to the largest "
-                     "|true gradient| of the panel's coordinate.", *_settings(manifest, critics)],
-                    width - 0.3)  # fmt: skip
+        cap = _wrap(
+            [
+                f"R = {seeds} seeds per point; bars: +-2 standard errors; bias relative to the largest "
+                "|true gradient| of the panel's coordinate.",
+                *_settings(manifest, critics),
+            ],
+            width - 0.3,
+        )
         ncol_b = _legend_columns(lab, width - 0.3)
         fig, top, bottom, axes = _figure(1, len(params), -(-len(lab) // ncol_b), len(cap), title=title)
         try:
@@ -454,19 +530,24 @@ def draw_variance(folder: str | Path) -> list[Path]:
     width = _width(len(ordered_unique(table["param"])), 3.6)
     _, labels = _handles(estimators, estimators)
     paths += _standardised_bias(
-        table, folder / "bias", x="n", xlabel="sample size $n$", stagger=1.05, width=width,
-        ncol=_legend_columns(labels, width - 0.3), title=_title(manifest, table, width),
+        table,
+        folder / "bias",
+        x="n",
+        xlabel="sample size $n$",
+        stagger=1.05,
+        width=width,
+        ncol=_legend_columns(labels, width - 0.3),
+        title=_title(manifest, table, width),
         caption=f"R = {int(table['n_seeds'].min())} seeds per point; grey band: |bias| < 2 standard errors "
-                "(where an unbiased estimate falls 95% of the time); points staggered in n for legibility.",
-    )  # fmt: skip
+        "(where an unbiased estimate falls 95% of the time); points staggered in n for legibility.",
+    )
     if has_ratios(table):
         paths += plot_ratio(table, folder / "ratio", title=title, notes=notes)
     return paths
 
 
 # ------------------------------------------------------------------------------------------------- driver
-_DRAWERS = {"lqr-variance": draw_variance, "lqr-pgpe": draw_variance, "lqr-horizon": draw_horizon,
-            "lqr-gae": draw_gae}  # fmt: skip
+_DRAWERS = {"lqr-variance": draw_variance, "lqr-pgpe": draw_variance, "lqr-horizon": draw_horizon, "lqr-gae": draw_gae}
 
 
 def draw(folder: str | Path) -> list[Path]:

@@ -12,21 +12,22 @@ line style of :mod:`pgjax.styles` (the same as in every other figure).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg", force=False)
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
-from pgjax import styles  # noqa: E402
-from pgjax.plots import STYLE, dodge_factors, param_label, save_figure, wrap_title  # noqa: E402
+from pgjax import styles
+from pgjax.plots import STYLE, dodge_factors, param_label, save_figure, wrap_title
 
 __all__ = ["LABELS", "function_and_derivative", "plot_variance_vs_k", "plot_work_variance"]
 
@@ -80,7 +81,11 @@ def function_and_derivative(function: str, k: float, x: np.ndarray) -> tuple[np.
 
 
 # The small panels: x range and y limits per function.
-_CARTOON = {"quadratic": ((-5.0, 5.0), (-12.0, 30.0)), "exp": ((-3.0, 3.0), (-3.0, 3.0)), "cos": ((-5.0, 5.0), (-5.5, 5.5))}
+_CARTOON = {
+    "quadratic": ((-5.0, 5.0), (-12.0, 30.0)),
+    "exp": ((-3.0, 3.0), (-3.0, 3.0)),
+    "cos": ((-5.0, 5.0), (-5.5, 5.5)),
+}
 
 
 def _positive(x: np.ndarray) -> np.ndarray:
@@ -169,7 +174,11 @@ def plot_variance_vs_k(
     Returns:
       ``[stem.png, stem.pdf]``.
     """
-    missing = [c for c in ("function", "k", "grid", "estimator", "param", "var_exact", "var_mc", "var_lo", "var_hi") if c not in values.columns]
+    missing = [
+        c
+        for c in ("function", "k", "grid", "estimator", "param", "var_exact", "var_mc", "var_lo", "var_hi")
+        if c not in values.columns
+    ]
     if missing or len(values) == 0:
         raise ValueError(f"values table lacks columns {missing} or has no rows")
     stem = Path(stem)
@@ -216,8 +225,16 @@ def plot_variance_vs_k(
             looks = styles.style_map(estimators)
             handles = [Line2D([], [], markeredgecolor="white", markersize=5.5, **looks[e].kwargs()) for e in estimators]
             labels = [LABELS.get(e, e) for e in estimators]
-            footer.legend(handles, labels, loc="upper center", ncol=2, frameon=False, handlelength=2.6,
-                          columnspacing=1.6, bbox_to_anchor=(0.5, 1.0))
+            footer.legend(
+                handles,
+                labels,
+                loc="upper center",
+                ncol=2,
+                frameon=False,
+                handlelength=2.6,
+                columnspacing=1.6,
+                bbox_to_anchor=(0.5, 1.0),
+            )
             seeds_text = f"R = {seeds[0]} seeds" if len(seeds) == 1 else "R seeds"
             caption = (
                 f"x ~ N(μ, σ²), μ = {mu:g}, σ = {sigma:g}.  Lines: exact variance of a single-sample estimate "
@@ -225,13 +242,20 @@ def plot_variance_vs_k(
                 f"Markers: Monte Carlo variance of n = 1 estimates, {seeds_text} (shared by all k), 95% intervals.\n"
                 "Small panels: f (solid) and f′ (dashed) at three values of k; dotted: μ."
             )
-            footer.text(0.5, 0.03, caption, ha="center", va="bottom", fontsize=_CAPTION_PT, color="0.25",
-                        linespacing=1.45, transform=footer.transSubfigure)
+            footer.text(
+                0.5,
+                0.03,
+                caption,
+                ha="center",
+                va="bottom",
+                fontsize=_CAPTION_PT,
+                color="0.25",
+                linespacing=1.45,
+                transform=footer.transSubfigure,
+            )
             return save_figure(fig, stem)
         finally:
             plt.close(fig)
-
-
 
 
 def plot_work_variance(table: pd.DataFrame, stem: str | Path, *, title: str | None = None) -> list[Path]:
@@ -271,7 +295,7 @@ def plot_work_variance(table: pd.DataFrame, stem: str | Path, *, title: str | No
         top, footer = fig.subfigures(2, 1, height_ratios=[panels_in, footer_in])
         axes = top.subplots(rows_n, cols, squeeze=False, sharex=True).ravel()
         try:
-            for ax in axes[len(params):]:
+            for ax in axes[len(params) :]:
                 ax.remove()
             looks = styles.style_map(estimators)
             shifts, largest = dodge_factors(table["n"].to_numpy(float), len(estimators))
@@ -311,15 +335,29 @@ def plot_work_variance(table: pd.DataFrame, stem: str | Path, *, title: str | No
             handles = [Line2D([], [], markersize=4, **looks[e].kwargs()) for e in estimators]
             handles.append(Line2D([], [], color="0.45", linestyle=":", lw=1.2))
             labels = [str(e) for e in estimators] + ["exact (i.i.d. estimators)"]
-            footer.legend(handles, labels, loc="upper center", ncol=3 if cols < 4 else 4, frameon=False,
-                          fontsize=8.5, handlelength=2.4, columnspacing=1.2, bbox_to_anchor=(0.5, 1.0))
+            footer.legend(
+                handles,
+                labels,
+                loc="upper center",
+                ncol=3 if cols < 4 else 4,
+                frameon=False,
+                fontsize=8.5,
+                handlelength=2.4,
+                columnspacing=1.2,
+                bbox_to_anchor=(0.5, 1.0),
+            )
             seeds = table["n_seeds"].to_numpy() if "n_seeds" in table.columns else np.array([0])
             footer.text(
-                0.5, 0.02,
+                0.5,
+                0.02,
                 f"variance of an n-sample estimate × n × evaluations of f per sample (flat in n for i.i.d. averages); "
-                f"R = {int(seeds.min())} seeds; shaded: 95% CI" + (f"; markers staggered in n by up to "
-                f"±{100 * largest:.0f}%." if largest else "."),
-                ha="center", va="bottom", fontsize=_CAPTION_PT, color="0.25", transform=footer.transSubfigure,
+                f"R = {int(seeds.min())} seeds; shaded: 95% CI"
+                + (f"; markers staggered in n by up to ±{100 * largest:.0f}%." if largest else "."),
+                ha="center",
+                va="bottom",
+                fontsize=_CAPTION_PT,
+                color="0.25",
+                transform=footer.transSubfigure,
             )
             return save_figure(fig, stem)
         finally:

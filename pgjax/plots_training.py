@@ -28,14 +28,14 @@ import matplotlib
 
 matplotlib.use("Agg", force=False)
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.ticker import EngFormatter  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.lines import Line2D
+from matplotlib.ticker import EngFormatter
 
-from pgjax import results, styles  # noqa: E402
-from pgjax.plots import (  # noqa: E402
+from pgjax import results, styles
+from pgjax.plots import (
     STYLE,
     _check_columns,
     _legend_layout,
@@ -66,9 +66,6 @@ _GREY = "0.45"
 _DASH = (0, (5, 3))
 _SUBTITLE_PT = 9
 _WIDTH = 6.4  # inches
-
-
-
 
 
 def _percent(confidence: float) -> str:
@@ -152,8 +149,7 @@ def plot_learning_curves(
             ax.set_ylabel(_plain_text(ylabel))
             ax.tick_params(direction="out")
             subtitle = (
-                f"IQM over {_seeds_text(curves['n_seeds'].to_numpy())}, "
-                f"{_percent(confidence)} stratified bootstrap CI"
+                f"IQM over {_seeds_text(curves['n_seeds'].to_numpy())}, {_percent(confidence)} stratified bootstrap CI"
             )
             ax.set_title(subtitle, fontsize=_SUBTITLE_PT, color="0.3")
             if title:
@@ -179,10 +175,7 @@ def _pairs(table: pd.DataFrame) -> pd.DataFrame:
     """
     order = {v: i for i, v in enumerate(ordered_unique(pd.concat([table["variant_x"], table["variant_y"]])))}
     present = set(zip(table["variant_x"], table["variant_y"]))
-    keep = [
-        (y, x) not in present or order[x] < order[y]
-        for x, y in zip(table["variant_x"], table["variant_y"])
-    ]
+    keep = [(y, x) not in present or order[x] < order[y] for x, y in zip(table["variant_x"], table["variant_y"])]
     return table[keep].drop_duplicates(subset=["variant_x", "variant_y"])
 
 
@@ -239,18 +232,27 @@ def plot_improvement(
             for pos, (_, row), pi, li, hi_ in zip(positions, rows.iterrows(), p, lo, hi, strict=True):
                 look = looks[row["variant_x"]].kwargs()
                 color = look["color"]
-                ax.plot([li, hi_], [pos, pos], color=color, linewidth=3.0, alpha=0.55,
-                        solid_capstyle="butt", zorder=2)  # fmt: skip
-                ax.plot([pi], [pos], marker=look["marker"], markerfacecolor=look.get("markerfacecolor", color),
-                        color=color, markersize=5.5, linestyle="none", zorder=3)  # fmt: skip
+                ax.plot([li, hi_], [pos, pos], color=color, linewidth=3.0, alpha=0.55, solid_capstyle="butt", zorder=2)
+                ax.plot(
+                    [pi],
+                    [pos],
+                    marker=look["marker"],
+                    markerfacecolor=look.get("markerfacecolor", color),
+                    color=color,
+                    markersize=5.5,
+                    linestyle="none",
+                    zorder=3,
+                )
             ax.axvline(0.5, color=_GREY, linestyle=_DASH, linewidth=1.0, zorder=1)
             ax.set_ylim(-0.6, count - 0.4)
             ax.set_xlim(left, right)
             ax.set_yticks(positions)
             ax.set_yticklabels(
-                [f"{_plain_text(str(x))}  vs  {_plain_text(str(y))}" for x, y in zip(rows["variant_x"],
-                                                                                 rows["variant_y"])]
-            )  # fmt: skip
+                [
+                    f"{_plain_text(str(x))}  vs  {_plain_text(str(y))}"
+                    for x, y in zip(rows["variant_x"], rows["variant_y"])
+                ]
+            )
             ax.tick_params(axis="y", length=0)
             ax.grid(axis="y", visible=False)
             right_axis = ax.twinx()
@@ -299,11 +301,7 @@ def _read(path: Path, needed: Sequence[str], numeric: Sequence[str], what: str) 
     missing = [c for c in needed if c not in table.columns]
     if missing:
         raise results.ResultsError(f"{path}: not a {what} (missing columns: {', '.join(missing)})")
-    wrong = [
-        c
-        for c in numeric
-        if not pd.api.types.is_numeric_dtype(table[c]) or pd.api.types.is_bool_dtype(table[c])
-    ]
+    wrong = [c for c in numeric if not pd.api.types.is_numeric_dtype(table[c]) or pd.api.types.is_bool_dtype(table[c])]
     if wrong:
         raise results.ResultsError(f"{path}: not a {what} (non-numeric columns: {', '.join(wrong)})")
     return table

@@ -35,7 +35,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Protocol, Sequence, runtime_checkable
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
 
 import flax.linen as nn
 import jax
@@ -105,8 +106,9 @@ def _output_layer(out: int, scale: float, bias: float, use_bias: bool, hidden_in
     else:
         distribution = "normal" if hidden_init == "normal" else "truncated_normal"
         kernel_init = nn.initializers.variance_scaling(scale**2, "fan_in", distribution)
-    return nn.Dense(out, use_bias=use_bias, kernel_init=kernel_init,
-                    bias_init=nn.initializers.constant(bias), name=name)  # fmt: skip
+    return nn.Dense(
+        out, use_bias=use_bias, kernel_init=kernel_init, bias_init=nn.initializers.constant(bias), name=name
+    )
 
 
 class GaussianHead(nn.Module):
@@ -126,8 +128,9 @@ class GaussianHead(nn.Module):
             h = nn.tanh(nn.Dense(width)(h))
         mean = _output_layer(self.action_dim, self.out_scale, 0.0, True, "lecun_normal", name="mean")(h)
         if self.state_dependent_sigma:
-            log_sigma = _output_layer(self.action_dim, 0.0, self.init_log_sigma, True, "lecun_normal",
-                                      name="log_sigma_head")(h)  # fmt: skip
+            log_sigma = _output_layer(
+                self.action_dim, 0.0, self.init_log_sigma, True, "lecun_normal", name="log_sigma_head"
+            )(h)
         else:
             log_sigma = self.param(
                 "log_sigma", nn.initializers.constant(self.init_log_sigma), (self.action_dim,), jnp.float32
@@ -175,8 +178,14 @@ class CategoricalPolicy:
     @property
     def module(self) -> MLP:
         """The flax module mapping x (..., input_dim) to logits (..., num_actions)."""
-        return MLP(hidden=self.hidden, out=self.num_actions, activation=self.activation, use_bias=self.use_bias,
-                   hidden_init=self.hidden_init, out_scale=self.out_scale)  # fmt: skip
+        return MLP(
+            hidden=self.hidden,
+            out=self.num_actions,
+            activation=self.activation,
+            use_bias=self.use_bias,
+            hidden_init=self.hidden_init,
+            out_scale=self.out_scale,
+        )
 
     def init(self, key: jax.Array, environment) -> Any:
         """Parameters ``{"params": ...}`` for inputs of ``environment``'s observations, float32."""
@@ -240,9 +249,13 @@ class GaussianPolicy:
     @property
     def module(self) -> GaussianHead:
         """The flax module mapping x (..., input_dim) to (mean, log_sigma), each (..., action_dim)."""
-        return GaussianHead(hidden=self.hidden, action_dim=self.action_dim,
-                            state_dependent_sigma=self.state_dependent_sigma,
-                            init_log_sigma=self.init_log_sigma, out_scale=self.out_scale)  # fmt: skip
+        return GaussianHead(
+            hidden=self.hidden,
+            action_dim=self.action_dim,
+            state_dependent_sigma=self.state_dependent_sigma,
+            init_log_sigma=self.init_log_sigma,
+            out_scale=self.out_scale,
+        )
 
     def init(self, key: jax.Array, environment) -> Any:
         """Parameters ``{"params": ...}`` for inputs of ``environment``'s observations, float32."""
@@ -318,20 +331,33 @@ def make_policy(
         fits = "linear-gaussian, mlp-gaussian" if not environment.discrete else "linear-softmax, mlp-softmax, pong-mlp"
         raise ConfigError("policy", f"{name!r} does not fit the {kind} actions of {environment.name}; use {fits}")
     if name == "pong-mlp":
-        return CategoricalPolicy(name=name, num_actions=environment.num_actions, hidden=(200,), activation="relu",
-                                 frame_difference=True, use_bias=False, hidden_init="normal",
-                                 out_scale=1.0)  # fmt: skip
+        return CategoricalPolicy(
+            name=name,
+            num_actions=environment.num_actions,
+            hidden=(200,),
+            activation="relu",
+            frame_difference=True,
+            use_bias=False,
+            hidden_init="normal",
+            out_scale=1.0,
+        )
     mlp = name.startswith("mlp-")
     widths = _check_hidden(hidden, nonempty=True) if mlp else ()
     if name.endswith("-softmax"):
-        return CategoricalPolicy(name=name, num_actions=environment.num_actions, hidden=widths,
-                                 out_scale=0.01 if mlp else 0.0)  # fmt: skip
+        return CategoricalPolicy(
+            name=name, num_actions=environment.num_actions, hidden=widths, out_scale=0.01 if mlp else 0.0
+        )
     init_log_sigma = float(init_log_sigma)
     if not math.isfinite(init_log_sigma):
         raise ConfigError("init_log_sigma", f"must be finite (got {init_log_sigma})")
-    return GaussianPolicy(name=name, action_dim=environment.action_dim, hidden=widths,
-                          state_dependent_sigma=bool(state_dependent_sigma), init_log_sigma=init_log_sigma,
-                          out_scale=0.01 if mlp else 0.0)  # fmt: skip
+    return GaussianPolicy(
+        name=name,
+        action_dim=environment.action_dim,
+        hidden=widths,
+        state_dependent_sigma=bool(state_dependent_sigma),
+        init_log_sigma=init_log_sigma,
+        out_scale=0.01 if mlp else 0.0,
+    )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -289,8 +289,11 @@ def _foreign_cells(cells: Path, experiment: str | None, legacy_ok: bool) -> str 
                     return f"holds files pgjax did not write ({CELLS_DIR}/{entry.name}/{RUN_MARKER})"
                 if owner != experiment:
                     return f"holds the unfinished run of experiment {owner!r} ({CELLS_DIR}/{entry.name})"
-            strangers = [p for p in entry.iterdir() if not _is_temporary(p) and p.name != RUN_MARKER
-                         and not (p.is_file() and p.suffix == ".npz")]  # fmt: skip
+            strangers = [
+                p
+                for p in entry.iterdir()
+                if not _is_temporary(p) and p.name != RUN_MARKER and not (p.is_file() and p.suffix == ".npz")
+            ]
             if strangers:
                 return f"holds files pgjax did not write ({CELLS_DIR}/{entry.name}/{strangers[0].name})"
         elif not (legacy_ok and entry.is_file() and entry.suffix == ".npz"):  # cells of the flat layout
@@ -485,8 +488,9 @@ def remove_stale(out_dir: str | os.PathLike[str]) -> None:
 
 
 @contextlib.contextmanager
-def staged_output(out_dir: str | os.PathLike[str], *, overwrite: bool | None = None,
-                  carry: Sequence[str] = (CELLS_DIR,)) -> Iterator[Path]:  # fmt: skip
+def staged_output(
+    out_dir: str | os.PathLike[str], *, overwrite: bool | None = None, carry: Sequence[str] = (CELLS_DIR,)
+) -> Iterator[Path]:
     """Stage a run's files and replace ``out_dir`` with them, as a whole, only on success.
 
     Yields a fresh staging folder ``.<name>.tmp-<random>`` next to ``out_dir`` (in its parent, so on the
@@ -792,8 +796,7 @@ def write_table(df: pd.DataFrame, folder: str | os.PathLike[str], *, parquet: bo
     return write_frame(normalize_table(df), folder, Path(TABLE_FILE).stem, parquet=parquet)
 
 
-def write_frame(table: pd.DataFrame, folder: str | os.PathLike[str], stem: str, *,
-                parquet: bool = True) -> list[Path]:  # fmt: skip
+def write_frame(table: pd.DataFrame, folder: str | os.PathLike[str], stem: str, *, parquet: bool = True) -> list[Path]:
     """Write any tidy table as ``<stem>.parquet`` (the source of truth, exact float64), ``.csv`` (full
     precision), ``.md`` and ``.tex`` (4 significant figures), each atomically. Returns the paths.
     ``parquet=False`` re-renders the last three only (the parquet file they were read from stays as it is)."""
@@ -817,7 +820,7 @@ def read_frame(folder: str | os.PathLike[str], stem: str) -> pd.DataFrame:
         raise ResultsError(f"{path}: missing (was the experiment run into this folder?)")
     try:
         return pd.read_parquet(path)
-    except Exception as err:  # noqa: BLE001 - truncated, corrupted or foreign file
+    except Exception as err:
         raise ResultsError(f"{path}: unreadable table ({type(err).__name__})") from None
 
 
@@ -898,9 +901,7 @@ def write_raw(
         for n, values in by_n.items():
             arr = np.asarray(values)
             if arr.ndim != 2 or arr.shape[1] != n_params:
-                raise ValueError(
-                    f"estimates[{estimator!r}][{n}] has shape {arr.shape}, expected (R, {n_params})"
-                )
+                raise ValueError(f"estimates[{estimator!r}][{n}] has shape {arr.shape}, expected (R, {n_params})")
             arrays[f"{estimator}|{int(n)}"] = arr
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
@@ -1054,7 +1055,7 @@ def _package_version(name: str) -> str | None:
         return importlib.metadata.version(name)
     except importlib.metadata.PackageNotFoundError:
         return None
-    except Exception:  # noqa: BLE001 - broken metadata must not stop a run
+    except Exception:
         return None
 
 
@@ -1097,7 +1098,7 @@ def _device_info() -> dict[str, Any]:
             "device_kind": getattr(first, "device_kind", None),
             "device_count": len(devices),
         }
-    except Exception:  # noqa: BLE001 - no backend is a fact to record, not a crash
+    except Exception:
         return {"device_platform": None, "device_kind": None, "device_count": None}
 
 

@@ -108,9 +108,9 @@ Bonferroni :math:`z` of :func:`unbiasedness_z`.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Mapping, Sequence
 from statistics import NormalDist
-import zlib
 
 import numpy as np
 import pandas as pd
@@ -351,7 +351,7 @@ class _TailModel:
         self.tail_prob = tail_prob
         self.z_weights = weights * np.exp(-0.5 * u * u) * np.exp(-0.5 * qt * qt) / np.sqrt(2 * np.pi) / qt / tail_prob
 
-    def columns(self, cols: slice) -> "_TailModel":
+    def columns(self, cols: slice) -> _TailModel:
         """The same model restricted to the columns ``cols``."""
         return _TailModel(self.body[:, cols], self.med[cols], self.coef[:, cols], self.gamma[:, cols], self.qt, self.p)
 
@@ -579,9 +579,7 @@ def _se_log_variance(x: np.ndarray, mask: np.ndarray, mom: dict[str, np.ndarray]
         return _se_of_s2(mom["k"], mom["s2"], m4) / mom["s2"]
 
 
-def _log_interval(
-    est: np.ndarray, se_log: np.ndarray, z: float
-) -> tuple[np.ndarray, np.ndarray]:
+def _log_interval(est: np.ndarray, se_log: np.ndarray, z: float) -> tuple[np.ndarray, np.ndarray]:
     """est * exp(-/+ z * se_log); where est == 0 both ends are 0."""
     with np.errstate(invalid="ignore", over="ignore"):
         lo = est * np.exp(-z * se_log)
@@ -796,9 +794,7 @@ def summarise(
     for name, v in (exact_single_sample_var or {}).items():
         v = _as_float64(v, f"exact_single_sample_var[{name!r}]")
         if v.shape != (num_params,):
-            raise ValueError(
-                f"exact_single_sample_var[{name!r}]: must have shape ({num_params},) (got {v.shape})"
-            )
+            raise ValueError(f"exact_single_sample_var[{name!r}]: must have shape ({num_params},) (got {v.shape})")
         exact[name] = v
 
     # Convert and validate everything before computing anything.

@@ -118,10 +118,22 @@ ESTIMATOR_STYLES: dict[str, Style] = {
 
 #: Marker shapes that look alike at plotting size; two estimators of one colour never share a group.
 MARKER_GROUPS: dict[str, str] = {
-    "o": "round", "h": "round", "H": "round", "p": "round", "8": "round", "s": "square", "D": "diamond",
-    "d": "diamond", "^": "triangle", "v": "triangle", "<": "triangle", ">": "triangle", "P": "cross",
-    "X": "cross", "*": "star",
-}  # fmt: skip
+    "o": "round",
+    "h": "round",
+    "H": "round",
+    "p": "round",
+    "8": "round",
+    "s": "square",
+    "D": "diamond",
+    "d": "diamond",
+    "^": "triangle",
+    "v": "triangle",
+    "<": "triangle",
+    ">": "triangle",
+    "P": "cross",
+    "X": "cross",
+    "*": "star",
+}
 
 # The fallback: every (colour, marker) pair no registered estimator uses, in a fixed order.
 _FALLBACK_COLORS = (_B, _V, _G, _P, _O, _S, _K)

@@ -28,8 +28,9 @@ import hashlib
 import io
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -75,10 +76,19 @@ class TrainSetup:
         from pgjax.policies import make_policy
 
         check_signal(self.estimator, "estimators")
-        make_policy(self.policy, make_environment(self.env), hidden=self.hidden,
-                    state_dependent_sigma=self.state_dependent_sigma)  # fmt: skip
-        positive = {"episodes": self.episodes, "horizon": self.horizon, "updates": self.updates,
-                    "log_every": self.log_every, "critic_epochs": self.critic_epochs}  # fmt: skip
+        make_policy(
+            self.policy,
+            make_environment(self.env),
+            hidden=self.hidden,
+            state_dependent_sigma=self.state_dependent_sigma,
+        )
+        positive = {
+            "episodes": self.episodes,
+            "horizon": self.horizon,
+            "updates": self.updates,
+            "log_every": self.log_every,
+            "critic_epochs": self.critic_epochs,
+        }
         for field, value in positive.items():
             if value < 1:
                 raise ConfigError(field, f"must be >= 1 (got {value})")
@@ -137,9 +147,13 @@ class Trainer:
         setup.validate()
         self.setup = setup
         self.environment = make_environment(setup.env)
-        self.policy = make_policy(setup.policy, self.environment, hidden=setup.hidden,
-                                  state_dependent_sigma=setup.state_dependent_sigma,
-                                  init_log_sigma=setup.init_log_sigma)  # fmt: skip
+        self.policy = make_policy(
+            setup.policy,
+            self.environment,
+            hidden=setup.hidden,
+            state_dependent_sigma=setup.state_dependent_sigma,
+            init_log_sigma=setup.init_log_sigma,
+        )
         self.critic = Critic(hidden=setup.critic_hidden) if setup.uses_critic else None
 
     # ---------------------------------------------------------------------------------- one run
@@ -252,8 +266,9 @@ def run_key(seed: int, index) -> jax.Array:
     return jax.random.fold_in(jax.random.key(seed), index)
 
 
-def checkpoint_identity(setup: TrainSetup, learning_rates, n_seeds: int, seed: int, chunk_blocks: int,
-                        devices: int = 1) -> dict:
+def checkpoint_identity(
+    setup: TrainSetup, learning_rates, n_seeds: int, seed: int, chunk_blocks: int, devices: int = 1
+) -> dict:
     """What a checkpoint's numbers depend on. ``devices``: the runs are laid out over that many devices, which
     can move the last bits (see the module docstring), so a resume on another number recomputes."""
     import pgjax
@@ -283,8 +298,9 @@ def _save_checkpoint(path: Path, identity: dict, state, metrics: dict, blocks_do
     arrays = {f"state_{i}": leaf for i, leaf in enumerate(leaves)}
     arrays.update({f"metric_{k}": np.asarray(v) for k, v in metrics.items()})
     buffer = io.BytesIO()
-    np.savez(buffer, identity=np.asarray(json.dumps(identity, sort_keys=True)),
-             blocks_done=np.asarray(blocks_done), **arrays)  # fmt: skip
+    np.savez(
+        buffer, identity=np.asarray(json.dumps(identity, sort_keys=True)), blocks_done=np.asarray(blocks_done), **arrays
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, buffer.getvalue())
 
@@ -310,7 +326,7 @@ def _load_checkpoint(path: Path, identity: dict, template):
             blocks_done = int(data["blocks_done"])
     except ResultsError:
         raise
-    except Exception as err:  # noqa: BLE001 - a truncated or foreign file
+    except Exception as err:
         raise ResultsError(f"{path}: unreadable checkpoint ({type(err).__name__})") from None
     return jax.tree.unflatten(treedef, state), metrics, blocks_done
 
@@ -358,8 +374,11 @@ def train(
 
     if runs > MAX_COUNT:  # before any allocation
         raise ConfigError("n_seeds", f"{n_seeds} seeds x {L} learning rate(s) is over {MAX_COUNT} runs (2^31 - 1)")
-    check_host_memory(4 * runs * blocks * len(METRICS), "n_seeds",
-                      f"the metrics of {n_seeds} seeds x {L} learning rate(s) x {blocks} block(s)")  # fmt: skip
+    check_host_memory(
+        4 * runs * blocks * len(METRICS),
+        "n_seeds",
+        f"the metrics of {n_seeds} seeds x {L} learning rate(s) x {blocks} block(s)",
+    )
     lrs = np.repeat(np.asarray(learning_rates, np.float32), n_seeds)  # run r: lr index r // S, seed r % S
     seed_index = np.tile(np.arange(n_seeds, dtype=np.uint32), L)
     sharding = _run_sharding(runs, devices)
@@ -374,8 +393,9 @@ def train(
         return jax.vmap(one)(state, lr)
 
     chunk = jax.jit(chunk_fn, static_argnames="length", donate_argnums=0)
-    identity = checkpoint_identity(setup, learning_rates, n_seeds, seed, chunk_blocks,
-                                   devices=1 if sharding is None else sharding.mesh.size)
+    identity = checkpoint_identity(
+        setup, learning_rates, n_seeds, seed, chunk_blocks, devices=1 if sharding is None else sharding.mesh.size
+    )
     path = _checkpoint_path(Path(checkpoint), identity) if checkpoint is not None else None
 
     metrics = {k: np.full((runs, blocks), np.nan, np.float32) for k in METRICS}
@@ -416,11 +436,18 @@ def train(
                 progress(length * setup.log_every)
     shaped = {k: v.reshape(L, n_seeds, blocks) for k, v in metrics.items()}
     return TrainResult(
-        setup=setup, learning_rates=tuple(float(x) for x in learning_rates), n_seeds=n_seeds, seed=seed,
-        metrics=shaped, updates=np.arange(1, blocks + 1) * setup.log_every, state=jax.device_get(state),
-        compile_seconds=compile_s, run_seconds=run_s, resumed_blocks=resumed,
+        setup=setup,
+        learning_rates=tuple(float(x) for x in learning_rates),
+        n_seeds=n_seeds,
+        seed=seed,
+        metrics=shaped,
+        updates=np.arange(1, blocks + 1) * setup.log_every,
+        state=jax.device_get(state),
+        compile_seconds=compile_s,
+        run_seconds=run_s,
+        resumed_blocks=resumed,
         checkpoint_path=None if path is None else str(path),
-    )  # fmt: skip
+    )
 
 
 def _run_sharding(runs: int, devices: int | None):
@@ -437,10 +464,18 @@ def _run_sharding(runs: int, devices: int | None):
     count = max(d for d in range(1, len(available) + 1) if runs % d == 0)
     if count == 1:
         return None
-    mesh = jax.make_mesh((count,), ("run",), devices=available[:count],
-                         axis_types=(jax.sharding.AxisType.Auto,))  # fmt: skip
+    mesh = jax.make_mesh((count,), ("run",), devices=available[:count], axis_types=(jax.sharding.AxisType.Auto,))
     return NamedSharding(mesh, P("run"))
 
 
-__all__ = ["METRICS", "OPTIMISERS", "TrainResult", "TrainSetup", "TrainState", "Trainer", "make_optimiser",
-           "run_key", "train"]  # fmt: skip
+__all__ = [
+    "METRICS",
+    "OPTIMISERS",
+    "TrainResult",
+    "TrainSetup",
+    "TrainState",
+    "Trainer",
+    "make_optimiser",
+    "run_key",
+    "train",
+]

@@ -142,7 +142,9 @@ def engine_seed_estimates(problems, names, n, n_seeds, seed=0):
         ]
 
     out = jax.jit(jax.vmap(one))(jnp.arange(n_seeds, dtype=jnp.uint32))
-    return {(f, name): np.asarray(out[a][b], np.float64) for a, f in enumerate(problems) for b, name in enumerate(names)}
+    return {
+        (f, name): np.asarray(out[a][b], np.float64) for a, f in enumerate(problems) for b, name in enumerate(names)
+    }
 
 
 @pytest.fixture(scope="session")

@@ -49,8 +49,9 @@ def gaussian_cases():
     out["bandit"] = (*bandit_variance.build(config), None)
     variants = {"quadratic": {}, "exp": dict(scale="log_sigma", antithetic=True), "cos": {}}
     for function in test_function_variance.FUNCTIONS:
-        config = test_function_variance.Config(function=function, estimators=everything, **variants.get(function, {}),
-                                               **sizes)  # fmt: skip
+        config = test_function_variance.Config(
+            function=function, estimators=everything, **variants.get(function, {}), **sizes
+        )
         out[f"test-function-{function}"] = (*test_function_variance.build(config), None)
     return out
 
@@ -87,8 +88,9 @@ def other_cases():
     env = make_environment("cartpole")
     policy = make_policy("linear-softmax", env)
     critic = Critic(hidden=(4,))
-    cartpole = EnvironmentProblem(env, policy, 4, 0.99, critic=critic,
-                                  critic_params=FrozenTree(critic.init(jax.random.key(1), 5)))  # fmt: skip
+    cartpole = EnvironmentProblem(
+        env, policy, 4, 0.99, critic=critic, critic_params=FrozenTree(critic.init(jax.random.key(1), 5))
+    )
     params = cartpole.init_params()
     zeros = np.zeros(ravel(params).shape[0])
     out["cartpole"] = (cartpole, params, {signal: Episodic(signal) for signal in SIGNALS}, zeros)
@@ -107,9 +109,17 @@ def sweep_all(group: str) -> dict[str, np.ndarray]:
     out = {}
     for case, (problem, params, estimators, reference) in GROUPS[group]().items():
         for devices in DEVICES:
-            sweep = run_sweep(problem, params, {"fused": Fused(tuple(estimators.values()))}, (N,), N_SEEDS,
-                              seed=SEED, devices=devices, micro_batch_elements=MICRO_BATCH_ELEMENTS,
-                              reference_gradient=reference)  # fmt: skip
+            sweep = run_sweep(
+                problem,
+                params,
+                {"fused": Fused(tuple(estimators.values()))},
+                (N,),
+                N_SEEDS,
+                seed=SEED,
+                devices=devices,
+                micro_batch_elements=MICRO_BATCH_ELEMENTS,
+                reference_gradient=reference,
+            )
             assert sweep.execution["devices"] == devices
             sweep = split_fused(sweep, "fused", list(estimators))
             for name in estimators:

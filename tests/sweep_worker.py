@@ -23,8 +23,9 @@ def sweep(devices=None, chunk_size=None):
 
     problem = LinearGaussianBandit.build(**SETTINGS)
     estimators = {name: make_estimator(name) for name in ESTIMATORS}
-    return run_sweep(problem, problem.init_params(), estimators, NS, N_SEEDS, seed=7,
-                     chunk_size=chunk_size, devices=devices)
+    return run_sweep(
+        problem, problem.init_params(), estimators, NS, N_SEEDS, seed=7, chunk_size=chunk_size, devices=devices
+    )
 
 
 def flatten(result) -> dict[str, np.ndarray]:
@@ -43,7 +44,6 @@ if __name__ == "__main__":
     import jax
 
     if args.coordinator:
-        jax.distributed.initialize(coordinator_address=args.coordinator, num_processes=args.nproc,
-                                   process_id=args.pid)
+        jax.distributed.initialize(coordinator_address=args.coordinator, num_processes=args.nproc, process_id=args.pid)
     result = sweep(devices=args.devices, chunk_size=args.chunk)
     np.savez(args.out, **flatten(result), execution=np.array(repr(result.execution)))

@@ -106,13 +106,11 @@ def test_gradient_matches_central_finite_differences(name):
     problem = PROBLEMS[name]
     with jax.enable_x64(True):
         flat, unravel = ravel_pytree(_params64(problem))
-        objective = lambda x: problem.objective(unravel(x))  # noqa: E731
+        objective = lambda x: problem.objective(unravel(x))
         auto = np.asarray(jax.grad(objective)(flat))
         h = 1e-5
         eye = np.eye(flat.size)
-        fd = np.array(
-            [(float(objective(flat + h * e)) - float(objective(flat - h * e))) / (2 * h) for e in eye]
-        )
+        fd = np.array([(float(objective(flat + h * e)) - float(objective(flat - h * e))) / (2 * h) for e in eye])
         via_helper = np.asarray(ravel(exact_gradient(problem, problem.init_params())))
     # Central differences: truncation ~h^2 J'''/6 ~ 1e-10, rounding ~1e-16 / h ~ 1e-11.
     np.testing.assert_allclose(auto, fd, rtol=1e-6, atol=1e-9)
@@ -154,7 +152,7 @@ def test_quadrature_matches_closed_form_value_and_gradient():
     quad, closed = BumpByQuadrature(), GaussianBump()
     assert not quad.closed_form and closed.closed_form
     with jax.enable_x64(True):
-        f_quad = lambda m, v: quad.gaussian_expectation(m, v, 64)  # noqa: E731
+        f_quad = lambda m, v: quad.gaussian_expectation(m, v, 64)
         g_quad = jax.jit(jax.grad(f_quad, argnums=(0, 1)))
         g_closed = jax.jit(jax.grad(closed.gaussian_expectation, argnums=(0, 1)))
         for m in MEANS:
@@ -231,9 +229,7 @@ def _moments_vector(moments) -> dict[str, np.ndarray]:
 )
 def test_score_moments_fixed_state_match_polynomial_closed_forms(closed_forms, reward, state, theta, sigma, target):
     """score_moments (quadrature) equals exact polynomial algebra (see ``conftest.fixed_state_closed_forms``)."""
-    problem = LinearGaussianBandit.build(
-        state=state, theta=theta, sigma=sigma, reward=reward, reward_target=target
-    )
+    problem = LinearGaussianBandit.build(state=state, theta=theta, sigma=sigma, reward=reward, reward_target=target)
     expected = closed_forms(state, theta, sigma, reward, target)
     with jax.enable_x64(True):
         got = _moments_vector(problem.score_moments(_params64(problem)))

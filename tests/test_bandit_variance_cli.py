@@ -14,9 +14,9 @@ import pytest
 
 os.environ.setdefault("PGJAX_NO_COMPILE_CACHE", "1")  # keep the user cache out of tests
 
-from experiments import bandit_variance  # noqa: E402
-from pgjax import cli, results  # noqa: E402
-from pgjax.estimators import GAUSSIAN_ESTIMATORS, ConstantBaseline, Reinforce  # noqa: E402
+from experiments import bandit_variance
+from pgjax import cli, results
+from pgjax.estimators import GAUSSIAN_ESTIMATORS, ConstantBaseline, Reinforce
 
 #: The README's gaussian_bump example: s ~ N((1, 0.5), 0.5^2 I), theta = (0.2, -0.3), sigma = 1, r = exp(-a^2).
 EXAMPLE = ["--reward", "gaussian_bump", "--state-std", "0.5"]
@@ -34,8 +34,21 @@ def bump_objective() -> float:
 @pytest.fixture(scope="module")
 def example_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("bandit-cli") / "run"
-    code = cli.main(["run", "bandit-variance", *EXAMPLE, "--estimators", *ESTIMATORS, "--ns", "4", "--n-seeds", "16",
-                     "--out", str(out)])  # fmt: skip
+    code = cli.main(
+        [
+            "run",
+            "bandit-variance",
+            *EXAMPLE,
+            "--estimators",
+            *ESTIMATORS,
+            "--ns",
+            "4",
+            "--n-seeds",
+            "16",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     return out
 
@@ -65,8 +78,9 @@ def test_constant_baseline_defaults_to_the_exact_objective(example_run):
     table = results.read_table(example_run).set_index(["estimator", "param"])
     used = table.loc["constant_baseline"].loc[["theta[0]", "theta[1]", "log_sigma"], "var_exact"].to_numpy() * 4
     problem, params, _ = bandit_variance.build(bandit_variance.Config(reward="gaussian_bump", state_std=0.5))
-    single = lambda est: np.concatenate([np.ravel(v) for v in jax.tree.leaves(
-        est.single_sample_variance(problem, params))])  # fmt: skip
+    single = lambda est: np.concatenate(
+        [np.ravel(v) for v in jax.tree.leaves(est.single_sample_variance(problem, params))]
+    )
     reinforce, old = single(Reinforce()), single(ConstantBaseline(-2.0))
     assert np.all(used / reinforce < 2.5), used / reinforce  # var_exact in the table is at n = 4
     assert np.all(old / reinforce > 40), old / reinforce

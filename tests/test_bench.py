@@ -72,8 +72,7 @@ def test_rng_limit_estimator_draws_the_estimators_normals():
     assert sums.shape == (n_seeds, 4)
     np.testing.assert_array_equal(sums, np.repeat(sums[:, :1], 4, axis=1))
     expected = [
-        float(jax.numpy.sum(problem.sample_noise(seed_key(jax.random.key(5), i, n), n)["eps"]))
-        for i in range(n_seeds)
+        float(jax.numpy.sum(problem.sample_noise(seed_key(jax.random.key(5), i, n), n)["eps"])) for i in range(n_seeds)
     ]
     np.testing.assert_allclose(sums[:, 0], expected, rtol=1e-5, atol=1e-4)
     assert hash(bench.DrawNormals()) == hash(bench.DrawNormals())  # a static argument of the engine's jit

@@ -8,7 +8,9 @@ from pgjax import bench_envs
 
 
 def test_quick_benchmark_writes_json_and_markdown(tmp_path, capsys):
-    assert bench_envs.main(["--quick", "--seeds", "32", "--horizon", "20", "--repeats", "1", "--out", str(tmp_path)]) == 0
+    assert (
+        bench_envs.main(["--quick", "--seeds", "32", "--horizon", "20", "--repeats", "1", "--out", str(tmp_path)]) == 0
+    )
     result = json.loads((tmp_path / bench_envs.JSON_FILE).read_text())
     assert result["ratio_vs_gymnax_random"] > 0
     assert set(result["rates_steps_per_s"]) == set(bench_envs.CONTENDERS)

@@ -54,6 +54,10 @@ def test_quick_run_writes_markdown(quick):
     out, data = quick
     markdown = (out / bench_scaling.MARKDOWN_FILE).read_text(encoding="utf-8")
     assert data["device"] in markdown
-    for heading in ("Throughput on 1 and 4 CPU devices", "Peak resident memory", "Chunked against unchunked",
-                    "Persistent compilation cache"):
+    for heading in (
+        "Throughput on 1 and 4 CPU devices",
+        "Peak resident memory",
+        "Chunked against unchunked",
+        "Persistent compilation cache",
+    ):
         assert heading in markdown

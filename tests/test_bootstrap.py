@@ -71,6 +71,7 @@ def test_resampling_never_mixes_tasks():
     samples = bs.resample(scores, idx)
     for t in range(tasks):
         assert np.isin(samples[:, :, t], scores[:, t]).all()
+
     # Through the public bootstrap: per-task min and max of every replicate stay in the task's range.
     def minmax(s):
         return np.stack([s.min(axis=1), s.max(axis=1)], axis=-1)  # (B, tasks, 2)
@@ -201,8 +202,7 @@ def test_probability_of_improvement_equals_pairwise_count():
         p = bs.probability_of_improvement(x, y)
         assert p == pytest.approx(brute_force_poi(x, y), abs=1e-15)
         assert p + bs.probability_of_improvement(y, x) == pytest.approx(1.0, abs=1e-14)
-        u = [scipy.stats.mannwhitneyu(x[:, t], y[:, t], alternative="greater").statistic
-             for t in range(tasks)]  # fmt: skip
+        u = [scipy.stats.mannwhitneyu(x[:, t], y[:, t], alternative="greater").statistic for t in range(tasks)]
         assert p == pytest.approx(np.mean(u) / (n * m), abs=1e-14)  # rliable's definition
     same = rng.normal(size=(10, 2))
     assert bs.probability_of_improvement(same, same) == 0.5
@@ -239,10 +239,7 @@ def test_poi_replicates_equal_loop_with_same_indices():
     y = rng.integers(0, 8, size=(17, 2)).astype(float)
     ix = bs.stratified_indices(21, 2, 120, seed=1)
     iy = bs.stratified_indices(17, 2, 120, seed=2)
-    expected = [
-        brute_force_poi(bs.resample(x, ix[b : b + 1])[0], bs.resample(y, iy[b : b + 1])[0])
-        for b in range(120)
-    ]
+    expected = [brute_force_poi(bs.resample(x, ix[b : b + 1])[0], bs.resample(y, iy[b : b + 1])[0]) for b in range(120)]
     for block_bytes in (1, 2000, 10**9):
         got = bs.probability_of_improvement_replicates(x, y, ix, iy, block_bytes=block_bytes)
         np.testing.assert_allclose(got, expected, rtol=0, atol=1e-15)

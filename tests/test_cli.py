@@ -16,7 +16,7 @@ import pytest
 
 os.environ.setdefault("PGJAX_NO_COMPILE_CACHE", "1")  # keep the user cache out of tests
 
-from pgjax import cli, results  # noqa: E402
+from pgjax import cli, results
 
 SMALL = ["--n-seeds", "64", "--ns", "1", "8", "--estimators", "reinforce", "leave_one_out", "pathwise"]
 
@@ -111,8 +111,19 @@ def test_log_progress_prints_at_the_interval_only():
 
 def test_run_writes_every_output(finished_run):
     names = {p.name for p in finished_run.iterdir()}
-    for expected in ["table.parquet", "table.csv", "table.md", "table.tex", "raw.npz", "manifest.json",
-                     "figure.png", "figure.pdf", "bias.png", "bias.pdf", "cells"]:
+    for expected in [
+        "table.parquet",
+        "table.csv",
+        "table.md",
+        "table.tex",
+        "raw.npz",
+        "manifest.json",
+        "figure.png",
+        "figure.pdf",
+        "bias.png",
+        "bias.pdf",
+        "cells",
+    ]:
         assert expected in names, expected
     assert not [n for n in names if ".tmp-" in n]
     assert not [p for p in finished_run.parent.iterdir() if p.name.startswith(".")], "staging left behind"
@@ -216,8 +227,12 @@ def test_console_script_is_installed(tmp_path):
     exe = Path(sys.executable).with_name("pgjax")
     if not exe.exists():
         pytest.skip("pgjax console script not installed next to this python")
-    proc = subprocess.run([str(exe), "run", "bandit-variance", "--sigma", "-1", "--out", str(tmp_path / "x")],
-                          capture_output=True, text=True, env={**os.environ, "PGJAX_NO_COMPILE_CACHE": "1"})
+    proc = subprocess.run(
+        [str(exe), "run", "bandit-variance", "--sigma", "-1", "--out", str(tmp_path / "x")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PGJAX_NO_COMPILE_CACHE": "1"},
+    )
     assert proc.returncode == 2
     assert proc.stderr == "pgjax: error: --sigma: must be > 0 (got -1.0)\n"
 
@@ -253,8 +268,20 @@ def test_overwrite_replaces_another_experiments_folder_whole(tmp_path, capsys):
     out.mkdir()
     results.write_manifest(out, {"experiment": "test-function-variance", "files": ["cost.png", "manifest.json"]})
     (out / "cost.png").write_bytes(b"a figure of the other experiment")
-    code, _, err = _run(capsys, "run", "bandit-variance", "--n-seeds", "16", "--ns", "2", "--estimators",
-                        "reinforce", "--out", str(out), "--overwrite")  # fmt: skip
+    code, _, err = _run(
+        capsys,
+        "run",
+        "bandit-variance",
+        "--n-seeds",
+        "16",
+        "--ns",
+        "2",
+        "--estimators",
+        "reinforce",
+        "--out",
+        str(out),
+        "--overwrite",
+    )
     assert code == 0, err
     assert not (out / "cost.png").exists(), "a stale figure of the other experiment was left beside the new files"
     manifest = results.read_manifest(out)
@@ -369,10 +396,9 @@ def test_choices_come_from_each_experiments_validation():
     """Every listed choice is accepted by the experiment's own validation, for every experiment."""
     import dataclasses
 
+    from experiments import bandit_variance
     from pgjax import experiment
     from pgjax.errors import ConfigError
-
-    from experiments import bandit_variance
 
     assert cli.field_choices(bandit_variance.Config)["reward"] == tuple(bandit_variance.REWARDS)
     shown = 0
@@ -394,8 +420,22 @@ def test_nonfinite_estimates_are_reported_on_stderr(tmp_path, capsys):
     """sigma = 1e20 overflows the quadratic reward in float32: exit 0, but stderr names every cell with
     non-finite estimates and how many seeds."""
     out = tmp_path / "out"
-    code, stdout, err = _run(capsys, "run", "bandit-variance", "--sigma", "1e20", "--n-seeds", "20", "--ns", "1",
-                             "4", "--estimators", "reinforce", "--out", str(out))  # fmt: skip
+    code, stdout, err = _run(
+        capsys,
+        "run",
+        "bandit-variance",
+        "--sigma",
+        "1e20",
+        "--n-seeds",
+        "20",
+        "--ns",
+        "1",
+        "4",
+        "--estimators",
+        "reinforce",
+        "--out",
+        str(out),
+    )
     assert code == 0
     estimates, _, _ = results.read_raw(out)
     counts = {n: int((~np.isfinite(v).all(axis=1)).sum()) for n, v in estimates["reinforce"].items()}
@@ -439,11 +479,24 @@ def test_huge_inputs_are_one_line_before_any_work(tmp_path, capsys, args, says):
     assert not (out / "manifest.json").exists()
 
 
-@pytest.mark.parametrize("args", [
-    ["run", "bandit-variance", "--n-seeds", "100000", "--ns", "1", "--estimators", "reinforce"],
-    ["run", "cartpole-reinforce", "--n-seeds", "64", "--updates", "10", "--horizon", "10", "--estimators",
-     "reinforce"],
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run", "bandit-variance", "--n-seeds", "100000", "--ns", "1", "--estimators", "reinforce"],
+        [
+            "run",
+            "cartpole-reinforce",
+            "--n-seeds",
+            "64",
+            "--updates",
+            "10",
+            "--horizon",
+            "10",
+            "--estimators",
+            "reinforce",
+        ],
+    ],
+)
 def test_results_larger_than_host_memory_are_one_line_before_any_work(tmp_path, capsys, monkeypatch, args):
     """Seeds whose estimates (or training metrics) need more memory than the machine has are refused before
     anything is allocated; here the machine is made small rather than the run made huge, so that a missing

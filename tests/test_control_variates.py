@@ -36,8 +36,6 @@ N, R = 16, 4000
 Z = unbiasedness_z(4)
 
 
-
-
 @pytest.fixture(scope="module")
 def estimates(seed_estimates):
     return seed_estimates(PROBLEMS, NAMES, N, R)
@@ -103,7 +101,9 @@ def test_expectation_of_the_expansion_matches_its_closed_form():
             z1, z2 = np.meshgrid(nodes, nodes, indexing="ij")
             x = jnp.stack([mu[0] + sigma[0] * z1, mu[1] + sigma[1] * z2], axis=-1)
             by_quadrature = float(jnp.sum(jnp.outer(weights, weights) * h(x)))
-            assert float(delta_expectation(value, grad, hess, mu0, mu, sigma)) == pytest.approx(by_quadrature, rel=1e-12)
+            assert float(delta_expectation(value, grad, hess, mu0, mu, sigma)) == pytest.approx(
+                by_quadrature, rel=1e-12
+            )
         d_mu, d_sigma = jax.grad(lambda m, s: delta_expectation(value, grad, hess, mu0, m, s), (0, 1))(mu0, sigma)
         np.testing.assert_allclose(d_mu, grad, rtol=1e-12)
         np.testing.assert_allclose(d_sigma, sigma * hess, rtol=1e-12)
@@ -135,9 +135,16 @@ def test_estimated_coefficient_falls_back_to_one_below_five_samples(base):
     params = problem.init_params()
     key = jax.random.key(3)
     fixed, learned = make_estimator(f"delta_cv_{base}"), make_estimator(f"delta_cv_{base}_est")
-    run = jax.jit(lambda k: (fixed(k, params, problem, 4), learned(k, params, problem, 4),
-                             fixed(k, params, Antithetic(problem), 8), learned(k, params, Antithetic(problem), 8),
-                             fixed(k, params, problem, 5), learned(k, params, problem, 5)))
+    run = jax.jit(
+        lambda k: (
+            fixed(k, params, problem, 4),
+            learned(k, params, problem, 4),
+            fixed(k, params, Antithetic(problem), 8),
+            learned(k, params, Antithetic(problem), 8),
+            fixed(k, params, problem, 5),
+            learned(k, params, problem, 5),
+        )
+    )
     a, b, c, d, e, f = run(key)
     np.testing.assert_array_equal(ravel(a), ravel(b))  # 4 samples
     np.testing.assert_array_equal(ravel(c), ravel(d))  # 4 antithetic pairs
@@ -157,4 +164,7 @@ def test_cost_accounting_and_refusal_on_problems_without_gaussian_structure():
     check_estimators([make_estimator(name) for name in NAMES], bandit)  # Gaussian, but no exact variance
     for name in NAMES:
         assert make_estimator(name).single_sample_variance(bandit, bandit.init_params()) is None
-    assert make_estimator("delta_cv_score_est").single_sample_variance(PROBLEMS["cos"], PROBLEMS["cos"].init_params()) is None
+    assert (
+        make_estimator("delta_cv_score_est").single_sample_variance(PROBLEMS["cos"], PROBLEMS["cos"].init_params())
+        is None
+    )

@@ -56,13 +56,15 @@ def _all_sweeps():
     out = {}
     for chunk in (7, 64):
         progress = _Progress()
-        sweep = run_sweep(PROBLEM, PARAMS, ESTIMATORS, NS, R, seed=3, chunk_size=chunk,
-                          micro_batch_elements=MICRO, progress=progress)  # fmt: skip
+        sweep = run_sweep(
+            PROBLEM, PARAMS, ESTIMATORS, NS, R, seed=3, chunk_size=chunk, micro_batch_elements=MICRO, progress=progress
+        )
         out[chunk] = (sweep, progress.calls)
     out["subset"] = run_sweep(PROBLEM, PARAMS, ESTIMATORS, NS, 37, seed=3, chunk_size=7, micro_batch_elements=MICRO)
     out["seed4"] = run_sweep(PROBLEM, PARAMS, ESTIMATORS, NS, R, seed=4, chunk_size=7, micro_batch_elements=MICRO)
-    out["e2e"] = run_sweep(PROBLEM, PARAMS, ESTIMATORS, NS, E2E_SEEDS, seed=11, chunk_size=64,
-                           micro_batch_elements=MICRO)  # fmt: skip
+    out["e2e"] = run_sweep(
+        PROBLEM, PARAMS, ESTIMATORS, NS, E2E_SEEDS, seed=11, chunk_size=64, micro_batch_elements=MICRO
+    )
     return out
 
 
@@ -228,8 +230,9 @@ def test_calls_in_flight_follow_the_budget_and_the_chunk_size():
 
 
 def _budget_sweep(max_memory_bytes):
-    return run_sweep(PROBLEM, PARAMS, ESTIMATORS, NS, R, seed=3, micro_batch_elements=MICRO,
-                     max_memory_bytes=max_memory_bytes)  # fmt: skip
+    return run_sweep(
+        PROBLEM, PARAMS, ESTIMATORS, NS, R, seed=3, micro_batch_elements=MICRO, max_memory_bytes=max_memory_bytes
+    )
 
 
 def test_the_chunk_follows_the_memory_budget_and_never_changes_a_bit(sweeps):

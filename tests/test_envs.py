@@ -102,8 +102,13 @@ def manual_rollout(environment, policy, params, key, horizon):
     for t in range(horizon):
         x, action, next_obs, state, reward, done = one_step(params, jnp.int32(t), obs, prev, state)
         done = bool(done) or int(state.time) >= env_params.max_steps_in_episode
-        for name, value in (("inputs", x), ("actions", action), ("rewards", reward), ("done", done),
-                            ("next_obs", next_obs)):  # fmt: skip
+        for name, value in (
+            ("inputs", x),
+            ("actions", action),
+            ("rewards", reward),
+            ("done", done),
+            ("next_obs", next_obs),
+        ):
             out[name].append(np.asarray(value))
         prev, obs = obs, next_obs
         if done:
@@ -112,8 +117,9 @@ def manual_rollout(environment, policy, params, key, horizon):
 
 
 # Every (environment, policy) pair that make_policy accepts.
-PAIRS = [(e, p) for e in sorted(ENVIRONMENTS) for p in POLICIES
-         if make_environment(e).discrete != p.endswith("-gaussian")]  # fmt: skip
+PAIRS = [
+    (e, p) for e in sorted(ENVIRONMENTS) for p in POLICIES if make_environment(e).discrete != p.endswith("-gaussian")
+]
 # Pairs also replayed step by step against gymnax (horizon): every environment and policy family. "always-right"
 # is the CartPole policy of :func:`always_right`, whose episodes end within the horizon, so that the comparison
 # covers a termination and the frozen state after it.

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from pgjax.engine import run_sweep
+from pgjax.envs import make_environment
 from pgjax.errors import ConfigError
 from pgjax.estimators import LeaveOneOutBaseline, Reinforce
 from pgjax.estimators.episodic import (
@@ -24,7 +25,6 @@ from pgjax.estimators.episodic import (
     returns_to_go,
 )
 from pgjax.estimators.trajectory import RewardToGo, split_fused
-from pgjax.envs import make_environment
 from pgjax.policies import Critic, make_policy
 from pgjax.problems.environment import EnvironmentProblem, FrozenTree
 from pgjax.stats import unbiasedness_z
@@ -42,8 +42,9 @@ def setting():
     params = jax.tree.map(lambda x: x + 0.3 * jax.random.normal(jax.random.key(1), x.shape), params)
     critic = Critic(hidden=(8,))
     critic_params = critic.init(jax.random.key(2), 5)  # a random (wrong) critic
-    problem = EnvironmentProblem(env, policy, HORIZON, 0.97, critic=critic,
-                                 critic_params=FrozenTree(critic_params), value_scale=10.0)  # fmt: skip
+    problem = EnvironmentProblem(
+        env, policy, HORIZON, 0.97, critic=critic, critic_params=FrozenTree(critic_params), value_scale=10.0
+    )
     return problem, params
 
 
@@ -91,8 +92,12 @@ def test_signals_match_hand_computation():
         np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-5, err_msg=name)
     np.testing.assert_allclose(np.asarray(returns_to_go(jnp.asarray(r), gamma)), G, rtol=1e-5, atol=1e-6)
     # GAE at lambda = 1 telescopes to G - V: the value baseline.
-    np.testing.assert_allclose(np.asarray(gae_advantages(jnp.asarray(r), jnp.asarray(alive), jnp.asarray(v), gamma, 1.0)) * alive,
-                               (G - v) * alive, rtol=1e-4, atol=1e-4)  # fmt: skip
+    np.testing.assert_allclose(
+        np.asarray(gae_advantages(jnp.asarray(r), jnp.asarray(alive), jnp.asarray(v), gamma, 1.0)) * alive,
+        (G - v) * alive,
+        rtol=1e-4,
+        atol=1e-4,
+    )
     norm = np.asarray(learning_signal("normalised_return", jnp.asarray(r), jnp.asarray(alive), discount=gamma))
     live = alive > 0
     assert abs(norm[live].mean()) < 1e-5 and abs(norm[live].std() - 1.0) < 1e-4
@@ -143,8 +148,13 @@ def test_estimators_are_unbiased_against_a_large_batch_reference(setting):
     n, R = 4, 3000
     names = ("reinforce", "reward_to_go", "batch_mean_baseline", "leave_one_out", "value_baseline")
     P = ravel(params).shape[0]
-    ref = run_sweep(problem, params, {"ref": Episodic("leave_one_out")}, [64], 2000, seed=99,
-                    reference_gradient=np.zeros(P)).estimates["ref"][64].astype(np.float64)  # fmt: skip
+    ref = (
+        run_sweep(
+            problem, params, {"ref": Episodic("leave_one_out")}, [64], 2000, seed=99, reference_gradient=np.zeros(P)
+        )
+        .estimates["ref"][64]
+        .astype(np.float64)
+    )
     ref_mean, ref_se = ref.mean(0), ref.std(0, ddof=1) / np.sqrt(len(ref))
     sweep = run_sweep(problem, params, {"grid": EpisodicGrid(names)}, [n], R, seed=0, reference_gradient=ref_mean)
     sweep = split_fused(sweep, "grid", names)
@@ -194,8 +204,9 @@ def test_steps_after_termination_add_no_score_terms():
     policy = make_policy("linear-softmax", env)
     params = jax.tree.map(lambda x: x + 0.5, policy.init(jax.random.key(0), env))
     critic = Critic(hidden=(8,))
-    problem = EnvironmentProblem(env, policy, 60, 0.95, critic=critic,
-                                 critic_params=FrozenTree(critic.init(jax.random.key(1), 5)))  # fmt: skip
+    problem = EnvironmentProblem(
+        env, policy, 60, 0.95, critic=critic, critic_params=FrozenTree(critic.init(jax.random.key(1), 5))
+    )
     batch = problem.sample(params, problem.sample_noise(jax.random.key(2), 6))
     dead = np.asarray(batch.alive) == 0
     assert dead.any(axis=0).all(), "every episode should end before the horizon at these params"
@@ -206,6 +217,7 @@ def test_steps_after_termination_add_no_score_terms():
     alive_flip = batch._replace(actions=jnp.where(jnp.asarray(~dead), 1 - batch.actions, batch.actions))
     for name in SIGNALS:
         base = np.asarray(ravel(_gradient(name, 0.9, params, problem, batch)))
-        np.testing.assert_array_equal(np.asarray(ravel(_gradient(name, 0.9, params, problem, scrambled))), base,
-                                      err_msg=name)  # fmt: skip
+        np.testing.assert_array_equal(
+            np.asarray(ravel(_gradient(name, 0.9, params, problem, scrambled))), base, err_msg=name
+        )
         assert not np.allclose(np.asarray(ravel(_gradient(name, 0.9, params, problem, alive_flip))), base), name

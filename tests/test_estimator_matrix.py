@@ -26,7 +26,7 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-import estimator_matrix  # noqa: E402
+import estimator_matrix  # noqa: E402  (the matrix module beside this file, importable after the path insert)
 
 #: (case, estimator) pairs whose 1-device estimates differed from the 4-device ones in their last bits (JAX
 #: 0.10.2, XLA:CPU), in the fused programs of estimator_matrix; see the module docstring.
@@ -52,8 +52,13 @@ def run_group(folder: Path, group: str) -> dict[int, dict[str, np.ndarray]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_", "XLA_"))}
     env.update({"JAX_NUM_CPU_DEVICES": "4", "JAX_PLATFORMS": "cpu"})
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(HERE.parent), env.get("PYTHONPATH")) if p)  # this checkout
-    proc = subprocess.run([sys.executable, str(HERE / "estimator_matrix.py"), str(out), "--group", group], env=env,
-                          capture_output=True, text=True, timeout=900)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, str(HERE / "estimator_matrix.py"), str(out), "--group", group],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     with np.load(out) as data:
         flat = dict(data)
@@ -74,8 +79,12 @@ def expected_pairs(group: str) -> set[str]:
     if group == "gaussian":
         cases = ["bandit"] + [f"test-function-{f}" for f in FUNCTIONS]
         return {f"{case}|{name}" for case in cases for name in ALL_ESTIMATORS}
-    return ({f"softmax-bandit|{name}" for name in ESTIMATORS} | {f"lqr|{name}" for name in TRAJECTORY_ESTIMATORS}
-            | {f"cartpole|{name}" for name in SIGNALS} | {"lqr-pgpe|pgpe_symmetric"})  # fmt: skip
+    return (
+        {f"softmax-bandit|{name}" for name in ESTIMATORS}
+        | {f"lqr|{name}" for name in TRAJECTORY_ESTIMATORS}
+        | {f"cartpole|{name}" for name in SIGNALS}
+        | {"lqr-pgpe|pgpe_symmetric"}
+    )
 
 
 @pytest.mark.parametrize("group", list(estimator_matrix.GROUPS))

@@ -299,8 +299,9 @@ def test_estimator_matches_its_formula(sweep, label, closed_forms):
     got = sweep.get(label, FORMULA_N)[:FORMULA_SEEDS]
     for seed in range(FORMULA_SEEDS):
         expected = _reference_estimate(label, sweep, states[seed], actions[seed], closed_forms)
-        np.testing.assert_allclose(got[seed], expected, rtol=2e-5, atol=2e-5 * np.abs(expected).max() + 1e-7,
-                                   err_msg=f"{label} seed {seed}")  # fmt: skip
+        np.testing.assert_allclose(
+            got[seed], expected, rtol=2e-5, atol=2e-5 * np.abs(expected).max() + 1e-7, err_msg=f"{label} seed {seed}"
+        )
 
 
 # ------------------------------------------------------------------------------------------------------

@@ -42,8 +42,11 @@ PROBLEMS = {
     "bump-random": LinearGaussianBandit.build(**SETTING, state_std=0.6, reward="gaussian_bump"),
     "quadratic-random": LinearGaussianBandit.build(**SETTING, state_std=0.6, reward="quadratic"),
 }
-WRONG = {"wrong-scale": _WrongScale(**{f.name: getattr(PROBLEMS["bump-random"], f.name)
-                                       for f in dataclasses.fields(LinearGaussianBandit)})}  # fmt: skip
+WRONG = {
+    "wrong-scale": _WrongScale(
+        **{f.name: getattr(PROBLEMS["bump-random"], f.name) for f in dataclasses.fields(LinearGaussianBandit)}
+    )
+}
 N, R = 8, 4000
 Z = unbiasedness_z(3)
 
@@ -99,7 +102,8 @@ def test_delta_method_is_exact_for_the_quadratic_reward(estimates, name):
     with jax.enable_x64(True):
         params = jax.tree.map(lambda v: jnp.asarray(v, jnp.float64), params)  # the float32 params, widened
         got = jax.jit(jax.vmap(lambda key: ravel(estimator(key, params, problem, N))))(
-            jax.random.split(jax.random.key(0), 64))
+            jax.random.split(jax.random.key(0), 64)
+        )
     np.testing.assert_allclose(np.asarray(got), np.tile(want, (64, 1)), rtol=1e-9, atol=1e-9)
 
 

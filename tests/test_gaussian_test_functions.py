@@ -113,12 +113,15 @@ def exact(problem, names):
 # ----------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("density, moments", [
-    ("normal", {0: 1.0, 2: 1.0, 4: 3.0, 8: 105.0}),
-    ("weibull", {0: 1.0, 1: math.sqrt(math.pi / 2), 2: 2.0, 4: 8.0}),
-    ("maxwell", {0: 1.0, 2: 3.0, 4: 15.0, 6: 105.0}),
-    ("uniform", {0: 1.0, 1: 0.5, 3: 0.25}),
-])
+@pytest.mark.parametrize(
+    "density, moments",
+    [
+        ("normal", {0: 1.0, 2: 1.0, 4: 3.0, 8: 105.0}),
+        ("weibull", {0: 1.0, 1: math.sqrt(math.pi / 2), 2: 2.0, 4: 8.0}),
+        ("maxwell", {0: 1.0, 2: 3.0, 4: 15.0, 6: 105.0}),
+        ("uniform", {0: 1.0, 1: 0.5, 3: 0.25}),
+    ],
+)
 def test_quadrature_rules_integrate_moments(density, moments):
     nodes, weights = quadrature_rule(density)
     for j, value in moments.items():
@@ -148,18 +151,28 @@ def test_objective_and_gradient_closed_form_match_quadrature(function, k, scale)
 
 @pytest.mark.parametrize("mu, sigma, k", [(1.0, 1.0, -3.0), (1.0, 1.0, 1.0), (0.3, 1.7, 2.2)])
 def test_quadratic_exact_variances_match_polynomial_closed_forms(mu, sigma, k):
-    names = ["reinforce", "optimal_baseline_exact", "pathwise", "measure_valued", "measure_valued_coupled",
-             "delta_cv_score", "delta_cv_pathwise"]
+    names = [
+        "reinforce",
+        "optimal_baseline_exact",
+        "pathwise",
+        "measure_valued",
+        "measure_valued_coupled",
+        "delta_cv_score",
+        "delta_cv_pathwise",
+    ]
     problem = GaussianTestFunction.build("quadratic", k, mu=mu, sigma=sigma)
     got = exact(problem, names)
     want = quadratic_closed_forms(mu, sigma, k)
     scale = want["sigma"]["reinforce"]
     for name in names:
-        np.testing.assert_allclose(got[name], [want["mu"][name], want["sigma"][name]], rtol=1e-10, atol=1e-11 * scale,
-                                   err_msg=name)
+        np.testing.assert_allclose(
+            got[name], [want["mu"][name], want["sigma"][name]], rtol=1e-10, atol=1e-11 * scale, err_msg=name
+        )
 
 
-@pytest.mark.parametrize("function, k", [("exp", 0.1), ("exp", 1.0), ("exp", 10.0), ("cos", 0.5), ("cos", 2.0), ("cos", 5.0)])
+@pytest.mark.parametrize(
+    "function, k", [("exp", 0.1), ("exp", 1.0), ("exp", 10.0), ("cos", 0.5), ("cos", 2.0), ("cos", 5.0)]
+)
 def test_reinforce_exact_variance_matches_stein_closed_form(function, k):
     for mu, sigma in [(1.0, 1.0), (-0.5, 0.7)]:
         got = exact(GaussianTestFunction.build(function, k, mu=mu, sigma=sigma), ["reinforce"])["reinforce"]
@@ -189,8 +202,15 @@ def test_quadrature_error_is_bounded_by_doubling_the_panels(function, k):
     """The exact variances change by less than 1e-10 (relative; absolute for exact zeros) when the number of
     panels is doubled from the default 96 to 192, at the hardest settings: the sharp peak exp(-k x^2) at large
     k with a wide Gaussian, and the fastest oscillation of cos(k x)."""
-    names = ["reinforce", "optimal_baseline_exact", "pathwise", "measure_valued", "measure_valued_coupled",
-             "delta_cv_score", "delta_cv_pathwise"]
+    names = [
+        "reinforce",
+        "optimal_baseline_exact",
+        "pathwise",
+        "measure_valued",
+        "measure_valued_coupled",
+        "delta_cv_score",
+        "delta_cv_pathwise",
+    ]
     for mu, sigma in [(1.0, 1.0), (0.0, 2.0)]:
         coarse = GaussianTestFunction.build(function, k, mu=mu, sigma=sigma)
         fine = dataclasses.replace(coarse, quadrature_panels=192)
@@ -238,14 +258,17 @@ def test_with_k_accepts_a_traced_k():
     np.testing.assert_allclose(traced, eager, rtol=1e-6)
 
 
-@pytest.mark.parametrize("kwargs, field", [
-    ({"function": "sine", "k": 1.0}, "function"),
-    ({"function": "exp", "k": -1.0}, "k"),
-    ({"function": "cos", "k": float("nan")}, "k"),
-    ({"function": "cos", "k": 1.0, "sigma": -1.0}, "sigma"),
-    ({"function": "cos", "k": 1.0, "mu": [1.0, 2.0], "sigma": [1.0, 1.0, 1.0]}, "sigma"),
-    ({"function": "cos", "k": 1.0, "scale": "variance"}, "scale"),
-])
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        ({"function": "sine", "k": 1.0}, "function"),
+        ({"function": "exp", "k": -1.0}, "k"),
+        ({"function": "cos", "k": float("nan")}, "k"),
+        ({"function": "cos", "k": 1.0, "sigma": -1.0}, "sigma"),
+        ({"function": "cos", "k": 1.0, "mu": [1.0, 2.0], "sigma": [1.0, 1.0, 1.0]}, "sigma"),
+        ({"function": "cos", "k": 1.0, "scale": "variance"}, "scale"),
+    ],
+)
 def test_bad_problems_raise_config_errors_naming_the_field(kwargs, field):
     with pytest.raises(ConfigError) as info:
         GaussianTestFunction.build(**kwargs)
@@ -307,8 +330,9 @@ def test_test_function_variance_experiment_runs_and_saves(tmp_path):
     from experiments import test_function_variance as tfv
     from pgjax import results
 
-    config = tfv.Config(estimators=("measure_valued_coupled", "delta_cv_score"), ns=(2,), n_seeds=64,
-                        mu=(1.0,), sigma=(1.0,))
+    config = tfv.Config(
+        estimators=("measure_valued_coupled", "delta_cv_score"), ns=(2,), n_seeds=64, mu=(1.0,), sigma=(1.0,)
+    )
     result = tfv.run(config)
     table = result.table
     mvd = table[table["estimator"] == "measure_valued_coupled"]
@@ -324,13 +348,16 @@ def test_test_function_variance_experiment_runs_and_saves(tmp_path):
         assert (tmp_path / "out" / name).is_file(), name
 
 
-@pytest.mark.parametrize("changes, field", [
-    ({"function": "sine"}, "function"),
-    ({"function": "exp", "k": -2.0}, "k"),
-    ({"estimators": ("nope",)}, "estimators"),
-    ({"antithetic": True, "ns": (2, 3)}, "ns"),
-    ({"sigma": (1.0, 2.0, 3.0)}, "sigma"),
-])
+@pytest.mark.parametrize(
+    "changes, field",
+    [
+        ({"function": "sine"}, "function"),
+        ({"function": "exp", "k": -2.0}, "k"),
+        ({"estimators": ("nope",)}, "estimators"),
+        ({"antithetic": True, "ns": (2, 3)}, "ns"),
+        ({"sigma": (1.0, 2.0, 3.0)}, "sigma"),
+    ],
+)
 def test_test_function_variance_config_errors_name_the_field(changes, field):
     from experiments import test_function_variance as tfv
 

@@ -18,7 +18,10 @@ def test_interval_coverage_through_cli(tmp_path, capsys):
     assert (out / "coverage.png").is_file() and (out / "manifest.json").is_file()
     # The exact-variance estimators of the bandit, both quantities, every method, n, R and coordinate.
     assert set(table["estimator"]) == {"reinforce", "constant_baseline", "optimal_baseline_exact", "pathwise"}
-    assert set(table["method"]) == {"tail", "tail-bootstrap", "delta"} and set(table["quantity"]) == {"variance", "ratio"}
+    assert set(table["method"]) == {"tail", "tail-bootstrap", "delta"} and set(table["quantity"]) == {
+        "variance",
+        "ratio",
+    }
     assert set(table["n"]) == {1, 16} and set(table["R"]) == {100, 400}
     # 10 replications at R = 400 are 4000 seeds, cut into 40 blocks at R = 100.
     assert set(table.loc[table["R"] == 400, "replications"]) == {10}

@@ -49,18 +49,27 @@ def scalar_random():
 
 
 def double_integrator():
-    return make_system("double_integrator", horizon=5, gain=(-0.6, -1.2), sigma=0.5, x0=(1.0, 0.0),
-                       x0_std=0.2, process_std=0.05)  # fmt: skip
+    return make_system(
+        "double_integrator", horizon=5, gain=(-0.6, -1.2), sigma=0.5, x0=(1.0, 0.0), x0_std=0.2, process_std=0.05
+    )
 
 
 def full_noise():
     """Two states, two actions, a full (lower-triangular) noise scale and a full initial covariance."""
     return LinearQuadraticRegulator.build(
-        A=[[0.9, 0.2], [-0.1, 0.8]], B=[[1.0, 0.0], [0.3, 0.5]], Q=[[1.0, 0.2], [0.2, 0.5]],
+        A=[[0.9, 0.2], [-0.1, 0.8]],
+        B=[[1.0, 0.0], [0.3, 0.5]],
+        Q=[[1.0, 0.2], [0.2, 0.5]],
         R=[[0.2, 0.05], [0.05, 0.1]],
-        K=[[-0.3, 0.1], [0.05, -0.4]], sigma=[0.4, 0.3], horizon=3, x0=[0.5, -1.0],
-        x0_cov=[[0.09, 0.02], [0.02, 0.04]], process_std=[0.1, 0.05], noise="full", scale_offdiag=[0.15],
-    )  # fmt: skip
+        K=[[-0.3, 0.1], [0.05, -0.4]],
+        sigma=[0.4, 0.3],
+        horizon=3,
+        x0=[0.5, -1.0],
+        x0_cov=[[0.09, 0.02], [0.02, 0.04]],
+        process_std=[0.1, 0.05],
+        noise="full",
+        scale_offdiag=[0.15],
+    )
 
 
 PROBLEMS = {"scalar_random": scalar_random, "double_integrator": double_integrator, "full_noise": full_noise}
@@ -132,8 +141,9 @@ def test_value_functions_satisfy_the_bellman_equation(name):
                     total += w * (-(x @ Q @ x + u @ R @ u) + problem.discount * V(t + 1, x_next))
                 np.testing.assert_allclose(V(t, x), total, rtol=1e-12, atol=1e-12)
         mu0, S0 = np.asarray(problem.x0_mean), np.asarray(problem.x0_cov)
-        np.testing.assert_allclose(mu0 @ Ps[0] @ mu0 + np.trace(Ps[0] @ S0) + cs[0], float(problem.objective(params)),
-                                   rtol=1e-12)  # fmt: skip
+        np.testing.assert_allclose(
+            mu0 @ Ps[0] @ mu0 + np.trace(Ps[0] @ S0) + cs[0], float(problem.objective(params)), rtol=1e-12
+        )
         assert np.all(Ps[-1] == 0) and cs[-1] == 0
 
 
@@ -260,11 +270,19 @@ def _bandit_pair(state_std: float):
     """LQR with H = 1, Q = 0, R = 1 (reward -u^2) and the bandit with s = x0, theta = K, target 0."""
     state, theta, sigma = (1.0, 0.5), (0.2, -0.3), 0.8
     lqr = LinearQuadraticRegulator.build(
-        A=np.eye(2), B=[[1.0], [0.0]], Q=np.zeros((2, 2)), R=1.0, K=[theta], sigma=sigma, horizon=1, x0=state,
+        A=np.eye(2),
+        B=[[1.0], [0.0]],
+        Q=np.zeros((2, 2)),
+        R=1.0,
+        K=[theta],
+        sigma=sigma,
+        horizon=1,
+        x0=state,
         x0_std=state_std,
-    )  # fmt: skip
-    bandit = LinearGaussianBandit.build(state=state, theta=theta, sigma=sigma, state_std=state_std,
-                                        reward="quadratic", reward_target=0.0)  # fmt: skip
+    )
+    bandit = LinearGaussianBandit.build(
+        state=state, theta=theta, sigma=sigma, state_std=state_std, reward="quadratic", reward_target=0.0
+    )
     return lqr, bandit
 
 
@@ -325,8 +343,7 @@ def test_bad_matrices_raise_config_error():
     with pytest.raises(ConfigError, match="--Q"):
         LinearQuadraticRegulator.build(A=1.0, B=1.0, Q=-1.0, R=0.1, K=-0.5, sigma=0.5, horizon=2, x0=1.0)
     with pytest.raises(ConfigError, match="--noise"):
-        LinearQuadraticRegulator.build(A=1.0, B=1.0, Q=1.0, R=0.1, K=-0.5, sigma=0.5, horizon=2, x0=1.0,
-                                       noise="full")  # fmt: skip
+        LinearQuadraticRegulator.build(A=1.0, B=1.0, Q=1.0, R=0.1, K=-0.5, sigma=0.5, horizon=2, x0=1.0, noise="full")
     with pytest.raises(ConfigError, match="--system"):
         make_system("pendulum", horizon=2, gain=(1.0,), sigma=1.0, x0=(0.0,))
 
@@ -335,8 +352,9 @@ def test_bad_matrices_raise_config_error():
 def _pgpe():
     from pgjax.problems.lqr import ParameterExploringLQR
 
-    base = make_system("double_integrator", horizon=4, gain=(-0.6, -1.2), sigma=1.0, x0=(1.0, 0.0),
-                       x0_std=0.2, process_std=0.05)  # fmt: skip
+    base = make_system(
+        "double_integrator", horizon=4, gain=(-0.6, -1.2), sigma=1.0, x0=(1.0, 0.0), x0_std=0.2, process_std=0.05
+    )
     return ParameterExploringLQR(base=base, sigma_K0=(0.2, 0.3))
 
 
@@ -360,8 +378,10 @@ def test_pgpe_objective_is_exact():
         flat, unravel = ravel_pytree(params)
         grad = np.asarray(jax.grad(lambda f: problem.objective(unravel(f)))(flat))
         h = 1e-5
-        fd = [(problem.objective(unravel(flat + h * e)) - problem.objective(unravel(flat - h * e))) / (2 * h)
-              for e in np.eye(flat.size)]  # fmt: skip
+        fd = [
+            (problem.objective(unravel(flat + h * e)) - problem.objective(unravel(flat - h * e))) / (2 * h)
+            for e in np.eye(flat.size)
+        ]
         np.testing.assert_allclose(grad, np.asarray(fd), rtol=1e-7, atol=1e-9)
     out = problem.sample(problem.init_params(), problem.sample_noise(jax.random.key(9), 100_000))
     returns = np.asarray(problem.reward(out), np.float64)

@@ -25,9 +25,11 @@ def test_lqr_variance_end_to_end(tmp_path):
     """A small run: the n-trajectory variances equal exact / n (family-wise false-failure rate 1e-6 over all
     estimators x coordinates x n), every estimator is unbiased (same rate), and the outputs are written."""
     config = lqr_variance.Config(
-        horizon=4, n_seeds=2000, ns=(1, 8),
+        horizon=4,
+        n_seeds=2000,
+        ns=(1, 8),
         estimators=("reinforce", "optimal_baseline_exact", "reward_to_go", "value_baseline", "gae", "pathwise"),
-    )  # fmt: skip
+    )
     result = lqr_variance.run(config)
     table = result.table
     assert set(table["estimator"]) == set(config.estimators)
@@ -47,8 +49,9 @@ def test_lqr_variance_end_to_end(tmp_path):
 
 def test_lqr_horizon_end_to_end(tmp_path):
     """Exact variances off (they are tested in lqr-variance and test_trajectory_estimators.py)."""
-    config = lqr_horizon.Config(horizons=(1, 3), n=4, n_seeds=400, estimators=("reinforce", "reward_to_go",
-                                "value_baseline"), exact=False)  # fmt: skip
+    config = lqr_horizon.Config(
+        horizons=(1, 3), n=4, n_seeds=400, estimators=("reinforce", "reward_to_go", "value_baseline"), exact=False
+    )
     result = lqr_horizon.run(config)
     table = result.table
     assert sorted(table["horizon"].unique()) == [1, 3]
@@ -65,8 +68,9 @@ def test_lqr_horizon_end_to_end(tmp_path):
 
 
 def test_lqr_gae_end_to_end(tmp_path):
-    config = lqr_gae.Config(horizon=4, lambdas=(0.0, 1.0), critics=("exact", "stationary"), references=("reinforce",),
-                            n=4, n_seeds=400)  # fmt: skip
+    config = lqr_gae.Config(
+        horizon=4, lambdas=(0.0, 1.0), critics=("exact", "stationary"), references=("reinforce",), n=4, n_seeds=400
+    )
     result = lqr_gae.run(config)
     table = result.table
     gae = table[np.isfinite(table["lam"])]
@@ -83,8 +87,9 @@ def test_lqr_gae_end_to_end(tmp_path):
 
 
 def test_lqr_pgpe_end_to_end(tmp_path):
-    config = lqr_pgpe.Config(system="scalar", gain=(-0.5,), x0=(1.0,), sigma_k=(0.3,), horizon=3, ns=(2, 4),
-                             n_seeds=300)  # fmt: skip
+    config = lqr_pgpe.Config(
+        system="scalar", gain=(-0.5,), x0=(1.0,), sigma_k=(0.3,), horizon=3, ns=(2, 4), n_seeds=300
+    )
     result = lqr_pgpe.run(config)
     assert set(result.table["param"]) == {"K_mean[0,0]", "log_sigma_K[0,0]"}
     assert set(result.table["estimator"]) == set(lqr_pgpe.ESTIMATORS)
@@ -127,8 +132,25 @@ def test_cli_reports_bad_input_in_one_line(tmp_path, capsys):
 
 def test_cli_runs_and_replots_with_the_experiments_own_figures(tmp_path, capsys):
     out = tmp_path / "h"
-    code = cli.main(["run", "lqr-horizon", "--horizons", "1", "2", "--n", "2", "--n-seeds", "50",
-                     "--estimators", "reinforce", "reward_to_go", "--no-exact", "--out", str(out)])  # fmt: skip
+    code = cli.main(
+        [
+            "run",
+            "lqr-horizon",
+            "--horizons",
+            "1",
+            "2",
+            "--n",
+            "2",
+            "--n-seeds",
+            "50",
+            "--estimators",
+            "reinforce",
+            "reward_to_go",
+            "--no-exact",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     assert {"figure.png", "bias.png", "table.parquet", "raw.npz", "manifest.json"} <= {p.name for p in out.iterdir()}
     before = (out / "figure.png").stat().st_mtime_ns

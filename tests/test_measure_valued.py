@@ -34,8 +34,6 @@ N, R = 16, 4000
 Z = unbiasedness_z(4)
 
 
-
-
 @pytest.fixture(scope="module")
 def estimates(seed_estimates):
     return seed_estimates(PROBLEMS, NAMES, N, R)
@@ -106,8 +104,17 @@ def test_auxiliary_draws_have_the_right_laws():
     w, w2, m, u = jax.jit(lambda k: auxiliary_draws(k, (200_000,), jnp.float32, coupled=False))(jax.random.key(1))
     w, w2, m, u = (np.asarray(v, np.float64) for v in (w, w2, m, u))
     se = lambda v: 6 * v.std() / np.sqrt(v.size)
-    for value, target in [(w**2, 2.0), (w2**2, 2.0), (m**2, 3.0), (m**4, 15.0), (m, 0.0), ((m * u) ** 2, 1.0),
-                          ((m * u) ** 4, 3.0), (u, 0.5), (w * w2, np.pi / 2)]:
+    for value, target in [
+        (w**2, 2.0),
+        (w2**2, 2.0),
+        (m**2, 3.0),
+        (m**4, 15.0),
+        (m, 0.0),
+        ((m * u) ** 2, 1.0),
+        ((m * u) ** 4, 3.0),
+        (u, 0.5),
+        (w * w2, np.pi / 2),
+    ]:
         assert abs(value.mean() - target) <= se(value), (target, value.mean())
     same = auxiliary_draws(jax.random.key(1), (10,), jnp.float32, coupled=True)
     np.testing.assert_array_equal(same[0], same[1])
@@ -119,7 +126,9 @@ def test_log_sigma_estimates_follow_the_chain_rule():
     logs = dataclasses.replace(plain, scale="log_sigma")
     key = jax.random.key(7)
     for cls in (MeasureValued, MeasureValuedCoupled):
-        a, b = jax.jit(lambda k: (cls()(k, plain.init_params(), plain, 32), cls()(k, logs.init_params(), logs, 32)))(key)
+        a, b = jax.jit(lambda k: (cls()(k, plain.init_params(), plain, 32), cls()(k, logs.init_params(), logs, 32)))(
+            key
+        )
         np.testing.assert_allclose(b.mu, a.mu, rtol=1e-5)
         np.testing.assert_allclose(b.log_sigma, a.sigma * np.array([0.5, 2.0]), rtol=1e-4, atol=1e-6)
 

@@ -59,8 +59,18 @@ def test_k_grids_cover_the_papers_ranges():
 
 def test_outputs_are_written_and_read_back(saved):
     result, out = saved
-    for name in ("table.parquet", "table.csv", "table.md", "raw.npz", "manifest.json", "values.parquet",
-                 "values.csv", "values.md", "figure2.png", "figure2.pdf"):
+    for name in (
+        "table.parquet",
+        "table.csv",
+        "table.md",
+        "raw.npz",
+        "manifest.json",
+        "values.parquet",
+        "values.csv",
+        "values.md",
+        "figure2.png",
+        "figure2.pdf",
+    ):
         assert (out / name).is_file(), name
     table = results.read_table(out)
     assert list(table.columns[: len(results.TABLE_COLUMNS)]) == list(results.TABLE_COLUMNS)
@@ -93,7 +103,7 @@ def test_monte_carlo_variances_agree_with_the_exact_curves(saved):
         assert np.all(np.abs(x.var(axis=0, ddof=1) - exact) <= z * variance_se(x)), name
     # the exact values at the Monte Carlo points are the curves' values at the same k
     values = result.values
-    for (function, estimator, param), group in values.groupby(["function", "estimator", "param"]):
+    for _, group in values.groupby(["function", "estimator", "param"]):
         curve = group[group["grid"] == "curve"]
         mc = group[group["grid"] == "mc"]
         common = np.intersect1d(np.round(curve["k"], 9), np.round(mc["k"], 9))
@@ -131,18 +141,21 @@ def test_exact_over_k_matches_the_estimators_own_exact_variances():
             np.testing.assert_allclose(variances[name][j], own, rtol=1e-11, err_msg=name)
 
 
-@pytest.mark.parametrize("changes, field", [
-    ({"functions": ()}, "functions"),
-    ({"functions": ("sine",)}, "functions"),
-    ({"functions": ("exp", "exp")}, "functions"),
-    ({"estimators": ("leave_one_out",)}, "estimators"),
-    ({"sigma": 0.0}, "sigma"),
-    ({"mu": float("inf")}, "mu"),
-    ({"curve_points": 1}, "curve_points"),
-    ({"mc_points": 0}, "mc_points"),
-    ({"n_seeds": 1}, "n_seeds"),
-    ({"quadrature_panels": 4}, "quadrature_panels"),
-])
+@pytest.mark.parametrize(
+    "changes, field",
+    [
+        ({"functions": ()}, "functions"),
+        ({"functions": ("sine",)}, "functions"),
+        ({"functions": ("exp", "exp")}, "functions"),
+        ({"estimators": ("leave_one_out",)}, "estimators"),
+        ({"sigma": 0.0}, "sigma"),
+        ({"mu": float("inf")}, "mu"),
+        ({"curve_points": 1}, "curve_points"),
+        ({"mc_points": 0}, "mc_points"),
+        ({"n_seeds": 1}, "n_seeds"),
+        ({"quadrature_panels": 4}, "quadrature_panels"),
+    ],
+)
 def test_config_errors_name_the_field(changes, field):
     with pytest.raises(ConfigError) as info:
         mohamed2020_fig3.run(dataclasses.replace(mohamed2020_fig3.Config(), **changes))

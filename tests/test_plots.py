@@ -141,14 +141,31 @@ def estimator_table(names, params=("theta[0]", "log_sigma"), ns=(1, 4, 16), refe
             for p, param in enumerate(params):
                 var = (2.0 + p) / (n * (1 + e))
                 ratio = 1.0 if estimator == reference else 1.0 / (1 + e)
-                rows.append({
-                    "experiment": "synthetic", "problem": "bandit", "estimator": estimator, "param": param, "n": n,
-                    "n_seeds": 200, "n_nonfinite": 0, "mean": 0.5, "true_grad": 0.5, "bias": 0.01 / n,
-                    "bias_se": np.sqrt(var / 200), "var": var, "var_lo": 0.9 * var, "var_hi": 1.1 * var,
-                    "n_var": n * var, "mse": var, "var_exact": var,
-                    "var_ratio": ratio, "var_ratio_lo": ratio if estimator == reference else 0.9 * ratio,
-                    "var_ratio_hi": ratio if estimator == reference else 1.1 * ratio, **extra,
-                })  # fmt: skip
+                rows.append(
+                    {
+                        "experiment": "synthetic",
+                        "problem": "bandit",
+                        "estimator": estimator,
+                        "param": param,
+                        "n": n,
+                        "n_seeds": 200,
+                        "n_nonfinite": 0,
+                        "mean": 0.5,
+                        "true_grad": 0.5,
+                        "bias": 0.01 / n,
+                        "bias_se": np.sqrt(var / 200),
+                        "var": var,
+                        "var_lo": 0.9 * var,
+                        "var_hi": 1.1 * var,
+                        "n_var": n * var,
+                        "mse": var,
+                        "var_exact": var,
+                        "var_ratio": ratio,
+                        "var_ratio_lo": ratio if estimator == reference else 0.9 * ratio,
+                        "var_ratio_hi": ratio if estimator == reference else 1.1 * ratio,
+                        **extra,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -165,8 +182,12 @@ def _figure_record(fig) -> dict:
         for handle, text in zip(legend.legend_handles, legend.get_texts(), strict=True):
             entries[text.get_text()] = _look(handle)
     axes = fig.get_axes()
-    drawn = {_look(line)[:2] for ax in axes for line in ax.get_lines()
-             if line.get_marker() not in ("None", "", None, "_", "|")}  # not error-bar caps
+    drawn = {
+        _look(line)[:2]
+        for ax in axes
+        for line in ax.get_lines()
+        if line.get_marker() not in ("None", "", None, "_", "|")
+    }  # not error-bar caps
     texts = [t.get_text() for t in fig.findobj(matplotlib.text.Text)]
     return {"legend": entries, "drawn": drawn, "texts": texts, "axes": axes}
 
@@ -217,8 +238,10 @@ def test_draw_all_gives_every_estimator_its_own_look_in_every_figure(tmp_path, c
 
     names = list(ALL_ESTIMATORS) + ["my_plugin", "another_plugin"]
     results.write_table(estimator_table(names, params=("theta[0]",)), tmp_path)
-    results.write_manifest(tmp_path, {"experiment": "synthetic", "problem": "bandit",
-                                      "bias_estimators": ["batch_mean_baseline", "leave_one_out"]})  # fmt: skip
+    results.write_manifest(
+        tmp_path,
+        {"experiment": "synthetic", "problem": "bandit", "bias_estimators": ["batch_mean_baseline", "leave_one_out"]},
+    )
     plots.draw_all(tmp_path)
     assert set(captured) == {"figure", "bias", "ratio"}
     legend = captured["figure"]["legend"]
@@ -252,8 +275,14 @@ def test_ratio_figure_has_log_axis_reference_line_and_paired_intervals(tmp_path,
 def test_draw_all_writes_the_ratio_figure_files(tmp_path):
     results.write_table(estimator_table(["reinforce", "pathwise"], params=("theta[0]",), ns=(1, 4)), tmp_path)
     paths = plots.draw_all(tmp_path)
-    assert sorted(p.name for p in paths) == ["bias.pdf", "bias.png", "figure.pdf", "figure.png", "ratio.pdf",
-                                             "ratio.png"]  # fmt: skip
+    assert sorted(p.name for p in paths) == [
+        "bias.pdf",
+        "bias.png",
+        "figure.pdf",
+        "figure.png",
+        "ratio.pdf",
+        "ratio.png",
+    ]
     assert_png(tmp_path / "ratio.png")
     assert_truetype_pdf(tmp_path / "ratio.pdf")
 
@@ -261,11 +290,25 @@ def test_draw_all_writes_the_ratio_figure_files(tmp_path):
 def test_titles_name_every_problem_parameter_from_the_manifest(tmp_path, captured):
     names = ["reinforce", "constant_baseline"]
     results.write_table(estimator_table(names), tmp_path)
-    results.write_manifest(tmp_path, {
-        "experiment": "bandit-variance", "problem": "a ~ N(theta . s, sigma^2), s = (1, 0.5)",
-        "config": {"state": [1.0, 0.5], "theta": [0.2, -0.3], "sigma": 0.7, "state_std": 0.0, "baseline": -2.0,
-                   "estimators": names, "ns": [1, 4, 16], "n_seeds": 200, "seed": 0, "chunk_size": 100},
-    })  # fmt: skip
+    results.write_manifest(
+        tmp_path,
+        {
+            "experiment": "bandit-variance",
+            "problem": "a ~ N(theta . s, sigma^2), s = (1, 0.5)",
+            "config": {
+                "state": [1.0, 0.5],
+                "theta": [0.2, -0.3],
+                "sigma": 0.7,
+                "state_std": 0.0,
+                "baseline": -2.0,
+                "estimators": names,
+                "ns": [1, 4, 16],
+                "n_seeds": 200,
+                "seed": 0,
+                "chunk_size": 100,
+            },
+        },
+    )
     plots.draw_all(tmp_path)
     for stem in ("figure", "bias", "ratio"):
         texts = "\n".join(captured[stem]["texts"])
@@ -290,8 +333,10 @@ def test_horizon_and_gae_figures_carry_the_paired_ratio(tmp_path, captured):
 
     critics = ["gae[exact]", "gae[stationary]"]
     refs = estimator_table(["reinforce", "reward_to_go"], ns=(4,)).assign(lam=np.nan, critic="")
-    gae = pd.concat([estimator_table(["reinforce"] + critics, ns=(4,)).iloc[2:].assign(lam=lam, critic="c")
-                     for lam in (0.0, 1.0)], ignore_index=True)  # fmt: skip
+    gae = pd.concat(
+        [estimator_table(["reinforce"] + critics, ns=(4,)).iloc[2:].assign(lam=lam, critic="c") for lam in (0.0, 1.0)],
+        ignore_index=True,
+    )
     results.write_table(pd.concat([refs, gae], ignore_index=True), tmp_path / "g")
     plots_lqr.draw_gae(tmp_path / "g")
     assert "variance / reinforce's" in [ax.get_ylabel() for ax in captured["figure"]["axes"]]

@@ -73,8 +73,9 @@ def test_draw_from_folder(tmp_path):
     for path in paths:
         assert_figure(path)
     untitled = (tmp_path / "figure.png").read_bytes()
-    results.write_manifest(tmp_path, {"experiment": "train-cartpole", "problem": "CartPole-v1",
-                                      "config": {"target": 500}})  # fmt: skip
+    results.write_manifest(
+        tmp_path, {"experiment": "train-cartpole", "problem": "CartPole-v1", "config": {"target": 500}}
+    )
     plots_training.draw(tmp_path)
     assert (tmp_path / "figure.png").read_bytes() != untitled
 
@@ -143,9 +144,23 @@ def test_variants_take_their_estimators_fixed_look_and_titles_name_the_settings(
     variants = ("gae", "reinforce", "leave_one_out")
     curves, improvement = synthetic_tables(variants=variants)
     write_folder(tmp_path, curves, improvement)
-    results.write_manifest(tmp_path, {"experiment": "cartpole-reinforce", "problem": "cartpole", "config": {
-        "policy": "linear-softmax", "horizon": 500, "discount": 0.99, "learning_rates": [0.1], "optimiser": "adam",
-        "estimators": list(variants), "lam": 0.95, "hidden": [64, 64]}})  # fmt: skip
+    results.write_manifest(
+        tmp_path,
+        {
+            "experiment": "cartpole-reinforce",
+            "problem": "cartpole",
+            "config": {
+                "policy": "linear-softmax",
+                "horizon": 500,
+                "discount": 0.99,
+                "learning_rates": [0.1],
+                "optimiser": "adam",
+                "estimators": list(variants),
+                "lam": 0.95,
+                "hidden": [64, 64],
+            },
+        },
+    )
     plots_training.draw(tmp_path)
     # the same colours as in the variance figures, whatever the order of the variants
     from pgjax import styles

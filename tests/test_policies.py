@@ -33,8 +33,13 @@ def z_bound(tests: int) -> float:
 
 def fake_environment(*, discrete: bool, n: int, obs_shape=(3,)):
     """A stand-in for an Environment with ``n`` actions (discrete) or an n-dimensional action (continuous)."""
-    return types.SimpleNamespace(name=f"fake-{n}", discrete=discrete, num_actions=n if discrete else 0,
-                                 action_dim=0 if discrete else n, obs_shape=obs_shape)  # fmt: skip
+    return types.SimpleNamespace(
+        name=f"fake-{n}",
+        discrete=discrete,
+        num_actions=n if discrete else 0,
+        action_dim=0 if discrete else n,
+        obs_shape=obs_shape,
+    )
 
 
 def perturbed(params, seed=1, scale=0.5):
@@ -77,8 +82,9 @@ def numpy_gaussian_head(p, x, n_hidden):
 
 
 def inputs_for(environment, n, seed=0):
-    return jnp.asarray(np.random.default_rng(seed).standard_normal((n, int(np.prod(environment.obs_shape)))),
-                       jnp.float32)  # fmt: skip
+    return jnp.asarray(
+        np.random.default_rng(seed).standard_normal((n, int(np.prod(environment.obs_shape)))), jnp.float32
+    )
 
 
 # ------------------------------------------------------------------------------------- construction, errors
@@ -260,8 +266,9 @@ def test_linear_scores_in_closed_form():
     g = jax.grad(gauss.log_prob)(params, x, jnp.asarray(a, jnp.float32))["params"]
     z = (a - mean) / np.exp(log_sigma)
     np.testing.assert_allclose(np.asarray(g["mean"]["bias"]), z / np.exp(log_sigma), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(np.asarray(g["mean"]["kernel"]), np.outer(np.asarray(x), z / np.exp(log_sigma)),
-                               rtol=1e-5, atol=1e-6)  # fmt: skip
+    np.testing.assert_allclose(
+        np.asarray(g["mean"]["kernel"]), np.outer(np.asarray(x), z / np.exp(log_sigma)), rtol=1e-5, atol=1e-6
+    )
     np.testing.assert_allclose(np.asarray(g["log_sigma"]), z**2 - 1.0, rtol=1e-5, atol=1e-6)
 
 
@@ -271,8 +278,11 @@ def _categorical_with_logits(logits):
     env = fake_environment(discrete=True, n=len(logits))
     policy = make_policy("linear-softmax", env)
     params = policy.init(jax.random.key(0), env)
-    params = {"params": {"Dense_0": {"kernel": params["params"]["Dense_0"]["kernel"],
-                                     "bias": jnp.asarray(logits, jnp.float32)}}}  # fmt: skip
+    params = {
+        "params": {
+            "Dense_0": {"kernel": params["params"]["Dense_0"]["kernel"], "bias": jnp.asarray(logits, jnp.float32)}
+        }
+    }
     return env, policy, params
 
 

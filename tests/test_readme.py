@@ -37,7 +37,7 @@ def test_readme_python_example_runs(tmp_path, monkeypatch):
     blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
     assert blocks, "README has no Python example"
     namespace: dict = {}
-    exec(compile(blocks[0], "README.md", "exec"), namespace)  # noqa: S102
+    exec(compile(blocks[0], "README.md", "exec"), namespace)
     table = namespace["table"]
     assert set(table["estimator"]) == {"reinforce", "leave_one_out", "pathwise"}
     assert (tmp_path / "my_figure.png").exists()

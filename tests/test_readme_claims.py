@@ -122,7 +122,7 @@ class Claims:
         self.sources = sources
         self.problems: list[str] = []
 
-    def __enter__(self) -> "Claims":
+    def __enter__(self) -> Claims:
         return self
 
     def __exit__(self, exc_type, exc, tb):
@@ -151,11 +151,13 @@ class Claims:
         if anchor is None:
             m = re.search(r"[-\d]", expected)
             anchor = expected[: m.start()].strip() if m else expected
-        message = [f"  computed from the results: {self._values(computed)}" if computed else "",
-                   f"  the README should read: {expected!r}"]
+        message = [
+            f"  computed from the results: {self._values(computed)}" if computed else "",
+            f"  the README should read: {expected!r}",
+        ]
         if len(anchor) >= 6 and anchor in readme():
             at = readme().index(anchor)
-            message.append(f"  the README now reads:   {readme()[at: at + len(expected) + 20]!r}")
+            message.append(f"  the README now reads:   {readme()[at : at + len(expected) + 20]!r}")
         else:
             message.append("  (the surrounding sentence was not found in the README either)")
         self.problems.append("\n".join(line for line in message if line))
@@ -180,13 +182,21 @@ def test_first_run_takes_under_two_minutes():
     cores = scaling["device_info"]["cpu_cores"]
     with Claims("default experiment time", "results/bench/scaling.json", "results/bandit-variance/manifest.json") as c:
         c.text(f"(under two minutes on a {cores}-core CPU, most of it compilation;", cores=cores)
-        c.fact(worst < 120, "the default experiment's first run takes under two minutes",
-               worst_wall_seconds=worst, cold_runs=[r["wall_seconds"] for r in cold], run_seconds=run_default)
-        c.fact(compile_default > 0.5 * (compile_default + run_default)
-               and all(r["compile_seconds"] > 0.5 * r["wall_seconds"] for r in cold),
-               "most of the first run is compilation",
-               compile_seconds=compile_default, run_seconds=run_default,
-               cold=[(r["compile_seconds"], r["wall_seconds"]) for r in cold])
+        c.fact(
+            worst < 120,
+            "the default experiment's first run takes under two minutes",
+            worst_wall_seconds=worst,
+            cold_runs=[r["wall_seconds"] for r in cold],
+            run_seconds=run_default,
+        )
+        c.fact(
+            compile_default > 0.5 * (compile_default + run_default)
+            and all(r["compile_seconds"] > 0.5 * r["wall_seconds"] for r in cold),
+            "most of the first run is compilation",
+            compile_seconds=compile_default,
+            run_seconds=run_default,
+            cold=[(r["compile_seconds"], r["wall_seconds"]) for r in cold],
+        )
 
 
 # -------------------------------------------------------------------------------------------- the bandit
@@ -196,12 +206,18 @@ def test_bandit_setup_matches_config():
     cfg = manifest("bandit-variance")["config"]
     ns = cfg["ns"]
     with Claims("bandit set-up", "results/bandit-variance/manifest.json") as c:
-        c.text(f"s = ({', '.join(num(v) for v in cfg['state'])}), theta = ({', '.join(num(v) for v in cfg['theta'])}), "
-               f"sigma = {num(cfg['sigma'])}, reward r(a) = -(a - {num(cfg['reward_target'])})^2", config=cfg)
+        c.text(
+            f"s = ({', '.join(num(v) for v in cfg['state'])}), theta = ({', '.join(num(v) for v in cfg['theta'])}), "
+            f"sigma = {num(cfg['sigma'])}, reward r(a) = -(a - {num(cfg['reward_target'])})^2",
+            config=cfg,
+        )
         c.fact(cfg["reward"] == "quadratic" and cfg["state_std"] == 0, "quadratic reward, fixed state", config=cfg)
         c.fact(ns == [2**i for i in range(len(ns))], "n doubles from 1", ns=ns)
-        c.text(f"n = {ns[0]}, {ns[1]}, {ns[2]}, ..., {ns[-1]}, {cfg['n_seeds']} seeds give {cfg['n_seeds']} independent",
-               ns=ns, n_seeds=cfg["n_seeds"])
+        c.text(
+            f"n = {ns[0]}, {ns[1]}, {ns[2]}, ..., {ns[-1]}, {cfg['n_seeds']} seeds give {cfg['n_seeds']} independent",
+            ns=ns,
+            n_seeds=cfg["n_seeds"],
+        )
 
 
 def test_bandit_variance_ratios():
@@ -220,8 +236,12 @@ def test_bandit_variance_ratios():
     with Claims("b* and pathwise against REINFORCE", "results/bandit-variance/table.parquet (var_exact)") as c:
         c.fact(0.4 <= bstar.min() and bstar.max() <= 0.6, "b* halves REINFORCE's variance", ratio=bstar.to_dict())
         c.text(f"b* halves REINFORCE's variance (exact ratio {bstar_text})", ratio=bstar.to_dict())
-        c.text(f"has {span(pw)} times less variance than REINFORCE on this smooth reward ({span(pw_b)} times less "
-               "than b*)", reinforce_over_pathwise=pw.to_dict(), bstar_over_pathwise=pw_b.to_dict())
+        c.text(
+            f"has {span(pw)} times less variance than REINFORCE on this smooth reward ({span(pw_b)} times less "
+            "than b*)",
+            reinforce_over_pathwise=pw.to_dict(),
+            bstar_over_pathwise=pw_b.to_dict(),
+        )
 
 
 def test_bandit_batch_mean_relative_bias_is_one_over_n():
@@ -232,8 +252,11 @@ def test_bandit_batch_mean_relative_bias_is_one_over_n():
     z = ((rest.bias + rest.true_grad / rest.n) / rest.bias_se).abs()
     with Claims("batch-mean relative bias 1/n", "results/bandit-variance/table.parquet") as c:
         c.text("so is the batch-mean baseline, whose relative bias is exactly 1/n")
-        c.fact(np.allclose(one.bias / one.true_grad, -1.0), "relative bias -1 at n = 1",
-               relative_bias=(one.bias / one.true_grad).tolist())
+        c.fact(
+            np.allclose(one.bias / one.true_grad, -1.0),
+            "relative bias -1 at n = 1",
+            relative_bias=(one.bias / one.true_grad).tolist(),
+        )
         c.fact(z.max() < 4, "measured bias within 4 standard errors of -grad/n at every n > 1", max_abs_z=z.max())
 
 
@@ -246,10 +269,18 @@ def test_mohamed_setup_matches_config():
             m = manifest(fig)
             cfg = m["config"]
             c.fact(cfg["mu"] == cfg["sigma"] == 1.0, "mu = sigma = 1", figure=fig, mu=cfg["mu"], sigma=cfg["sigma"])
-            c.fact(m["ns"] == [1] and cfg["functions"] == functions, "single-sample estimates of the paper's functions",
-                   figure=fig, ns=m["ns"], functions=cfg["functions"])
-            c.text(f"markers are the variance of {cfg['n_seeds']} single-sample estimates", figure=fig,
-                   n_seeds=cfg["n_seeds"])
+            c.fact(
+                m["ns"] == [1] and cfg["functions"] == functions,
+                "single-sample estimates of the paper's functions",
+                figure=fig,
+                ns=m["ns"],
+                functions=cfg["functions"],
+            )
+            c.text(
+                f"markers are the variance of {cfg['n_seeds']} single-sample estimates",
+                figure=fig,
+                n_seeds=cfg["n_seeds"],
+            )
         c.text(f"at mu = sigma = {num(manifest('mohamed2020-fig2')['config']['mu'])}, against k")
 
 
@@ -296,36 +327,59 @@ def test_mohamed_fig2_claims():
     with Claims("Figure 2", "results/mohamed2020-fig2/values.parquet", "results/mohamed2020-fig2/table.parquet") as c:
         c.fact(len(flat_pw) == 1, "pathwise mu-variance is flat in k", pathwise_mu=flat_pw.tolist())
         c.text(f"pathwise is flat at {num(flat_pw[0])} for mu", pathwise_mu=flat_pw.tolist())
-        c.fact(len(vanish) == 1 and abs(vanish.iloc[0]) < 1e-12, "coupled measure-valued mu-variance vanishes at k = mu",
-               value=vanish.tolist())
-        c.fact(len(edges) == 2 and round(half[0], 1) == round(half[1], 1),
-               "the measure-valued estimator beats pathwise on one interval symmetric about k = mu", edges=edges)
+        c.fact(
+            len(vanish) == 1 and abs(vanish.iloc[0]) < 1e-12,
+            "coupled measure-valued mu-variance vanishes at k = mu",
+            value=vanish.tolist(),
+        )
+        c.fact(
+            len(edges) == 2 and round(half[0], 1) == round(half[1], 1),
+            "the measure-valued estimator beats pathwise on one interval symmetric about k = mu",
+            edges=edges,
+        )
         if half:
             c.text(f"beats pathwise for |k - {num(mu)}| < {min(half):.1f}", edges=edges, half_widths=half)
-        c.text(f"the score function stays {sig(ratio.min())} to {sig(ratio.max())} times above both",
-               min_ratio=ratio.min(), max_ratio=ratio.max())
+        c.text(
+            f"the score function stays {sig(ratio.min())} to {sig(ratio.max())} times above both",
+            min_ratio=ratio.min(),
+            max_ratio=ratio.max(),
+        )
         c.text(_coverage_text(inside, total), inside=inside, total=total)
-        c.fact(bool((shortfall > 0).all()), "the score-function sigma points are all below the curve",
-               shortfall_percent=shortfall.tolist())
-        c.fact(bool(((s.var_lo <= s.var_exact) & (s.var_exact <= s.var_hi)).all()),
-               "the score-function sigma intervals all contain the curve", lo=s.var_lo.tolist(), hi=s.var_hi.tolist())
+        c.fact(
+            bool((shortfall > 0).all()),
+            "the score-function sigma points are all below the curve",
+            shortfall_percent=shortfall.tolist(),
+        )
+        c.fact(
+            bool(((s.var_lo <= s.var_exact) & (s.var_exact <= s.var_hi)).all()),
+            "the score-function sigma intervals all contain the curve",
+            lo=s.var_lo.tolist(),
+            hi=s.var_hi.tolist(),
+        )
         c.text(f"sit {sf_lo}-{sf_hi}% below the curve at every k", shortfall_percent=shortfall.tolist())
 
 
 def test_mohamed_fig3_claims():
     inside, total = _mc_coverage("mohamed2020-fig3")
     v = table("mohamed2020-fig3", "values")
-    curve = v[(v.grid == "curve") & (v.param == "mu")].pivot_table(index=["function", "k"], columns="estimator",
-                                                                    values="var_exact")
+    curve = v[(v.grid == "curve") & (v.param == "mu")].pivot_table(
+        index=["function", "k"], columns="estimator", values="var_exact"
+    )
     lowest = curve.idxmin(axis=1)
     with Claims("Figure 3", "results/mohamed2020-fig3/table.parquet", "results/mohamed2020-fig3/values.parquet") as c:
-        c.fact(bool((lowest == "measure_valued_coupled").all()),
-               "the coupled measure-valued estimator has the lowest mu-variance at every k",
-               others=lowest[lowest != "measure_valued_coupled"].to_dict())
+        c.fact(
+            bool((lowest == "measure_valued_coupled").all()),
+            "the coupled measure-valued estimator has the lowest mu-variance at every k",
+            others=lowest[lowest != "measure_valued_coupled"].to_dict(),
+        )
         misses = total - inside
         if misses:
-            c.text(f"{inside} of the {total} Monte Carlo intervals contain the exact value; the {words(misses)} misses "
-                   "share one set of seeds", inside=inside, total=total)
+            c.text(
+                f"{inside} of the {total} Monte Carlo intervals contain the exact value; the {words(misses)} misses "
+                "share one set of seeds",
+                inside=inside,
+                total=total,
+            )
         else:
             c.text(_coverage_text(inside, total), inside=inside, total=total)
 
@@ -337,7 +391,8 @@ def test_test_function_variance_claims():
     t = table("test-function-variance")
     one = t[t.n == t.n.min()]
     exact_work = one.pivot_table(index="param", columns="estimator", values="var_exact") * one.pivot_table(
-        index="param", columns="estimator", values="evals_per_sample")
+        index="param", columns="estimator", values="evals_per_sample"
+    )
     mvc_over_pw = exact_work.measure_valued_coupled / exact_work.pathwise
     sigma_ratio = mvc_over_pw[[p for p in mvc_over_pw.index if p.startswith("sigma")]]
     mu1 = mvc_over_pw["mu[0]"]
@@ -346,19 +401,34 @@ def test_test_function_variance_claims():
     cheapest_mu2 = work.xs("mu[1]", level="param").idxmin(axis=1)
     lo, hi = round(sigma_ratio.min()), round(sigma_ratio.max())
     times = f"{lo}" if lo == hi else f"{lo} to {hi}"
-    with Claims("test-function-variance", "results/test-function-variance/table.parquet",
-                "results/test-function-variance/manifest.json") as c:
-        c.fact(cfg["function"] == "cos" and cfg["k"] == 1 and cfg["sigma"] == [1.0] * D, "f = sum cos(x_d), sigma = 1",
-               config=cfg)
+    with Claims(
+        "test-function-variance",
+        "results/test-function-variance/table.parquet",
+        "results/test-function-variance/manifest.json",
+    ) as c:
+        c.fact(
+            cfg["function"] == "cos" and cfg["k"] == 1 and cfg["sigma"] == [1.0] * D,
+            "f = sum cos(x_d), sigma = 1",
+            config=cfg,
+        )
         terms = " + ".join(f"cos(x_{d + 1})" for d in range(D))
-        c.text(f"on f(x) = {terms}, x ~ N(({', '.join(num(v) for v in cfg['mu'])}), I), for n = {cfg['ns'][0]} ... "
-               f"{cfg['ns'][-1]}", config=cfg)
+        c.text(
+            f"on f(x) = {terms}, x ~ N(({', '.join(num(v) for v in cfg['mu'])}), I), for n = {cfg['ns'][0]} ... "
+            f"{cfg['ns'][-1]}",
+            config=cfg,
+        )
         c.fact(list(evals) == [4 * D], "the coupled measure-valued estimator costs 4D evaluations", evals=list(evals))
         c.text(f"its 4D = {4 * D} evaluations per sample", D=D)
-        c.fact(bool((cheapest_mu2 == "measure_valued_coupled").all()), "measure-valued is the cheapest for mu_2 at every n",
-               cheapest=cheapest_mu2.to_dict())
-        c.fact(2 / 3 <= mu1 <= 3 / 2, "measure-valued is level with pathwise for mu_1 (cost ratio within 2/3 to 3/2)",
-               exact_cost_ratio_mu1=mu1)
+        c.fact(
+            bool((cheapest_mu2 == "measure_valued_coupled").all()),
+            "measure-valued is the cheapest for mu_2 at every n",
+            cheapest=cheapest_mu2.to_dict(),
+        )
+        c.fact(
+            2 / 3 <= mu1 <= 3 / 2,
+            "measure-valued is level with pathwise for mu_1 (cost ratio within 2/3 to 3/2)",
+            exact_cost_ratio_mu1=mu1,
+        )
         c.text(f"but is {times} times worse than pathwise for sigma", exact_cost_ratio=sigma_ratio.to_dict())
 
 
@@ -374,11 +444,15 @@ def test_lqr_variance_ratios_at_largest_n():
     names = ["reward_to_go", "reward_to_go_optimal", "value_baseline", "gae", "pathwise"]
     with Claims("lqr-variance ratios", "results/lqr-variance/table.parquet", "results/lqr-variance/manifest.json") as c:
         c.fact(cfg["system"] == "double_integrator", "a double integrator", system=cfg["system"])
-        c.text(f"variance against n on a double integrator, H = {cfg['horizon']}. At n = {n} the variance relative to "
-               f"REINFORCE (coordinate K_00) is {sig(r.reward_to_go)} for reward-to-go, {sig(r.reward_to_go_optimal)} with "
-               f"the optimal time-dependent baseline, {sig(r.value_baseline)} with the exact value baseline, "
-               f"{sig(r.gae)} for GAE({num(cfg['gae_lambda'])}) and {sig(r.pathwise)} for pathwise",
-               anchor="variance against n on a double integrator", n=n, var_ratio=r[names].to_dict())
+        c.text(
+            f"variance against n on a double integrator, H = {cfg['horizon']}. At n = {n} the variance relative to "
+            f"REINFORCE (coordinate K_00) is {sig(r.reward_to_go)} for reward-to-go, {sig(r.reward_to_go_optimal)} with "
+            f"the optimal time-dependent baseline, {sig(r.value_baseline)} with the exact value baseline, "
+            f"{sig(r.gae)} for GAE({num(cfg['gae_lambda'])}) and {sig(r.pathwise)} for pathwise",
+            anchor="variance against n on a double integrator",
+            n=n,
+            var_ratio=r[names].to_dict(),
+        )
 
 
 def test_lqr_horizon_growth():
@@ -390,12 +464,19 @@ def test_lqr_horizon_growth():
     slope = np.polyfit(np.log(rf.index.to_numpy(float)), np.log(rf.to_numpy()), 1)[0]
     last = k[k.horizon == h1].set_index("estimator").var_ratio
     with Claims("lqr-horizon", "results/lqr-horizon/table.parquet", "results/lqr-horizon/manifest.json") as c:
-        c.fact(list(rf.index) == sorted(cfg["horizons"]), "every configured horizon is in the table",
-               horizons=list(rf.index))
-        c.text(f"REINFORCE's variance grows from {sig(rf[h0])} at H = {h0} to {sig(rf[h1])} at H = {h1}, roughly as "
-               f"H^{round(slope)}; at H = {h1} reward-to-go keeps {sig(last.reward_to_go)} of it, a value baseline "
-               f"{sig(last.value_baseline)}, GAE {sig(last.gae)}",
-               reinforce_var=rf.to_dict(), log_log_slope=slope, ratios_at_largest_H=last.to_dict())
+        c.fact(
+            list(rf.index) == sorted(cfg["horizons"]),
+            "every configured horizon is in the table",
+            horizons=list(rf.index),
+        )
+        c.text(
+            f"REINFORCE's variance grows from {sig(rf[h0])} at H = {h0} to {sig(rf[h1])} at H = {h1}, roughly as "
+            f"H^{round(slope)}; at H = {h1} reward-to-go keeps {sig(last.reward_to_go)} of it, a value baseline "
+            f"{sig(last.value_baseline)}, GAE {sig(last.gae)}",
+            reinforce_var=rf.to_dict(),
+            log_log_slope=slope,
+            ratios_at_largest_H=last.to_dict(),
+        )
 
 
 def test_lqr_gae_bias():
@@ -412,17 +493,23 @@ def test_lqr_gae_bias():
         c.text(f"(exact bias < {ceil_1sig(bound)})", max_abs_exact_bias=bound)
         c.fact(worst.lam == 0, "the stationary critic's bias is largest at lambda = 0", worst_lambda=worst.lam)
         c.text(f"up to {fraction} of the gradient at lambda = 0", max_relative_exact_bias_at_0=at_zero)
-        c.fact(z.max() < 4, "the measured bias matches its exact value (within 4 standard errors everywhere)",
-               max_abs_z=z.max())
+        c.fact(
+            z.max() < 4,
+            "the measured bias matches its exact value (within 4 standard errors everywhere)",
+            max_abs_z=z.max(),
+        )
 
 
 def test_bench_lqr():
     b = bench("lqr")
     s = b["sizes"]
     with Claims("bench-lqr", "results/bench/lqr.json") as c:
-        c.text(f"{s['n_seeds']} seeds x {s['n']} trajectories x H = {s['horizon']}, "
-               f"{b['ratio_vs_numpy_vectorized']:.2f}x the best expert NumPy", sizes=s,
-               ratio=b["ratio_vs_numpy_vectorized"])
+        c.text(
+            f"{s['n_seeds']} seeds x {s['n']} trajectories x H = {s['horizon']}, "
+            f"{b['ratio_vs_numpy_vectorized']:.2f}x the best expert NumPy",
+            sizes=s,
+            ratio=b["ratio_vs_numpy_vectorized"],
+        )
 
 
 # ----------------------------------------------------------------------------------- real environments
@@ -434,11 +521,15 @@ def test_bench_envs():
     with Claims("bench-envs", "results/bench/envs.json") as c:
         c.fact(b["environment"] == "CartPole-v1", "CartPole", environment=b["environment"])
         c.text(f"CartPole rollout plus REINFORCE gradient over {b['sizes']['seeds']} seeds", seeds=b["sizes"]["seeds"])
-        c.text(f"{rates['ours_rollout_grad'] / 1e6:.1f} M steps/s with the gradient against gymnax's "
-               f"{rates['gymnax_random'] / 1e6:.1f} M without, **{b['ratio_vs_gymnax_random']:.2f}x** (rollout alone "
-               f"{b['ratio_rollout_only_vs_gymnax_random']:.2f}x; {b['device_info']['platform'].upper()}, "
-               f"{b['device_info']['cpu_cores']} cores;", rates=rates, ratio=b["ratio_vs_gymnax_random"],
-               rollout_ratio=b["ratio_rollout_only_vs_gymnax_random"])
+        c.text(
+            f"{rates['ours_rollout_grad'] / 1e6:.1f} M steps/s with the gradient against gymnax's "
+            f"{rates['gymnax_random'] / 1e6:.1f} M without, **{b['ratio_vs_gymnax_random']:.2f}x** (rollout alone "
+            f"{b['ratio_rollout_only_vs_gymnax_random']:.2f}x; {b['device_info']['platform'].upper()}, "
+            f"{b['device_info']['cpu_cores']} cores;",
+            rates=rates,
+            ratio=b["ratio_vs_gymnax_random"],
+            rollout_ratio=b["ratio_rollout_only_vs_gymnax_random"],
+        )
 
 
 def test_cartpole_reinforce_setup_and_timing():
@@ -449,11 +540,14 @@ def test_cartpole_reinforce_setup_and_timing():
     plain = [v for v in secs if v not in critic]
     with Claims("cartpole-reinforce set-up and time", "results/cartpole-reinforce/manifest.json") as c:
         c.fact(cfg["learning_rates"] == [0.1] and cfg["optimiser"] == "adam", "Adam 0.1", config=cfg)
-        c.text(f"{words(len(cfg['estimators']))} variants x {cfg['n_seeds']} seeds, {cfg['policy']} policy, "
-               f"{cfg['episodes']} episodes per update, Adam {num(cfg['learning_rates'][0])}, {cfg['updates']} updates "
-               f"({sum(secs.values()) / 60:.1f} minutes of compilation and training on a CPU: "
-               f"{np.mean([secs[v] for v in plain]):.0f} s per variant, {np.mean([secs[v] for v in critic]):.0f} s for "
-               f"each of the {words(len(critic))} with a critic)", seconds=secs)
+        c.text(
+            f"{words(len(cfg['estimators']))} variants x {cfg['n_seeds']} seeds, {cfg['policy']} policy, "
+            f"{cfg['episodes']} episodes per update, Adam {num(cfg['learning_rates'][0])}, {cfg['updates']} updates "
+            f"({sum(secs.values()) / 60:.1f} minutes of compilation and training on a CPU: "
+            f"{np.mean([secs[v] for v in plain]):.0f} s per variant, {np.mean([secs[v] for v in critic]):.0f} s for "
+            f"each of the {words(len(critic))} with a critic)",
+            seconds=secs,
+        )
 
 
 def test_cartpole_reinforce_final_iqm():
@@ -461,16 +555,25 @@ def test_cartpole_reinforce_final_iqm():
     group = ["batch_mean_baseline", "leave_one_out", "value_baseline"]
     texts = {v: iqm_text(t.loc[v]) for v in t.index}
     with Claims("cartpole-reinforce final IQM", "results/cartpole-reinforce/table.parquet") as c:
-        c.fact(len({texts[v] for v in group}) == 1, "batch-mean, leave-one-out and value baseline share one IQM",
-               **{v: texts[v] for v in group})
-        c.text(f"REINFORCE {texts['reinforce']}, reward-to-go {texts['reward_to_go']}, batch-mean and leave-one-out "
-               f"baselines and the value baseline {texts['leave_one_out']}, GAE {texts['gae']}", **texts)
+        c.fact(
+            len({texts[v] for v in group}) == 1,
+            "batch-mean, leave-one-out and value baseline share one IQM",
+            **{v: texts[v] for v in group},
+        )
+        c.text(
+            f"REINFORCE {texts['reinforce']}, reward-to-go {texts['reward_to_go']}, batch-mean and leave-one-out "
+            f"baselines and the value baseline {texts['leave_one_out']}, GAE {texts['gae']}",
+            **texts,
+        )
 
 
 def test_cartpole_reinforce_improvement_and_threshold():
     m = manifest("cartpole-reinforce")
-    p = table("cartpole-reinforce", "improvement").set_index(["variant_x", "variant_y"]).loc[
-        ("leave_one_out", "reinforce")]
+    p = (
+        table("cartpole-reinforce", "improvement")
+        .set_index(["variant_x", "variant_y"])
+        .loc[("leave_one_out", "reinforce")]
+    )
     curves = table("cartpole-reinforce", "curves")
     threshold = 0.95 * m["target"]
 
@@ -479,28 +582,47 @@ def test_cartpole_reinforce_improvement_and_threshold():
         return None if c.empty else c.iloc[0]
 
     loo, rtg, rf = first("leave_one_out"), first("reward_to_go"), first("reinforce")
-    with Claims("cartpole-reinforce improvement and time to threshold", "results/cartpole-reinforce/improvement.parquet",
-                "results/cartpole-reinforce/curves.parquet", "results/cartpole-reinforce/manifest.json") as c:
-        c.text(f"Leave-one-out beats plain REINFORCE with probability {p.probability:.2f} [{p.lo:.2f}, {p.hi:.2f}]",
-               probability=p.probability, lo=p.lo, hi=p.hi)
-        c.fact(loo is not None and rtg is not None, "leave-one-out and reward-to-go reach 0.95 x the target",
-               threshold=threshold)
-        c.fact(rf is None, "REINFORCE never reaches 0.95 x the target",
-               reinforce_first=None if rf is None else int(rf.updates))
+    with Claims(
+        "cartpole-reinforce improvement and time to threshold",
+        "results/cartpole-reinforce/improvement.parquet",
+        "results/cartpole-reinforce/curves.parquet",
+        "results/cartpole-reinforce/manifest.json",
+    ) as c:
+        c.text(
+            f"Leave-one-out beats plain REINFORCE with probability {p.probability:.2f} [{p.lo:.2f}, {p.hi:.2f}]",
+            probability=p.probability,
+            lo=p.lo,
+            hi=p.hi,
+        )
+        c.fact(
+            loo is not None and rtg is not None,
+            "leave-one-out and reward-to-go reach 0.95 x the target",
+            threshold=threshold,
+        )
+        c.fact(
+            rf is None,
+            "REINFORCE never reaches 0.95 x the target",
+            reinforce_first=None if rf is None else int(rf.updates),
+        )
         if loo is not None and rtg is not None:
-            c.text(f"reaches an IQM of {threshold:.0f} after {loo.updates} updates ({loo.env_steps / 1000:.0f}k "
-                   f"environment steps); reward-to-go needs {rtg.updates} updates, REINFORCE never gets there",
-                   threshold=threshold, leave_one_out=(int(loo.updates), float(loo.env_steps)),
-                   reward_to_go=int(rtg.updates))
+            c.text(
+                f"reaches an IQM of {threshold:.0f} after {loo.updates} updates ({loo.env_steps / 1000:.0f}k "
+                f"environment steps); reward-to-go needs {rtg.updates} updates, REINFORCE never gets there",
+                threshold=threshold,
+                leave_one_out=(int(loo.updates), float(loo.env_steps)),
+                reward_to_go=int(rtg.updates),
+            )
 
 
 def test_cartpole_reinforce_area_under_curve():
     t = table("cartpole-reinforce").set_index("variant")
     a = {v: auc_text(t.loc[v]) for v in t.index}
     with Claims("cartpole-reinforce area under the curve", "results/cartpole-reinforce/table.parquet") as c:
-        c.text(f"the saturated final returns cannot: leave-one-out {a['leave_one_out']}, value baseline "
-               f"{a['value_baseline']}, reward-to-go {a['reward_to_go']}, GAE {a['gae']}, REINFORCE {a['reinforce']}",
-               **a)
+        c.text(
+            f"the saturated final returns cannot: leave-one-out {a['leave_one_out']}, value baseline "
+            f"{a['value_baseline']}, reward-to-go {a['reward_to_go']}, GAE {a['gae']}, REINFORCE {a['reinforce']}",
+            **a,
+        )
 
 
 def _cartpole_variance_z() -> tuple[pd.DataFrame, bool]:
@@ -526,17 +648,25 @@ def test_cartpole_variance_setup():
     episodes = {s["reference"]["episodes"] * s["reference"]["batches"] for s in snaps.values()}
     n = max(cfg["ns"])
     cells = t.groupby(["snapshot", "n", "param"]).ngroups
-    with Claims("cartpole-variance set-up", "results/cartpole-variance/manifest.json",
-                "results/cartpole-variance/table.parquet") as c:
-        c.fact(cfg["snapshots"][0] == 0 and ref == {"leave_one_out"} and len(episodes) == 1,
-               "snapshots from the initial policy; a leave-one-out reference", snapshots=cfg["snapshots"],
-               reference=sorted(ref))
-        c.text(f"a mid-training ({cfg['snapshots'][1]} updates) and a trained ({cfg['snapshots'][2]} updates) snapshot",
-               snapshots=cfg["snapshots"])
+    with Claims(
+        "cartpole-variance set-up", "results/cartpole-variance/manifest.json", "results/cartpole-variance/table.parquet"
+    ) as c:
+        c.fact(
+            cfg["snapshots"][0] == 0 and ref == {"leave_one_out"} and len(episodes) == 1,
+            "snapshots from the initial policy; a leave-one-out reference",
+            snapshots=cfg["snapshots"],
+            reference=sorted(ref),
+        )
+        c.text(
+            f"a mid-training ({cfg['snapshots'][1]} updates) and a trained ({cfg['snapshots'][2]} updates) snapshot",
+            snapshots=cfg["snapshots"],
+        )
         c.text(f"{cfg['n_seeds']} seeds per point", n_seeds=cfg["n_seeds"])
         c.text(f"({min(episodes):,} episodes of leave-one-out)", episodes=sorted(episodes))
-        c.text(f"at most {ceil_to(100 * t.reference_var_fraction.max())}% of any variance it is compared with",
-               max_reference_var_fraction=t.reference_var_fraction.max())
+        c.text(
+            f"at most {ceil_to(100 * t.reference_var_fraction.max())}% of any variance it is compared with",
+            max_reference_var_fraction=t.reference_var_fraction.max(),
+        )
         c.text(f"At n = {n}, summed over the {t.param.nunique()} coordinates", n=n, coordinates=t.param.nunique())
         c.text(f"Over all {cells} (snapshot, n, coordinate) cells", cells=cells)
 
@@ -549,13 +679,20 @@ def test_cartpole_variance_ratios():
     r = g.div(g.reinforce, axis=0)
     rtg = r.reward_to_go
     with Claims("cartpole-variance ratios at the largest n", "results/cartpole-variance/table.parquet") as c:
-        c.text(f"reward-to-go {sig(rtg.min())} to {sig(rtg.max())}; leave-one-out {sig(r.leave_one_out['initial'])} at "
-               f"the initial policy and {sig(r.leave_one_out['trained'])} at the trained one; the value baseline "
-               f"{sig(r.value_baseline['initial'])} (worse than none) with the untrained initial critic but "
-               f"{sig(r.value_baseline['trained'])} once trained; GAE({num(cfg['lam'])}) {sig(r.gae['trained'])} at the "
-               "trained snapshot", anchor="reward-to-go", ratios=r.drop(columns="reinforce").to_dict("index"))
-        c.fact(r.value_baseline["initial"] > 1, "the value baseline is worse than none at the initial snapshot",
-               ratio=r.value_baseline["initial"])
+        c.text(
+            f"reward-to-go {sig(rtg.min())} to {sig(rtg.max())}; leave-one-out {sig(r.leave_one_out['initial'])} at "
+            f"the initial policy and {sig(r.leave_one_out['trained'])} at the trained one; the value baseline "
+            f"{sig(r.value_baseline['initial'])} (worse than none) with the untrained initial critic but "
+            f"{sig(r.value_baseline['trained'])} once trained; GAE({num(cfg['lam'])}) {sig(r.gae['trained'])} at the "
+            "trained snapshot",
+            anchor="reward-to-go",
+            ratios=r.drop(columns="reinforce").to_dict("index"),
+        )
+        c.fact(
+            r.value_baseline["initial"] > 1,
+            "the value baseline is worse than none at the initial snapshot",
+            ratio=r.value_baseline["initial"],
+        )
 
 
 def test_cartpole_variance_bias_in_standard_errors():
@@ -565,12 +702,16 @@ def test_cartpole_variance_bias_in_standard_errors():
     bm = t[t.estimator == "batch_mean_baseline"]
     worst = bm.loc[bm.z.idxmax()]
     source = "results/cartpole-variance/table.parquet (bias / " + (
-        "bias_se)" if combined else "hypot(bias_se, reference_se): the table predates the combined bias_se)")
+        "bias_se)" if combined else "hypot(bias_se, reference_se): the table predates the combined bias_se)"
+    )
     with Claims("cartpole-variance bias", source) as c:
         c.text(f"but biased: {gae:.0f} standard errors from the reference on one coordinate", gae_max_z=gae)
         c.text(f"stay within {ceil_to(unbiased)} standard errors of the reference", max_z=unbiased)
-        c.text(f"the batch-mean baseline's exact -grad/n bias reaches {worst.z:.1f} at n = {worst.n}",
-               batch_mean_max_z=worst.z, n=int(worst.n))
+        c.text(
+            f"the batch-mean baseline's exact -grad/n bias reaches {worst.z:.1f} at n = {worst.n}",
+            batch_mean_max_z=worst.z,
+            n=int(worst.n),
+        )
 
 
 def test_pendulum_gaussian():
@@ -583,22 +724,40 @@ def test_pendulum_gaussian():
     secs = sum(x["compile_seconds"] + x["run_seconds"] for x in m["timings"].values())
     tx = {v: iqm_text(t.loc[v]) for v in t.index}
     worse = [v for v in t.index if t.loc[v].iqm < first.loc[v].iqm]
-    with Claims("pendulum-gaussian", "results/pendulum-gaussian/table.parquet", "results/pendulum-gaussian/curves.parquet",
-                "results/pendulum-gaussian/manifest.json") as c:
+    with Claims(
+        "pendulum-gaussian",
+        "results/pendulum-gaussian/table.parquet",
+        "results/pendulum-gaussian/curves.parquet",
+        "results/pendulum-gaussian/manifest.json",
+    ) as c:
         c.fact(cfg["policy"] == "mlp-gaussian", "an MLP-Gaussian policy", policy=cfg["policy"])
-        c.text(f"{words(len(cfg['estimators']))} variants x {cfg['n_seeds']} seeds, MLP-Gaussian policy "
-               f"({', '.join(str(h) for h in cfg['hidden'])}), {cfg['episodes']} episodes of {cfg['horizon']} steps per "
-               f"update, {cfg['updates']} updates ({secs / 60:.0f} minutes of compilation and training on a CPU)",
-               config={k: cfg[k] for k in ("n_seeds", "hidden", "episodes", "horizon", "updates")}, seconds=secs)
-        c.fact(len(set(initial.values())) == 1, "every variant starts at the same return (to the nearest 100)",
-               first_block_iqm=first.iqm.to_dict())
-        c.text(f"(about {next(iter(initial.values())):.0f} for every variant over the first "
-               f"{int(first.updates.iloc[0])} updates)", first_block_iqm=first.iqm.to_dict())
-        c.fact(sorted(worse) == ["reinforce", "reward_to_go"], "exactly REINFORCE and reward-to-go get worse",
-               worse=worse)
-        c.text(f"REINFORCE {tx['reinforce']} and reward-to-go {tx['reward_to_go']} get worse, leave-one-out "
-               f"{tx['leave_one_out']}, the learned value baseline {tx['value_baseline']}, GAE({num(cfg['lam'])}) "
-               f"{tx['gae']}", anchor="Final IQM return", **tx)
+        c.text(
+            f"{words(len(cfg['estimators']))} variants x {cfg['n_seeds']} seeds, MLP-Gaussian policy "
+            f"({', '.join(str(h) for h in cfg['hidden'])}), {cfg['episodes']} episodes of {cfg['horizon']} steps per "
+            f"update, {cfg['updates']} updates ({secs / 60:.0f} minutes of compilation and training on a CPU)",
+            config={k: cfg[k] for k in ("n_seeds", "hidden", "episodes", "horizon", "updates")},
+            seconds=secs,
+        )
+        c.fact(
+            len(set(initial.values())) == 1,
+            "every variant starts at the same return (to the nearest 100)",
+            first_block_iqm=first.iqm.to_dict(),
+        )
+        c.text(
+            f"(about {next(iter(initial.values())):.0f} for every variant over the first "
+            f"{int(first.updates.iloc[0])} updates)",
+            first_block_iqm=first.iqm.to_dict(),
+        )
+        c.fact(
+            sorted(worse) == ["reinforce", "reward_to_go"], "exactly REINFORCE and reward-to-go get worse", worse=worse
+        )
+        c.text(
+            f"REINFORCE {tx['reinforce']} and reward-to-go {tx['reward_to_go']} get worse, leave-one-out "
+            f"{tx['leave_one_out']}, the learned value baseline {tx['value_baseline']}, GAE({num(cfg['lam'])}) "
+            f"{tx['gae']}",
+            anchor="Final IQM return",
+            **tx,
+        )
 
 
 def _pong_full() -> dict:
@@ -619,11 +778,16 @@ def test_pong_pixels():
     is_smoke = any(cfg[k] != v for k, v in full.items())
     with Claims("pong-pixels", "results/pong-pixels/manifest.json", "experiments/pong_pixels.py (FULL)") as c:
         c.fact(is_smoke, "the committed run is the smoke run, not --full", config=cfg, full=full)
-        c.text(f"the default is a CPU smoke run ({cfg['n_seeds']} seeds x {cfg['updates']} updates x {cfg['episodes']} "
-               f"episodes of {cfg['horizon']} steps, {secs:.0f} s of compilation and training), `--full` the GPU "
-               f"configuration ({full['n_seeds']} seeds x {full['updates']} updates x {full['episodes']} episodes of "
-               f"{full['horizon']} steps; not yet run)", anchor="the default is a CPU smoke run", seconds=secs,
-               config={k: cfg[k] for k in full}, full=full)
+        c.text(
+            f"the default is a CPU smoke run ({cfg['n_seeds']} seeds x {cfg['updates']} updates x {cfg['episodes']} "
+            f"episodes of {cfg['horizon']} steps, {secs:.0f} s of compilation and training), `--full` the GPU "
+            f"configuration ({full['n_seeds']} seeds x {full['updates']} updates x {full['episodes']} episodes of "
+            f"{full['horizon']} steps; not yet run)",
+            anchor="the default is a CPU smoke run",
+            seconds=secs,
+            config={k: cfg[k] for k in full},
+            full=full,
+        )
 
 
 # ---------------------------------------------------------------------------- statistics, devices, bench
@@ -631,62 +795,113 @@ def test_pong_pixels():
 
 def test_statistics_delta_interval_coverage():
     t = table("interval-coverage")
-    row = t[(t.method == "delta") & (t.problem == "bandit") & (t.quantity == "variance") & (t.estimator == "reinforce")
-            & (t.param == "log_sigma") & (t.n == 1) & (t.R == 1000)]
+    row = t[
+        (t.method == "delta")
+        & (t.problem == "bandit")
+        & (t.quantity == "variance")
+        & (t.estimator == "reinforce")
+        & (t.param == "log_sigma")
+        & (t.n == 1)
+        & (t.R == 1000)
+    ]
     with Claims("plug-in interval coverage", "results/interval-coverage/table.parquet") as c:
-        c.fact(len(row) == 1, "one cell (delta, bandit, variance, reinforce, log_sigma, n = 1, R = 1000)", rows=len(row))
+        c.fact(
+            len(row) == 1, "one cell (delta, bandit, variance, reinforce, log_sigma, n = 1, R = 1000)", rows=len(row)
+        )
         if len(row) == 1:
             r = row.iloc[0]
-            c.text(f"on the default bandit's log sigma (single-sample kurtosis {r['kurtosis']:.0f}) it covered "
-                   f"{r['coverage']:.2f} of the exact variances at R = {r['R']}", kurtosis=r["kurtosis"],
-                   coverage=r["coverage"], replications=int(r["replications"]))
+            c.text(
+                f"on the default bandit's log sigma (single-sample kurtosis {r['kurtosis']:.0f}) it covered "
+                f"{r['coverage']:.2f} of the exact variances at R = {r['R']}",
+                kurtosis=r["kurtosis"],
+                coverage=r["coverage"],
+                replications=int(r["replications"]),
+            )
 
 
 def test_interval_coverage_section():
     t = table("interval-coverage")
     tail = t[t.method == "tail"]
-    cells = tail[(tail.problem == "lqr") & (tail.quantity == "variance") & (tail.n == 1) & (tail.R == 1000)
-                 & tail.estimator.isin(["optimal_baseline_exact", "reward_to_go_optimal"])]
+    cells = tail[
+        (tail.problem == "lqr")
+        & (tail.quantity == "variance")
+        & (tail.n == 1)
+        & (tail.R == 1000)
+        & tail.estimator.isin(["optimal_baseline_exact", "reward_to_go_optimal"])
+    ]
     short = cells[cells.coverage_hi < 0.935]
     with Claims("interval-coverage section", "results/interval-coverage/table.parquet") as c:
         reps = sorted(set(cells.replications))
-        c.text(f"at n = 1 with R = 1000, whose coverage over {reps[0] if reps else '?'} intervals stays below "
-               "0.935 with its Wilson upper bound", replications=reps)
-        c.fact(set(short.estimator) == {"optimal_baseline_exact", "reward_to_go_optimal"},
-               "each of the two has a cell whose Wilson upper bound is below 0.935",
-               short=short[["estimator", "param", "coverage", "coverage_hi"]].to_dict("records"))
-        c.fact(not (tail.coverage_hi < 0.935).any() or set(tail[tail.coverage_hi < 0.935].problem) == {"lqr"},
-               "the cells clearly below the band are LQR's", below=sorted(set(tail[tail.coverage_hi < 0.935].problem)))
+        c.text(
+            f"at n = 1 with R = 1000, whose coverage over {reps[0] if reps else '?'} intervals stays below "
+            "0.935 with its Wilson upper bound",
+            replications=reps,
+        )
+        c.fact(
+            set(short.estimator) == {"optimal_baseline_exact", "reward_to_go_optimal"},
+            "each of the two has a cell whose Wilson upper bound is below 0.935",
+            short=short[["estimator", "param", "coverage", "coverage_hi"]].to_dict("records"),
+        )
+        c.fact(
+            not (tail.coverage_hi < 0.935).any() or set(tail[tail.coverage_hi < 0.935].problem) == {"lqr"},
+            "the cells clearly below the band are LQR's",
+            below=sorted(set(tail[tail.coverage_hi < 0.935].problem)),
+        )
         pooled = t.groupby(["problem", "quantity", "method"]).apply(
-            lambda g: float((g.coverage * g.replications).sum() / g.replications.sum()))
-        c.fact(all(pooled[(p, q, "tail")] >= 0.945 for p, q, _ in pooled.index),
-               "pooled tail coverage reaches the nominal level", pooled=pooled.to_dict())
-        c.fact(all(pooled[(p, q, "tail")] > pooled[(p, q, "delta")] for p, q, _ in pooled.index),
-               "pooled plug-in coverage falls short of the tail method's", pooled=pooled.to_dict())
+            lambda g: float((g.coverage * g.replications).sum() / g.replications.sum())
+        )
+        c.fact(
+            all(pooled[(p, q, "tail")] >= 0.945 for p, q, _ in pooled.index),
+            "pooled tail coverage reaches the nominal level",
+            pooled=pooled.to_dict(),
+        )
+        c.fact(
+            all(pooled[(p, q, "tail")] > pooled[(p, q, "delta")] for p, q, _ in pooled.index),
+            "pooled plug-in coverage falls short of the tail method's",
+            pooled=pooled.to_dict(),
+        )
         for q in ("variance", "ratio"):
-            c.fact(pooled[("bandit", q, "tail")] > 0.955, "on the bandit they err on the wide side", pooled=pooled.to_dict())
-        clear = {(p, m): (int((g.coverage_hi < 0.935).sum()), int((g.coverage_lo > 0.965).sum()), len(g))
-                 for (p, m), g in t.groupby(["problem", "method"])}
+            c.fact(
+                pooled[("bandit", q, "tail")] > 0.955,
+                "on the bandit they err on the wide side",
+                pooled=pooled.to_dict(),
+            )
+        clear = {
+            (p, m): (int((g.coverage_hi < 0.935).sum()), int((g.coverage_lo > 0.965).sum()), len(g))
+            for (p, m), g in t.groupby(["problem", "method"])
+        }
         below, above, cells_n = clear[("bandit", "tail")]
         c.text(f"{above} of its {cells_n} cells lie above the band with their whole Wilson", below=below, above=above)
         c.fact(below == 0, "none below", below=below)
         boot = [pooled[("bandit", q, "tail-bootstrap")] for q in ("variance", "ratio")]
         c.text(f"(pooled {boot[0]:.3f} and {boot[1]:.3f}; one cell", pooled=boot)
-        c.fact(clear[("bandit", "tail-bootstrap")][:2] == (0, 1), "one cell clearly above, none below",
-               counts=clear[("bandit", "tail-bootstrap")])
+        c.fact(
+            clear[("bandit", "tail-bootstrap")][:2] == (0, 1),
+            "one cell clearly above, none below",
+            counts=clear[("bandit", "tail-bootstrap")],
+        )
         lqr_boot = [pooled[("lqr", q, "tail-bootstrap")] for q in ("variance", "ratio")]
-        c.text(f"LQR (pooled {lqr_boot[0]:.3f} and {lqr_boot[1]:.3f}; {clear[('lqr', 'tail-bootstrap')][0]} of "
-               f"{clear[('lqr', 'tail-bootstrap')][2]} cells clearly below", pooled=lqr_boot)
+        c.text(
+            f"LQR (pooled {lqr_boot[0]:.3f} and {lqr_boot[1]:.3f}; {clear[('lqr', 'tail-bootstrap')][0]} of "
+            f"{clear[('lqr', 'tail-bootstrap')][2]} cells clearly below",
+            pooled=lqr_boot,
+        )
         c.text(f"band, against {clear[('lqr', 'tail')][0]} for `tail`)", counts=clear[("lqr", "tail")])
-        c.fact(all(pooled[("lqr", q, "tail-bootstrap")] < pooled[("lqr", q, "tail")] for q in ("variance", "ratio")),
-               "the bootstrap under-covers LQR where tail does not", pooled=pooled.to_dict())
+        c.fact(
+            all(pooled[("lqr", q, "tail-bootstrap")] < pooled[("lqr", q, "tail")] for q in ("variance", "ratio")),
+            "the bootstrap under-covers LQR where tail does not",
+            pooled=pooled.to_dict(),
+        )
 
 
 def test_test_suite_time():
     record = json.loads((RESULTS / "bench" / "test-suite.json").read_text())
     with Claims("test-suite time", "results/bench/test-suite.json") as c:
-        c.text(f"{record['tests_passed']} tests in {record['pytest_seconds'] / 60:.1f} minutes on a "
-               f"{record['cpu_cores']}-core CPU", record=record)
+        c.text(
+            f"{record['tests_passed']} tests in {record['pytest_seconds'] / 60:.1f} minutes on a "
+            f"{record['cpu_cores']}-core CPU",
+            record=record,
+        )
 
 
 def test_device_memory_budget_and_bit_identity():
@@ -697,14 +912,18 @@ def test_device_memory_budget_and_bit_identity():
         if "max_memory_bytes" in ex and not any("max-memory" in a for a in m.get("command", [])):
             budgets[path.parent.name] = ex["max_memory_bytes"]
     throughput = bench("scaling")["throughput"]
-    with Claims("device memory budget and bit-identity", "results/*/manifest.json (execution)",
-                "results/bench/scaling.json") as c:
+    with Claims(
+        "device memory budget and bit-identity", "results/*/manifest.json (execution)", "results/bench/scaling.json"
+    ) as c:
         c.fact(len(budgets) > 0 and len(set(budgets.values())) == 1, "one default memory budget", budgets=budgets)
         if budgets:
             gib = next(iter(budgets.values())) / 2**30
             c.text(f"({num(gib)} GiB per device by default)", budget_gib=gib)
-        c.fact(throughput["bit_identical_across_devices"], "REINFORCE's per-seed estimates are bit-identical on 1 or 4 devices",
-               bit_identical=throughput["bit_identical_across_devices"])
+        c.fact(
+            throughput["bit_identical_across_devices"],
+            "REINFORCE's per-seed estimates are bit-identical on 1 or 4 devices",
+            bit_identical=throughput["bit_identical_across_devices"],
+        )
 
 
 def test_bench_bandit_sizes():

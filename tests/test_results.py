@@ -262,9 +262,7 @@ def test_atomic_write_replaces_and_cleans_up(tmp_path: Path) -> None:
     assert not tmp_leftovers(tmp_path)
 
 
-def test_atomic_write_failure_keeps_old_file_and_removes_temp(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_atomic_write_failure_keeps_old_file_and_removes_temp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     target = tmp_path / "a.txt"
     target.write_text("old")
 
@@ -278,9 +276,7 @@ def test_atomic_write_failure_keeps_old_file_and_removes_temp(
     assert not tmp_leftovers(tmp_path)
 
 
-def test_atomic_write_temp_name_is_git_ignored_pattern(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_atomic_write_temp_name_is_git_ignored_pattern(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[str] = []
     real_replace = os.replace
 
@@ -306,9 +302,7 @@ def _old_results(out: Path, experiment: str = "bandit", files: dict[str, str] | 
             (stage / name).write_text(text)
 
 
-def test_staged_output_replaces_the_whole_folder_in_one_step(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_staged_output_replaces_the_whole_folder_in_one_step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No file is ever moved into the results folder one by one: the finished stage takes its place whole
     (one rename, or one exchange), so a reader never sees old and new files side by side."""
     out = tmp_path / "runs" / "bandit"
@@ -344,11 +338,21 @@ def test_staged_output_replaces_the_whole_folder_in_one_step(
     assert whole[0] == ("exchange", "bandit") and (whole[0] if len(whole) == 1 else whole[-1])[1] == "bandit"
     # the old figure is gone with the old folder: no stale file beside the new table
     assert sorted(p.name for p in out.iterdir()) == [
-        "manifest.json", "sub", "table.csv", "table.md", "table.parquet", "table.tex",
+        "manifest.json",
+        "sub",
+        "table.csv",
+        "table.md",
+        "table.parquet",
+        "table.tex",
     ]
     assert (out / "sub" / "x.txt").read_text() == "x"
     assert results.read_manifest(out)["files"] == [
-        "manifest.json", "sub/x.txt", "table.csv", "table.md", "table.parquet", "table.tex",
+        "manifest.json",
+        "sub/x.txt",
+        "table.csv",
+        "table.md",
+        "table.parquet",
+        "table.tex",
     ]
     assert sorted(p.name for p in out.parent.iterdir()) == ["bandit"]
     assert not tmp_leftovers(tmp_path)
@@ -449,14 +453,17 @@ def test_staged_output_carries_the_resume_store(tmp_path: Path) -> None:
         (lambda out: (out.mkdir(), (out / "notes.txt").write_text("mine")), "did not write (notes.txt)"),
         (lambda out: (_old_results(out), (out / "notes.txt").write_text("mine")), "did not write (notes.txt)"),
         (lambda out: (out.mkdir(), (out / "manifest.json").write_text("{}")), "is not a pgjax manifest"),
-        (lambda out: (out.mkdir(), (out / "cells" / "k").mkdir(parents=True),
-                      (out / "cells" / "k" / "run.json").write_text('{"experiment": "other"}')),
-         "holds the unfinished run of experiment 'other'"),
+        (
+            lambda out: (
+                out.mkdir(),
+                (out / "cells" / "k").mkdir(parents=True),
+                (out / "cells" / "k" / "run.json").write_text('{"experiment": "other"}'),
+            ),
+            "holds the unfinished run of experiment 'other'",
+        ),
     ],
 )
-def test_staged_output_refuses_a_folder_that_is_not_this_experiments(
-    tmp_path: Path, setup, reason: str
-) -> None:
+def test_staged_output_refuses_a_folder_that_is_not_this_experiments(tmp_path: Path, setup, reason: str) -> None:
     out = tmp_path / "bandit"
     setup(out)
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}

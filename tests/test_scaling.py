@@ -18,12 +18,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pgjax import results
+from pgjax.cells import CELL_SCHEMA
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-import sweep_worker  # noqa: E402
-
-from pgjax import results  # noqa: E402
-from pgjax.cells import CELL_SCHEMA  # noqa: E402
+import sweep_worker  # noqa: E402  (the worker script beside this file, importable after the path insert)
 
 
 def _env(devices: int = 1, **extra) -> dict:
@@ -50,8 +50,12 @@ def test_chunk_size_never_changes_a_bit(reference):
 
 def test_four_devices_give_bit_identical_estimates(tmp_path, reference):
     out = tmp_path / "four.npz"
-    subprocess.run([sys.executable, str(HERE / "sweep_worker.py"), str(out), "--chunk", "100"],
-                   env=_env(devices=4), check=True, timeout=600)
+    subprocess.run(
+        [sys.executable, str(HERE / "sweep_worker.py"), str(out), "--chunk", "100"],
+        env=_env(devices=4),
+        check=True,
+        timeout=600,
+    )
     data = dict(np.load(out))
     assert "'devices': 4" in str(data.pop("execution"))
     _assert_identical(data, reference)
@@ -67,9 +71,21 @@ def test_two_processes_over_localhost_give_bit_identical_estimates(tmp_path, ref
     address = f"127.0.0.1:{_free_port()}"
     procs = [
         subprocess.Popen(
-            [sys.executable, str(HERE / "sweep_worker.py"), str(tmp_path / f"p{pid}.npz"),
-             "--coordinator", address, "--nproc", "2", "--pid", str(pid)],
-            env=_env(devices=2), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            [
+                sys.executable,
+                str(HERE / "sweep_worker.py"),
+                str(tmp_path / f"p{pid}.npz"),
+                "--coordinator",
+                address,
+                "--nproc",
+                "2",
+                "--pid",
+                str(pid),
+            ],
+            env=_env(devices=2),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         for pid in (0, 1)
     ]
@@ -83,13 +99,36 @@ def test_two_processes_over_localhost_give_bit_identical_estimates(tmp_path, ref
 
 
 # ------------------------------------------------------------------------------------------ resume
-RUN = ["--n-seeds", "300", "--ns", "1", "4", "16", "64", "256", "1024", "--chunk-size", "32",
-       "--estimators", "reinforce", "constant_baseline", "leave_one_out", "optimal_baseline_exact", "pathwise"]
+RUN = [
+    "--n-seeds",
+    "300",
+    "--ns",
+    "1",
+    "4",
+    "16",
+    "64",
+    "256",
+    "1024",
+    "--chunk-size",
+    "32",
+    "--estimators",
+    "reinforce",
+    "constant_baseline",
+    "leave_one_out",
+    "optimal_baseline_exact",
+    "pathwise",
+]
 
 
 def _pgjax(args, env, **kwargs):
-    return subprocess.Popen([sys.executable, "-m", "pgjax.cli", *args], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **kwargs)
+    return subprocess.Popen(
+        [sys.executable, "-m", "pgjax.cli", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
+    )
 
 
 def _visible_files_are_whole(out: Path, n_seeds: int = 300):
@@ -155,8 +194,7 @@ runpy.run_module("pgjax.cli", run_name="__main__")
 """
 
 
-def test_sigkill_after_saved_cells_then_resume_loads_them_and_equals_uninterrupted(tmp_path, cache_env,
-                                                                                   uninterrupted):
+def test_sigkill_after_saved_cells_then_resume_loads_them_and_equals_uninterrupted(tmp_path, cache_env, uninterrupted):
     """Kills at chosen moments, each after cells were saved, never by a timer: after the first estimator's
     cells; after the second's and part of the third's; in the middle of writing a cell. The resumed run then
     loads the cells of the two finished estimators and gives the uninterrupted run's tables bit for bit."""
@@ -167,11 +205,18 @@ def test_sigkill_after_saved_cells_then_resume_loads_them_and_equals_uninterrupt
     assert len(micro_batch_groups(ns)) == 1, "one cell group per estimator: the kill points below assume it"
     per_estimator = len(ns)
     command = [sys.executable, "-c", KILLER, "run", "bandit-variance", *RUN, "--out", str(out), "--resume"]
-    for mode, count, cells_after in [("after", per_estimator, per_estimator),
-                                     ("after", per_estimator + 2, 2 * per_estimator + 2),
-                                     ("during", 1, 2 * per_estimator + 2)]:  # fmt: skip
-        proc = subprocess.run(command, env={**cache_env, "PGJAX_TEST_KILL": f"{mode}:{count}"},
-                              capture_output=True, text=True, timeout=600)  # fmt: skip
+    for mode, count, cells_after in [
+        ("after", per_estimator, per_estimator),
+        ("after", per_estimator + 2, 2 * per_estimator + 2),
+        ("during", 1, 2 * per_estimator + 2),
+    ]:
+        proc = subprocess.run(
+            command,
+            env={**cache_env, "PGJAX_TEST_KILL": f"{mode}:{count}"},
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert proc.returncode == -signal.SIGKILL, (mode, count, proc.returncode, proc.stderr[-2000:])
         assert len(_cell_files(out)) == cells_after, (mode, count)
         assert not (out / "manifest.json").exists()
@@ -201,12 +246,19 @@ def test_sigint_stops_cleanly_and_says_how_to_resume(tmp_path, cache_env):
     # Ctrl-C as in a terminal: a shell that starts the tests in the background (as `cmd &` does without job
     # control) hands its children SIGINT ignored, and Python then keeps ignoring it; so the child installs
     # Python's own handler first (in the child, not with preexec_fn, which forks a multithreaded process).
-    start = ("import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
-             "runpy.run_module('pgjax.cli', run_name='__main__')")
-    proc = subprocess.Popen([sys.executable, "-c", start, "run", "bandit-variance", *args, "--n-seeds", "3000",
-                             "--out", str(out)], env=cache_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)  # fmt: skip
+    start = (
+        "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "runpy.run_module('pgjax.cli', run_name='__main__')"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", start, "run", "bandit-variance", *args, "--n-seeds", "3000", "--out", str(out)],
+        env=cache_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 300
+
     def finished_cells():
         return _cell_files(out)
 
@@ -216,8 +268,9 @@ def test_sigint_stops_cleanly_and_says_how_to_resume(tmp_path, cache_env):
     seen = (len(finished_cells()), proc.poll(), round(time.time() - started, 1))
     proc.send_signal(signal.SIGINT)
     out_text, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, (f"cells seen, exit status, seconds at the signal: {seen}; "
-                                    f"stdout: {out_text[-500:]!r}; stderr: {err[-2000:]!r}")  # fmt: skip
+    assert proc.returncode == 130, (
+        f"cells seen, exit status, seconds at the signal: {seen}; stdout: {out_text[-500:]!r}; stderr: {err[-2000:]!r}"
+    )
     last = err.strip().splitlines()[-1]
     assert "--resume" in last and "Traceback" not in err
     assert finished_cells(), "finished cells were not kept"
@@ -266,15 +319,17 @@ def test_nonfinite_estimates_are_counted_not_fatal(tmp_path):
     """sigma = 1e20 overflows the quadratic reward in float32: the sweep completes and flags it."""
     from experiments import bandit_variance
 
-    result = bandit_variance.run(bandit_variance.Config(sigma=1e20, n_seeds=20, ns=(1, 4),
-                                                         estimators=("reinforce", "pathwise")))
+    result = bandit_variance.run(
+        bandit_variance.Config(sigma=1e20, n_seeds=20, ns=(1, 4), estimators=("reinforce", "pathwise"))
+    )
     assert (result.table["n_nonfinite"] > 0).any()
     assert (result.table["n_nonfinite"] <= 20).all()
 
 
 # ------------------------------------------------------- Mohamed et al. (2020) figures through the engine
-FIG3 = dict(functions=("exp", "cos"), estimators=("reinforce", "pathwise"), curve_points=5,
-            mc_points=3, n_seeds=300)  # 300 seeds: not a multiple of a micro-batch (256) or of 4 devices x 256
+FIG3 = dict(
+    functions=("exp", "cos"), estimators=("reinforce", "pathwise"), curve_points=5, mc_points=3, n_seeds=300
+)  # 300 seeds: not a multiple of a micro-batch (256) or of 4 devices x 256
 
 
 def _flags(config: dict) -> list[str]:
@@ -298,8 +353,10 @@ def test_mohamed_fig3_on_four_devices_gives_the_one_device_estimates(tmp_path, c
     from experiments import mohamed2020_fig3
 
     out = tmp_path / "four"
-    proc = _pgjax(["run", "mohamed2020-fig3", *_flags(FIG3), "--devices", "4", "--out", str(out)],
-                  {**cache_env, "JAX_NUM_CPU_DEVICES": "4"})
+    proc = _pgjax(
+        ["run", "mohamed2020-fig3", *_flags(FIG3), "--devices", "4", "--out", str(out)],
+        {**cache_env, "JAX_NUM_CPU_DEVICES": "4"},
+    )
     reference = mohamed2020_fig3.run(mohamed2020_fig3.Config(**FIG3), execution={"devices": 1})
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err
@@ -315,9 +372,25 @@ def test_mohamed_fig2_resume_equals_an_uninterrupted_run(tmp_path):
     from pgjax import cli
 
     out = tmp_path / "run"
-    args = ["run", "mohamed2020-fig2", "--estimators", "reinforce", "pathwise", "--curve-points", "5",
-            "--mc-points", "3", "--n-seeds", "300", "--no-fuse", "--no-compile-cache", "--devices", "1",
-            "--out", str(out)]  # fmt: skip
+    args = [
+        "run",
+        "mohamed2020-fig2",
+        "--estimators",
+        "reinforce",
+        "pathwise",
+        "--curve-points",
+        "5",
+        "--mc-points",
+        "3",
+        "--n-seeds",
+        "300",
+        "--no-fuse",
+        "--no-compile-cache",
+        "--devices",
+        "1",
+        "--out",
+        str(out),
+    ]
     assert cli.main(args) == 0
     uninterrupted, _, _ = results.read_raw(out)
     cells = sorted(_cell_files(out))
@@ -334,8 +407,25 @@ def test_mohamed_fig2_budget_below_one_micro_batch_is_one_line(tmp_path, capsys)
     from pgjax import cli
 
     out = tmp_path / "run"
-    code = cli.main(["run", "mohamed2020-fig2", "--estimators", "pathwise", "--curve-points", "3", "--mc-points",
-                     "2", "--n-seeds", "10", "--max-memory", "1e-7", "--no-compile-cache", "--out", str(out)])
+    code = cli.main(
+        [
+            "run",
+            "mohamed2020-fig2",
+            "--estimators",
+            "pathwise",
+            "--curve-points",
+            "3",
+            "--mc-points",
+            "2",
+            "--n-seeds",
+            "10",
+            "--max-memory",
+            "1e-7",
+            "--no-compile-cache",
+            "--out",
+            str(out),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1, err
     assert err.startswith("pgjax: error: --max-memory: pathwise at n = 1 needs ") and "micro-batch" in err

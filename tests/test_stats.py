@@ -26,9 +26,25 @@ NOMINAL = 0.95
 Z_1E6 = float(sps.norm.isf(0.5e-6))  # ~4.89
 
 EXPECTED_COLUMNS = [
-    "estimator", "param", "n", "n_seeds", "n_nonfinite", "mean", "true_grad", "bias", "bias_se", "var",
-    "var_lo", "var_hi", "n_var", "mse", "var_exact", "var_ratio", "var_ratio_lo", "var_ratio_hi",
-]  # fmt: skip
+    "estimator",
+    "param",
+    "n",
+    "n_seeds",
+    "n_nonfinite",
+    "mean",
+    "true_grad",
+    "bias",
+    "bias_se",
+    "var",
+    "var_lo",
+    "var_hi",
+    "n_var",
+    "mse",
+    "var_exact",
+    "var_ratio",
+    "var_ratio_lo",
+    "var_ratio_hi",
+]
 
 
 def _coverage_band(p_lo: float, n_rep: int) -> tuple[float, float]:
@@ -38,7 +54,7 @@ def _coverage_band(p_lo: float, n_rep: int) -> tuple[float, float]:
     for 1e-6 two-sided: a correct interval whose true coverage lies in [p_lo, 0.95] falls outside the band
     with probability < 1e-6 (normal approximation to the binomial; n_rep * p * (1 - p) > 200 here).
     """
-    sd = lambda p: np.sqrt(p * (1 - p) / n_rep)  # noqa: E731
+    sd = lambda p: np.sqrt(p * (1 - p) / n_rep)
     return p_lo - Z_1E6 * sd(p_lo), NOMINAL + Z_1E6 * sd(NOMINAL)
 
 
@@ -147,9 +163,7 @@ def test_summarise_values_match_numpy(hand_made):
     assert counts[("reinforce", 4, "theta[0]")] == 1
     assert counts.sum() == 3
     # n_var is flat for an i.i.d. average: var_exact * n is the one-sample value.
-    np.testing.assert_allclose(
-        df.loc[("reinforce", 4), "var_exact"].to_numpy() * 4, exact["reinforce"], rtol=1e-15
-    )
+    np.testing.assert_allclose(df.loc[("reinforce", 4), "var_exact"].to_numpy() * 4, exact["reinforce"], rtol=1e-15)
 
 
 def test_summarise_nan_cases():
@@ -411,8 +425,11 @@ def _exact_bandit():
     a = 0.05 + nodes
     r = -((a - 1.0) ** 2)
     out = {}
-    for name, v in {"reinforce_log_sigma": r * (nodes**2 - 1), "reinforce_theta": r * nodes,
-                    "pathwise_theta": -2.0 * (a - 1.0)}.items():  # fmt: skip
+    for name, v in {
+        "reinforce_log_sigma": r * (nodes**2 - 1),
+        "reinforce_theta": r * nodes,
+        "pathwise_theta": -2.0 * (a - 1.0),
+    }.items():
         c = v - (weights * v).sum()
         out[name] = ((weights * c**2).sum(), (weights * c**4).sum() / (weights * c**2).sum() ** 2)
     return out

@@ -24,18 +24,45 @@ def registered_names() -> set[str]:
 
 #: The estimators of each experiment's default run (and the paper's four), which share figures.
 EXPERIMENT_SETS = {
-    "bandit-variance": ["reinforce", "constant_baseline", "batch_mean_baseline", "leave_one_out",
-                        "optimal_baseline_exact", "optimal_baseline_batch", "pathwise"],
-    "test-function-variance": ["reinforce", "batch_mean_baseline", "leave_one_out", "optimal_baseline_exact",
-                               "optimal_baseline_batch", "pathwise", "measure_valued", "measure_valued_coupled",
-                               "delta_cv_score", "delta_cv_score_est", "delta_cv_pathwise", "delta_cv_pathwise_est"],
-    "lqr-variance": ["reinforce", "constant_baseline", "optimal_baseline_exact", "reward_to_go",
-                     "reward_to_go_optimal", "value_baseline", "learned_value_baseline", "gae", "pathwise"],
+    "bandit-variance": [
+        "reinforce",
+        "constant_baseline",
+        "batch_mean_baseline",
+        "leave_one_out",
+        "optimal_baseline_exact",
+        "optimal_baseline_batch",
+        "pathwise",
+    ],
+    "test-function-variance": [
+        "reinforce",
+        "batch_mean_baseline",
+        "leave_one_out",
+        "optimal_baseline_exact",
+        "optimal_baseline_batch",
+        "pathwise",
+        "measure_valued",
+        "measure_valued_coupled",
+        "delta_cv_score",
+        "delta_cv_score_est",
+        "delta_cv_pathwise",
+        "delta_cv_pathwise_est",
+    ],
+    "lqr-variance": [
+        "reinforce",
+        "constant_baseline",
+        "optimal_baseline_exact",
+        "reward_to_go",
+        "reward_to_go_optimal",
+        "value_baseline",
+        "learned_value_baseline",
+        "gae",
+        "pathwise",
+    ],
     "lqr-gae": ["reinforce", "reward_to_go", "gae[exact]", "gae[stationary]", "gae[learned]"],
     "lqr-pgpe": ["reinforce", "leave_one_out", "pgpe_symmetric", "pathwise"],
     "training": list(SIGNALS),
     "mohamed2020": ["reinforce", "optimal_baseline_exact", "pathwise", "measure_valued_coupled"],
-}  # fmt: skip
+}
 
 
 def test_registry_covers_every_registered_estimator():

@@ -13,10 +13,27 @@ from pgjax.results import ResultsError
 from pgjax.stats import unbiasedness_z
 from pgjax.training import TrainSetup, train
 
-SMALL = TrainSetup(env="cartpole", policy="linear-softmax", episodes=4, horizon=100, updates=24, log_every=4,
-                   critic_hidden=(8,), critic_epochs=2, critic_learning_rate=1e-2, value_scale=20.0)  # fmt: skip
-VARIANTS = ("reinforce", "reward_to_go", "batch_mean_baseline", "leave_one_out", "value_baseline", "gae",
-            "normalised_return")  # fmt: skip
+SMALL = TrainSetup(
+    env="cartpole",
+    policy="linear-softmax",
+    episodes=4,
+    horizon=100,
+    updates=24,
+    log_every=4,
+    critic_hidden=(8,),
+    critic_epochs=2,
+    critic_learning_rate=1e-2,
+    value_scale=20.0,
+)
+VARIANTS = (
+    "reinforce",
+    "reward_to_go",
+    "batch_mean_baseline",
+    "leave_one_out",
+    "value_baseline",
+    "gae",
+    "normalised_return",
+)
 
 
 @pytest.mark.parametrize("estimator", VARIANTS)

@@ -10,10 +10,27 @@ import pytest
 
 os.environ.setdefault("PGJAX_NO_COMPILE_CACHE", "1")
 
-from pgjax import cli  # noqa: E402
+from pgjax import cli
 
-TINY = ["--n-seeds", "8", "--episodes", "2", "--horizon", "30", "--updates", "4", "--log-every", "2",
-        "--bootstrap-reps", "200", "--estimators", "reward_to_go", "gae", "--chunks", "2"]  # fmt: skip
+TINY = [
+    "--n-seeds",
+    "8",
+    "--episodes",
+    "2",
+    "--horizon",
+    "30",
+    "--updates",
+    "4",
+    "--log-every",
+    "2",
+    "--bootstrap-reps",
+    "200",
+    "--estimators",
+    "reward_to_go",
+    "gae",
+    "--chunks",
+    "2",
+]
 
 
 def _run(capsys, *args):
@@ -85,17 +102,42 @@ def test_pong_smoke_and_pendulum_run(tmp_path):
     small = ["--n-seeds", "4", "--updates", "2", "--log-every", "1", "--horizon", "20", "--bootstrap-reps", "100"]
     assert cli.main(["run", "pong-pixels", *small, "--out", str(tmp_path / "pong")]) == 0
     assert (tmp_path / "pong" / "figure.png").exists()
-    assert cli.main(["run", "pendulum-gaussian", *small, "--estimators", "leave_one_out",
-                     "--out", str(tmp_path / "pendulum")]) == 0  # fmt: skip
+    assert (
+        cli.main(
+            ["run", "pendulum-gaussian", *small, "--estimators", "leave_one_out", "--out", str(tmp_path / "pendulum")]
+        )
+        == 0
+    )
     table = pd.read_parquet(tmp_path / "pendulum" / "table.parquet")
     assert table["mean"].lt(0).all()  # pendulum rewards are costs
 
 
 def test_variance_experiment_tables_and_figures(tmp_path):
     out = tmp_path / "variance"
-    args = ["run", "cartpole-variance", "--n-seeds", "20", "--ns", "2", "4", "--snapshots", "0", "2",
-            "--reference-batches", "16", "--reference-episodes", "8", "--horizon", "30",
-            "--estimators", "reinforce", "batch_mean_baseline", "gae", "--out", str(out)]  # fmt: skip
+    args = [
+        "run",
+        "cartpole-variance",
+        "--n-seeds",
+        "20",
+        "--ns",
+        "2",
+        "4",
+        "--snapshots",
+        "0",
+        "2",
+        "--reference-batches",
+        "16",
+        "--reference-episodes",
+        "8",
+        "--horizon",
+        "30",
+        "--estimators",
+        "reinforce",
+        "batch_mean_baseline",
+        "gae",
+        "--out",
+        str(out),
+    ]
     assert cli.main(args) == 0
     table = pd.read_parquet(out / "table.parquet")
     assert set(table["snapshot"]) == {"initial", "trained"}

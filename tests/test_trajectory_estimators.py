@@ -51,8 +51,16 @@ def scalar_fixed():
 
 
 def double_integrator():
-    return make_system("double_integrator", horizon=4, gain=(-0.6, -1.2), sigma=0.5, x0=(1.0, 0.0),
-                       x0_std=0.2, process_std=0.05, discount=0.95)  # fmt: skip
+    return make_system(
+        "double_integrator",
+        horizon=4,
+        gain=(-0.6, -1.2),
+        sigma=0.5,
+        x0=(1.0, 0.0),
+        x0_std=0.2,
+        process_std=0.05,
+        discount=0.95,
+    )
 
 
 def estimators_for(problem, params):
@@ -84,8 +92,16 @@ def sweeps():
         problem = build()
         params = problem.init_params()
         ests = estimators_for(problem, params)
-        sweep = run_sweep(problem, params, {"fused": Fused(tuple(ests.values()))}, (1,), R, seed=11,
-                          chunk_size=R, micro_batch_elements=1 << 14)  # fmt: skip
+        sweep = run_sweep(
+            problem,
+            params,
+            {"fused": Fused(tuple(ests.values()))},
+            (1,),
+            R,
+            seed=11,
+            chunk_size=R,
+            micro_batch_elements=1 << 14,
+        )
         out[name] = (problem, params, ests, split_fused(sweep, "fused", list(ests)))
     return out
 
@@ -205,8 +221,10 @@ def symbolic_moments(*, a, b, q, r, k, sigma, x0, x0_std, process_std, gamma, H)
     out = {}
     for coord, psi in (("K", psi_k), ("log_sigma", psi_s)):
         reinforce = G * sum(psi, Poly.const(0, nv))
-        rtg = sum((psi[t] * sum((gamma**s * rewards[s] for s in range(t, H)), Poly.const(0, nv))
-                   for t in range(H)), Poly.const(0, nv))  # fmt: skip
+        rtg = sum(
+            (psi[t] * sum((gamma**s * rewards[s] for s in range(t, H)), Poly.const(0, nv)) for t in range(H)),
+            Poly.const(0, nv),
+        )
         for name, g in (("reinforce", reinforce), ("reward_to_go", rtg)):
             out[(name, coord)] = (g.expect(), (g * g).expect())
     return out
@@ -222,10 +240,18 @@ def symbolic_moments(*, a, b, q, r, k, sigma, x0, x0_std, process_std, gamma, H)
 def test_exact_moments_equal_the_symbolic_isserlis_expansion(setting):
     system = dict(a=1.0, b=1.0, q=1.0, r=0.1, k=-0.5, sigma=0.5, x0=1.0)
     problem = LinearQuadraticRegulator.scalar(
-        a=system["a"], b=system["b"], q=system["q"], r=system["r"], k=system["k"], sigma=system["sigma"],
-        x0=system["x0"], horizon=setting["H"], x0_std=setting["x0_std"], process_std=setting["process_std"],
+        a=system["a"],
+        b=system["b"],
+        q=system["q"],
+        r=system["r"],
+        k=system["k"],
+        sigma=system["sigma"],
+        x0=system["x0"],
+        horizon=setting["H"],
+        x0_std=setting["x0_std"],
+        process_std=setting["process_std"],
         discount=setting["gamma"],
-    )  # fmt: skip
+    )
     expected = symbolic_moments(**system, **setting)
     with jax.enable_x64(True):
         params = problem.init_params()  # float64: log(sigma) without float32 rounding
@@ -238,8 +264,9 @@ def test_exact_moments_equal_the_symbolic_isserlis_expansion(setting):
     # and the exact mean is the exact gradient
     from pgjax.problems.base import exact_gradient
 
-    np.testing.assert_allclose(flat64(exact_moments(Reinforce(), problem, params)["mean"]),
-                               flat64(exact_gradient(problem, params)), rtol=1e-9)  # fmt: skip
+    np.testing.assert_allclose(
+        flat64(exact_moments(Reinforce(), problem, params)["mean"]), flat64(exact_gradient(problem, params)), rtol=1e-9
+    )
 
 
 # ------------------------------------------------------------------------------ identities between them
@@ -254,12 +281,22 @@ def test_identities_on_the_same_key():
     problem = double_integrator()
     params = problem.init_params()
     grid = GAEGrid(lams=(0.5, 1.0), value="stationary")
-    out = _same_key_estimates(problem, params, [
-        GAE(lam=1.0), ValueBaseline(), GAE(lam=0.5, value="stationary"), grid,
-        RewardToGoOptimalBaseline(), RewardToGoOptimalBaseline().pinned(problem, params),
-        PinnedOptimalBaseline(), PinnedOptimalBaseline().pinned(problem, params),
-        RewardToGo(), RewardToGo(forward=False),
-    ])  # fmt: skip
+    out = _same_key_estimates(
+        problem,
+        params,
+        [
+            GAE(lam=1.0),
+            ValueBaseline(),
+            GAE(lam=0.5, value="stationary"),
+            grid,
+            RewardToGoOptimalBaseline(),
+            RewardToGoOptimalBaseline().pinned(problem, params),
+            PinnedOptimalBaseline(),
+            PinnedOptimalBaseline().pinned(problem, params),
+            RewardToGo(),
+            RewardToGo(forward=False),
+        ],
+    )
     close = lambda a, b, tol=1e-5: np.testing.assert_allclose(flat64(a), flat64(b), rtol=tol, atol=tol)
     close(out[0], out[1])
     close(out[2], out[3][0])
@@ -330,8 +367,19 @@ def test_pgpe_estimators_are_unbiased():
     problem = ParameterExploringLQR(base=base, sigma_K0=(0.3,))
     params = problem.init_params()
     ests = {"reinforce": Reinforce(), "loo": LeaveOneOutBaseline(), "sym": SymmetricPGPE(), "pathwise": Pathwise()}
-    sweep = split_fused(run_sweep(problem, params, {"f": Fused(tuple(ests.values()))}, (4,), 20_000,
-                                  chunk_size=20_000, micro_batch_elements=1 << 14), "f", list(ests))  # fmt: skip
+    sweep = split_fused(
+        run_sweep(
+            problem,
+            params,
+            {"f": Fused(tuple(ests.values()))},
+            (4,),
+            20_000,
+            chunk_size=20_000,
+            micro_batch_elements=1 << 14,
+        ),
+        "f",
+        list(ests),
+    )
     z = stats.unbiasedness_z(len(ests) * 2, ALPHA)
     for name in ests:
         x = sweep.estimates[name][4].astype(np.float64)

@@ -37,7 +37,8 @@ learning curve reports.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, ClassVar
+from collections.abc import Callable
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -125,9 +126,7 @@ def learning_signal(
     return w * alive
 
 
-def surrogate_gradient(
-    log_prob: Callable, params, inputs: jax.Array, actions: jax.Array, weights: jax.Array
-):
+def surrogate_gradient(log_prob: Callable, params, inputs: jax.Array, actions: jax.Array, weights: jax.Array):
     """grad_theta (1/n) sum_it w_it log pi_theta(a_it | x_it) for time-major inputs (H, n, ...), actions
     (H, n, ...) and weights (H, n) (zero at dead steps); ``log_prob(params, x, a)`` is per step."""
     weights = jax.lax.stop_gradient(weights)

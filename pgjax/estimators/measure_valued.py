@@ -161,8 +161,8 @@ class _MeasureValued(_Estimator):
             second_sigma = jnp.sum(weight * diff**2, axis=(0, 1))
         else:
             first_mu = expect(ww, plus_mu) - expect(ww, minus_mu)
-            second_mu = expect(ww, plus_mu**2) - 2 * expect(ww, plus_mu) * expect(ww, minus_mu) + expect(
-                ww, minus_mu**2
+            second_mu = (
+                expect(ww, plus_mu**2) - 2 * expect(ww, plus_mu) * expect(ww, minus_mu) + expect(ww, minus_mu**2)
             )
             normal = g(mu + sigma * zn[:, None])
             first_sigma = expect(mw, plus_sigma) - expect(zw, normal)

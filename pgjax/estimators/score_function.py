@@ -84,7 +84,11 @@ def _score_function_variance(problem, params, baseline) -> Params | None:
         b = baseline(mom) if callable(baseline) else jax.tree.map(lambda _: jnp.float64(baseline), grad)
         return jax.tree.map(
             lambda r2, r1, p2, bb, g: jax.device_get(r2 - 2 * bb * r1 + bb**2 * p2 - g**2),
-            mom["r2_psi2"], mom["r_psi2"], mom["psi2"], b, grad,
+            mom["r2_psi2"],
+            mom["r_psi2"],
+            mom["psi2"],
+            b,
+            grad,
         )
 
 

@@ -224,7 +224,7 @@ class RewardToGoOptimalBaseline(_TrajectoryEstimator):
     name: ClassVar[str] = "reward_to_go_optimal"
     iid: ClassVar[bool] = True
 
-    def pinned(self, problem, params) -> "RewardToGoOptimalBaseline":
+    def pinned(self, problem, params) -> RewardToGoOptimalBaseline:
         """A copy whose b_kc are computed now (float64) and stored as constants: a smaller compiled program.
         At other parameters the pinned copy stays unbiased (any fixed baseline does) but is no longer optimal."""
         with jax.enable_x64(True):
@@ -280,7 +280,7 @@ class PinnedOptimalBaseline(OptimalBaselineExact):
 
     values: tuple[float, ...] | None = None
 
-    def pinned(self, problem, params) -> "PinnedOptimalBaseline":
+    def pinned(self, problem, params) -> PinnedOptimalBaseline:
         """A copy with b* computed now (float64) at ``params`` and stored as constants."""
         with jax.enable_x64(True):
             p64 = jax.tree.map(lambda x: jnp.asarray(x, jnp.float64), params)
@@ -578,9 +578,10 @@ def split_fused(sweep, fused_name: str, names):
     out = copy.copy(sweep)
     estimates = {k: v for k, v in sweep.estimates.items() if k != fused_name}
     for j, name in enumerate(names):
-        estimates[name] = {n: np.ascontiguousarray(x[:, j * num_params : (j + 1) * num_params])
-                           for n, x in block.items()}  # fmt: skip
-    for n, x in block.items():
+        estimates[name] = {
+            n: np.ascontiguousarray(x[:, j * num_params : (j + 1) * num_params]) for n, x in block.items()
+        }
+    for x in block.values():
         if x.shape[1] != len(names) * num_params:
             raise ValueError(f"fused estimates have {x.shape[1]} columns, expected {len(names)} x {num_params}")
     out.estimates = estimates
@@ -612,9 +613,7 @@ def make_trajectory_estimator(
     """The trajectory estimator called ``name``. ``baseline`` is the b of ``constant_baseline``; ``lam`` and
     ``value`` configure ``gae``; ``n_pilot`` is the pilot batch of the learned critics."""
     if name not in TRAJECTORY_ESTIMATORS:
-        raise ConfigError(
-            "estimators", f"unknown estimator {name!r}; choose from {', '.join(TRAJECTORY_ESTIMATORS)}"
-        )
+        raise ConfigError("estimators", f"unknown estimator {name!r}; choose from {', '.join(TRAJECTORY_ESTIMATORS)}")
     cls = TRAJECTORY_ESTIMATORS[name]
     if cls is ConstantBaseline:
         return ConstantBaseline(baseline=float(baseline))

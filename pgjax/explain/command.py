@@ -15,8 +15,8 @@ import dataclasses
 import os
 import shlex
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from pgjax.errors import ConfigError, PgjaxError
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import textwrap
-from typing import Union
 
 import numpy as np
 
@@ -64,7 +63,7 @@ class Bullets:
     items: tuple[str, ...]
 
 
-Block = Union[Paragraph, Formula, Table, Figure, Bullets]
+Block = Paragraph | Formula | Table | Figure | Bullets
 
 
 @dataclasses.dataclass(frozen=True)

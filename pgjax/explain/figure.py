@@ -13,13 +13,13 @@ import matplotlib
 
 matplotlib.use("Agg", force=False)
 
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import FixedLocator, MaxNLocator  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.ticker import FixedLocator, MaxNLocator
 
-from pgjax.explain.document import fmt  # noqa: E402
-from pgjax.explain.numbers import Numbers  # noqa: E402
-from pgjax.plots import PALETTE, STYLE  # noqa: E402
+from pgjax.explain.document import fmt
+from pgjax.explain.numbers import Numbers
+from pgjax.plots import PALETTE, STYLE
 
 _BLUE, _VERMILLION, _GREEN, _PURPLE, _ORANGE = PALETTE[:5]
 _HISTOGRAMS = (
@@ -34,8 +34,7 @@ def _integrand_panel(ax, nb: Numbers) -> None:
     product = nb.curve_product
     ax.axhline(0.0, color="0.6", linewidth=0.8, zorder=1)
     ax.fill_between(a, product, 0.0, color=_GREEN, alpha=0.25, linewidth=0, zorder=2)
-    ax.plot(a, product, color=_GREEN, linewidth=2.2, zorder=4,
-            label=f"π ψ r = ∂π/∂θ · r  (area {fmt(nb.grad)})")
+    ax.plot(a, product, color=_GREEN, linewidth=2.2, zorder=4, label=f"π ψ r = ∂π/∂θ · r  (area {fmt(nb.grad)})")
     ax.plot(a, nb.curve_score, color=_BLUE, linewidth=1.5, zorder=3, label="score ψ(a) = (a - μ) s / σ²")
     ax.plot(a, nb.curve_reward, color=_VERMILLION, linewidth=1.5, zorder=3, label=f"reward r(a) = {nb.reward_text}")
     # Keep the product readable: the score and the reward may leave the frame at the edges.
@@ -68,8 +67,7 @@ def _integrand_panel(ax, nb: Numbers) -> None:
 
     handles, labels = ax.get_legend_handles_labels()
     h2, l2 = twin.get_legend_handles_labels()
-    ax.legend(handles + h2, labels + l2, loc="upper left", frameon=True, framealpha=0.9, edgecolor="none",
-              fontsize=8)
+    ax.legend(handles + h2, labels + l2, loc="upper left", frameon=True, framealpha=0.9, edgecolor="none", fontsize=8)
 
 
 def _histogram_panel(ax, nb: Numbers) -> None:
@@ -80,8 +78,15 @@ def _histogram_panel(ax, nb: Numbers) -> None:
     bins = np.linspace(lo, hi, 91)
     for key, label, color in _HISTOGRAMS:
         v = by_key[key]
-        ax.hist(v.samples, bins=bins, density=True, histtype="step", linewidth=1.6,
-                color=color, label=f"{label}: variance {fmt(v.exact, 3)}")
+        ax.hist(
+            v.samples,
+            bins=bins,
+            density=True,
+            histtype="step",
+            linewidth=1.6,
+            color=color,
+            label=f"{label}: variance {fmt(v.exact, 3)}",
+        )
     ax.axvline(nb.grad, color="0.2", linewidth=1.0, linestyle=(0, (5, 3)), label=f"exact slope {fmt(nb.grad)}")
     ax.set_xlim(lo, hi)
     ax.set_yscale("log")

@@ -403,8 +403,19 @@ def _compute(setup: Setup, sizes: Sizes) -> Numbers:
         else:
             baseline = None
         variance.append(
-            VarianceRow(name, baseline, exact, float(var), float(lo), float(hi), exact / plain_exact,
-                        float(ratio), float(r_lo), float(r_hi), x)
+            VarianceRow(
+                name,
+                baseline,
+                exact,
+                float(var),
+                float(lo),
+                float(hi),
+                exact / plain_exact,
+                float(ratio),
+                float(r_lo),
+                float(r_hi),
+                x,
+            )
         )
 
     # Figure curves.

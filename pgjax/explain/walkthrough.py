@@ -113,8 +113,7 @@ def _shortcut_section(nb: Numbers) -> Section:
         "2. The slope of an average is not an average",
         (
             Paragraph(
-                "Write the average reward as a sum over all actions, each weighted by its probability "
-                "density π(a; θ):"
+                "Write the average reward as a sum over all actions, each weighted by its probability density π(a; θ):"
             ),
             Formula(("J(θ) = ∫ π(a; θ) r(a) da",)),
             Paragraph(
@@ -281,8 +280,7 @@ def _buys_section(nb: Numbers) -> Section:
         verdict = (
             f"The score-function estimate lands within {fmt(abs(sf.estimate - nb.window_grad) / sf.se, 2)} "
             f"standard errors of the exact slope {fmt(nb.window_grad)}. The pathwise estimate is "
-            f"{fmt(pw.estimate)}"
-            + (f" in every one of the R = {R} seeds: confidently wrong." if pw.se == 0 else ".")
+            f"{fmt(pw.estimate)}" + (f" in every one of the R = {R} seeds: confidently wrong." if pw.se == 0 else ".")
         )
     else:
         verdict = (
@@ -467,8 +465,7 @@ def _summary_section(nb: Numbers) -> Section:
         (
             Bullets(
                 (
-                    "The slope of an average reward moves inside the integral onto the density π, not onto "
-                    "the reward.",
+                    "The slope of an average reward moves inside the integral onto the density π, not onto the reward.",
                     "That integral is not an average over π, so averaging ∂π/∂θ · r over drawn actions gives "
                     f"the wrong answer ({fmt(nb.shortcut_limit)} instead of {fmt(nb.grad)} here).",
                     "Multiplying and dividing by π makes it one: dJ/dθ is the average of r(a) ψ(a) over "

@@ -10,8 +10,8 @@ from pgjax.problems.gaussian_test_functions import (
     GaussianTestFunction,
 )
 from pgjax.problems.lqr import SYSTEMS, LinearQuadraticRegulator, LQRParams, ParameterExploringLQR, make_system
-from pgjax.problems.softmax_bandit import SoftmaxBandit
 from pgjax.problems.rewards import REWARDS, GaussianBump, Linear, Quadratic, Reward, make_reward
+from pgjax.problems.softmax_bandit import SoftmaxBandit
 
 __all__ = [
     "LQRParams",

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -110,7 +110,7 @@ class LinearGaussianBandit:
         state_std: float | Sequence[float] = 0.0,
         reward: str | Reward = "quadratic",
         reward_target: float = 1.0,
-    ) -> "LinearGaussianBandit":
+    ) -> LinearGaussianBandit:
         """Validating constructor; ``state_std`` may be a scalar (same for every coordinate)."""
         state = tuple(float(x) for x in state)
         if isinstance(state_std, (int, float)):
@@ -244,9 +244,7 @@ class LinearGaussianBandit:
         return {
             "psi2": BanditParams(theta=expect(psi_theta**2), log_sigma=expect_ls(psi_ls**2)),
             "r_psi2": BanditParams(theta=expect(r * psi_theta**2), log_sigma=expect_ls(r[..., 0] * psi_ls**2)),
-            "r2_psi2": BanditParams(
-                theta=expect(r**2 * psi_theta**2), log_sigma=expect_ls(r[..., 0] ** 2 * psi_ls**2)
-            ),
+            "r2_psi2": BanditParams(theta=expect(r**2 * psi_theta**2), log_sigma=expect_ls(r[..., 0] ** 2 * psi_ls**2)),
             "dr2": BanditParams(
                 theta=expect(dr**2 * s**2), log_sigma=expect_ls((dr[..., 0] * sigma * eps[..., 0]) ** 2)
             ),

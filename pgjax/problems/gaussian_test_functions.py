@@ -40,7 +40,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from typing import Callable, ClassVar, Sequence
+from collections.abc import Callable, Sequence
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -168,7 +169,7 @@ DEFAULT_PANELS = 96
 DENSITIES = ("normal", "weibull", "maxwell", "uniform")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _composite_gauss_legendre(a: float, b: float, panels: int) -> tuple[np.ndarray, np.ndarray]:
     x, w = np.polynomial.legendre.leggauss(PANEL_ORDER)
     edges = np.linspace(a, b, panels + 1)
@@ -179,7 +180,7 @@ def _composite_gauss_legendre(a: float, b: float, panels: int) -> tuple[np.ndarr
     return nodes, weights
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def quadrature_rule(density: str, panels: int = DEFAULT_PANELS) -> tuple[np.ndarray, np.ndarray]:
     """Nodes and weights (float64, read-only) with sum_i w_i h(x_i) ~= E[h(X)] for X with the given density.
 
@@ -249,7 +250,9 @@ class GaussianTestFunction:
 
     def __post_init__(self):
         if self.function not in FUNCTIONS:
-            raise ConfigError("function", f"unknown test function {self.function!r}; choose from {', '.join(FUNCTIONS)}")
+            raise ConfigError(
+                "function", f"unknown test function {self.function!r}; choose from {', '.join(FUNCTIONS)}"
+            )
         if isinstance(self.k, (int, float)):  # a traced k (see with_k) is checked where it is made
             FUNCTIONS[self.function].check_k(float(self.k))
         if len(self.mu0) < 1:
@@ -275,7 +278,7 @@ class GaussianTestFunction:
         sigma: float | Sequence[float] = 1.0,
         dim: int | None = None,
         scale: str = "sigma",
-    ) -> "GaussianTestFunction":
+    ) -> GaussianTestFunction:
         """Validating constructor; scalar ``mu`` / ``sigma`` are repeated ``dim`` times (default: their length,
         or 1)."""
         mu = (float(mu),) if isinstance(mu, (int, float)) else tuple(float(m) for m in mu)
@@ -289,7 +292,7 @@ class GaussianTestFunction:
             sigma = sigma * len(mu)
         return cls(function=function, k=float(k), mu0=mu, sigma0=sigma, scale=scale)
 
-    def with_k(self, k) -> "GaussianTestFunction":
+    def with_k(self, k) -> GaussianTestFunction:
         """The same problem with another k; ``k`` may be a jax tracer, so that one compiled function can
         evaluate a whole grid of k (``jax.vmap`` over k). Such a problem must not be used as a static
         (hashed) argument."""

@@ -57,7 +57,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -87,25 +87,25 @@ class Quadratic:
     b: jax.Array
     c: jax.Array
 
-    def __getitem__(self, index) -> "Quadratic":
+    def __getitem__(self, index) -> Quadratic:
         return Quadratic(M=self.M[index], b=self.b[index], c=self.c[index])
 
     @property
     def shape(self) -> tuple[int, ...]:
         return tuple(self.c.shape)
 
-    def __add__(self, other: "Quadratic") -> "Quadratic":
+    def __add__(self, other: Quadratic) -> Quadratic:
         return Quadratic(M=self.M + other.M, b=self.b + other.b, c=self.c + other.c)
 
-    def __sub__(self, other: "Quadratic") -> "Quadratic":
+    def __sub__(self, other: Quadratic) -> Quadratic:
         return Quadratic(M=self.M - other.M, b=self.b - other.b, c=self.c - other.c)
 
-    def scale(self, weights) -> "Quadratic":
+    def scale(self, weights) -> Quadratic:
         """Multiplies each polynomial by ``weights`` (broadcast against the batch shape)."""
         w = jnp.asarray(weights)
         return Quadratic(M=self.M * w[..., None, None], b=self.b * w[..., None], c=self.c * w)
 
-    def shift(self, constant) -> "Quadratic":
+    def shift(self, constant) -> Quadratic:
         """Adds ``constant`` (broadcast against the batch shape) to each polynomial."""
         c = self.c + constant
         shape = c.shape
@@ -399,7 +399,7 @@ class LinearQuadraticRegulator:
         discount: float = 1.0,
         noise: str = "diagonal",
         scale_offdiag: Sequence[float] = (),
-    ) -> "LinearQuadraticRegulator":
+    ) -> LinearQuadraticRegulator:
         """Validating constructor. Matrices may be nested sequences, arrays or scalars (a 1 x 1 matrix; for
         Q, R and covariances a scalar means that multiple of the identity). ``x0_std`` / ``process_std`` give
         diagonal covariances; ``x0_cov`` / ``process_cov`` override them with full ones."""
@@ -442,12 +442,21 @@ class LinearQuadraticRegulator:
         x0_std: float = 0.0,
         process_std: float = 0.0,
         discount: float = 1.0,
-    ) -> "LinearQuadraticRegulator":
+    ) -> LinearQuadraticRegulator:
         """The scalar system x' = a x + b u + w, u = k x + sigma eps, r = -(q x^2 + r u^2)."""
         return cls.build(
-            A=a, B=b, Q=q, R=r, K=k, sigma=sigma, horizon=horizon, x0=x0, x0_std=x0_std,
-            process_std=process_std, discount=discount,
-        )  # fmt: skip
+            A=a,
+            B=b,
+            Q=q,
+            R=r,
+            K=k,
+            sigma=sigma,
+            horizon=horizon,
+            x0=x0,
+            x0_std=x0_std,
+            process_std=process_std,
+            discount=discount,
+        )
 
     @classmethod
     def double_integrator(
@@ -463,15 +472,24 @@ class LinearQuadraticRegulator:
         x0_std: float = 0.2,
         process_std: float = 0.05,
         discount: float = 1.0,
-    ) -> "LinearQuadraticRegulator":
+    ) -> LinearQuadraticRegulator:
         """Two states (position, velocity), one action (force): x' = [[1, dt], [0, 1]] x + [[0], [dt]] u + w,
         r = -(q_pos p^2 + q_vel v^2 + r u^2)."""
         return cls.build(
-            A=[[1.0, dt], [0.0, 1.0]], B=[[0.0], [dt]], Q=np.diag(q), R=r, K=[list(K)], sigma=sigma,
-            horizon=horizon, x0=x0, x0_std=x0_std, process_std=process_std, discount=discount,
-        )  # fmt: skip
+            A=[[1.0, dt], [0.0, 1.0]],
+            B=[[0.0], [dt]],
+            Q=np.diag(q),
+            R=r,
+            K=[list(K)],
+            sigma=sigma,
+            horizon=horizon,
+            x0=x0,
+            x0_std=x0_std,
+            process_std=process_std,
+            discount=discount,
+        )
 
-    def with_horizon(self, horizon: int) -> "LinearQuadraticRegulator":
+    def with_horizon(self, horizon: int) -> LinearQuadraticRegulator:
         """The same system and policy with another horizon."""
         return dataclasses.replace(self, horizon=int(horizon))
 
@@ -815,8 +833,11 @@ class LinearQuadraticRegulator:
         cross = jnp.einsum("t,tid,ij,tjep->pde", disc, Z, cost, dZ)
         pathwise = Quadratic(
             M=-(cross + jnp.swapaxes(cross, -1, -2)),
-            b=-2.0 * (jnp.einsum("t,tid,ij,tjp->pd", disc, Z, cost, dzeta)
-                      + jnp.einsum("t,tidp,ij,tj->pd", disc, dZ, cost, zeta)),  # fmt: skip
+            b=-2.0
+            * (
+                jnp.einsum("t,tid,ij,tjp->pd", disc, Z, cost, dzeta)
+                + jnp.einsum("t,tidp,ij,tj->pd", disc, dZ, cost, zeta)
+            ),
             c=-2.0 * jnp.einsum("t,ti,ij,tjp->p", disc, zeta, cost, dzeta),
         )
         return {
@@ -847,8 +868,9 @@ class LinearQuadraticRegulator:
     def _score_moments(self, params: LQRParams) -> dict[str, LQRParams]:
         rep = self.gaussian_representation(params)
         _, unravel = ravel_pytree(params)
-        moments = _score_moments_from_rep(rep["rewards"], rep["scores"], rep["pathwise"],
-                                          self.discounts(params.K.dtype))  # fmt: skip
+        moments = _score_moments_from_rep(
+            rep["rewards"], rep["scores"], rep["pathwise"], self.discounts(params.K.dtype)
+        )
         return {k: unravel(v) for k, v in moments.items()}
 
     # ------------------------------------------------------------------------------------------ display
@@ -869,9 +891,7 @@ class LinearQuadraticRegulator:
         return ", ".join(parts)
 
 
-_gaussian_representation = jax.jit(
-    LinearQuadraticRegulator._gaussian_representation, static_argnums=0
-)
+_gaussian_representation = jax.jit(LinearQuadraticRegulator._gaussian_representation, static_argnums=0)
 _score_moments = LinearQuadraticRegulator._score_moments
 
 
@@ -952,8 +972,13 @@ def make_system(
         raise ConfigError("horizon", f"must be an integer >= 1 (got {horizon})")
     if not (math.isfinite(discount) and 0 < discount <= 1):
         raise ConfigError("discount", f"must be in (0, 1] (got {discount})")
-    common = dict(sigma=float(sigma), horizon=int(horizon), x0_std=float(x0_std),
-                  process_std=float(process_std), discount=float(discount))  # fmt: skip
+    common = dict(
+        sigma=float(sigma),
+        horizon=int(horizon),
+        x0_std=float(x0_std),
+        process_std=float(process_std),
+        discount=float(discount),
+    )
     if system == "scalar":
         return LinearQuadraticRegulator.scalar(k=float(gain[0]), x0=float(x0[0]), **common)
     return LinearQuadraticRegulator.double_integrator(K=tuple(float(g) for g in gain), x0=tuple(x0), **common)
@@ -1013,9 +1038,10 @@ class ParameterExploringLQR:
             raise ConfigError("sigma_k", f"must be 1 or a m = {a * m} numbers > 0 (got {sig})")
         if self.quadrature_nodes ** (a * m) > self.max_quadrature_points:
             raise ConfigError(
-                "horizon", f"the exact PGPE objective needs (H + 1)^(a m) = {self.quadrature_nodes}^{a * m} "
+                "horizon",
+                f"the exact PGPE objective needs (H + 1)^(a m) = {self.quadrature_nodes}^{a * m} "
                 f"quadrature points, over {self.max_quadrature_points}: use a shorter horizon or fewer gains",
-            )  # fmt: skip
+            )
 
     @property
     def horizon(self) -> int:

@@ -12,7 +12,7 @@ import functools
 import numpy as np
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def gauss_hermite(num_nodes: int) -> tuple[np.ndarray, np.ndarray]:
     """Nodes and weights (float64, shape (K,)) with sum_k w_k f(x_k) ~= E_{z ~ N(0,1)}[f(z)]."""
     if num_nodes < 1:

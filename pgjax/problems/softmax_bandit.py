@@ -67,7 +67,7 @@ class SoftmaxBandit:
             raise ConfigError("logits", f"must be finite (got {self.logits0})")
 
     @classmethod
-    def build(cls, *, rewards, logits) -> "SoftmaxBandit":
+    def build(cls, *, rewards, logits) -> SoftmaxBandit:
         """Validating constructor from any sequences of numbers."""
         return cls(rewards=tuple(float(r) for r in rewards), logits0=tuple(float(x) for x in logits))
 
