@@ -18,6 +18,7 @@ from pgjax.errors import ConfigError
 from pgjax.estimators import ALL_ESTIMATORS, ESTIMATORS, make_estimator
 from pgjax.experiment import (
     ExperimentResult,
+    Hooks,
     check_estimator_names,
     check_sample_sizes,
     check_seeds,
@@ -178,3 +179,7 @@ if __name__ == "__main__":  # python -m experiments.bandit_variance: refresh the
 
     readme = Path("README.md")
     atomic_write_text(readme, readme_with_excerpt(readme.read_text(), read_table(Path("results") / NAME)))
+
+
+#: The hooks `pgjax run`, `pgjax plot` and `pgjax table` use instead of pgjax's defaults (see pgjax.experiment.Hooks).
+HOOKS = Hooks(total_work=total_work)

@@ -29,6 +29,7 @@ from pgjax.estimators.episodic import SIGNALS, UNBIASED_SIGNALS, Episodic, Episo
 from pgjax.estimators.trajectory import split_fused
 from pgjax.experiment import (
     ExperimentResult,
+    Hooks,
     check_estimator_names,
     check_sample_sizes,
     check_seeds,
@@ -269,3 +270,7 @@ def save(result: ExperimentResult, out_dir, *, argv=None) -> Path:
 
 def total_work(config: Config) -> int:
     return len(config.snapshots) * (config.n_seeds + config.reference_batches)
+
+
+#: The hooks `pgjax run`, `pgjax plot` and `pgjax table` use instead of pgjax's defaults (see pgjax.experiment.Hooks).
+HOOKS = Hooks(total_work=total_work, save=save, draw=draw)

@@ -27,7 +27,7 @@ import pandas as pd
 from pgjax import results, stats
 from pgjax.engine import run_sweep
 from pgjax.errors import ConfigError
-from pgjax.experiment import ExperimentResult, check_sample_sizes, exact_variances
+from pgjax.experiment import ExperimentResult, Hooks, check_sample_sizes, exact_variances
 
 NAME = "interval-coverage"
 PROBLEMS = ("bandit", "lqr")
@@ -389,3 +389,7 @@ if __name__ == "__main__":  # python -m experiments.interval_coverage: refresh t
     readme = Path("README.md")
     summary_table = results.read_frame(Path("results") / NAME, "summary")
     results.atomic_write_text(readme, readme_with_excerpt(readme.read_text(), summary_table))
+
+
+#: The hooks `pgjax run`, `pgjax plot` and `pgjax table` use instead of pgjax's defaults (see pgjax.experiment.Hooks).
+HOOKS = Hooks(total_work=total_work, save=save, draw=draw, headline=headline)

@@ -41,7 +41,7 @@ from pgjax.estimators.trajectory import (
     exact_moments,
     split_fused,
 )
-from pgjax.experiment import ExperimentResult, check_seeds, exact_variances, summarise_sweep
+from pgjax.experiment import ExperimentResult, Hooks, check_seeds, exact_variances, summarise_sweep
 from pgjax.problems.base import exact_gradient
 from pgjax.problems.lqr import SYSTEMS, make_system
 
@@ -226,3 +226,7 @@ def save(result: ExperimentResult, out_dir, *, argv=None):
 def total_work(config: Config) -> int:
     """Progress units: seeds x compiled programs (one)."""
     return config.n_seeds
+
+
+#: The hooks `pgjax run`, `pgjax plot` and `pgjax table` use instead of pgjax's defaults (see pgjax.experiment.Hooks).
+HOOKS = Hooks(total_work=total_work, save=save, draw=draw)

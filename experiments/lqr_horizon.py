@@ -27,6 +27,7 @@ from pgjax.errors import ConfigError
 from pgjax.estimators.trajectory import TRAJECTORY_ESTIMATORS, has_exact_moments
 from pgjax.experiment import (
     ExperimentResult,
+    Hooks,
     check_estimator_names,
     check_seeds,
     exact_variances,
@@ -224,3 +225,7 @@ def total_work(config: Config) -> int:
     """Progress units: seeds x compiled programs."""
     per_horizon = 1 if config.fuse else len(config.estimators)
     return config.n_seeds * per_horizon * len(config.horizons)
+
+
+#: The hooks `pgjax run`, `pgjax plot` and `pgjax table` use instead of pgjax's defaults (see pgjax.experiment.Hooks).
+HOOKS = Hooks(total_work=total_work, save=save, draw=draw)

@@ -20,7 +20,7 @@ from pgjax.engine import MICRO_BATCH_ELEMENTS, run_sweep
 from pgjax.errors import ConfigError
 from pgjax.estimators import LeaveOneOutBaseline, Pathwise, Reinforce
 from pgjax.estimators.trajectory import Fused, SymmetricPGPE, split_fused
-from pgjax.experiment import ExperimentResult, summarise_sweep
+from pgjax.experiment import ExperimentResult, Hooks, summarise_sweep
 from pgjax.problems.lqr import SYSTEMS, ParameterExploringLQR, make_system
 
 NAME = "lqr-pgpe"
@@ -148,3 +148,7 @@ def save(result: ExperimentResult, out_dir, *, argv=None):
 
 def total_work(config: Config) -> int:
     return config.n_seeds
+
+
+#: The hooks `pgjax run`, `pgjax plot` and `pgjax table` use instead of pgjax's defaults (see pgjax.experiment.Hooks).
+HOOKS = Hooks(total_work=total_work, save=save, draw=draw)

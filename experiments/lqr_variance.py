@@ -32,6 +32,7 @@ from pgjax.estimators.trajectory import (
 )
 from pgjax.experiment import (
     ExperimentResult,
+    Hooks,
     check_estimator_names,
     check_sample_sizes,
     check_seeds,
@@ -226,3 +227,7 @@ def run(config: Config = Config(), *, progress=None, execution: dict | None = No
 def total_work(config: Config) -> int:
     """Number of progress units (seeds x compiled programs) a run reports."""
     return config.n_seeds * (1 if config.fuse else len(config.estimators))
+
+
+#: The hooks `pgjax run`, `pgjax plot` and `pgjax table` use instead of pgjax's defaults (see pgjax.experiment.Hooks).
+HOOKS = Hooks(total_work=total_work, save=save, draw=draw)

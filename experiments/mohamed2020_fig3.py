@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 
 from experiments import mohamed2020
+from pgjax.experiment import Hooks
 
 NAME = "mohamed2020-fig3"
 
@@ -34,3 +35,7 @@ def run(config: Config = Config(), *, progress=None, execution: dict | None = No
 total_work = mohamed2020.total_work
 save = mohamed2020.save
 draw = mohamed2020.draw
+
+
+#: The hooks `pgjax run`, `pgjax plot` and `pgjax table` use instead of pgjax's defaults (see pgjax.experiment.Hooks).
+HOOKS = Hooks(total_work=total_work, save=save, draw=draw)

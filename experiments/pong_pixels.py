@@ -22,6 +22,7 @@ import dataclasses
 
 from experiments import training_runs
 from experiments.training_runs import PROGRESS_UNIT, TrainingConfig, draw, headline, retable, save
+from pgjax.experiment import Hooks
 
 NAME = "pong-pixels"
 
@@ -76,5 +77,15 @@ def total_work(config: Config) -> int:
     return training_runs.total_work(config.resolved())
 
 
-# The shared outputs of the training experiments, re-exported for `pgjax run`, `pgjax plot` and the progress bar.
-__all__ = ["NAME", "PROGRESS_UNIT", "Config", "draw", "headline", "retable", "run", "save", "total_work"]
+#: The hooks `pgjax run`, `pgjax plot` and `pgjax table` use instead of pgjax's defaults (see pgjax.experiment.Hooks).
+HOOKS = Hooks(
+    total_work=total_work,
+    progress_unit=PROGRESS_UNIT,
+    save=save,
+    draw=draw,
+    retable=retable,
+    headline=headline,
+)
+
+# The shared outputs of the training experiments stay importable from here too.
+__all__ = ["HOOKS", "NAME", "PROGRESS_UNIT", "Config", "draw", "headline", "retable", "run", "save", "total_work"]

@@ -29,6 +29,7 @@ from pgjax.errors import ConfigError
 from pgjax.estimators import ALL_ESTIMATORS, check_estimators, make_estimator
 from pgjax.experiment import (
     ExperimentResult,
+    Hooks,
     check_estimator_names,
     check_sample_sizes,
     check_seeds,
@@ -181,3 +182,7 @@ def draw(folder: str | Path) -> list[Path]:
 def save(result: ExperimentResult, out_dir: str | Path, *, argv: list[str] | None = None) -> Path:
     """The standard outputs (:func:`pgjax.experiment.save`'s files) plus ``cost.png``/``cost.pdf``, atomically."""
     return save_with(draw, result, out_dir, argv=argv)
+
+
+#: The hooks `pgjax run`, `pgjax plot` and `pgjax table` use instead of pgjax's defaults (see pgjax.experiment.Hooks).
+HOOKS = Hooks(total_work=total_work, save=save, draw=draw)

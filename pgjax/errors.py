@@ -23,3 +23,8 @@ class ConfigError(PgjaxError, ValueError):
     def __init__(self, field: str, message: str):
         self.field = field
         super().__init__(f"--{field.replace('_', '-')}: {message}")
+
+
+class ExperimentError(PgjaxError):
+    """An experiment module breaks the contract of :mod:`pgjax.experiment` (a missing ``NAME``, ``Config`` or
+    ``run``, or a declared hook that is not callable); the message names the module and the problem."""

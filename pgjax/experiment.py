@@ -1,11 +1,17 @@
-"""Glue between a sweep and its saved outputs, and discovery of experiments.
+"""Glue between a sweep and its saved outputs, the experiment contract, and discovery of experiments.
 
 An experiment is a module (registered under the ``pgjax.experiments`` entry-point group, so pgjax never
-imports ``experiments/`` itself) that defines
+imports ``experiments/`` itself) that satisfies :class:`ExperimentModule`:
 
 - ``NAME`` (str) and ``Config``: a frozen dataclass whose fields, with their docstrings, become CLI flags;
-- ``run(config, *, progress=None) -> ExperimentResult``: validates the config (raising
-  :class:`pgjax.ConfigError` early), computes, and returns the result without writing anything.
+- ``run(config, *, progress=None, execution=None) -> ExperimentResult``: validates the config (raising
+  :class:`pgjax.ConfigError` early), computes, and returns the result without writing anything;
+- optionally ``HOOKS``: a :class:`Hooks` naming the functions that replace pgjax's defaults (how the
+  results are saved, drawn, re-tabled, summed up after a run, and how progress is counted).
+
+pgjax looks an optional hook up only in ``HOOKS``, never by attribute name, so a module may hold any other
+names (a ``draw`` imported from :mod:`pgjax.estimators`, say) without changing what the CLI does.
+:func:`check` turns a module that breaks the contract into one :class:`ExperimentError` line.
 
 :func:`save` then writes the table, the raw estimates, the manifest and the figures, replacing the results
 folder as a whole.
@@ -15,14 +21,15 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import inspect
 import pkgutil
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import jax
 import numpy as np
@@ -30,7 +37,7 @@ import pandas as pd
 
 from pgjax import plots, results, stats
 from pgjax.engine import MAX_COUNT, Sweep
-from pgjax.errors import ConfigError, PgjaxError
+from pgjax.errors import ConfigError, ExperimentError, PgjaxError
 
 ENTRY_POINT_GROUP = "pgjax.experiments"
 
@@ -54,6 +61,114 @@ class ExperimentResult:
     table: pd.DataFrame
     sweep: Sweep
     info: dict
+
+
+#: A run's progress callback: ``progress(count)`` after each ``count`` units of work (see :attr:`Hooks.total_work`).
+Progress = Callable[[int], None]
+
+
+@runtime_checkable
+class ExperimentModule(Protocol):
+    """What every experiment module defines (checked by :func:`check` when it is discovered).
+
+    Attributes:
+      NAME: the name of ``pgjax run NAME``; also the ``experiment`` of its manifest, by which ``pgjax plot``
+        and ``pgjax table`` find the module again.
+      Config: a frozen dataclass with a default for every field and a ``validate()`` method that raises
+        :class:`pgjax.ConfigError`; its fields, with their docstrings, are the flags of ``pgjax run NAME``.
+    """
+
+    NAME: str
+    Config: type
+
+    @staticmethod
+    def run(config: Any, *, progress: Progress | None = None, execution: dict | None = None) -> Any:
+        """Computes the experiment for ``config`` and returns the result (an :class:`ExperimentResult`, or
+        whatever the experiment's own ``Hooks.save`` writes), writing nothing.
+
+        ``progress`` is called with the units of work done as they finish. ``execution`` holds the keywords of
+        :func:`pgjax.engine.run_sweep` that say how to run, never what to compute (``devices``,
+        ``max_memory_bytes``, ``store``); an experiment that cannot use one accepts and ignores it. The CLI
+        always passes both."""
+        ...
+
+
+@dataclasses.dataclass(frozen=True)
+class Hooks:
+    """The optional hooks of an experiment, declared as ``HOOKS = Hooks(...)`` in its module.
+
+    Every field left at its default means pgjax's own behaviour. Each hook given must be callable (and
+    ``progress_unit`` a non-empty string); :func:`check` says which is not.
+    """
+
+    total_work: Callable[[Any], int] | None = None
+    """``total_work(config) -> int``: the units of work a run of ``config`` reports through ``progress``, the
+    total of the progress bar and its ETA. Default: no total (a bare count)."""
+    progress_unit: str = "seed"
+    """What one unit of progress is, as the progress bar names it (``"seed"``, ``"update"``, ...)."""
+    save: Callable[..., Path] | None = None
+    """``save(result, out_dir, *, argv=None) -> Path``: writes the results folder ``out_dir`` from ``run``'s
+    result, replacing it as a whole (see :func:`pgjax.results.staged_output`); ``argv`` is the command line
+    recorded in the manifest. Default: :func:`save` (table, raw estimates, manifest, standard figures)."""
+    draw: Callable[[Path], list[Path]] | None = None
+    """``draw(folder) -> list[Path]``: draws the figures of a results folder from its saved tables only, and
+    returns the files written (``pgjax plot``). Default: :func:`pgjax.plots.draw_all`."""
+    retable: Callable[[Path], str] | None = None
+    """``retable(folder) -> str``: re-renders the tables of a results folder from its parquet files, which it
+    never rewrites, and returns the Markdown to print (``pgjax table``). Default: the one standard table."""
+    headline: Callable[[Any], Any] | None = None
+    """``headline(result) -> pandas.DataFrame``: the rows ``pgjax run`` prints when it is done. Default: the
+    rows of the largest sample size of ``result.table``."""
+
+    CALLABLES: ClassVar[tuple[str, ...]] = ("total_work", "save", "draw", "retable", "headline")
+
+
+#: The members every experiment module defines, in the order :func:`check` looks for them.
+REQUIRED = ("NAME", "Config", "run")
+
+
+def check(module: ModuleType) -> ExperimentModule:
+    """``module`` itself if it keeps the experiment contract; otherwise ExperimentError, one line naming the
+    module and the first problem (a missing member, a ``run`` without the ``execution`` keyword, ``HOOKS`` that
+    is not a :class:`Hooks`, a hook that is not callable)."""
+    where = f"experiment module {module.__name__}"
+    for member in REQUIRED:
+        if not hasattr(module, member):
+            raise ExperimentError(f"{where} defines no {member} (an experiment needs {', '.join(REQUIRED)})")
+    if not isinstance(module.NAME, str) or not module.NAME:
+        raise ExperimentError(f"{where}: NAME must be a non-empty string (got {module.NAME!r})")
+    if not (isinstance(module.Config, type) and dataclasses.is_dataclass(module.Config)):
+        raise ExperimentError(f"{where}: Config must be a dataclass (got {module.Config!r})")
+    if not callable(module.run):
+        raise ExperimentError(f"{where}: run is not callable (got {type(module.run).__name__})")
+    try:
+        signature = inspect.signature(module.run)
+    except (TypeError, ValueError):  # a builtin or C function: nothing to check
+        signature = None
+    if signature is not None:
+        try:
+            signature.bind(None, progress=None, execution=None)
+        except TypeError:
+            raise ExperimentError(
+                f"{where}: run must accept run(config, *, progress=None, execution=None) (it is run{signature})"
+            ) from None
+    declared = getattr(module, "HOOKS", Hooks())
+    if not isinstance(declared, Hooks):
+        raise ExperimentError(f"{where}: HOOKS must be a pgjax.experiment.Hooks(...) (got {type(declared).__name__})")
+    for name in Hooks.CALLABLES:
+        value = getattr(declared, name)
+        if value is not None and not callable(value):
+            raise ExperimentError(f"{where}: hook {name} is not callable (got {type(value).__name__})")
+    if not isinstance(declared.progress_unit, str) or not declared.progress_unit:
+        raise ExperimentError(
+            f"{where}: hook progress_unit must be a non-empty string (got {declared.progress_unit!r})"
+        )
+    return module
+
+
+def hooks(module: ModuleType) -> Hooks:
+    """The hooks ``module`` declares (its ``HOOKS``; all defaults when it declares none)."""
+    return getattr(module, "HOOKS", None) or Hooks()
 
 
 def check_estimator_names(names, known) -> None:
@@ -195,11 +310,14 @@ def save_with(
 
 
 def discover() -> dict[str, str]:
-    """Experiment name -> module path.
+    """Experiment name -> module path, of the modules that keep the experiment contract.
 
     Each ``pgjax.experiments`` entry point names either one experiment module or a package whose
     submodules are experiments (this repository registers its ``experiments`` package, so adding an
-    experiment is adding a file). An experiment module defines ``NAME``, ``Config`` and ``run``.
+    experiment is adding a file). In a package, a submodule is an experiment when it defines ``NAME`` (the
+    others are helpers); an entry point that names one module declares it an experiment. A module that
+    fails to import is listed in :data:`BROKEN`, one that breaks the contract (:func:`check`) in
+    :data:`MALFORMED`, so that `pgjax list` warns and :func:`load` says why.
     """
     found: dict[str, str] = {}
     for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
@@ -213,14 +331,28 @@ def discover() -> dict[str, str]:
                 for info in sorted(pkgutil.iter_modules(module.__path__), key=lambda i: i.name)
                 if not info.name.startswith("_")
             ]
+            candidates = [c for c in candidates if c is not None and hasattr(c, "NAME")]
         for candidate in candidates:
-            if candidate is not None and all(hasattr(candidate, a) for a in ("NAME", "Config", "run")):
-                found[candidate.NAME] = candidate.__name__
+            if candidate is None:
+                continue
+            try:
+                check(candidate)
+            except ExperimentError as err:
+                MALFORMED[candidate.__name__] = str(err)
+                if isinstance(getattr(candidate, "NAME", None), str):
+                    _MALFORMED_NAMES[candidate.NAME] = candidate.__name__
+                continue
+            found[candidate.NAME] = candidate.__name__
     return dict(sorted(found.items()))
 
 
 #: Experiment modules that failed to import: module path -> one-line reason (shown by `pgjax list`).
 BROKEN: dict[str, str] = {}
+
+#: Experiment modules that break the contract: module path -> the one-line ExperimentError message (shown by
+#: `pgjax list`, raised by :func:`load`).
+MALFORMED: dict[str, str] = {}
+_MALFORMED_NAMES: dict[str, str] = {}  # NAME -> module path, for the modules in MALFORMED that have one
 
 
 def _try_import(path: str) -> ModuleType | None:
@@ -232,10 +364,13 @@ def _try_import(path: str) -> ModuleType | None:
         return None
 
 
-def load(name: str) -> ModuleType:
-    """Imports the experiment module called ``name``."""
+def load(name: str) -> ExperimentModule:
+    """Imports the experiment module called ``name``: PgjaxError if no experiment has that name,
+    ExperimentError (naming the module and the problem) if its module breaks the contract."""
     found = discover()
     if name not in found:
+        if name in _MALFORMED_NAMES:
+            raise ExperimentError(MALFORMED[_MALFORMED_NAMES[name]])
         known = ", ".join(found) or "none registered (is pgjax installed with `pip install -e .`?)"
         raise PgjaxError(f"unknown experiment {name!r}; known: {known}")
     return importlib.import_module(found[name])
