@@ -227,6 +227,8 @@ def cmd_list() -> int:
         print(f"{name:24s} {summary}")
     for path, reason in experiment.BROKEN.items():
         print(f"pgjax: warning: experiment module {path} failed to import: {reason}", file=sys.stderr)
+    for message in experiment.MALFORMED.values():
+        print(f"pgjax: warning: {message}", file=sys.stderr)
     return 0
 
 
@@ -268,14 +270,11 @@ def cmd_run(args: Sequence[str]) -> int:
         "max_memory_bytes": int(options.max_memory * 2**30),
         "store": store,
     }
-    total = module.total_work(config) if hasattr(module, "total_work") else None
-    unit = getattr(module, "PROGRESS_UNIT", "seed")
+    hooks = experiment.hooks(module)
+    total = hooks.total_work(config) if hooks.total_work else None
     try:
-        with _progress(module.NAME, total, unit, enabled=writer) as update:
-            if "execution" in inspect.signature(module.run).parameters:
-                result = module.run(config, progress=update, execution=execution)
-            else:  # an experiment that cannot shard, resume or bound memory
-                result = module.run(config, progress=update)
+        with _progress(module.NAME, total, hooks.progress_unit, enabled=writer) as update:
+            result = module.run(config, progress=update, execution=execution)
     except KeyboardInterrupt:
         kept = len(set(store.saved) | set(store.loaded))
         raise Interrupted(
@@ -286,7 +285,7 @@ def cmd_run(args: Sequence[str]) -> int:
         return 0
     if store.folder.is_dir():
         store.prepare()  # its run.json names the experiment (a training checkpoint does not write one)
-    save = getattr(module, "save", experiment.save)
+    save = hooks.save or experiment.save
     with results.overwriting(options.overwrite):
         save(result, out, argv=["pgjax", "run", *args])
     store.prune()
@@ -298,7 +297,7 @@ def cmd_run(args: Sequence[str]) -> int:
     print(_platform_line(execution, options))
     if "compiles" in execution:
         print(f"compiled {execution['compiles']} program(s), {execution['cache_hits']} from the persistent cache")
-    headline = module.headline(result) if hasattr(module, "headline") else _headline(result.table)
+    headline = hooks.headline(result) if hooks.headline else _headline(result.table)
     print(results.render_markdown(headline))
     for line in nonfinite_report(result):
         print(f"pgjax: warning: {line}", file=sys.stderr)
@@ -475,15 +474,20 @@ def cmd_table(args: Sequence[str]) -> int:
 
 
 def _experiment_hook(folder: Path, name: str):
-    """The function ``name`` of the experiment that wrote ``folder`` (per its manifest), or None."""
+    """The hook ``name`` (a field of :class:`pgjax.experiment.Hooks`) that the experiment which wrote
+    ``folder`` (per its manifest) declares, or None: for the default, or when the folder has no readable
+    manifest or its experiment is not installed. An installed experiment that breaks the contract is an
+    ExperimentError."""
     from pgjax import experiment, results
-    from pgjax.errors import PgjaxError
+    from pgjax.errors import ExperimentError, PgjaxError
 
     try:
         module = experiment.load(results.read_manifest(folder)["experiment"])
+    except ExperimentError:
+        raise
     except PgjaxError:
         return None
-    return getattr(module, name, None)
+    return getattr(experiment.hooks(module), name)
 
 
 def cmd_plot(args: Sequence[str]) -> int:
