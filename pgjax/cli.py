@@ -26,7 +26,6 @@ import ast
 import contextlib
 import dataclasses
 import inspect
-import io
 import os
 import re
 import sys
@@ -37,33 +36,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
+from pgjax.cli_support import UsageError, enable_compilation_cache, print_error, tyro_parse
+
 USAGE = __doc__.split("\n\n")[1]
-
-
-class UsageError(Exception):
-    pass
-
-
-def _error(message: str) -> int:
-    print(f"pgjax: error: {message}", file=sys.stderr)
-    return 2
-
-
-def _tyro_parse(cls, args: Sequence[str], prog: str):
-    """tyro.cli, with its boxed error report condensed to one line (raised as UsageError)."""
-    import tyro
-
-    if any(a in ("-h", "--help") for a in args):
-        return tyro.cli(cls, args=list(args), prog=prog)  # prints help, exits 0
-    captured = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(captured), contextlib.redirect_stdout(captured):
-            return tyro.cli(cls, args=list(args), prog=prog)
-    except SystemExit as exc:
-        lines = [re.sub(r"[│╭╮╰╯─]", "", line).strip() for line in captured.getvalue().splitlines()]
-        lines = [line for line in lines if line and set(line) != {"-"}]
-        detail = lines[1] if len(lines) > 1 else (lines[0] if lines else f"bad arguments (exit {exc.code})")
-        raise UsageError(detail) from None
 
 
 #: Flags of `pgjax run` that say how to run, never what to compute: name -> (type, default, help).
@@ -200,24 +175,6 @@ def _start_distributed(options) -> None:
         jax.distributed.initialize()
 
 
-def enable_compilation_cache() -> Path | None:
-    """Turns on JAX's persistent compilation cache in the user cache folder, so a second run of the same
-    experiment skips compilation. Opt out with `--no-compile-cache` or PGJAX_NO_COMPILE_CACHE=1."""
-    if os.environ.get("PGJAX_NO_COMPILE_CACHE", "") not in ("", "0"):
-        return None
-    import jax
-
-    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    folder = root / "pgjax" / "jax-compilation-cache"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return None
-    jax.config.update("jax_compilation_cache_dir", str(folder))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
-    return folder
-
-
 def cmd_list() -> int:
     from pgjax import experiment
 
@@ -242,7 +199,7 @@ def cmd_run(args: Sequence[str]) -> int:
         raise UsageError(f"run needs an experiment name; known: {known}")
     module = experiment.load(args[0])
     wants_help = any(a in ("-h", "--help") for a in args[1:])
-    options = _tyro_parse(_run_options(module, show_choices=wants_help), args[1:], prog=f"pgjax run {module.NAME}")
+    options = tyro_parse(_run_options(module, show_choices=wants_help), args[1:], prog=f"pgjax run {module.NAME}")
     fields = {f.name for f in dataclasses.fields(module.Config)}
     config = module.Config(**{k: v for k, v in dataclasses.asdict(options).items() if k in fields})
     config.validate()
@@ -576,13 +533,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     command, rest = args[0], args[1:]
     if command not in COMMANDS:
-        return _error(f"unknown command {command!r}; choose from {', '.join(COMMANDS)}")
+        return print_error(f"unknown command {command!r}; choose from {', '.join(COMMANDS)}")
     try:
         return COMMANDS[command](rest)
     except (UsageError, PgjaxError) as exc:
-        return _error(str(exc))
+        return print_error(str(exc))
     except PermissionError as exc:  # a folder that became read-only after the checks
-        return _error(f"cannot write to {exc.filename or 'the output folder'}: {exc.strerror or exc}")
+        return print_error(f"cannot write to {exc.filename or 'the output folder'}: {exc.strerror or exc}")
     except Interrupted as exc:
         print(f"pgjax: {exc}", file=sys.stderr)
         return 130

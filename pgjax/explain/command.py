@@ -5,8 +5,8 @@
     pgjax explain --write               regenerate docs/log-derivative-trick.md and docs/figures/*.png
     pgjax explain --theta 0.2 --sigma 0.5 --state 1.5 --reward gaussian_bump --seed 3
 
-Bad input raises :class:`pgjax.errors.ConfigError` (or ``pgjax.cli.UsageError`` for flags tyro rejects)
-before anything is computed or written; the CLI turns either into one line on stderr and exit status 2.
+Bad input raises :class:`pgjax.errors.ConfigError` (or :class:`pgjax.cli_support.UsageError` for flags tyro
+rejects) before anything is computed or written; the CLI turns either into one line on stderr and exit status 2.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from pgjax.cli_support import UsageError, enable_compilation_cache, print_error, tyro_parse
 from pgjax.errors import ConfigError, PgjaxError
 
 DEFAULT_OUT = "docs/log-derivative-trick.md"
@@ -87,10 +88,8 @@ def regenerate_command(options: Options) -> str:
 
 
 def parse(argv: Sequence[str]) -> Options:
-    """Flags -> validated Options; ``pgjax.cli.UsageError`` or ConfigError on bad input."""
-    from pgjax.cli import _tyro_parse
-
-    options = _tyro_parse(Options, list(argv), prog=PROG)
+    """Flags -> validated Options; :class:`~pgjax.cli_support.UsageError` or ConfigError on bad input."""
+    options = tyro_parse(Options, list(argv), prog=PROG)
     options.validate()
     return options
 
@@ -152,7 +151,6 @@ def main(argv: Sequence[str]) -> int:
     options = parse(argv)
     if options.write:
         check_writable(options.out)
-    from pgjax.cli import enable_compilation_cache
     from pgjax.explain.document import render_markdown, render_text
 
     enable_compilation_cache()
@@ -171,12 +169,10 @@ def main(argv: Sequence[str]) -> int:
 
 def run(argv: Sequence[str]) -> int:
     """:func:`main` with the CLI's error handling (for ``python -m pgjax.explain``)."""
-    from pgjax.cli import UsageError, _error
-
     try:
         return main(argv)
     except (UsageError, PgjaxError) as exc:
-        return _error(str(exc))
+        return print_error(str(exc))
     except KeyboardInterrupt:
         print("pgjax: interrupted; files are written atomically, none was left half-written", file=sys.stderr)
         return 130

@@ -1,0 +1,61 @@
+"""What the commands of ``pgjax`` share: the one-line error report, flag parsing with tyro, and the
+persistent compilation cache.
+
+It sits below :mod:`pgjax.cli` and every command module (such as :mod:`pgjax.explain`), so that a command can
+use these without importing the CLI that dispatches to it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+
+class UsageError(Exception):
+    """Bad command-line arguments (an unknown flag, a missing name); the commands print it as one line."""
+
+
+def print_error(message: str) -> int:
+    """Prints ``pgjax: error: MESSAGE`` on stderr and returns the exit status of a user mistake, 2."""
+    print(f"pgjax: error: {message}", file=sys.stderr)
+    return 2
+
+
+def tyro_parse(cls, args: Sequence[str], prog: str):
+    """tyro.cli, with its boxed error report condensed to one line (raised as UsageError)."""
+    import tyro
+
+    if any(a in ("-h", "--help") for a in args):
+        return tyro.cli(cls, args=list(args), prog=prog)  # prints help, exits 0
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured), contextlib.redirect_stdout(captured):
+            return tyro.cli(cls, args=list(args), prog=prog)
+    except SystemExit as exc:
+        lines = [re.sub(r"[│╭╮╰╯─]", "", line).strip() for line in captured.getvalue().splitlines()]
+        lines = [line for line in lines if line and set(line) != {"-"}]
+        detail = lines[1] if len(lines) > 1 else (lines[0] if lines else f"bad arguments (exit {exc.code})")
+        raise UsageError(detail) from None
+
+
+def enable_compilation_cache() -> Path | None:
+    """Turns on JAX's persistent compilation cache in the user cache folder, so a second run of the same
+    experiment skips compilation. Opt out with `--no-compile-cache` or PGJAX_NO_COMPILE_CACHE=1."""
+    if os.environ.get("PGJAX_NO_COMPILE_CACHE", "") not in ("", "0"):
+        return None
+    import jax
+
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    folder = root / "pgjax" / "jax-compilation-cache"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    jax.config.update("jax_compilation_cache_dir", str(folder))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+    return folder
