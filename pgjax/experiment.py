@@ -1,7 +1,7 @@
 """Glue between a sweep and its saved outputs, the experiment contract, and discovery of experiments.
 
 An experiment is a module (registered under the ``pgjax.experiments`` entry-point group, so pgjax never
-imports ``experiments/`` itself) that satisfies :class:`ExperimentModule`:
+imports ``pgjax.experiments`` by name) that satisfies :class:`ExperimentModule`:
 
 - ``NAME`` (str) and ``Config``: a frozen dataclass whose fields, with their docstrings, become CLI flags;
 - ``run(config, *, progress=None, execution=None) -> ExperimentResult``: validates the config (raising
@@ -313,7 +313,7 @@ def discover() -> dict[str, str]:
     """Experiment name -> module path, of the modules that keep the experiment contract.
 
     Each ``pgjax.experiments`` entry point names either one experiment module or a package whose
-    submodules are experiments (this repository registers its ``experiments`` package, so adding an
+    submodules are experiments (this repository registers its ``pgjax.experiments`` package, so adding an
     experiment is adding a file). In a package, a submodule is an experiment when it defines ``NAME`` (the
     others are helpers); an entry point that names one module declares it an experiment. A module that
     fails to import is listed in :data:`BROKEN`, one that breaks the contract (:func:`check`) in

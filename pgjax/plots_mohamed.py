@@ -3,7 +3,7 @@ against k, :func:`plot_variance_vs_k`), and the cost-adjusted variance against n
 
 Drawn only from a tidy table of plotted values (columns ``function, k, grid, estimator, param, var_exact,
 var_mc, var_lo, var_hi, n_seeds``; ``grid`` is ``curve`` for the exact curves and ``mc`` for Monte Carlo
-points), as written by ``experiments/mohamed2020.py``. For each test function, a block of two panels (variance
+points), as written by ``pgjax/experiments/mohamed2020.py``. For each test function, a block of two panels (variance
 of the estimate of the gradient with respect to mu and to sigma, log variance axis; log k axis where the paper
 has one) above three small panels with f (solid) and f' (dashed) at three values of k. Exact variances are
 lines, Monte Carlo variances are markers with 95% interval bars, each estimator in its fixed colour, marker and

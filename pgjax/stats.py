@@ -49,7 +49,7 @@ Variance interval (log scale, tail-extrapolated kurtosis; the default, ``method=
     Gauss-Laguerre quadrature; :math:`\gamma` is clipped to [0, 6]. The interval uses
     :math:`\max(m_4, m_4^{\text{tail}})`, so it is never shorter than the plug-in one. With fewer than 30
     finite values it equals the plug-in interval.
-    ``experiments/interval_coverage.py`` measures the coverage of both against exact variances.
+    ``pgjax/experiments/interval_coverage.py`` measures the coverage of both against exact variances.
 
 Variance interval by a tail-model bootstrap-t (``method="tail-bootstrap"``)
     Calibrates the interval by simulation instead of trusting the normal approximation of :math:`\log s^2`
@@ -84,7 +84,7 @@ Variance interval by a tail-model bootstrap-t (``method="tail-bootstrap"``)
 
     The bootstrap's draws are seeded by a checksum of the data, so the same estimates always give the same
     interval; it costs about 1 to 3 ms per interval on one CPU core for ``k`` = 400 to 4000. It is not the
-    default: ``experiments/interval_coverage.py`` measures it against ``"tail"``; it is calibrated on the
+    default: ``pgjax/experiments/interval_coverage.py`` measures it against ``"tail"``; it is calibrated on the
     default bandit (kurtosis up to 370) but under-covers by about one point on the LQR problem (README).
 
 Paired variance ratio

@@ -39,8 +39,8 @@ DEVICES = (1, 4)
 def gaussian_cases():
     """{case name: (problem, params, {estimator name: estimator}, reference gradient or None)}: every estimator
     on the bandit and on each Gaussian test function, as bandit-variance and test-function-variance build them."""
-    from experiments import bandit_variance, test_function_variance
     from pgjax.estimators import ALL_ESTIMATORS
+    from pgjax.experiments import bandit_variance, test_function_variance
 
     everything = tuple(ALL_ESTIMATORS)
     sizes = dict(ns=(N,), n_seeds=N_SEEDS)
@@ -61,10 +61,10 @@ def other_cases():
     (lqr-pgpe) and CartPole (every learning signal, with a critic)."""
     import jax
 
-    from experiments import lqr_pgpe, lqr_variance
     from pgjax.envs import make_environment
     from pgjax.estimators import ESTIMATORS, TRAJECTORY_ESTIMATORS
     from pgjax.estimators.episodic import SIGNALS, Episodic
+    from pgjax.experiments import lqr_pgpe, lqr_variance
     from pgjax.policies import Critic, make_policy
     from pgjax.problems import SoftmaxBandit
     from pgjax.problems.environment import EnvironmentProblem, FrozenTree

@@ -14,9 +14,9 @@ import pytest
 
 os.environ.setdefault("PGJAX_NO_COMPILE_CACHE", "1")  # keep the user cache out of tests
 
-from experiments import bandit_variance
 from pgjax import cli, results
 from pgjax.estimators import GAUSSIAN_ESTIMATORS, ConstantBaseline, Reinforce
+from pgjax.experiments import bandit_variance
 
 #: The README's gaussian_bump example: s ~ N((1, 0.5), 0.5^2 I), theta = (0.2, -0.3), sigma = 1, r = exp(-a^2).
 EXAMPLE = ["--reward", "gaussian_bump", "--state-std", "0.5"]

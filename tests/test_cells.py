@@ -67,7 +67,7 @@ def test_changing_any_config_field_reuses_no_cell(tmp_path, name, field):
 
 
 def test_float_width_and_versions_are_part_of_the_run(monkeypatch):
-    from experiments import bandit_variance
+    from pgjax.experiments import bandit_variance
 
     config = bandit_variance.Config()
     base = CellStore("cells", context=run_context("bandit-variance", config)).folder

@@ -381,7 +381,7 @@ def test_table_and_plot_help_exit_0(capsys, command):
 
 
 def test_run_help_shows_choices_as_a_set(capsys):
-    from experiments import bandit_variance
+    from pgjax.experiments import bandit_variance
 
     with pytest.raises(SystemExit) as info:
         cli.main(["run", "bandit-variance", "--help"])
@@ -396,9 +396,9 @@ def test_choices_come_from_each_experiments_validation():
     """Every listed choice is accepted by the experiment's own validation, for every experiment."""
     import dataclasses
 
-    from experiments import bandit_variance
     from pgjax import experiment
     from pgjax.errors import ConfigError
+    from pgjax.experiments import bandit_variance
 
     assert cli.field_choices(bandit_variance.Config)["reward"] == tuple(bandit_variance.REWARDS)
     shown = 0

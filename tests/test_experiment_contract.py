@@ -183,3 +183,31 @@ def test_every_builtin_experiment_keeps_the_contract():
         module = experiment.check(experiment.load(name))
         assert isinstance(module, experiment.ExperimentModule)
         assert isinstance(experiment.hooks(module), experiment.Hooks)
+
+
+def test_a_users_own_experiments_package_does_not_hide_the_builtin_ones(tmp_path):
+    """The built-in experiments live in ``pgjax.experiments``: a project with its own top-level
+    ``experiments/`` package on PYTHONPATH (first on the path) still sees every built-in experiment."""
+    import subprocess
+
+    own = tmp_path / "experiments"
+    own.mkdir()
+    (own / "__init__.py").write_text("")
+    (own / "my_study.py").write_text("VALUE = 1\n")
+    env = dict(os.environ, PYTHONPATH=f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import experiments.my_study; from pgjax import cli; raise SystemExit(cli.main(['list']))",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    listed = {line.split()[0] for line in out.stdout.splitlines() if line.strip()}
+    assert set(experiment.discover()) <= listed
+    assert {"bandit-variance", "lqr-variance", "interval-coverage"} <= listed

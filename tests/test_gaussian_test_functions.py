@@ -327,8 +327,8 @@ def test_antithetic_estimators_stay_unbiased_and_exact_variances_are_withheld():
 
 
 def test_test_function_variance_experiment_runs_and_saves(tmp_path):
-    from experiments import test_function_variance as tfv
     from pgjax import results
+    from pgjax.experiments import test_function_variance as tfv
 
     config = tfv.Config(
         estimators=("measure_valued_coupled", "delta_cv_score"), ns=(2,), n_seeds=64, mu=(1.0,), sigma=(1.0,)
@@ -359,7 +359,7 @@ def test_test_function_variance_experiment_runs_and_saves(tmp_path):
     ],
 )
 def test_test_function_variance_config_errors_name_the_field(changes, field):
-    from experiments import test_function_variance as tfv
+    from pgjax.experiments import test_function_variance as tfv
 
     with pytest.raises(ConfigError) as info:
         dataclasses.replace(tfv.Config(), **changes).validate()

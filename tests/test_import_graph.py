@@ -21,7 +21,8 @@ Layers, lowest first; a module may import modules of its own layer or of lower l
    (figure styles), ``policies`` (the policy networks of training);
 4. what is built from that machinery: ``experiment`` (the contract and saving), ``plots*`` (figures),
    ``training`` (training loops), ``bench*`` (benchmarks);
-5. ``explain``: the worked walkthrough of ``pgjax explain``;
+5. ``explain``: the worked walkthrough of ``pgjax explain``, and ``experiments``: the built-in experiments
+   (found through their entry point, never imported by the library below them);
 6. ``cli``: the ``pgjax`` command, which may import everything.
 
 Besides modules, the units of the table (a subpackage such as ``problems`` counted as one) must not import
@@ -57,6 +58,7 @@ LAYERS = {
     "training": 4,
     "bench*": 4,
     "explain": 5,
+    "experiments": 5,
     "cli": 6,
 }
 

@@ -8,9 +8,9 @@ import math
 import numpy as np
 import pytest
 
-from experiments import lqr_gae, lqr_horizon, lqr_pgpe, lqr_variance
 from pgjax import cli, experiment, plots_lqr, results, stats
 from pgjax.errors import ConfigError
+from pgjax.experiments import lqr_gae, lqr_horizon, lqr_pgpe, lqr_variance
 
 ALPHA = 1e-6
 

@@ -16,10 +16,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments import mohamed2020
 from pgjax.errors import ConfigError
 from pgjax.estimators import check_estimators, make_estimator
 from pgjax.estimators.measure_valued import MeasureValued, MeasureValuedCoupled, auxiliary_draws
+from pgjax.experiments import mohamed2020
 from pgjax.problems import GaussianTestFunction, LinearGaussianBandit, SoftmaxBandit, exact_gradient
 from pgjax.stats import unbiasedness_z, variance_ratio_ci, variance_se
 from pgjax.tree_util import ravel

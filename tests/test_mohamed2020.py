@@ -1,4 +1,4 @@
-"""Tests for the reproduction of Mohamed et al. (2020), Figures 2 and 3 (experiments/mohamed2020*.py).
+"""Tests for the reproduction of Mohamed et al. (2020), Figures 2 and 3 (pgjax/experiments/mohamed2020*.py).
 
 The statistical check (Monte Carlo variance against the exact curve) uses the pathwise and coupled
 measure-valued estimators, whose estimates have light tails, at R = 2000 seeds: reject when
@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 
 import pgjax
-from experiments import mohamed2020, mohamed2020_fig2, mohamed2020_fig3
 from pgjax import results
 from pgjax.errors import ConfigError
 from pgjax.estimators import make_estimator
 from pgjax.experiment import discover
+from pgjax.experiments import mohamed2020, mohamed2020_fig2, mohamed2020_fig3
 from pgjax.stats import unbiasedness_z, variance_se
 
 SMALL = mohamed2020_fig2.Config(

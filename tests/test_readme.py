@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from experiments import bandit_variance, interval_coverage
 from pgjax import results
+from pgjax.experiments import bandit_variance, interval_coverage
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -20,7 +20,7 @@ def test_readme_excerpt_matches_committed_results():
         pytest.fail("results/bandit-variance/table.parquet is missing: run the default experiment")
     readme = (ROOT / "README.md").read_text()
     expected = bandit_variance.readme_with_excerpt(readme, results.read_table(folder))
-    assert readme == expected, "README excerpt is stale: run `python -m experiments.bandit_variance`"
+    assert readme == expected, "README excerpt is stale: run `python -m pgjax.experiments.bandit_variance`"
 
 
 def test_readme_coverage_excerpt_matches_committed_results():
@@ -29,7 +29,7 @@ def test_readme_coverage_excerpt_matches_committed_results():
         pytest.fail("results/interval-coverage/summary.parquet is missing: run `pgjax run interval-coverage`")
     readme = (ROOT / "README.md").read_text()
     expected = interval_coverage.readme_with_excerpt(readme, results.read_frame(folder, "summary"))
-    assert readme == expected, "README coverage excerpt is stale: run `python -m experiments.interval_coverage`"
+    assert readme == expected, "README coverage excerpt is stale: run `python -m pgjax.experiments.interval_coverage`"
 
 
 def test_readme_python_example_runs(tmp_path, monkeypatch):

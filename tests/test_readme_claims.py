@@ -761,13 +761,13 @@ def test_pendulum_gaussian():
 
 
 def _pong_full() -> dict:
-    source = (ROOT / "experiments" / "pong_pixels.py").read_text()
+    source = (ROOT / "pgjax" / "experiments" / "pong_pixels.py").read_text()
     for node in ast.parse(source).body:
         if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "FULL" for t in node.targets):
             if isinstance(node.value, ast.Call):  # FULL = dict(n_seeds=64, ...)
                 return {kw.arg: ast.literal_eval(kw.value) for kw in node.value.keywords}
             return ast.literal_eval(node.value)
-    raise AssertionError("experiments/pong_pixels.py has no FULL configuration")
+    raise AssertionError("pgjax/experiments/pong_pixels.py has no FULL configuration")
 
 
 def test_pong_pixels():

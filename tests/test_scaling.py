@@ -317,7 +317,7 @@ def test_corrupt_cell_gives_one_line_error_naming_it(tmp_path, capsys):
 
 def test_nonfinite_estimates_are_counted_not_fatal(tmp_path):
     """sigma = 1e20 overflows the quadratic reward in float32: the sweep completes and flags it."""
-    from experiments import bandit_variance
+    from pgjax.experiments import bandit_variance
 
     result = bandit_variance.run(
         bandit_variance.Config(sigma=1e20, n_seeds=20, ns=(1, 4), estimators=("reinforce", "pathwise"))
@@ -350,7 +350,7 @@ def _assert_same_raw(out: Path, want: dict):
 def test_mohamed_fig3_on_four_devices_gives_the_one_device_estimates(tmp_path, cache_env):
     """Seeds sharded over 4 CPU devices (a fresh process, `pgjax run ... --devices 4`) give the same bits as
     one device in this process."""
-    from experiments import mohamed2020_fig3
+    from pgjax.experiments import mohamed2020_fig3
 
     out = tmp_path / "four"
     proc = _pgjax(

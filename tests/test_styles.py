@@ -14,7 +14,7 @@ from pgjax.estimators.trajectory import TRAJECTORY_ESTIMATORS, VALUES
 
 def registered_names() -> set[str]:
     """Every estimator and learning-signal name an experiment can put in a table."""
-    from experiments import lqr_pgpe
+    from pgjax.experiments import lqr_pgpe
 
     names = set(ESTIMATORS) | set(GAUSSIAN_ESTIMATORS) | set(ALL_ESTIMATORS)
     names |= set(TRAJECTORY_ESTIMATORS) | set(SIGNALS) | set(lqr_pgpe.ESTIMATORS)

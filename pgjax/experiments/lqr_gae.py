@@ -28,7 +28,6 @@ import math
 import jax
 import numpy as np
 
-from experiments.lqr_variance import build_estimators, save_with
 from pgjax import plots_lqr
 from pgjax.engine import MICRO_BATCH_ELEMENTS, run_sweep
 from pgjax.errors import ConfigError
@@ -42,6 +41,7 @@ from pgjax.estimators.trajectory import (
     split_fused,
 )
 from pgjax.experiment import ExperimentResult, Hooks, check_seeds, exact_variances, summarise_sweep
+from pgjax.experiments.lqr_variance import build_estimators, save_with
 from pgjax.problems.base import exact_gradient
 from pgjax.problems.lqr import SYSTEMS, make_system
 

@@ -20,7 +20,6 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
-from experiments.lqr_variance import build_estimators, save_with, sweep_estimators
 from pgjax import plots_lqr
 from pgjax.engine import Sweep
 from pgjax.errors import ConfigError
@@ -33,6 +32,7 @@ from pgjax.experiment import (
     exact_variances,
     summarise_sweep,
 )
+from pgjax.experiments.lqr_variance import build_estimators, save_with, sweep_estimators
 from pgjax.problems.lqr import SYSTEMS, make_system
 
 NAME = "lqr-horizon"

@@ -81,7 +81,7 @@ class Config:
 
 
 def _bandit():
-    from experiments import bandit_variance
+    from pgjax.experiments import bandit_variance
 
     cfg = bandit_variance.Config()
     problem, params, estimators = bandit_variance.build(cfg)
@@ -89,7 +89,7 @@ def _bandit():
 
 
 def _lqr():
-    from experiments import lqr_variance
+    from pgjax.experiments import lqr_variance
 
     cfg = lqr_variance.Config()
     lqr = lqr_variance.problem(cfg)
@@ -385,7 +385,7 @@ def readme_with_excerpt(readme: str, summary_table: pd.DataFrame) -> str:
     return with_excerpt(readme, README_MARKERS, readme_excerpt(summary_table))
 
 
-if __name__ == "__main__":  # python -m experiments.interval_coverage: refresh the README excerpt
+if __name__ == "__main__":  # python -m pgjax.experiments.interval_coverage: refresh the README excerpt
     readme = Path("README.md")
     summary_table = results.read_frame(Path("results") / NAME, "summary")
     results.atomic_write_text(readme, readme_with_excerpt(readme.read_text(), summary_table))

@@ -172,7 +172,7 @@ def readme_with_excerpt(readme: str, table) -> str:
     return with_excerpt(readme, README_MARKERS, readme_excerpt(table))
 
 
-if __name__ == "__main__":  # python -m experiments.bandit_variance: refresh the README excerpt
+if __name__ == "__main__":  # python -m pgjax.experiments.bandit_variance: refresh the README excerpt
     from pathlib import Path
 
     from pgjax.results import atomic_write_text, read_table

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from experiments import training_runs
-from experiments.training_runs import PROGRESS_UNIT, TrainingConfig, draw, headline, retable, save
 from pgjax.experiment import Hooks
+from pgjax.experiments import training_runs
+from pgjax.experiments.training_runs import PROGRESS_UNIT, TrainingConfig, draw, headline, retable, save
 
 NAME = "cartpole-reinforce"
 

@@ -2,15 +2,15 @@
 with respect to mu and sigma (mu = sigma = 1) against k in [-3, 3]; exact curves and Monte Carlo points.
 
 ``pgjax run mohamed2020-fig2`` writes ``results/mohamed2020-fig2/`` (``figure2.png``/``.pdf``, tables). The
-implementation is shared with Figure 3 in :mod:`experiments.mohamed2020`.
+implementation is shared with Figure 3 in :mod:`pgjax.experiments.mohamed2020`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-from experiments import mohamed2020
 from pgjax.experiment import Hooks
+from pgjax.experiments import mohamed2020
 
 NAME = "mohamed2020-fig2"
 

@@ -14,13 +14,13 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from experiments.lqr_variance import save_with
 from pgjax import plots_lqr
 from pgjax.engine import MICRO_BATCH_ELEMENTS, run_sweep
 from pgjax.errors import ConfigError
 from pgjax.estimators import LeaveOneOutBaseline, Pathwise, Reinforce
 from pgjax.estimators.trajectory import Fused, SymmetricPGPE, split_fused
 from pgjax.experiment import ExperimentResult, Hooks, summarise_sweep
+from pgjax.experiments.lqr_variance import save_with
 from pgjax.problems.lqr import SYSTEMS, ParameterExploringLQR, make_system
 
 NAME = "lqr-pgpe"

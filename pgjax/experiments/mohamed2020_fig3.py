@@ -3,15 +3,15 @@ with respect to mu and sigma (mu = sigma = 1) against k, for f = exp(-k x^2) (k 
 f = cos(k x) (k in [0.5, 5]); exact curves and Monte Carlo points.
 
 ``pgjax run mohamed2020-fig3`` writes ``results/mohamed2020-fig3/`` (``figure3.png``/``.pdf``, tables). The
-implementation is shared with Figure 2 in :mod:`experiments.mohamed2020`.
+implementation is shared with Figure 2 in :mod:`pgjax.experiments.mohamed2020`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-from experiments import mohamed2020
 from pgjax.experiment import Hooks
+from pgjax.experiments import mohamed2020
 
 NAME = "mohamed2020-fig3"
 
