@@ -4,6 +4,7 @@
     pgjax run NAME [--field value ...] run one experiment into runs/NAME/ (every config field is a flag; see --help)
     pgjax table DIR                    re-render the tables of a results folder and print the Markdown one
     pgjax plot DIR                     re-draw the figures of a results folder from its saved table
+    pgjax reproduce DIR [--out NEW]    re-run the command that wrote DIR and compare every table, value by value
     pgjax explain [--write] [flags]    the log-derivative trick worked with numbers (docs/log-derivative-trick.md)
     pgjax bench [--quick] [--out DIR]  the speed benchmark of the score-function estimator
     pgjax bench-scaling [--quick]      the scale-out benchmark (devices, memory, compilation cache)
@@ -463,6 +464,71 @@ def cmd_plot(args: Sequence[str]) -> int:
     return 0
 
 
+REPRODUCE_HELP = """usage: pgjax reproduce DIR [--out NEW] [--ignore COLUMN ...]
+
+Re-runs the `pgjax run` command recorded in DIR/manifest.json, writing to NEW (default: a new temporary
+folder; NEW must not hold other results), and compares every parquet table of DIR with the new one, value by
+value with no tolerance (NaN equals NaN). Prints "identical" and exits 0, or prints one line per differing
+table column and exits 1. --ignore leaves a column out of the comparison (say why when you use it)."""
+
+
+def cmd_reproduce(args: Sequence[str]) -> int:
+    import tempfile
+
+    from pgjax import results
+
+    if list(args) in (["-h"], ["--help"]):
+        print(REPRODUCE_HELP)
+        return 0
+    args = list(args)
+    out, ignore, positional = None, [], []
+    while args:
+        arg = args.pop(0)
+        if arg in ("--out", "--ignore"):
+            if not args:
+                raise UsageError(f"{arg} needs a value")
+            value = args.pop(0)
+            if arg == "--out":
+                out = Path(value)
+            else:
+                ignore.append(value)
+        elif arg.startswith("-"):
+            raise UsageError(f"reproduce: unknown flag {arg!r}; see pgjax reproduce --help")
+        else:
+            positional.append(arg)
+    if len(positional) != 1:
+        raise UsageError("usage: pgjax reproduce DIR [--out NEW] [--ignore COLUMN ...]")
+    folder = Path(positional[0])
+    if not folder.is_dir():
+        raise UsageError(f"{folder}: no such results folder")
+    command = list(results.read_manifest(folder).get("command") or [])
+    if command[:2] != ["pgjax", "run"] or len(command) < 3:
+        raise UsageError(f"{folder}: its manifest records no `pgjax run` command to repeat (got {command})")
+    rerun, skip = [], False
+    for arg in command[2:]:  # the recorded flags, without where it wrote and whether it resumed
+        if skip:
+            skip = False
+        elif arg == "--out":
+            skip = True
+        elif not (arg.startswith("--out=") or arg in ("--resume", "--overwrite")):
+            rerun.append(arg)
+    out = out or Path(tempfile.mkdtemp(prefix="pgjax-reproduce-")) / folder.resolve().name
+    print(f"re-running: pgjax run {' '.join(rerun)} --out {out}")
+    status = cmd_run([*rerun, "--out", str(out)])
+    if status:
+        return status
+    differences = results.compare_tables(folder, out, ignore)
+    tables = sorted(p.name for p in folder.glob("*.parquet"))
+    if differences:
+        print(f"{folder} is NOT reproduced by {out}:")
+        for line in differences:
+            print(f"  {line}")
+        return 1
+    left_out = f" (columns left out: {', '.join(ignore)})" if ignore else ""
+    print(f"identical: {', '.join(tables)} of {folder} and {out}{left_out}")
+    return 0
+
+
 def cmd_bench(args: Sequence[str]) -> int:
     from pgjax import bench
 
@@ -511,6 +577,7 @@ COMMANDS = {
     "run": cmd_run,
     "table": cmd_table,
     "plot": cmd_plot,
+    "reproduce": cmd_reproduce,
     "explain": cmd_explain,
     "bench": cmd_bench,
     "bench-scaling": cmd_bench_scaling,
