@@ -2,7 +2,7 @@ r"""Return and advantage maths: discount factors, discounted reverse sums, retur
 
 The one implementation used by the LQR problem (:mod:`pgjax.problems.lqr`), the environment problem
 (:mod:`pgjax.problems.environment`) and the estimators built on them (:mod:`pgjax.estimators.trajectory`,
-:mod:`pgjax.estimators.episodic`). A low layer: it imports only jax, numpy, chex and :mod:`pgjax.errors`.
+:mod:`pgjax.estimators.episodic`). A low layer: it imports only jax, numpy and chex.
 
 Conventions. Every function is pure and works on ONE trajectory with the time axis FIRST: rewards ``r``
 (H,), critic values ``v`` (H,), the alive mask ``alive`` (H,) (1.0 while the episode had not terminated
