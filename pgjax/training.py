@@ -40,6 +40,7 @@ import optax
 from pgjax.errors import ConfigError
 from pgjax.estimators.episodic import CRITIC_SIGNALS, check_signal, learning_signal, surrogate_gradient
 from pgjax.problems.environment import critic_inputs
+from pgjax.returns import returns_to_go
 
 OPTIMISERS = ("adam", "rmsprop", "sgd")
 CHECKPOINT_SCHEMA = "pgjax.train-checkpoint/1"
@@ -207,8 +208,6 @@ class Trainer:
     def _fit_critic(self, critic, critic_opt, inputs, rewards, alive):
         """``critic_epochs`` full-batch Adam steps on the mean squared error to G_t / value_scale over the
         alive steps."""
-        from pgjax.estimators.episodic import returns_to_go
-
         setup = self.setup
         target = returns_to_go(rewards, setup.discount) / setup.value_scale
         count = jnp.maximum(jnp.sum(alive), 1.0)

@@ -16,17 +16,11 @@ from pgjax.engine import run_sweep
 from pgjax.envs import make_environment
 from pgjax.errors import ConfigError
 from pgjax.estimators import LeaveOneOutBaseline, Reinforce
-from pgjax.estimators.episodic import (
-    SIGNALS,
-    Episodic,
-    EpisodicGrid,
-    gae_advantages,
-    learning_signal,
-    returns_to_go,
-)
+from pgjax.estimators.episodic import SIGNALS, Episodic, EpisodicGrid, learning_signal
 from pgjax.estimators.trajectory import RewardToGo, split_fused
 from pgjax.policies import Critic, make_policy
 from pgjax.problems.environment import EnvironmentProblem, FrozenTree
+from pgjax.returns import gae_advantages, returns_to_go
 from pgjax.stats import unbiasedness_z
 from pgjax.tree_util import ravel
 

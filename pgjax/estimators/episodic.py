@@ -44,7 +44,7 @@ import jax
 import jax.numpy as jnp
 
 from pgjax.errors import ConfigError
-from pgjax.problems.lqr import discounted_reverse_cumsum
+from pgjax.returns import discounts, gae_advantages, returns_to_go
 
 #: Learning signals by name, in the order experiments list them.
 SIGNALS = (
@@ -66,25 +66,6 @@ def check_signal(name: str, field: str = "estimators") -> None:
     """ConfigError naming ``field`` unless ``name`` is a known learning signal."""
     if name not in SIGNALS:
         raise ConfigError(field, f"unknown estimator {name!r}; choose from {', '.join(SIGNALS)}")
-
-
-def discounts(horizon: int, discount: float, dtype=jnp.float32) -> jax.Array:
-    """gamma^t for t = 0..H-1, shape (H,)."""
-    return jnp.asarray(discount, dtype) ** jnp.arange(horizon, dtype=dtype)
-
-
-def returns_to_go(rewards: jax.Array, discount: float) -> jax.Array:
-    """G_t = sum_{s>=t} gamma^{s-t} r_s along the time axis: (H, n) -> (H, n)."""
-    return discounted_reverse_cumsum(rewards, discount)
-
-
-def gae_advantages(rewards: jax.Array, alive: jax.Array, values: jax.Array, discount: float, lam: float):
-    """A_t = sum_{l>=0} (gamma lam)^l delta_{t+l}, delta_t = r_t + gamma alive_{t+1} V_{t+1} - V_t, with
-    V_H = 0 (the episode ends at the horizon) and V = 0 after termination; shape (H, n)."""
-    values = values * alive
-    next_values = jnp.concatenate([values[1:], jnp.zeros_like(values[:1])], axis=0)
-    delta = (rewards + discount * next_values - values) * alive
-    return discounted_reverse_cumsum(delta, discount * lam)
 
 
 def learning_signal(
@@ -137,11 +118,6 @@ def surrogate_gradient(log_prob: Callable, params, inputs: jax.Array, actions: j
         return jnp.sum(weights * logp) / n
 
     return jax.grad(surrogate)(params)
-
-
-def time_major(x: jax.Array) -> jax.Array:
-    """(n, H, ...) -> (H, n, ...)."""
-    return jnp.swapaxes(x, 0, 1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -205,10 +181,6 @@ __all__ = [
     "SIGNALS",
     "UNBIASED_SIGNALS",
     "check_signal",
-    "discounts",
-    "gae_advantages",
     "learning_signal",
-    "returns_to_go",
     "surrogate_gradient",
-    "time_major",
 ]

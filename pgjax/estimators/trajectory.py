@@ -45,13 +45,13 @@ from pgjax.estimators.score_function import (
 from pgjax.problems.lqr import (
     Quadratic,
     combine,
-    discounted_reverse_cumsum,
     evaluate_quadratic_values,
     moment2,
     moment3,
     product_sum_moments,
     quadratic_mean,
 )
+from pgjax.returns import discounted_reverse_cumsum, gae_advantages, reverse_cumsum_matrix, td_residuals
 
 #: Critics (value functions) that GAE and the value baselines can use.
 VALUES = ("exact", "stationary", "learned")
@@ -76,13 +76,6 @@ def mean_step_scores(params, problem, traj) -> jax.Array:
     """(1/n) sum_i psi_{it} per time step and coordinate, shape (H, P) (forward mode, P passes)."""
     flat, unravel = ravel_pytree(params)
     return jax.jacfwd(lambda f: jnp.mean(problem.step_log_probs(unravel(f), traj), axis=1))(flat)
-
-
-def reverse_cumsum_matrix(horizon: int, factor: float, dtype) -> jax.Array:
-    """W (H, H) with W[t, s] = factor^(s - t) for s >= t, else 0: (W x)_t = sum_{s>=t} factor^(s-t) x_s."""
-    t = np.arange(horizon)
-    lag = t[None, :] - t[:, None]
-    return jnp.asarray(np.where(lag >= 0, float(factor) ** np.clip(lag, 0, None), 0.0), dtype)
 
 
 def _critic(problem, params, value: str):
@@ -386,20 +379,22 @@ class GAE(_TrajectoryEstimator):
     def unbiased(self) -> bool:  # type: ignore[override]
         return self.value != "stationary" or self.lam == 1.0
 
+    def critic_values(self, problem, params, traj, key) -> jax.Array:
+        """The critic's V_t(x_t) on a batch of trajectories, shape (H, n)."""
+        if self.value == "learned":
+            return learned_values(problem, params, key, self.n_pilot, traj.states)
+        Ps, cs = _critic(problem, params, self.value)
+        return evaluate_quadratic_values(Ps[:-1], cs[:-1], traj.states)
+
     def advantages(self, problem, params, traj, key) -> jax.Array:
-        """A_t (H, n) for a batch of trajectories."""
-        delta = self.residuals(problem, params, traj, key)
-        return discounted_reverse_cumsum(delta, problem.discount * self.lam)
+        """A_t (H, n) for a batch of trajectories (no termination, V_H = 0)."""
+        values = self.critic_values(problem, params, traj, key)
+        return gae_advantages(problem.step_rewards(traj), None, values, problem.discount, self.lam)
 
     def residuals(self, problem, params, traj, key) -> jax.Array:
         """TD residuals delta_t = r_t + gamma V_{t+1}(x_{t+1}) - V_t(x_t), V_H = 0, shape (H, n)."""
-        if self.value == "learned":
-            values = learned_values(problem, params, key, self.n_pilot, traj.states)
-        else:
-            Ps, cs = _critic(problem, params, self.value)
-            values = evaluate_quadratic_values(Ps[:-1], cs[:-1], traj.states)
-        next_values = jnp.concatenate([values[1:], jnp.zeros_like(values[:1])], axis=0)  # V_H = 0
-        return problem.step_rewards(traj) + problem.discount * next_values - values
+        values = self.critic_values(problem, params, traj, key)
+        return td_residuals(problem.step_rewards(traj), values, problem.discount)
 
     def __call__(self, key, params, problem, n):
         traj = rollout(key, params, problem, n)

@@ -23,8 +23,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from pgjax.errors import ConfigError
-from pgjax.estimators.episodic import discounts as discount_factors
-from pgjax.estimators.episodic import returns_to_go, time_major
+from pgjax.returns import discounts as discount_factors
+from pgjax.returns import returns_to_go, time_major
 
 
 class EpisodeBatch(NamedTuple):

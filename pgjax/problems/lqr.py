@@ -66,6 +66,8 @@ from flax import struct
 from jax.flatten_util import ravel_pytree
 
 from pgjax.errors import ConfigError
+from pgjax.returns import discounts as discount_factors
+from pgjax.returns import returns_to_go
 from pgjax.tree_util import vary_like
 
 Matrix = tuple[tuple[float, ...], ...]
@@ -539,8 +541,8 @@ class LinearQuadraticRegulator:
         return L
 
     def discounts(self, dtype=None) -> jax.Array:
-        """gamma^t, t = 0..H-1, shape (H,)."""
-        return jnp.asarray(self.discount ** np.arange(self.horizon), dtype or jnp.result_type(float))
+        """gamma^t, t = 0..H-1, shape (H,) (computed in float64 on the host, then rounded to ``dtype``)."""
+        return discount_factors(self.horizon, self.discount, dtype or jnp.result_type(float), on_host=True)
 
     # ----------------------------------------------------------------------------------------- sampling
     def sample_noise(self, key: jax.Array, n: int) -> dict:
@@ -676,8 +678,7 @@ class LinearQuadraticRegulator:
 
     def rewards_to_go(self, traj: Trajectory) -> jax.Array:
         """G_t = sum_{s>=t} gamma^{s-t} r_s, shape (H, n)."""
-        r = self.step_rewards(traj)
-        return discounted_reverse_cumsum(r, self.discount)
+        return returns_to_go(self.step_rewards(traj), self.discount)
 
     # ---------------------------------------------------------------------------------- exact values
     def _policy_matrices(self, params: LQRParams):
@@ -911,18 +912,8 @@ def _score_moments_from_rep(rewards: Quadratic, scores: Quadratic, pathwise: Qua
 
 
 # ==========================================================================================================
-# Small helpers shared with the trajectory estimators
+# A helper shared with the trajectory estimators
 # ==========================================================================================================
-
-
-def discounted_reverse_cumsum(x: jax.Array, factor: float) -> jax.Array:
-    """y_t = sum_{s>=t} factor^{s-t} x_s along the FIRST axis (time, length H), as one (H, H) matrix product
-    (on a CPU far faster than a reversed ``cumsum``, and it fuses)."""
-    H = x.shape[0]
-    t = np.arange(H)
-    lag = t[None, :] - t[:, None]  # lag[t, s] = s - t
-    weights = np.where(lag >= 0, float(factor) ** np.clip(lag, 0, None), 0.0)  # W[t, s] = factor^(s-t), s >= t
-    return jnp.tensordot(jnp.asarray(weights, x.dtype), x, axes=1)
 
 
 def evaluate_quadratic_values(Ps: jax.Array, cs: jax.Array, states: jax.Array) -> jax.Array:
