@@ -530,25 +530,25 @@ def cmd_reproduce(args: Sequence[str]) -> int:
 
 
 def cmd_bench(args: Sequence[str]) -> int:
-    from pgjax import bench
+    from pgjax.bench import score as bench
 
     return bench.main(list(args))
 
 
 def cmd_bench_scaling(args: Sequence[str]) -> int:
-    from pgjax import bench_scaling
+    from pgjax.bench import scaling as bench_scaling
 
     return bench_scaling.main(list(args))
 
 
 def cmd_bench_envs(args: Sequence[str]) -> int:
-    from pgjax import bench_envs
+    from pgjax.bench import envs as bench_envs
 
     return bench_envs.main(list(args))
 
 
 def cmd_bench_lqr(args: Sequence[str]) -> int:
-    from pgjax import bench_lqr
+    from pgjax.bench import lqr as bench_lqr
 
     return bench_lqr.main(list(args))
 

@@ -1,4 +1,4 @@
-"""Tests for pgjax.bench: the output files, and the correctness of the NumPy rivals.
+"""Tests for pgjax.bench.score: the output files, and the correctness of the NumPy rivals.
 
 No timing is asserted (the machines are shared and noisy). The statistical test of the NumPy expert rival
 states its false-failure rate: 1e-6 for the whole test (Bonferroni over its comparisons), under the normal
@@ -16,7 +16,7 @@ import jax
 import numpy as np
 import pytest
 
-from pgjax import bench
+from pgjax.bench import score as bench
 from pgjax.engine import run_sweep, seed_key
 from pgjax.estimators.score_function import Reinforce
 from pgjax.problems.base import exact_gradient

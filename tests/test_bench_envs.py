@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from pgjax import bench_envs
+from pgjax.bench import envs as bench_envs
 
 
 def test_quick_benchmark_writes_json_and_markdown(tmp_path, capsys):

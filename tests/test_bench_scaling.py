@@ -1,4 +1,4 @@
-"""Tests for pgjax.bench_scaling: the quick run writes complete output files. No timing is asserted (the
+"""Tests for pgjax.bench.scaling: the quick run writes complete output files. No timing is asserted (the
 machines are shared and noisy); the benchmark itself records its ratios against baselines of the same run."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from pgjax import bench_scaling
+from pgjax.bench import scaling as bench_scaling
 
 
 def _positive(x) -> bool:

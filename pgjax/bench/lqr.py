@@ -8,7 +8,7 @@ one :func:`pgjax.engine.run_sweep` call per timed round with ``chunk_size = R``,
 ``run_seconds`` (compilation excluded; :class:`pgjax.bench.EngineTimer`). The rate is trajectory steps per
 second (R n H / time). It is raced, in the same process and in interleaved rounds, against
 
-1. the RNG limit: the same engine path drawing only the problem's normals (:class:`pgjax.bench.DrawNormals`);
+1. the RNG limit: the same engine path drawing only the problem's normals (:class:`pgjax.bench.score.DrawNormals`);
 2. the same estimator in vectorised NumPy written as an expert would (:func:`numpy_expert_reward_to_go`):
    float32, one generator stream per seed, seeds x trajectories vectorised in cache-sized blocks, a Python
    loop over time, preallocated buffers and in-place ufuncs, the scores in closed form, and the
@@ -20,7 +20,7 @@ Every contender's time is its best round. Before timing, the NumPy estimates are
 estimates and the exact gradient (z-tests, family-wise false-failure rate 1e-6), and the two NumPy methods
 against each other on the same draws.
 
-Entry points: :func:`run_benchmark` and ``python -m pgjax.bench_lqr [--quick] [--out DIR]``, which writes
+Entry points: :func:`run_benchmark` and ``python -m pgjax.bench.lqr [--quick] [--out DIR]``, which writes
 ``lqr.json`` and ``lqr.md`` (default ``results/bench/``). No GPU figure is produced on a machine without
 one; ``device`` in the output says where it ran.
 """
@@ -40,7 +40,8 @@ from typing import Any
 import jax
 import numpy as np
 
-from pgjax.bench import (
+from pgjax.bench.report import cores, format_rate, load_average, write_report
+from pgjax.bench.score import (
     DrawNormals,
     EngineTimer,
     device_info,
@@ -48,7 +49,6 @@ from pgjax.bench import (
     race,
     wall_timer,
 )
-from pgjax.bench_report import cores, format_rate, load_average, write_report
 from pgjax.engine import MICRO_BATCH_ELEMENTS
 from pgjax.estimators.trajectory import RewardToGo
 from pgjax.problems.base import exact_gradient
@@ -447,8 +447,8 @@ def write_results(result: Mapping[str, Any], out_dir: Path | str) -> tuple[Path,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m pgjax.bench_lqr [--quick] [--out DIR] [--horizon H] [--seeds R] [--n N] [--repeats K]``."""
-    parser = argparse.ArgumentParser(prog="python -m pgjax.bench_lqr", description=__doc__.split("\n\n")[0])
+    """``python -m pgjax.bench.lqr [--quick] [--out DIR] [--horizon H] [--seeds R] [--n N] [--repeats K]``."""
+    parser = argparse.ArgumentParser(prog="python -m pgjax.bench.lqr", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, for smoke tests")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default results/bench)")
     parser.add_argument("--horizon", type=int, default=None)

@@ -1,6 +1,6 @@
 """What every benchmark reports besides its timings: load average, core count, package versions, rates in
 G/M/k, and the JSON + Markdown pair written atomically. No jax import here, so a benchmark that must set up
-its processes before jax starts (``pgjax.bench_scaling``) can use it too."""
+its processes before jax starts (``pgjax.bench.scaling``) can use it too."""
 
 from __future__ import annotations
 

@@ -48,7 +48,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from pgjax.bench_report import cores, cpu_model, format_rate, load_average, package_version, write_report
+from pgjax.bench.report import cores, cpu_model, format_rate, load_average, package_version, write_report
 from pgjax.engine import MICRO_BATCH_ELEMENTS, micro_batch_size, run_sweep
 from pgjax.estimators.score_function import Reinforce
 from pgjax.problems.bandit import LinearGaussianBandit
@@ -510,7 +510,7 @@ def run_benchmark(
             "path": "pgjax.engine.run_sweep",
             "timed": "Sweep.run_seconds: host loop over micro-batches, async dispatch of the micro-batch program, "
             "device work, copy to host (compilation excluded)",
-            "rng_limit_estimator": "pgjax.bench.DrawNormals",
+            "rng_limit_estimator": "pgjax.bench.score.DrawNormals",
             "chunk_size": n_seeds,
             "micro_batch_seeds": micro,
             "program_calls_per_round": programs_per_call,
@@ -706,7 +706,7 @@ def render_markdown(result: Mapping[str, Any]) -> str:
         "## The contenders",
         "",
         "- **RNG limit.** The same engine path (`run_sweep`, same R, n, chunk size and micro-batches) with an "
-        "estimator that only draws the numbers: `pgjax.bench.DrawNormals` calls `problem.sample_noise(key, n)` "
+        "estimator that only draws the numbers: `pgjax.bench.score.DrawNormals` calls `problem.sample_noise(key, n)` "
         "(the engine's seed keys `fold_in(fold_in(key, i), n)`, the bandit's `split`, n standard normals: "
         "exactly what Reinforce draws) and returns a params-shaped pytree filled with the sum of the normals, "
         "so nothing is dead code. It is what the estimator costs if everything but its random numbers were "

@@ -21,7 +21,7 @@ distribution: as a sanity check, the mean length min(L, H) of our episodes (+1 r
 compared with that of the first episode of each gymnax key (a two-sample z-test, false-failure rate 1e-6;
 reported, not raised).
 
-Entry points: :func:`run_bench`, :func:`format_markdown` and ``python -m pgjax.bench_envs [--quick]
+Entry points: :func:`run_bench`, :func:`format_markdown` and ``python -m pgjax.bench.envs [--quick]
 [--out DIR]``, which writes ``envs.json`` and ``envs.md`` (default ``results/bench/``). ``device`` in the
 output says where it ran.
 """
@@ -41,8 +41,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from pgjax.bench import device_info, wall_timer
-from pgjax.bench_report import format_rate, load_average, package_version, write_report
+from pgjax.bench.report import format_rate, load_average, package_version, write_report
+from pgjax.bench.score import device_info, wall_timer
 from pgjax.envs import make_environment, rollout
 from pgjax.errors import ConfigError
 from pgjax.policies import make_policy
@@ -272,8 +272,8 @@ def write_results(result: Mapping[str, Any], out_dir: Path | str) -> tuple[Path,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m pgjax.bench_envs [--quick] [--out DIR] [--seeds R] [--horizon H] [--repeats K]``."""
-    parser = argparse.ArgumentParser(prog="python -m pgjax.bench_envs", description=__doc__.split("\n\n")[0])
+    """``python -m pgjax.bench.envs [--quick] [--out DIR] [--seeds R] [--horizon H] [--repeats K]``."""
+    parser = argparse.ArgumentParser(prog="python -m pgjax.bench.envs", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, for smoke tests")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default results/bench)")
     parser.add_argument("--seeds", type=int, default=None)

@@ -1,0 +1,7 @@
+"""``python -m pgjax.bench``: the score-function benchmark (:func:`pgjax.bench.score.main`)."""
+
+import sys
+
+from pgjax.bench.score import main
+
+sys.exit(main())
