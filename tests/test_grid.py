@@ -5,6 +5,7 @@ ConfigError; raw.npz keeps the axis values as data; lqr-horizon through the CLI 
 from __future__ import annotations
 
 import dataclasses
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -177,3 +178,12 @@ def test_lqr_horizon_cli_writes_a_horizon_column_and_no_packed_names(tmp_path):
     manifest = results.read_manifest(out)
     assert [s["horizon"] for s in manifest["settings"]] == [1, 3]
     assert all(np.all(np.isfinite(s["true_grad"])) for s in manifest["settings"])
+
+
+def test_nonfinite_cells_are_reported_with_their_setting(sigma_grid):
+    bad = sigma_grid.sweep(sigma=2.0).estimates["reinforce"][8].copy()
+    bad[:3, 0] = np.nan
+    sweeps = {(s,): sigma_grid.sweep(sigma=s) for s in SIGMAS}
+    sweeps[(2.0,)] = _with(sweeps[(2.0,)], {"reinforce": {8: bad}})
+    report = cli.nonfinite_report(SimpleNamespace(sweep=GridSweep.from_sweeps({"sigma": SIGMAS}, sweeps)))
+    assert report[1:] == ["  reinforce at n = 8 (sigma = 2.0): 3 of 48 seeds"]
