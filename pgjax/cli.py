@@ -285,7 +285,11 @@ def nonfinite_report(result, limit: int = 12) -> list[str]:
     sweep = getattr(result, "sweep", None)
     raw = getattr(result, "raw", None)
     groups, what = {}, "estimates"  # label -> (seeds, ...) values
-    if sweep is not None:
+    if sweep is not None and hasattr(sweep, "cells"):  # a grid sweep: name each cell's setting
+        for setting, name, n, values, _ in sweep.cells():
+            where = ", ".join(f"{axis} = {value}" for axis, value in setting.items() if value is not None)
+            groups[f"{name} at n = {n}" + (f" ({where})" if where else "")] = values
+    elif sweep is not None:
         groups = {f"{name} at n = {n}": values for name, by_n in sweep.estimates.items() for n, values in by_n.items()}
     elif isinstance(raw, dict):
         groups = {key[: -len("/return")]: values for key, values in raw.items() if key.endswith("/return")}

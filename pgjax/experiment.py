@@ -38,6 +38,7 @@ import pandas as pd
 from pgjax import plots, results, stats
 from pgjax.engine import MAX_COUNT, Sweep
 from pgjax.errors import ConfigError, ExperimentError, PgjaxError
+from pgjax.grid import GridSweep
 
 ENTRY_POINT_GROUP = "pgjax.experiments"
 
@@ -51,7 +52,8 @@ class ExperimentResult:
       config: its config dataclass.
       problem: a one-line description of the problem.
       table: the tidy statistics table (see :data:`pgjax.stats.COLUMNS`, plus ``experiment`` and ``problem``).
-      sweep: the raw per-seed estimates.
+      sweep: the raw per-seed estimates: one :class:`Sweep`, or a :class:`pgjax.grid.GridSweep` of one sweep
+        per setting of named axes (then raw.npz is written by :func:`pgjax.results.write_raw_grid`).
       info: extra facts for the manifest (timings, seed scheme, ...).
     """
 
@@ -59,7 +61,7 @@ class ExperimentResult:
     config: Any
     problem: str
     table: pd.DataFrame
-    sweep: Sweep
+    sweep: Sweep | GridSweep
     info: dict
 
 
@@ -240,23 +242,80 @@ def summarise_sweep(
     problem_name: str,
     exact_single_sample_var: Mapping[str, np.ndarray] | None = None,
     reference: str | None = "reinforce",
+    reference_estimates: Mapping[int, np.ndarray] | None = None,
 ) -> pd.DataFrame:
-    """The statistics table of a sweep, with ``experiment`` and ``problem`` columns first."""
+    """The statistics table of a sweep, with ``experiment`` and ``problem`` columns first.
+
+    ``reference_estimates`` (``n -> (R, P)``): the reference's estimates when they were measured in another
+    sweep on the same seeds (then ``reference`` is None); see :func:`pgjax.stats.summarise`."""
     table = stats.summarise(
         sweep.estimates,
         sweep.param_names,
         sweep.true_grad,
         reference=reference,
         exact_single_sample_var=exact_single_sample_var,
+        reference_estimates=reference_estimates,
     )
     table.insert(0, "problem", problem_name)
     table.insert(0, "experiment", experiment)
     return table
 
 
+def summarise_grid(grid: GridSweep, *, experiment: str, reference: str | None = "reinforce") -> pd.DataFrame:
+    """The statistics table of a grid: :func:`summarise_sweep` of every setting with that setting's true
+    gradient, exact variances and problem name, then one column per axis (after the statistics columns).
+
+    Rows: the shared setting first (its axis columns empty: None, or NaN in a numeric axis), then the settings
+    in the grid's product order. Variance ratios are taken against ``reference`` in the same setting or, where
+    the setting lacks it, in the shared setting (on the same seeds); NaN where neither has it.
+    """
+    shared = grid.shared
+    blocks = []
+    entries = [({name: None for name in grid.axes}, shared)] if shared is not None else []
+    entries += [(values, entry) for values, entry in grid]
+    for values, entry in entries:
+        own = reference is not None and reference in entry.sweep.estimates
+        borrowed = (
+            shared.sweep.estimates[reference]
+            if not own and reference is not None and shared is not None and reference in shared.sweep.estimates
+            else None
+        )
+        table = summarise_sweep(
+            entry.sweep,
+            experiment=experiment,
+            problem_name=entry.problem_name,
+            exact_single_sample_var=entry.exact_single_sample_var,
+            reference=reference if own else None,
+            reference_estimates=borrowed,
+        )
+        blocks.append((values, table))
+    table = pd.concat([t for _, t in blocks], ignore_index=True)
+    for name in grid.axes:  # one list per axis, so that pandas infers the column's dtype from all values
+        table[name] = pd.Series(
+            [values[name] for values, t in blocks for _ in range(len(t))],
+            dtype=_axis_dtype([values[name] for values, _ in blocks]),
+        )
+    return table
+
+
+def _axis_dtype(values) -> Any:
+    """The column dtype of an axis: int64 when every setting has an integer, float64 for numbers with a gap
+    (the shared setting's None becomes NaN), otherwise object (strings, None kept as None)."""
+    present = [v for v in values if v is not None]
+    if present and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present):
+        if len(present) == len(values) and all(isinstance(v, int) for v in present):
+            return "int64"
+        return "float64"
+    if present and len(present) == len(values) and all(isinstance(v, bool) for v in present):
+        return "bool"
+    return object
+
+
 def manifest(result: ExperimentResult, argv: list[str] | None = None) -> dict:
     """The manifest: config, command line, environment, seed scheme and timings."""
     sweep = result.sweep
+    if isinstance(sweep, GridSweep):
+        return _grid_manifest(result, argv)
     return {
         "schema": results.SCHEMA,
         "experiment": result.experiment,
@@ -282,6 +341,58 @@ def manifest(result: ExperimentResult, argv: list[str] | None = None) -> dict:
     }
 
 
+def _grid_manifest(result: ExperimentResult, argv: list[str] | None) -> dict:
+    """The manifest of a grid result: the sweep fields over all settings, and per setting its axis values,
+    true gradient, timings and facts."""
+    grid: GridSweep = result.sweep
+    entries = [({name: None for name in grid.axes}, grid.shared)] if grid.shared is not None else []
+    entries += list(grid)
+    return {
+        "schema": results.SCHEMA,
+        "experiment": result.experiment,
+        "problem": result.problem,
+        "config": _jsonable(dataclasses.asdict(result.config)),
+        "command": list(sys.argv if argv is None else argv),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "environment": results.environment_info(),
+        "seed_scheme": (
+            "key(seed i, sample size n) = fold_in(fold_in(jax.random.key(seed), i), n) in every setting; "
+            "all estimators of all settings share each key (common random numbers)"
+        ),
+        "seed": grid.seed,
+        "n_seeds": grid.n_seeds,
+        "ns": list(grid.ns),
+        "chunk_size": grid.chunk_size,
+        "param_names": grid.param_names,
+        "axes": {name: list(values) for name, values in grid.axes.items()},
+        "settings": [
+            {
+                **values,
+                "shared": i == 0 and grid.shared is not None,
+                "problem": entry.problem_name,
+                "true_grad": [float(x) for x in entry.sweep.true_grad],
+                "compile_seconds": entry.sweep.compile_seconds,
+                "run_seconds": entry.sweep.run_seconds,
+                **_jsonable(dict(entry.info)),
+            }
+            for i, (values, entry) in enumerate(entries)
+        ],
+        "compile_seconds": grid.seconds("compile"),
+        "run_seconds": grid.seconds("run"),
+        "execution": grid.execution,
+        **_jsonable(result.info),
+    }
+
+
+def write_raw(folder: str | Path, sweep: Sweep | GridSweep) -> Path:
+    """raw.npz of a sweep (:func:`pgjax.results.write_raw`) or of a grid, with its axis values as arrays
+    (:func:`pgjax.results.write_raw_grid`)."""
+    if isinstance(sweep, GridSweep):
+        index, estimates, true_grads = sweep.stacked()
+        return results.write_raw_grid(folder, list(sweep.axes), index, estimates, sweep.param_names, true_grads)
+    return results.write_raw(folder, sweep.estimates, sweep.param_names, sweep.true_grad)
+
+
 def save(
     result: ExperimentResult, out_dir: str | Path, *, argv: list[str] | None = None, overwrite: bool | None = None
 ) -> Path:
@@ -303,7 +414,7 @@ def save_with(
     out_dir = Path(out_dir)
     with results.staged_output(out_dir, overwrite=overwrite) as stage:
         results.write_table(result.table, stage)
-        results.write_raw(stage, result.sweep.estimates, result.sweep.param_names, result.sweep.true_grad)
+        write_raw(stage, result.sweep)
         results.write_manifest(stage, manifest(result, argv))
         draw(stage)
     return out_dir

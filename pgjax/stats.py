@@ -741,6 +741,7 @@ def summarise(
     exact_single_sample_var: Mapping[str, np.ndarray] | None = None,
     confidence: float = 0.95,
     method: str = DEFAULT_INTERVAL,
+    reference_estimates: Mapping[int, np.ndarray] | None = None,
 ) -> pd.DataFrame:
     r"""Tidy table of bias, variance, MSE and confidence intervals, one row per (estimator, n, param).
 
@@ -773,6 +774,9 @@ def summarise(
         estimators that average ``n`` i.i.d. samples; estimators not in it get NaN ``var_exact``.
       confidence: two-sided confidence level in (0, 1) for all intervals.
       method: the interval method for variances and ratios, one of :data:`INTERVAL_METHODS`.
+      reference_estimates: ``n -> (R, P)`` estimates of a reference estimator measured elsewhere on the same
+        seeds (another setting of a grid, say); ratios are taken against them instead of
+        ``estimates[reference]``, which must then be None.
 
     Returns:
       A ``pandas.DataFrame`` with columns :data:`COLUMNS` in that order, ordered by estimator (in the
@@ -811,6 +815,15 @@ def summarise(
                 )
             arrays[name][int(n)] = x
     ref = arrays.get(reference) if reference is not None else None
+    if reference_estimates is not None:
+        if reference is not None:
+            raise ValueError("give either reference or reference_estimates, not both")
+        ref = {}
+        for n, x in reference_estimates.items():
+            x = _as_float64(x, f"reference_estimates[{n}]")
+            if x.ndim != 2 or x.shape[1] != num_params:
+                raise ValueError(f"reference_estimates[{n}]: must have shape (R, {num_params}) (got {x.shape})")
+            ref[int(n)] = x
     if ref is not None:
         for name, by_n in arrays.items():
             for n, x in by_n.items():

@@ -16,7 +16,8 @@ Layers, lowest first; a module may import modules of its own layer or of lower l
 1. ``problems``: the objectives with exact gradients (bandits, LQR, test functions, environments), and
    ``envs``: the environments in JAX that ``problems.environment`` turns into objectives;
 2. ``estimators``: the gradient estimators, which work on problems;
-3. the machinery that runs and summarises estimators: ``engine`` (sweeps), ``cells`` (resumable cells),
+3. the machinery that runs and summarises estimators: ``engine`` (sweeps), ``grid`` (sweeps over named
+   axes), ``cells`` (resumable cells),
    ``stats`` and ``bootstrap`` (tables and intervals), ``results`` (the results folder), ``styles``
    (figure styles), ``policies`` (the policy networks of training);
 4. what is built from that machinery: ``experiment`` (the contract and saving), ``plots*`` (figures),
@@ -47,6 +48,7 @@ LAYERS = {
     "envs": 1,
     "estimators": 2,
     "engine": 3,
+    "grid": 3,
     "cells": 3,
     "stats": 3,
     "bootstrap": 3,

@@ -59,7 +59,15 @@ def test_lqr_horizon_end_to_end(tmp_path):
     # at H = 1 reward-to-go is REINFORCE: the same estimates, ratio exactly 1
     h1 = table[(table["horizon"] == 1) & (table["estimator"] == "reward_to_go")]
     np.testing.assert_allclose(h1["var_ratio"], 1.0, rtol=1e-5)
-    assert set(result.sweep.estimates) == {f"{e}[H={h}]" for e in config.estimators for h in (1, 3)}
+    grid = result.sweep  # one sweep per horizon, each with its own exact gradient
+    assert grid.axis_names == ("horizon",) and list(grid.settings) == [(1,), (3,)]
+    for (horizon,), entry in grid.settings.items():
+        assert set(entry.sweep.estimates) == set(config.estimators)
+        rows = table[table["horizon"] == horizon]
+        np.testing.assert_array_equal(
+            rows["true_grad"].to_numpy()[: len(entry.sweep.param_names)], entry.sweep.true_grad
+        )
+    assert not np.allclose(grid.sweep(horizon=1).true_grad, grid.sweep(horizon=3).true_grad)
     out = lqr_horizon.save(result, tmp_path / "h")
     paths = lqr_horizon.draw(out)
     assert {p.name for p in paths} == {"figure.png", "figure.pdf", "bias.png", "bias.pdf"}
@@ -81,9 +89,18 @@ def test_lqr_gae_end_to_end(tmp_path):
     stationary = gae[gae["critic"] == "stationary"]
     assert np.all(np.abs(stationary.loc[stationary["lam"] == 1.0, "bias_exact"]) < 1e-8 * scale)
     assert np.any(np.abs(stationary.loc[stationary["lam"] == 0.0, "bias_exact"]) > 1e-3 * scale)
+    assert set(table.loc[table["critic"] == "", "estimator"]) == {"reinforce"}
+    assert np.all(np.isfinite(gae["var_ratio"]))  # against the shared reinforce, on the same seeds
     out = lqr_gae.save(result, tmp_path / "g")
     paths = lqr_gae.draw(out)
     assert (out / "figure.png").is_file() and len(paths) == 4
+    raw = results.read_raw_grid(out)  # critic and lambda as data beside each cell
+    assert raw.axes == ["critic", "lam"]
+    assert set(raw.index["estimator"]) == {"reinforce", "gae[exact]", "gae[stationary]"}
+    np.testing.assert_array_equal(
+        raw.cell("gae[stationary]", 4, critic="stationary", lam=0.0),
+        result.sweep.sweep(critic="stationary", lam=0.0).estimates["gae[stationary]"][4],
+    )
 
 
 def test_lqr_pgpe_end_to_end(tmp_path):

@@ -14,10 +14,14 @@ for bias when the critic is wrong. Critics:
   contain the true V_t, so the fit is conditionally unbiased and, the estimate being affine in the fitted
   coefficients, GAE is unbiased on average over pilot batches; the measured bias checks this.
 
-For reference the table also has REINFORCE and reward-to-go (lambda-free; ``lam`` is NaN). All GAE variants
-of one critic come from one rollout per seed (:class:`pgjax.estimators.trajectory.GAEGrid`), each exactly as
-the separate GAE(lambda) estimator computes it from the same key. Extra table columns: ``critic``, ``lam`` and
-``bias_exact`` (the exact bias where known). Figures: :func:`pgjax.plots_lqr.draw_gae`.
+The critic and lambda are the named axes of a grid (:class:`pgjax.grid.GridSweep`); each setting holds one
+estimator, ``gae[<critic>]``. For reference the table also has REINFORCE and reward-to-go, the grid's shared
+setting (lambda-free: ``critic`` is empty and ``lam`` NaN), against which every setting's variance ratio is
+taken. All GAE variants of one critic come from one rollout per seed
+(:class:`pgjax.estimators.trajectory.GAEGrid`), each exactly as the separate GAE(lambda) estimator computes it
+from the same key, and everything is compiled as one program. Extra table columns: ``bias_exact`` (the exact
+bias where known), ``critic`` and ``lam``; raw.npz holds each estimate with its critic and lambda as data
+(:func:`pgjax.results.read_raw_grid`). Figures: :func:`pgjax.plots_lqr.draw_gae`.
 """
 
 from __future__ import annotations
@@ -40,8 +44,9 @@ from pgjax.estimators.trajectory import (
     exact_moments,
     split_fused,
 )
-from pgjax.experiment import ExperimentResult, Hooks, check_seeds, exact_variances, summarise_sweep
+from pgjax.experiment import ExperimentResult, Hooks, check_seeds, exact_variances, summarise_grid
 from pgjax.experiments.lqr_variance import build_estimators, save_with
+from pgjax.grid import GridSweep, SettingSweep
 from pgjax.problems.base import exact_gradient
 from pgjax.problems.lqr import SYSTEMS, make_system
 
@@ -131,14 +136,14 @@ def problem(config: Config):
     )
 
 
-def gae_key(critic: str, lam: float) -> str:
-    """Raw key of GAE with one critic and lambda: ``gae[<critic>,lam=<lambda>]``."""
-    return f"gae[{critic},lam={lam:g}]"
+def gae_name(critic: str) -> str:
+    """The estimator name of GAE with one critic, in every lambda's setting: ``gae[<critic>]``."""
+    return f"gae[{critic}]"
 
 
 def run(config: Config = Config(), *, progress=None, execution: dict | None = None) -> ExperimentResult:
-    """One fused sweep: the reference estimators and one GAEGrid per critic (nothing is written; see
-    :func:`save`)."""
+    """One fused sweep (the reference estimators and one GAEGrid per critic), split into a grid over the
+    ``critic`` and ``lam`` axes (nothing is written; see :func:`save`)."""
     config.validate()
     lqr = problem(config)
     params = lqr.init_params()
@@ -147,8 +152,8 @@ def run(config: Config = Config(), *, progress=None, execution: dict | None = No
     members, names = list(refs.values()), list(refs)
     for critic in config.critics:
         members.append(GAEGrid(lams=lams, value=critic, n_pilot=config.n_pilot))
-        names += [gae_key(critic, lam) for lam in lams]
-    sweep = run_sweep(
+        names += [(critic, lam) for lam in lams]
+    fused = run_sweep(
         lqr,
         params,
         {"fused": Fused(tuple(members))},
@@ -160,53 +165,60 @@ def run(config: Config = Config(), *, progress=None, execution: dict | None = No
         progress=progress,
         **(execution or {}),
     )
-    sweep = split_fused(sweep, "fused", names)
+    members_sweep = split_fused(fused, "fused", range(len(names)))
+    problem_name = lqr.describe()
 
-    singles = dict(refs)
-    for critic in config.critics:
-        for lam in lams:
-            singles[gae_key(critic, lam)] = GAE(lam=lam, value=critic, n_pilot=config.n_pilot)
-    table = summarise_sweep(
-        sweep,
-        experiment=NAME,
-        problem_name=lqr.describe(),
-        exact_single_sample_var=exact_variances(singles, lqr, params),
-        reference="reinforce" if "reinforce" in refs else None,
+    def part(estimates, exact, seconds=({}, {})):
+        """One setting's share of the fused sweep."""
+        sweep = dataclasses.replace(
+            members_sweep, estimates=estimates, compile_seconds=seconds[0], run_seconds=seconds[1]
+        )
+        return SettingSweep(sweep=sweep, exact_single_sample_var=exact, problem_name=problem_name)
+
+    # the timings are those of the one fused program: the shared setting carries them
+    shared = part(
+        {name: members_sweep.estimates[j] for j, name in enumerate(refs)},
+        exact_variances(refs, lqr, params),
+        (fused.compile_seconds, fused.run_seconds),
     )
+    if not refs:  # no lambda-free estimators: the timings go to the first setting instead
+        shared = None
+    settings, singles = {}, {}
+    for j, key in enumerate(names[len(refs) :], start=len(refs)):
+        critic, lam = key
+        single = GAE(lam=lam, value=critic, n_pilot=config.n_pilot)
+        singles[key] = single
+        name = gae_name(critic)
+        seconds = (fused.compile_seconds, fused.run_seconds) if shared is None and not settings else ({}, {})
+        settings[key] = part({name: members_sweep.estimates[j]}, exact_variances({name: single}, lqr, params), seconds)
+    grid = GridSweep.from_sweeps({"critic": tuple(config.critics), "lam": lams}, settings, shared=shared)
+    table = summarise_grid(grid, experiment=NAME, reference="reinforce" if "reinforce" in refs else None)
+
     # float64 all the way (sweep.true_grad has passed through float32 in the engine's ravel)
     leaves = jax.tree.leaves(exact_gradient(lqr, params))
     true_grad = np.concatenate([np.ravel(np.asarray(x, np.float64)) for x in leaves])
-    bias_exact = {}
-    for key, est in singles.items():
-        if isinstance(est, GAE) and est.value != "learned":
-            mean = np.concatenate(
-                [np.ravel(np.asarray(x, np.float64)) for x in jax.tree.leaves(exact_moments(est, lqr, params)["mean"])]
-            )
-            bias_exact[key] = mean - true_grad
-    table["bias_exact"] = np.nan
-    table["critic"] = ""
-    table["lam"] = np.nan
-    for key, est in singles.items():
-        rows = table["estimator"] == key
-        if isinstance(est, GAE):
-            table.loc[rows, "critic"] = est.value
-            table.loc[rows, "lam"] = est.lam
-            table.loc[rows, "estimator"] = f"gae[{est.value}]"
-        elif getattr(est, "unbiased", False):
-            table.loc[rows, "bias_exact"] = 0.0
-        if key in bias_exact:
-            order = {p: j for j, p in enumerate(sweep.param_names)}
-            table.loc[rows, "bias_exact"] = [bias_exact[key][order[p]] for p in table.loc[rows, "param"]]
+    bias_exact = np.full(len(table), np.nan)
+    unbiased = table["estimator"].isin([k for k, est in refs.items() if getattr(est, "unbiased", False)])
+    bias_exact[(unbiased & table["critic"].isna()).to_numpy()] = 0.0
+    order = {p: j for j, p in enumerate(grid.param_names)}
+    for (critic, lam), single in singles.items():
+        if critic == "learned":  # no exact moments: the fitted critic depends on the pilot batch
+            continue
+        moments = exact_moments(single, lqr, params)["mean"]
+        mean = np.concatenate([np.ravel(np.asarray(x, np.float64)) for x in jax.tree.leaves(moments)])
+        rows = ((table["critic"] == critic) & (table["lam"] == lam)).to_numpy()
+        bias_exact[rows] = [mean[order[p]] - true_grad[order[p]] for p in table.loc[rows, "param"]]
+    table.insert(table.columns.get_loc("critic"), "bias_exact", bias_exact)
+    table["critic"] = table["critic"].fillna("")
     with jax.enable_x64(True):
         J = float(lqr.objective(jax.tree.map(lambda x: jax.numpy.asarray(x, jax.numpy.float64), params)))
     return ExperimentResult(
         experiment=NAME,
         config=config,
-        problem=lqr.describe(),
+        problem=problem_name,
         table=table,
-        sweep=sweep,
+        sweep=grid,
         info={
-            "raw_keys": "gae[<critic>,lam=<lambda>]|<n> for GAE, <estimator>|<n> for the references",
             "objective_J": J,
             "exact_method": "Gaussian-polynomial moments (pgjax.problems.lqr), float64; none for the learned critic",
         },

@@ -7,21 +7,19 @@ its variance grows about like H^2; reward-to-go drops the rewards that precede e
 what is left. Every point is measured on R seeds with a 95% CI and compared with the EXACT variance
 (Gaussian-polynomial moments, :mod:`pgjax.problems.lqr`).
 
-The table has one row per (horizon, estimator, coordinate) with an extra ``horizon`` column; raw.npz keys
-are ``"<estimator>[H=<horizon>]|<n>"``. Figures (:func:`pgjax.plots_lqr.draw_horizon`): variance and the
+The horizon is a named axis of a grid sweep (:func:`pgjax.grid.run_grid`): one fused sweep per horizon, each
+with its own exact gradient. The table has one row per (horizon, estimator, coordinate) with a ``horizon``
+column; raw.npz holds the per-seed estimates with the horizon of each as data
+(:func:`pgjax.results.read_raw_grid`). Figures (:func:`pgjax.plots_lqr.draw_horizon`): variance and the
 paired variance ratio against REINFORCE, against H.
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-
-import numpy as np
-import pandas as pd
+import functools
 
 from pgjax import plots_lqr
-from pgjax.engine import Sweep
 from pgjax.errors import ConfigError
 from pgjax.estimators.trajectory import TRAJECTORY_ESTIMATORS, has_exact_moments
 from pgjax.experiment import (
@@ -30,9 +28,10 @@ from pgjax.experiment import (
     check_estimator_names,
     check_seeds,
     exact_variances,
-    summarise_sweep,
+    summarise_grid,
 )
 from pgjax.experiments.lqr_variance import build_estimators, save_with, sweep_estimators
+from pgjax.grid import Setting, run_grid
 from pgjax.problems.lqr import SYSTEMS, make_system
 
 NAME = "lqr-horizon"
@@ -121,86 +120,51 @@ def problem(config, horizon: int):
     )
 
 
-def raw_key(estimator: str, label: str) -> str:
-    """Key of one estimator of one setting in the merged sweep (and raw.npz): ``name[label]``."""
-    return f"{estimator}[{label}]"
-
-
-def merge_sweeps(sweeps: dict[str, Sweep]) -> Sweep:
-    """One Sweep from several (label -> sweep), estimators keyed :func:`raw_key`. The true gradient differs
-    between settings, so the merged ``true_grad`` is NaN: each table row carries its own."""
-    first = next(iter(sweeps.values()))
-    merged = copy.copy(first)
-    merged.estimates, merged.compile_seconds, merged.run_seconds = {}, {}, {}
-    for label, sweep in sweeps.items():
-        if sweep.param_names != first.param_names:
-            raise ValueError("cannot merge sweeps with different parameters")
-        for name, by_n in sweep.estimates.items():
-            merged.estimates[raw_key(name, label)] = by_n
-        for name, secs in sweep.compile_seconds.items():
-            merged.compile_seconds[raw_key(name, label)] = secs
-        for name, secs in sweep.run_seconds.items():
-            merged.run_seconds[raw_key(name, label)] = secs
-    merged.true_grad = np.full(len(first.param_names), np.nan)
-    merged.execution = dict(first.execution)
-    for key in ("compiles", "cache_hits", "cache_misses", "cells_loaded"):
-        if key in merged.execution:
-            merged.execution[key] = int(sum(s.execution.get(key, 0) for s in sweeps.values()))
-    merged.ns = tuple(sorted({n for s in sweeps.values() for n in s.ns}))
-    return merged
-
-
 def run(config: Config = Config(), *, progress=None, execution: dict | None = None) -> ExperimentResult:
-    """Runs one fused sweep per horizon and returns the merged result (nothing is written; see :func:`save`)."""
+    """Runs one fused sweep per horizon (a grid over the ``horizon`` axis) and returns the result (nothing is
+    written; see :func:`save`)."""
     config.validate()
-    tables, sweeps, true_grads, objectives = [], {}, {}, {}
-    for horizon in sorted(config.horizons):
-        lqr = problem(config, horizon)
+    horizons = tuple(sorted(config.horizons))
+    problem_name = problem(config, horizons[0]).describe(horizon=f"{horizons[0]}-{horizons[-1]}")
+
+    def build(setting) -> Setting:
+        lqr = problem(config, setting["horizon"])
         params = lqr.init_params()
         estimators = build_estimators(
             config.estimators, lqr, params, baseline=config.baseline, gae_lambda=config.gae_lambda
         )
-        sweep = sweep_estimators(
-            lqr,
-            params,
-            estimators,
-            (config.n,),
-            config.n_seeds,
-            seed=config.seed,
-            chunk_size=min(config.chunk_size, config.n_seeds),
-            fuse=config.fuse,
-            progress=progress,
-            execution=execution,
-        )
         exact = {}
         if config.exact:
             exact = exact_variances({k: v for k, v in estimators.items() if has_exact_moments(v)}, lqr, params)
-        table = summarise_sweep(
-            sweep,
-            experiment=NAME,
-            problem_name=lqr.describe(horizon=f"{min(config.horizons)}-{max(config.horizons)}"),
+        return Setting(
+            problem=lqr,
+            params=params,
+            estimators=estimators,
             exact_single_sample_var=exact,
-            reference="reinforce" if "reinforce" in estimators else None,
+            problem_name=problem_name,
+            info={"objective_J": float(_objective(lqr, params))},
         )
-        table["horizon"] = horizon
-        tables.append(table)
-        label = f"H={horizon}"
-        sweeps[label] = sweep
-        true_grads[label] = sweep.true_grad.tolist()
-        objectives[label] = float(_objective(lqr, params))
-    table = pd.concat(tables, ignore_index=True)
+
+    grid = run_grid(
+        build,
+        {"horizon": horizons},
+        (config.n,),
+        config.n_seeds,
+        seed=config.seed,
+        chunk_size=min(config.chunk_size, config.n_seeds),
+        progress=progress,
+        execution=execution,
+        sweep=functools.partial(sweep_estimators, fuse=config.fuse),
+    )
+    reference = "reinforce" if "reinforce" in config.estimators else None
+    table = summarise_grid(grid, experiment=NAME, reference=reference)
     return ExperimentResult(
         experiment=NAME,
         config=config,
-        problem=table["problem"].iloc[0],
+        problem=problem_name,
         table=table,
-        sweep=merge_sweeps(sweeps),
-        info={
-            "raw_keys": "<estimator>[H=<horizon>]|<n>",
-            "true_grad_by_horizon": true_grads,
-            "objective_J_by_horizon": objectives,
-            "exact_variance_method": "Gaussian-polynomial moments (pgjax.problems.lqr), float64",
-        },
+        sweep=grid,
+        info={"exact_variance_method": "Gaussian-polynomial moments (pgjax.problems.lqr), float64"},
     )
 
 
