@@ -453,7 +453,8 @@ def _experiment_hook(folder: Path, name: str):
 
 
 def cmd_plot(args: Sequence[str]) -> int:
-    from pgjax import plots, results
+    from pgjax import results
+    from pgjax.plotting import variance as plots
 
     folder = _one_dir(args, "plot", PLOT_HELP)
     if folder is None:

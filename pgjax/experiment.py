@@ -35,10 +35,11 @@ import jax
 import numpy as np
 import pandas as pd
 
-from pgjax import plots, results, stats
+from pgjax import results, stats
 from pgjax.engine import MAX_COUNT, Sweep
 from pgjax.errors import ConfigError, ExperimentError, PgjaxError
 from pgjax.grid import GridSweep
+from pgjax.plotting import variance as plots
 
 ENTRY_POINT_GROUP = "pgjax.experiments"
 
@@ -114,7 +115,7 @@ class Hooks:
     recorded in the manifest. Default: :func:`save` (table, raw estimates, manifest, standard figures)."""
     draw: Callable[[Path], list[Path]] | None = None
     """``draw(folder) -> list[Path]``: draws the figures of a results folder from its saved tables only, and
-    returns the files written (``pgjax plot``). Default: :func:`pgjax.plots.draw_all`."""
+    returns the files written (``pgjax plot``). Default: :func:`pgjax.plotting.variance.draw_all`."""
     retable: Callable[[Path], str] | None = None
     """``retable(folder) -> str``: re-renders the tables of a results folder from its parquet files, which it
     never rewrites, and returns the Markdown to print (``pgjax table``). Default: the one standard table."""

@@ -13,7 +13,7 @@ A results folder ``<dir>/`` holds
   (:func:`write_raw_grid`, :func:`read_raw_grid`);
 * ``manifest.json``: config, command line, versions, device, timings; it always
   carries ``"schema": SCHEMA`` and ``"experiment"``;
-* figures (written by :mod:`pgjax.plots`).
+* figures (written by :mod:`pgjax.plotting.variance`).
 
 Every file is written atomically (temp file in the same folder, fsync,
 ``os.replace``), and a whole run is written through :func:`staged_output`, which

@@ -20,7 +20,7 @@ Layers, lowest first; a module may import modules of its own layer or of lower l
    axes), ``cells`` (resumable cells),
    ``stats`` and ``bootstrap`` (tables and intervals), ``results`` (the results folder), ``styles``
    (figure styles), ``policies`` (the policy networks of training);
-4. what is built from that machinery: ``experiment`` (the contract and saving), ``plots*`` (figures),
+4. what is built from that machinery: ``experiment`` (the contract and saving), ``plotting`` (figures),
    ``training`` (training loops), ``bench`` (the benchmarks package);
 5. ``explain``: the worked walkthrough of ``pgjax explain``, and ``experiments``: the built-in experiments
    (found through their entry point, never imported by the library below them);
@@ -56,7 +56,7 @@ LAYERS = {
     "styles": 3,
     "policies": 3,
     "experiment": 4,
-    "plots*": 4,
+    "plotting": 4,
     "training": 4,
     "bench": 4,
     "explain": 5,

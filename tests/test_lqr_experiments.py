@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from pgjax import cli, experiment, plots_lqr, results, stats
+from pgjax import cli, experiment, results, stats
 from pgjax.errors import ConfigError
 from pgjax.experiments import lqr_gae, lqr_horizon, lqr_pgpe, lqr_variance
 
@@ -111,7 +111,7 @@ def test_lqr_pgpe_end_to_end(tmp_path):
     assert set(result.table["param"]) == {"K_mean[0,0]", "log_sigma_K[0,0]"}
     assert set(result.table["estimator"]) == set(lqr_pgpe.ESTIMATORS)
     out = lqr_pgpe.save(result, tmp_path / "p")
-    assert len(plots_lqr.draw(out)) == 6  # the generic redraw entry point dispatches on the manifest
+    assert len(lqr_pgpe.HOOKS.draw(out)) == 6  # figure, bias and ratio, as PNG and PDF
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Tests for pgjax.plots: figures are drawn from a table, saved atomically, fonts embedded."""
+"""Tests for pgjax.plotting.variance: figures are drawn from a table, saved atomically, fonts embedded."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pgjax import plots, results
+from pgjax import results
+from pgjax.plotting import variance as plots
 from pgjax.results import ResultsError
 
 
@@ -194,9 +195,9 @@ def _figure_record(fig) -> dict:
 
 @pytest.fixture
 def captured(monkeypatch):
-    """Figures drawn by pgjax.plots / plots_lqr, recorded (by file stem) instead of saved: fast, and the
+    """Figures drawn by pgjax.plotting.variance / pgjax.plotting.settings, recorded (by file stem) instead of saved: fast, and the
     artists can be inspected."""
-    from pgjax import plots_lqr
+    from pgjax.plotting import settings as plot_settings
 
     record: dict[str, dict] = {}
 
@@ -204,7 +205,7 @@ def captured(monkeypatch):
         record[Path(stem).name] = _figure_record(fig)
         return [Path(f"{stem}.png"), Path(f"{stem}.pdf")]
 
-    for module in (plots, plots_lqr):
+    for module in (plots, plot_settings):
         monkeypatch.setattr(module, "save_figure", fake_save)
     return record
 
@@ -220,11 +221,11 @@ def _assert_same_estimator_looks(record: dict, first: str, second: str, names) -
 def test_lqr_figure_and_bias_give_each_estimator_the_same_look(tmp_path, captured):
     """The LQR figure.png and bias.png once coloured an estimator by two different orders (and pathwise took
     REINFORCE's look); now both take it from one registry."""
-    from pgjax import plots_lqr
+    from pgjax.plotting import settings as plot_settings
 
     names = ["reinforce", "pathwise", "gae", "reward_to_go", "value_baseline"]
     results.write_table(estimator_table(names), tmp_path)
-    plots_lqr.draw_variance(tmp_path)
+    plot_settings.draw_variance(tmp_path)
     _assert_same_estimator_looks(captured, "figure", "bias", names)
     for stem in ("figure", "bias"):
         looks = [captured[stem]["legend"][n] for n in names]
@@ -319,14 +320,14 @@ def test_titles_name_every_problem_parameter_from_the_manifest(tmp_path, capture
 
 
 def test_horizon_and_gae_figures_carry_the_paired_ratio(tmp_path, captured):
-    from pgjax import plots_lqr
+    from pgjax.plotting import settings as plot_settings
 
     names = ["reinforce", "reward_to_go", "pathwise"]
     horizon = pd.concat([estimator_table(names, ns=(4,)).assign(horizon=h) for h in (1, 5)], ignore_index=True)
     (tmp_path / "h").mkdir()
     (tmp_path / "g").mkdir()
     results.write_table(horizon, tmp_path / "h")
-    plots_lqr.draw_horizon(tmp_path / "h")
+    plot_settings.draw_horizon(tmp_path / "h")
     labels = [ax.get_ylabel() for ax in captured["figure"]["axes"]]
     assert "variance / reinforce's" in labels
     _assert_same_estimator_looks(captured, "figure", "bias", names)
@@ -338,6 +339,6 @@ def test_horizon_and_gae_figures_carry_the_paired_ratio(tmp_path, captured):
         ignore_index=True,
     )
     results.write_table(pd.concat([refs, gae], ignore_index=True), tmp_path / "g")
-    plots_lqr.draw_gae(tmp_path / "g")
+    plot_settings.draw_gae(tmp_path / "g")
     assert "variance / reinforce's" in [ax.get_ylabel() for ax in captured["figure"]["axes"]]
     _assert_same_estimator_looks(captured, "figure", "bias", critics)

@@ -1,4 +1,4 @@
-"""Tests for pgjax.plots_training: figures are drawn from saved tables; bad tables give a clear error."""
+"""Tests for pgjax.plotting.training: figures are drawn from saved tables; bad tables give a clear error."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pgjax import bootstrap, plots_training, results
+from pgjax import bootstrap, results
+from pgjax.plotting import training as plot_training
 from pgjax.results import ResultsError
 
 
@@ -40,35 +41,35 @@ def assert_figure(path: Path) -> None:
 
 
 def write_folder(folder: Path, curves: pd.DataFrame, improvement: pd.DataFrame) -> None:
-    curves.to_parquet(folder / plots_training.CURVES_FILE)
-    improvement.to_parquet(folder / plots_training.IMPROVEMENT_FILE)
+    curves.to_parquet(folder / plot_training.CURVES_FILE)
+    improvement.to_parquet(folder / plot_training.IMPROVEMENT_FILE)
 
 
 def test_plot_functions_write_png_and_pdf(tmp_path):
     curves, improvement = synthetic_tables()
-    paths = plots_training.plot_learning_curves(curves, tmp_path / "curves", title="CartPole-v1", target=500)
+    paths = plot_training.plot_learning_curves(curves, tmp_path / "curves", title="CartPole-v1", target=500)
     assert paths == [tmp_path / "curves.png", tmp_path / "curves.pdf"]
-    paths += plots_training.plot_improvement(improvement, tmp_path / "poi", title="CartPole-v1")
+    paths += plot_training.plot_improvement(improvement, tmp_path / "poi", title="CartPole-v1")
     assert paths[2:] == [tmp_path / "poi.png", tmp_path / "poi.pdf"]
     for path in paths:
         assert_figure(path)
     # The target line is drawn: the figure changes with it.
-    plots_training.plot_learning_curves(curves, tmp_path / "plain", title="CartPole-v1")
+    plot_training.plot_learning_curves(curves, tmp_path / "plain", title="CartPole-v1")
     assert (tmp_path / "plain.png").read_bytes() != (tmp_path / "curves.png").read_bytes()
 
 
 def test_plot_functions_reject_tables_without_columns(tmp_path):
     curves, improvement = synthetic_tables()
     with pytest.raises(ValueError, match="iqm_lo"):
-        plots_training.plot_learning_curves(curves.drop(columns="iqm_lo"), tmp_path / "x")
+        plot_training.plot_learning_curves(curves.drop(columns="iqm_lo"), tmp_path / "x")
     with pytest.raises(ValueError, match="no rows"):
-        plots_training.plot_improvement(improvement.iloc[:0], tmp_path / "y")
+        plot_training.plot_improvement(improvement.iloc[:0], tmp_path / "y")
 
 
 def test_draw_from_folder(tmp_path):
     curves, improvement = synthetic_tables(variants=("reinforce", "leave_one_out", "gae", "reward_to_go"))
     write_folder(tmp_path, curves, improvement)
-    paths = plots_training.draw(tmp_path)  # no manifest: tolerated
+    paths = plot_training.draw(tmp_path)  # no manifest: tolerated
     assert [p.name for p in paths] == ["figure.png", "figure.pdf", "improvement.png", "improvement.pdf"]
     for path in paths:
         assert_figure(path)
@@ -76,7 +77,7 @@ def test_draw_from_folder(tmp_path):
     results.write_manifest(
         tmp_path, {"experiment": "train-cartpole", "problem": "CartPole-v1", "config": {"target": 500}}
     )
-    plots_training.draw(tmp_path)
+    plot_training.draw(tmp_path)
     assert (tmp_path / "figure.png").read_bytes() != untitled
 
 
@@ -84,12 +85,12 @@ def test_draw_skips_improvement_for_a_single_variant(tmp_path):
     curves, improvement = synthetic_tables(variants=("gae",))
     assert len(improvement) == 0
     write_folder(tmp_path, curves, improvement)
-    assert [p.name for p in plots_training.draw(tmp_path)] == ["figure.png", "figure.pdf"]
+    assert [p.name for p in plot_training.draw(tmp_path)] == ["figure.png", "figure.pdf"]
 
 
 def one_line_error(folder: Path, name: str) -> str:
     with pytest.raises(ResultsError) as info:
-        plots_training.draw(folder)
+        plot_training.draw(folder)
     message = str(info.value)
     assert "\n" not in message
     assert str(folder / name) in message
@@ -140,7 +141,7 @@ def test_variants_take_their_estimators_fixed_look_and_titles_name_the_settings(
         }
         return [Path(f"{stem}.png"), Path(f"{stem}.pdf")]
 
-    monkeypatch.setattr(plots_training, "save_figure", fake_save)
+    monkeypatch.setattr(plot_training, "save_figure", fake_save)
     variants = ("gae", "reinforce", "leave_one_out")
     curves, improvement = synthetic_tables(variants=variants)
     write_folder(tmp_path, curves, improvement)
@@ -161,7 +162,7 @@ def test_variants_take_their_estimators_fixed_look_and_titles_name_the_settings(
             },
         },
     )
-    plots_training.draw(tmp_path)
+    plot_training.draw(tmp_path)
     # the same colours as in the variance figures, whatever the order of the variants
     from pgjax import styles
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from pgjax import plots, results
+from pgjax import results
 from pgjax.engine import MICRO_BATCH_ELEMENTS, run_sweep
 from pgjax.errors import ConfigError
 from pgjax.estimators.episodic import SIGNALS, UNBIASED_SIGNALS, Episodic, EpisodicGrid
@@ -36,6 +36,7 @@ from pgjax.experiment import (
     save_with,
     summarise_sweep,
 )
+from pgjax.plotting import variance as plots
 from pgjax.problems.environment import EnvironmentProblem, FrozenTree
 from pgjax.training import Trainer, TrainSetup, run_key, train
 

@@ -277,7 +277,7 @@ def draw(folder) -> list[Path]:
     import matplotlib.pyplot as plt
     import matplotlib.ticker
 
-    from pgjax import plots
+    from pgjax.plotting import variance as plots
 
     folder = Path(folder)
     table = results.read_frame(folder, "table")

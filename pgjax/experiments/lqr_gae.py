@@ -21,7 +21,7 @@ taken. All GAE variants of one critic come from one rollout per seed
 (:class:`pgjax.estimators.trajectory.GAEGrid`), each exactly as the separate GAE(lambda) estimator computes it
 from the same key, and everything is compiled as one program. Extra table columns: ``bias_exact`` (the exact
 bias where known), ``critic`` and ``lam``; raw.npz holds each estimate with its critic and lambda as data
-(:func:`pgjax.results.read_raw_grid`). Figures: :func:`pgjax.plots_lqr.draw_gae`.
+(:func:`pgjax.results.read_raw_grid`). Figures: :func:`pgjax.plotting.settings.draw_gae`.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ import math
 import jax
 import numpy as np
 
-from pgjax import plots_lqr
 from pgjax.engine import MICRO_BATCH_ELEMENTS, run_sweep
 from pgjax.errors import ConfigError
 from pgjax.estimators.trajectory import (
@@ -47,6 +46,7 @@ from pgjax.estimators.trajectory import (
 from pgjax.experiment import ExperimentResult, Hooks, check_seeds, exact_variances, summarise_grid
 from pgjax.experiments.lqr_variance import build_estimators, save_with
 from pgjax.grid import GridSweep, SettingSweep
+from pgjax.plotting import settings as plot_settings
 from pgjax.problems.base import exact_gradient
 from pgjax.problems.lqr import SYSTEMS, make_system
 
@@ -226,8 +226,8 @@ def run(config: Config = Config(), *, progress=None, execution: dict | None = No
 
 
 def draw(folder):
-    """Redraws the figures from the saved table (``pgjax plot`` calls this): :func:`pgjax.plots_lqr.draw_gae`."""
-    return plots_lqr.draw_gae(folder)
+    """Redraws the figures from the saved table (``pgjax plot`` calls this): :func:`pgjax.plotting.settings.draw_gae`."""
+    return plot_settings.draw_gae(folder)
 
 
 def save(result: ExperimentResult, out_dir, *, argv=None):

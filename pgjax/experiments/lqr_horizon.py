@@ -10,7 +10,7 @@ what is left. Every point is measured on R seeds with a 95% CI and compared with
 The horizon is a named axis of a grid sweep (:func:`pgjax.grid.run_grid`): one fused sweep per horizon, each
 with its own exact gradient. The table has one row per (horizon, estimator, coordinate) with a ``horizon``
 column; raw.npz holds the per-seed estimates with the horizon of each as data
-(:func:`pgjax.results.read_raw_grid`). Figures (:func:`pgjax.plots_lqr.draw_horizon`): variance and the
+(:func:`pgjax.results.read_raw_grid`). Figures (:func:`pgjax.plotting.settings.draw_horizon`): variance and the
 paired variance ratio against REINFORCE, against H.
 """
 
@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 
-from pgjax import plots_lqr
 from pgjax.errors import ConfigError
 from pgjax.estimators.trajectory import TRAJECTORY_ESTIMATORS, has_exact_moments
 from pgjax.experiment import (
@@ -32,6 +31,7 @@ from pgjax.experiment import (
 )
 from pgjax.experiments.lqr_variance import build_estimators, save_with, sweep_estimators
 from pgjax.grid import Setting, run_grid
+from pgjax.plotting import settings as plot_settings
 from pgjax.problems.lqr import SYSTEMS, make_system
 
 NAME = "lqr-horizon"
@@ -169,8 +169,8 @@ def run(config: Config = Config(), *, progress=None, execution: dict | None = No
 
 
 def draw(folder):
-    """Redraws the figures from the saved table (``pgjax plot`` calls this): :func:`pgjax.plots_lqr.draw_horizon`."""
-    return plots_lqr.draw_horizon(folder)
+    """Redraws the figures from the saved table (``pgjax plot`` calls this): :func:`pgjax.plotting.settings.draw_horizon`."""
+    return plot_settings.draw_horizon(folder)
 
 
 def save(result: ExperimentResult, out_dir, *, argv=None):

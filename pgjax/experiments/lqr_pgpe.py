@@ -14,13 +14,13 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from pgjax import plots_lqr
 from pgjax.engine import MICRO_BATCH_ELEMENTS, run_sweep
 from pgjax.errors import ConfigError
 from pgjax.estimators import LeaveOneOutBaseline, Pathwise, Reinforce
 from pgjax.estimators.trajectory import Fused, SymmetricPGPE, split_fused
 from pgjax.experiment import ExperimentResult, Hooks, summarise_sweep
 from pgjax.experiments.lqr_variance import save_with
+from pgjax.plotting import settings as plot_settings
 from pgjax.problems.lqr import SYSTEMS, ParameterExploringLQR, make_system
 
 NAME = "lqr-pgpe"
@@ -138,7 +138,7 @@ def run(config: Config = Config(), *, progress=None, execution: dict | None = No
 
 def draw(folder):
     """Redraws the figures (``pgjax plot`` calls this): variance against n and the standardised bias."""
-    return plots_lqr.draw_variance(folder)
+    return plot_settings.draw_variance(folder)
 
 
 def save(result: ExperimentResult, out_dir, *, argv=None):

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import jax
 
-from pgjax import plots_lqr
 from pgjax.engine import MICRO_BATCH_ELEMENTS, run_sweep
 from pgjax.errors import ConfigError
 from pgjax.estimators.trajectory import (
@@ -40,6 +39,7 @@ from pgjax.experiment import (
     save_with,
     summarise_sweep,
 )
+from pgjax.plotting import settings as plot_settings
 from pgjax.problems.lqr import SYSTEMS, make_system
 
 NAME = "lqr-variance"
@@ -161,7 +161,7 @@ def sweep_estimators(lqr, params, estimators, ns, n_seeds, *, seed, chunk_size, 
 
 def draw(folder) -> list[Path]:
     """Redraws the figures of a results folder from its saved table (``pgjax plot`` calls this)."""
-    return plots_lqr.draw_variance(folder)
+    return plot_settings.draw_variance(folder)
 
 
 def save(result: ExperimentResult, out_dir, *, argv=None) -> Path:

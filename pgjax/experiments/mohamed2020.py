@@ -488,14 +488,14 @@ def read_values(folder: str | Path) -> pd.DataFrame:
 
 def draw(folder: str | Path) -> list[Path]:
     """Redraws the figure of a results folder from ``values.parquet`` and ``manifest.json``."""
-    from pgjax import plots_mohamed
+    from pgjax.plotting import functions as plot_functions
 
     folder = Path(folder)
     values = read_values(folder)
     info = results.read_manifest(folder)
     config = info.get("config", {})
     settings = info.get("paper_settings") or {f: PAPER_SETTINGS[f] for f in values["function"].unique()}
-    return plots_mohamed.plot_variance_vs_k(
+    return plot_functions.plot_variance_vs_k(
         values,
         folder / info.get("figure", "figure_k"),
         mu=float(config.get("mu", 1.0)),

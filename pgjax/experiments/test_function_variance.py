@@ -169,13 +169,14 @@ def total_work(config: Config) -> int:
 def draw(folder: str | Path) -> list[Path]:
     """The standard figures (``figure``, ``bias``, ``ratio``) and the cost-adjusted one (``cost``), from the saved
     table; every title names the problem's parameters (from the manifest)."""
-    from pgjax import plots, plots_mohamed
+    from pgjax.plotting import functions as plot_functions
+    from pgjax.plotting import variance as plots
 
     folder = Path(folder)
     paths = plots.draw_all(folder)
     table = results.read_table(folder)
     title = plots.figure_title(plots.folder_manifest(folder), table)
-    paths += plots_mohamed.plot_work_variance(table, folder / "cost", title=title)
+    paths += plot_functions.plot_work_variance(table, folder / "cost", title=title)
     return paths
 
 

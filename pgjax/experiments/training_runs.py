@@ -270,9 +270,9 @@ def save(result: TrainingResult, out_dir, *, argv=None) -> Path:
 
 def draw(folder) -> list[Path]:
     """Redraws the figures from the saved tables (``pgjax plot`` calls this)."""
-    from pgjax import plots_training
+    from pgjax.plotting import training as plot_training
 
-    return plots_training.draw(folder)
+    return plot_training.draw(folder)
 
 
 #: The tables a training experiment writes (each as parquet, csv, md and tex).

@@ -19,7 +19,7 @@ from matplotlib.ticker import FixedLocator, MaxNLocator
 
 from pgjax.explain.document import fmt
 from pgjax.explain.numbers import Numbers
-from pgjax.plots import PALETTE, STYLE
+from pgjax.plotting.variance import PALETTE, STYLE
 
 _BLUE, _VERMILLION, _GREEN, _PURPLE, _ORANGE = PALETTE[:5]
 _HISTOGRAMS = (

@@ -6,21 +6,19 @@
   error) against H.
 * :func:`draw_variance` (``lqr-variance``, ``lqr-pgpe``): the standard variance-against-n figure,
   ``bias.png`` as the standardised bias against n (every default estimator is unbiased) and ``ratio.png``,
-  the paired variance ratio against REINFORCE (:func:`pgjax.plots.plot_ratio`).
+  the paired variance ratio against REINFORCE (:func:`pgjax.plotting.variance.plot_ratio`).
 * :func:`draw_gae` (``lqr-gae``): bias, variance, MSE and the paired variance ratio against REINFORCE of
   GAE(lambda) against lambda, one line per critic, exact values dotted, reference estimators as horizontal
   lines; ``bias.png`` the bias alone.
 
 Each writes ``figure.{png,pdf}`` and ``bias.{png,pdf}`` (``draw_variance`` also ``ratio.{png,pdf}``),
-replacing the generic figures of :func:`pgjax.plots.draw_all` where those do not fit the table. Every
+replacing the generic figures of :func:`pgjax.plotting.variance.draw_all` where those do not fit the table. Every
 estimator has its fixed style of :mod:`pgjax.styles` (the same in every figure); titles name every problem
-parameter of the manifest (:func:`pgjax.plots.figure_title`); every file is written atomically.
-``python -m pgjax.plots_lqr DIR ...`` redraws the folders (dispatching on the manifest's experiment name).
+parameter of the manifest (:func:`pgjax.plotting.variance.figure_title`); every file is written atomically.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -35,7 +33,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
 
 from pgjax import results, styles
-from pgjax.plots import (
+from pgjax.plotting.variance import (
     STYLE,
     figure_title,
     has_ratios,
@@ -48,11 +46,11 @@ from pgjax.plots import (
     settings_caption,
     wrap_title,
 )
-from pgjax.plots import (
+from pgjax.plotting.variance import (
     _wrap as _measured_wrap,
 )
 
-__all__ = ["draw", "draw_gae", "draw_horizon", "draw_variance"]
+__all__ = ["draw_gae", "draw_horizon", "draw_variance"]
 
 _GREY = "0.45"
 
@@ -513,12 +511,12 @@ def draw_gae(folder: str | Path) -> list[Path]:
 
 # ------------------------------------------------------------------------------------------- lqr-variance
 def draw_variance(folder: str | Path) -> list[Path]:
-    """``figure``: the standard variance-against-n figure (:func:`pgjax.plots.plot_variance`); ``bias``: each
+    """``figure``: the standard variance-against-n figure (:func:`pgjax.plotting.variance.plot_variance`); ``bias``: each
     estimate's standardised bias (bias / standard error) against n; ``ratio``: the variance ratio against
-    REINFORCE on the same seeds with its paired interval (:func:`pgjax.plots.plot_ratio`). Every estimator
-    of the default run is unbiased, so the relative-bias figure of :func:`pgjax.plots.plot_bias`, with its
+    REINFORCE on the same seeds with its paired interval (:func:`pgjax.plotting.variance.plot_ratio`). Every estimator
+    of the default run is unbiased, so the relative-bias figure of :func:`pgjax.plotting.variance.plot_bias`, with its
     1/n guide, would only show noise; the standardised bias shows it as noise, in +-2."""
-    from pgjax.plots import plot_variance
+    from pgjax.plotting.variance import plot_variance
 
     folder = Path(folder)
     table = results.read_table(folder)
@@ -544,32 +542,3 @@ def draw_variance(folder: str | Path) -> list[Path]:
     if has_ratios(table):
         paths += plot_ratio(table, folder / "ratio", title=title, notes=notes)
     return paths
-
-
-# ------------------------------------------------------------------------------------------------- driver
-_DRAWERS = {"lqr-variance": draw_variance, "lqr-pgpe": draw_variance, "lqr-horizon": draw_horizon, "lqr-gae": draw_gae}
-
-
-def draw(folder: str | Path) -> list[Path]:
-    """Draws the figures of an lqr-horizon or lqr-gae results folder (by the manifest's experiment)."""
-    manifest = results.read_manifest(folder)
-    experiment = manifest.get("experiment")
-    if experiment not in _DRAWERS:
-        raise results.ResultsError(f"{folder}: no LQR figures for experiment {experiment!r}")
-    return _DRAWERS[experiment](folder)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m pgjax.plots_lqr DIR ...``: redraws the LQR figures of each results folder."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    if not args:
-        print("usage: python -m pgjax.plots_lqr DIR [DIR ...]", file=sys.stderr)
-        return 2
-    for folder in args:
-        for path in draw(folder):
-            print(f"wrote {path}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

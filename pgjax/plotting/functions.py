@@ -27,7 +27,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
 from pgjax import styles
-from pgjax.plots import STYLE, dodge_factors, param_label, save_figure, wrap_title
+from pgjax.plotting.variance import STYLE, dodge_factors, param_label, save_figure, wrap_title
 
 __all__ = ["LABELS", "function_and_derivative", "plot_variance_vs_k", "plot_work_variance"]
 

@@ -13,7 +13,7 @@ Edge of the Statistical Precipice"), saved as parquet in a results folder:
 Each variant is drawn in its estimator's fixed colour, marker and line style of :mod:`pgjax.styles` (the same
 as in the variance figures; several learning rates of one estimator share its colour, with hollow markers and
 their own line styles). The rc style and the atomic PNG + PDF (TrueType fonts) saving are those of
-:mod:`pgjax.plots`. Titles name the training settings that change the curves (:func:`training_parameters`).
+:mod:`pgjax.plotting.variance`. Titles name the training settings that change the curves (:func:`training_parameters`).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import EngFormatter
 
 from pgjax import results, styles
-from pgjax.plots import (
+from pgjax.plotting.variance import (
     STYLE,
     _check_columns,
     _legend_layout,
