@@ -361,10 +361,10 @@ def run_sweep(
     if budget < 1:
         raise ValueError(f"max_memory_bytes must be >= 1 (got {max_memory_bytes})")
     check_counts(n_seeds, ns)
-    for estimator in estimators.values():  # estimators that need a kind of problem say so before any work
-        check = getattr(estimator, "check", None)
-        if check is not None:
-            check(problem)
+    # Estimators that need a kind of problem say so before any work: one ConfigError naming ``estimators``.
+    from pgjax.estimators.base import check_available
+
+    check_available(estimators, problem)
     mesh = make_mesh(devices)
     n_dev = int(mesh.devices.size)
     sharding = NamedSharding(mesh, P(SEED_AXIS))

@@ -225,11 +225,14 @@ def sweep_from_config(config, problem, params, estimators, *, progress=None, exe
 
 def exact_variances(estimators: Mapping[str, Any], problem, params) -> dict[str, np.ndarray]:
     """Exact single-sample variances (P,) of the i.i.d. estimators that can compute theirs."""
+    from pgjax.estimators.base import Estimator
+    from pgjax.problems.base import iid_samples
+
     out = {}
-    if not getattr(problem, "iid_samples", True):  # e.g. antithetic pairs: (single-sample var) / n is wrong
+    if not iid_samples(problem):  # e.g. antithetic pairs: (single-sample var) / n is wrong
         return out
     for name, estimator in estimators.items():
-        if getattr(estimator, "iid", False):
+        if isinstance(estimator, Estimator) and estimator.iid:
             var = estimator.single_sample_variance(problem, params)
             if var is not None:  # flatten on the host: ravel_pytree would round float64 to float32
                 out[name] = np.concatenate([np.ravel(np.asarray(v, np.float64)) for v in jax.tree.leaves(var)])

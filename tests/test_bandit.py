@@ -219,7 +219,7 @@ def test_gaussian_expectation_helper_on_numpy_function():
 
 
 def _moments_vector(moments) -> dict[str, np.ndarray]:
-    return {k: np.asarray(ravel(v), dtype=np.float64) for k, v in moments.items()}
+    return {k: np.asarray(ravel(v), dtype=np.float64) for k, v in moments._asdict().items() if v is not None}
 
 
 @pytest.mark.parametrize("reward", ["quadratic", "linear"])

@@ -453,8 +453,8 @@ def test_softmax_bandit_exact_objective_gradient_and_scores():
         np.testing.assert_allclose(problem.scores(params), np.eye(4) - pi, rtol=1e-12, atol=1e-15)
         mom = problem.score_moments(params)
         psi2 = (np.eye(4) - pi) ** 2
-        np.testing.assert_allclose(mom["r2_psi2"].logits, (pi * r**2) @ psi2, rtol=1e-12)
-        assert np.all(np.isnan(mom["dr2"].logits))
+        np.testing.assert_allclose(mom.r2_psi2.logits, (pi * r**2) @ psi2, rtol=1e-12)
+        assert np.all(np.isnan(mom.dr2.logits))
 
 
 def test_softmax_bandit_gumbel_max_samples_follow_softmax():

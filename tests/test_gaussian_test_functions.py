@@ -142,10 +142,10 @@ def test_objective_and_gradient_closed_form_match_quadrature(function, k, scale)
         quad_objective = float(jnp.sum(jnp.asarray(weights)[:, None] * problem.coordinate_function(x)))
         assert float(problem.objective(params)) == pytest.approx(quad_objective, rel=1e-12, abs=1e-14)
         # grad J = E[f psi] (log-derivative identity), by quadrature
-        for a, b in zip(jax.tree.leaves(grad), jax.tree.leaves(mom["r_psi"])):
+        for a, b in zip(jax.tree.leaves(grad), jax.tree.leaves(mom.r_psi)):
             np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-11, atol=1e-13)
         # ... and = E[df/dtheta] (pathwise identity)
-        for a, b in zip(jax.tree.leaves(grad), jax.tree.leaves(mom["dr"])):
+        for a, b in zip(jax.tree.leaves(grad), jax.tree.leaves(mom.dr)):
             np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-11, atol=1e-13)
 
 
@@ -192,9 +192,9 @@ def test_cross_terms_of_a_sum_over_coordinates_match_two_dimensional_quadrature(
         f = np.cos(1.7 * (mu[0] + sigma[0] * z1)) + np.cos(1.7 * (mu[1] + sigma[1] * z2))
         for c, z in enumerate((z1, z2)):
             psi_mu, psi_sigma = z / sigma[c], (z**2 - 1) / sigma[c]
-            assert float(mom["r2_psi2"].mu[c]) == pytest.approx(np.sum(w * f**2 * psi_mu**2), rel=1e-12)
-            assert float(mom["r2_psi2"].sigma[c]) == pytest.approx(np.sum(w * f**2 * psi_sigma**2), rel=1e-12)
-            assert float(mom["r_psi2"].sigma[c]) == pytest.approx(np.sum(w * f * psi_sigma**2), rel=1e-12)
+            assert float(mom.r2_psi2.mu[c]) == pytest.approx(np.sum(w * f**2 * psi_mu**2), rel=1e-12)
+            assert float(mom.r2_psi2.sigma[c]) == pytest.approx(np.sum(w * f**2 * psi_sigma**2), rel=1e-12)
+            assert float(mom.r_psi2.sigma[c]) == pytest.approx(np.sum(w * f * psi_sigma**2), rel=1e-12)
 
 
 @pytest.mark.parametrize("function, k", [("quadratic", 3.0), ("exp", 10.0), ("cos", 5.0)])

@@ -300,7 +300,7 @@ def test_horizon_one_reduces_to_the_bandit_fixed_state(closed_forms):
         mom = lqr.score_moments(lp64)
     cf = closed_forms((1.0, 0.5), (0.2, -0.3), 0.8, "quadratic", target=0.0)
     for key in ("psi2", "r_psi2", "r2_psi2", "dr2"):
-        np.testing.assert_allclose(flat64(mom[key]), cf[key], rtol=1e-10, err_msg=key)
+        np.testing.assert_allclose(flat64(getattr(mom, key)), cf[key], rtol=1e-10, err_msg=key)
     lp, bp = lqr.init_params(), bandit.init_params()
     key = jax.random.key(5)
     est_lqr = Reinforce()(key, lp, lqr, 64)
@@ -316,8 +316,8 @@ def test_horizon_one_reduces_to_the_bandit_random_state():
         lm = lqr.score_moments(lqr.init_params())
         bm = bandit.score_moments(bandit.init_params())
     for key in ("psi2", "r_psi2", "r2_psi2", "dr2"):
-        np.testing.assert_allclose(np.ravel(lm[key].K), bm[key].theta, rtol=1e-9, err_msg=key)
-        np.testing.assert_allclose(lm[key].log_sigma[0], bm[key].log_sigma, rtol=1e-9, err_msg=key)
+        np.testing.assert_allclose(np.ravel(getattr(lm, key).K), getattr(bm, key).theta, rtol=1e-9, err_msg=key)
+        np.testing.assert_allclose(getattr(lm, key).log_sigma[0], getattr(bm, key).log_sigma, rtol=1e-9, err_msg=key)
 
 
 # ---------------------------------------------------------------------------------------------- errors

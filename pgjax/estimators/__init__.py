@@ -1,20 +1,33 @@
 """Gradient estimators: ``(key, params, problem, n) -> gradient pytree shaped like params``.
 
-Estimators are small frozen dataclasses (hashable, so they are static under ``jax.jit``). Build one by name
-with :func:`make_estimator`; add one by writing the class and registering it in :data:`ESTIMATORS`.
+Estimators are small frozen dataclasses (hashable, so they are static under ``jax.jit``), subclasses of
+:class:`pgjax.estimators.base.Estimator`, which declare the problem capabilities they need (``requires``). They
+are kept in ONE registry (:func:`pgjax.estimators.base.registry`, name -> class; other packages add theirs
+through the ``pgjax.estimators`` entry-point group). Build one by name with :func:`make_estimator`; add one by
+writing the class with ``@register`` (see docs/architecture.md). :data:`ESTIMATORS`, :data:`GAUSSIAN_ESTIMATORS`
+and :data:`ALL_ESTIMATORS` are views of the registry by capability.
 """
 
 from __future__ import annotations
 
-from pgjax.errors import ConfigError
-from pgjax.estimators.control_variates import (
-    DeltaCVPathwise,
-    DeltaCVPathwiseEstimated,
-    DeltaCVScore,
-    DeltaCVScoreEstimated,
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+# isort: off
+# The import order is the registration order, which is the order experiments list the estimators in.
+from pgjax.estimators.base import (
+    Estimator,
+    EstimatorOptions,
+    available_on,
+    builtin,
+    check_available,
+    estimator_class,
+    make,
+    register,
+    registry,
+    unavailable,
+    with_requirements,
 )
-from pgjax.estimators.measure_valued import MeasureValued, MeasureValuedCoupled
-from pgjax.estimators.pathwise import Pathwise
 from pgjax.estimators.score_function import (
     BatchMeanBaseline,
     ConstantBaseline,
@@ -25,63 +38,55 @@ from pgjax.estimators.score_function import (
     draw,
     weighted_score_mean,
 )
+from pgjax.estimators.pathwise import Pathwise
+from pgjax.estimators.measure_valued import MeasureValued, MeasureValuedCoupled
+from pgjax.estimators.control_variates import (
+    DeltaCVPathwise,
+    DeltaCVPathwiseEstimated,
+    DeltaCVScore,
+    DeltaCVScoreEstimated,
+)
+from pgjax.problems.base import ExactScoreMoments, GaussianStructure
 
-#: Estimator classes by name, in the order experiments list them: the estimators that work on any problem.
-ESTIMATORS = {
-    cls.name: cls
-    for cls in (
-        Reinforce,
-        ConstantBaseline,
-        BatchMeanBaseline,
-        LeaveOneOutBaseline,
-        OptimalBaselineExact,
-        OptimalBaselineBatch,
-        Pathwise,
-    )
-}
+# isort: on
+
+#: The estimators that work on any problem with an exact objective (needing at most exact score moments), by
+#: name, in the order experiments list them: a view of the registry (pgjax's own estimators).
+ESTIMATORS = {name: cls for name, cls in builtin().items() if set(cls.requires) <= {ExactScoreMoments}}
 
 #: Estimators that need a problem with Gaussian structure (``gaussian(params) -> (mu, sigma)`` and ``f(x)``,
-#: such as :class:`pgjax.problems.GaussianTestFunction`). They are kept out of :data:`ESTIMATORS` so that
-#: experiments whose default is "every estimator" on another problem keep working; each has a
-#: ``check(problem)`` that raises ConfigError naming ``estimators`` on a problem without that structure.
-GAUSSIAN_ESTIMATORS = {
-    cls.name: cls
-    for cls in (
-        MeasureValued,
-        MeasureValuedCoupled,
-        DeltaCVScore,
-        DeltaCVScoreEstimated,
-        DeltaCVPathwise,
-        DeltaCVPathwiseEstimated,
-    )
-}
+#: such as :class:`pgjax.problems.GaussianTestFunction`): the registered estimators that require
+#: :class:`~pgjax.problems.base.GaussianStructure`. They are kept out of :data:`ESTIMATORS` so that
+#: experiments whose default is "every estimator" on another problem keep working.
+GAUSSIAN_ESTIMATORS = with_requirements(GaussianStructure)
 
-#: Every estimator pgjax has, by name (:data:`ESTIMATORS` then :data:`GAUSSIAN_ESTIMATORS`).
+#: Every estimator of the bandit-like problems, by name (:data:`ESTIMATORS` then :data:`GAUSSIAN_ESTIMATORS`).
 ALL_ESTIMATORS = {**ESTIMATORS, **GAUSSIAN_ESTIMATORS}
 
 
-def make_estimator(name: str, *, baseline: float = 0.0):
-    """The estimator called ``name`` (any of :data:`ALL_ESTIMATORS`); ``baseline`` is the constant b of
-    ``constant_baseline``."""
-    if name not in ALL_ESTIMATORS:
-        raise ConfigError("estimators", f"unknown estimator {name!r}; choose from {', '.join(ALL_ESTIMATORS)}")
-    if name == ConstantBaseline.name:
-        return ConstantBaseline(baseline=float(baseline))
-    return ALL_ESTIMATORS[name]()
+def make_estimator(name: str, *, baseline: float = 0.0, **options: Any) -> Estimator:
+    """The registered estimator called ``name`` (pgjax's or a plugin's); ``baseline`` is the constant b of
+    ``constant_baseline``, further ``options`` those of :class:`~pgjax.estimators.base.EstimatorOptions`."""
+    return make(name, EstimatorOptions(baseline=float(baseline), **options))
 
 
-def check_estimators(estimators, problem) -> None:
+def check_estimators(estimators: Mapping[str, Any] | Iterable[Any], problem) -> None:
     """Raises ConfigError naming ``estimators`` if an estimator cannot run on ``problem`` (e.g. a
-    measure-valued estimator on a problem without Gaussian structure). ``estimators``: a mapping name ->
-    estimator, or an iterable of estimators. Call it when building an experiment, before compiling."""
-    for estimator in estimators.values() if hasattr(estimators, "values") else estimators:
-        check = getattr(estimator, "check", None)
-        if check is not None:
-            check(problem)
+    measure-valued estimator on a problem without Gaussian structure), with the reason
+    (:func:`~pgjax.estimators.base.unavailable`). ``estimators``: a mapping name -> estimator, or an iterable
+    of estimators. Call it when building an experiment, before compiling."""
+    check_available(estimators, problem)
 
 
 __all__ = [
     "ALL_ESTIMATORS",
+    "Estimator",
+    "EstimatorOptions",
+    "available_on",
+    "estimator_class",
+    "register",
+    "registry",
+    "unavailable",
     "ESTIMATORS",
     "GAUSSIAN_ESTIMATORS",
     "BatchMeanBaseline",

@@ -51,8 +51,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from pgjax.estimators.score_function import _Estimator, draw
-from pgjax.problems.gaussian_test_functions import gaussian_variable, require_gaussian_structure
+from pgjax.estimators.base import Estimator, register
+from pgjax.estimators.score_function import draw
+from pgjax.problems.base import ExactScoreMoments, GaussianStructure, GroupedSamples, SeparableGaussian, iid_samples
 from pgjax.tree_util import vary_like
 
 #: With fewer independent samples (or groups) than this, the estimated coefficient is replaced by 1.
@@ -111,22 +112,18 @@ def _loo_coefficient(a: jax.Array, b: jax.Array, groups: np.ndarray | None = Non
 
 def _groups(problem, n: int) -> tuple[np.ndarray | None, int]:
     """(group ids or None for independent samples, number of independent groups)."""
-    sample_groups = getattr(problem, "sample_groups", None)
-    if sample_groups is None:
+    if not isinstance(problem, GroupedSamples):
         return None, n
-    groups = np.asarray(sample_groups(n))
+    groups = np.asarray(problem.sample_groups(n))
     return groups, len(np.unique(groups))
 
 
-class _DeltaMethodCV(_Estimator):
+class _DeltaMethodCV(Estimator):
     """Shared code of the delta-method control-variate estimators (see the module docstring)."""
 
     base: ClassVar[str]  # "score_function" or "pathwise"
     estimate_coefficient: ClassVar[bool]
-
-    def check(self, problem) -> None:
-        """Raises ConfigError (naming ``estimators``) if the problem lacks Gaussian structure."""
-        require_gaussian_structure(problem, self.name)
+    requires: ClassVar[tuple[type, ...]] = (GaussianStructure,)
 
     @classmethod
     def function_evaluations(cls, dim: int, n: int = 1) -> float:
@@ -144,7 +141,7 @@ class _DeltaMethodCV(_Estimator):
 
         if self.base == "score_function":
             outcome, rewards = draw(key, params, problem, n)
-            h_values = h(gaussian_variable(problem, outcome))
+            h_values = h(problem.gaussian_variable(outcome))
             if not estimated:  # (1/n) sum (f_i - h_i) psi_i + grad E[h], one backward pass
                 residual = jax.lax.stop_gradient(rewards - h_values)
                 g = jax.grad(lambda p: jnp.mean(residual * problem.log_prob(p, outcome)))(params)
@@ -157,7 +154,7 @@ class _DeltaMethodCV(_Estimator):
 
             def residual(p, noise):  # f - h at the samples, differentiable in p; noise may be a pytree
                 outcome = problem.sample(p, noise)
-                return problem.reward(outcome), h(gaussian_variable(problem, outcome))
+                return problem.reward(outcome), h(problem.gaussian_variable(outcome))
 
             if not estimated:
                 g = jax.grad(lambda p: jnp.mean(jnp.subtract(*residual(p, noise))))(params)
@@ -178,10 +175,10 @@ class _DeltaMethodCV(_Estimator):
         g(x_d) - q_d(x_d), q_d the per-coordinate Taylor polynomial). None for the estimated coefficient,
         for problems without ``coordinate_function`` / ``score_moments``, or for non-i.i.d. samplers."""
         if self.estimate_coefficient or not (
-            hasattr(problem, "coordinate_function")
-            and hasattr(problem, "score_moments")
-            and hasattr(problem, "gaussian")
-            and getattr(problem, "iid_samples", True)
+            isinstance(problem, SeparableGaussian)
+            and isinstance(problem, ExactScoreMoments)
+            and isinstance(problem, GaussianStructure)
+            and iid_samples(problem)
         ):
             return None
         with jax.enable_x64(True):
@@ -193,9 +190,9 @@ class _DeltaMethodCV(_Estimator):
         :meth:`single_sample_variance`. Use float64 params for full accuracy."""
         mom = problem.score_moments(params, coordinate_fn=delta_residual(problem, params))
         if self.base == "score_function":
-            second, first = mom["r2_psi2"], mom["r_psi"]
+            second, first = mom.r2_psi2, mom.r_psi
         else:
-            second, first = mom["dr2"], mom["dr"]
+            second, first = mom.dr2, mom.dr
         return jax.tree.map(lambda s, f: s - f**2, second, first)
 
 
@@ -215,6 +212,7 @@ def delta_residual(problem, params):
     return lambda x: g(x) - (g0 + g1 * (x - mu) + 0.5 * g2 * (x - mu) ** 2)
 
 
+@register
 @dataclasses.dataclass(frozen=True)
 class DeltaCVScore(_DeltaMethodCV):
     """Score function with the delta-method control variate, beta = 1:
@@ -227,6 +225,7 @@ class DeltaCVScore(_DeltaMethodCV):
     iid: ClassVar[bool] = True
 
 
+@register
 @dataclasses.dataclass(frozen=True)
 class DeltaCVScoreEstimated(_DeltaMethodCV):
     """Score function with the delta-method control variate and a leave-one-out estimated coefficient
@@ -237,6 +236,7 @@ class DeltaCVScoreEstimated(_DeltaMethodCV):
     estimate_coefficient: ClassVar[bool] = True
 
 
+@register
 @dataclasses.dataclass(frozen=True)
 class DeltaCVPathwise(_DeltaMethodCV):
     """Pathwise estimator with the delta-method control variate, beta = 1:
@@ -249,6 +249,7 @@ class DeltaCVPathwise(_DeltaMethodCV):
     iid: ClassVar[bool] = True
 
 
+@register
 @dataclasses.dataclass(frozen=True)
 class DeltaCVPathwiseEstimated(_DeltaMethodCV):
     """Pathwise estimator with the delta-method control variate and a leave-one-out estimated coefficient

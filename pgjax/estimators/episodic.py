@@ -44,6 +44,8 @@ import jax
 import jax.numpy as jnp
 
 from pgjax.errors import ConfigError
+from pgjax.estimators.base import Estimator
+from pgjax.problems.base import EpisodeBatches
 from pgjax.returns import discounts, gae_advantages, returns_to_go
 
 #: Learning signals by name, in the order experiments list them.
@@ -121,7 +123,7 @@ def surrogate_gradient(log_prob: Callable, params, inputs: jax.Array, actions: j
 
 
 @dataclasses.dataclass(frozen=True)
-class Episodic:
+class Episodic(Estimator):
     """The estimator ``signal`` (see :data:`SIGNALS`) on an
     :class:`~pgjax.problems.environment.EnvironmentProblem`, with the uniform signature
     ``(key, params, problem, n) -> gradient``: n episodes drawn through ``problem.sample_noise(key, n)``
@@ -130,6 +132,7 @@ class Episodic:
 
     signal: str = "reinforce"
     lam: float = 0.95
+    requires: ClassVar[tuple[type, ...]] = (EpisodeBatches,)
 
     def __post_init__(self):
         check_signal(self.signal)
@@ -137,11 +140,11 @@ class Episodic:
             raise ConfigError("lam", f"must be in [0, 1] (got {self.lam})")
 
     @property
-    def name(self) -> str:
+    def name(self) -> str:  # type: ignore[override]
         return self.signal
 
     @property
-    def unbiased(self) -> bool:
+    def unbiased(self) -> bool:  # type: ignore[override]
         return self.signal in UNBIASED_SIGNALS
 
     def __call__(self, key, params, problem, n):
@@ -150,7 +153,7 @@ class Episodic:
 
 
 @dataclasses.dataclass(frozen=True)
-class EpisodicGrid:
+class EpisodicGrid(Estimator):
     """Several learning signals from the SAME n episodes: a tuple of gradients, one per signal (each as
     :class:`Episodic` would compute it from the same key), for one rollout instead of one per estimator.
     Split a sweep of it with :func:`pgjax.estimators.trajectory.split_fused`."""
@@ -158,6 +161,7 @@ class EpisodicGrid:
     signals: tuple[str, ...]
     lam: float = 0.95
     name: ClassVar[str] = "episodic_grid"
+    requires: ClassVar[tuple[type, ...]] = (EpisodeBatches,)
 
     def __post_init__(self):
         for signal in self.signals:

@@ -49,8 +49,9 @@ import jax
 import jax.numpy as jnp
 import jax.scipy.special
 
-from pgjax.estimators.score_function import _Estimator
-from pgjax.problems.gaussian_test_functions import gaussian_variable, require_gaussian_structure, rule
+from pgjax.estimators.base import Estimator, register
+from pgjax.problems.base import GaussianStructure, SeparableGaussian, iid_samples
+from pgjax.problems.gaussian_test_functions import rule
 
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
 
@@ -75,15 +76,12 @@ def auxiliary_draws(key: jax.Array, shape, dtype, coupled: bool):
     return w, w_neg, m, u
 
 
-class _MeasureValued(_Estimator):
+class _MeasureValued(Estimator):
     """Shared code of the coupled and uncoupled measure-valued estimators (see the module docstring)."""
 
     coupled: ClassVar[bool]
+    requires: ClassVar[tuple[type, ...]] = (GaussianStructure,)
     iid: ClassVar[bool] = True
-
-    def check(self, problem) -> None:
-        """Raises ConfigError (naming ``estimators``) if the problem lacks Gaussian structure."""
-        require_gaussian_structure(problem, self.name)
 
     @classmethod
     def function_evaluations(cls, dim: int, n: int = 1) -> float:
@@ -94,7 +92,7 @@ class _MeasureValued(_Estimator):
         self.check(problem)
         mu, sigma = jax.lax.stop_gradient(problem.gaussian(params))
         outcome = problem.sample(params, problem.sample_noise(key, n))
-        x = jax.lax.stop_gradient(gaussian_variable(problem, outcome))  # (n, D)
+        x = jax.lax.stop_gradient(problem.gaussian_variable(outcome))  # (n, D)
         w, w_neg, m, u = auxiliary_draws(jax.random.fold_in(key, 1), x.shape, x.dtype, self.coupled)
 
         f_plus = problem.f(replace_coordinate(x, mu + sigma * w))  # (n, D)
@@ -120,11 +118,7 @@ class _MeasureValued(_Estimator):
         Var(g_c) = c_theta^2 E[(g(x+) - g(x-))^2] - (grad_c)^2, a one-dimensional integral over the Weibull or
         Maxwell variable (two-dimensional, Maxwell x uniform, for the coupled scale).
         """
-        if not (
-            hasattr(problem, "coordinate_function")
-            and hasattr(problem, "to_params")
-            and getattr(problem, "iid_samples", True)
-        ):
+        if not (isinstance(problem, SeparableGaussian) and iid_samples(problem)):
             return None
         with jax.enable_x64(True):
             p64 = jax.tree.map(lambda v: jnp.asarray(v, jnp.float64), params)
@@ -140,7 +134,7 @@ class _MeasureValued(_Estimator):
         """Single-sample variances (D,), (D,) of the estimates for mu and sigma, by quadrature."""
         mu, sigma = problem.gaussian(params)
         dtype = mu.dtype
-        panels = getattr(problem, "quadrature_panels", 96)
+        panels = problem.quadrature_panels
         g = problem.coordinate_function
         expect = lambda w, a, axis=0: jnp.sum(w * a, axis=axis)
         wn, ww = rule("weibull", panels, dtype)
@@ -175,6 +169,7 @@ class _MeasureValued(_Estimator):
         return var_mu, var_sigma
 
 
+@register
 @dataclasses.dataclass(frozen=True)
 class MeasureValued(_MeasureValued):
     """Measure-valued derivative for a Gaussian's mean and scale, uncoupled (Mohamed et al. 2020, Section 6,
@@ -185,6 +180,7 @@ class MeasureValued(_MeasureValued):
     coupled: ClassVar[bool] = False
 
 
+@register
 @dataclasses.dataclass(frozen=True)
 class MeasureValuedCoupled(_MeasureValued):
     """Measure-valued derivative with coupled positive and negative parts (Mohamed et al. 2020, Section 6,

@@ -8,12 +8,13 @@ from typing import ClassVar
 import jax
 import jax.numpy as jnp
 
-from pgjax.estimators.score_function import _Estimator
-from pgjax.problems.base import exact_gradient
+from pgjax.estimators.base import Estimator, register
+from pgjax.problems.base import EpisodeBatches, ExactScoreMoments, exact_gradient
 
 
+@register
 @dataclasses.dataclass(frozen=True)
-class Pathwise(_Estimator):
+class Pathwise(Estimator):
     """Pathwise (reparameterisation) estimator: g = (1/n) sum_i grad_params r(x(params, eps_i)).
 
     Writes each sample as a differentiable function of parameter-free noise, x = x(params, eps), and
@@ -24,6 +25,8 @@ class Pathwise(_Estimator):
     """
 
     name: ClassVar[str] = "pathwise"
+    #: An environment's episodes are not differentiable in the parameters: the estimate would be 0.
+    excludes: ClassVar[tuple[type, ...]] = (EpisodeBatches,)
     iid: ClassVar[bool] = True
 
     def __call__(self, key, params, problem, n):
@@ -31,10 +34,17 @@ class Pathwise(_Estimator):
         return jax.grad(lambda p: jnp.mean(problem.reward(problem.sample(p, noise))))(params)
 
     def single_sample_variance(self, problem, params):
-        if not hasattr(problem, "score_moments"):
+        if not isinstance(problem, ExactScoreMoments):
             return None
         grad = exact_gradient(problem, params)
         with jax.enable_x64(True):
             p64 = jax.tree.map(lambda x: jnp.asarray(x, jnp.float64), params)
             mom = problem.score_moments(p64)
-            return jax.tree.map(lambda dr2, g: jax.device_get(dr2 - g**2), mom["dr2"], grad)
+            return jax.tree.map(lambda dr2, g: jax.device_get(dr2 - g**2), mom.dr2, grad)
+
+    def exact_variance(self, problem, params):
+        """E[(dr/dparam)^2] - g^2, traceable (needs exact score moments)."""
+        if not isinstance(problem, ExactScoreMoments):
+            return super().exact_variance(problem, params)
+        grad = jax.grad(problem.objective)(params)
+        return jax.tree.map(lambda d2, g: d2 - g**2, problem.score_moments(params).dr2, grad)

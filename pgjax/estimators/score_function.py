@@ -22,8 +22,11 @@ from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
 
-from pgjax.problems.base import Params, Problem
+from pgjax.estimators.base import Estimator, EstimatorOptions, register
+from pgjax.problems.base import ExactScoreMoments, Params, Problem
 
 
 def draw(key: jax.Array, params: Params, problem: Problem, n: int):
@@ -51,29 +54,18 @@ def _subtract_baseline(params, problem, outcome, rewards, baseline) -> Params:
     (both,) = jax.vmap(vjp)(jax.lax.stop_gradient(cotangents))
     mean_r_psi = jax.tree.map(lambda x: x[0], both)
     mean_psi = jax.tree.map(lambda x: x[1], both)
-    if isinstance(baseline, (int, float)) or (hasattr(baseline, "ndim") and baseline.ndim == 0):
+    if isinstance(baseline, (int, float)) or (isinstance(baseline, (jax.Array, np.ndarray)) and baseline.ndim == 0):
         return jax.tree.map(lambda a, b: a - baseline * b, mean_r_psi, mean_psi)
     return jax.tree.map(lambda a, b, c: a - c * b, mean_r_psi, mean_psi, baseline)
 
 
-class _Estimator:
-    """Common behaviour: a name, and an optional exact single-sample variance."""
-
-    name: ClassVar[str]
-    #: True when the n-sample estimate is the mean of n i.i.d. single-sample estimates, so that its variance
-    #: is (single-sample variance) / n.
-    iid: ClassVar[bool] = False
-    #: False for estimators that are biased at finite n.
-    unbiased: ClassVar[bool] = True
-
-    def single_sample_variance(self, problem: Problem, params: Params) -> Params | None:
-        """Exact variance of a one-sample estimate, per coordinate (float64), or None if not available."""
-        return None
+#: The estimator contract's base class under its former private name.
+_Estimator = Estimator
 
 
 def _score_function_variance(problem, params, baseline) -> Params | None:
     """Var[(r - b) psi_c] = E[r^2 psi^2] - 2 b E[r psi^2] + b^2 E[psi^2] - (grad_c J)^2."""
-    if not hasattr(problem, "score_moments"):
+    if not isinstance(problem, ExactScoreMoments):
         return None
     from pgjax.problems.base import exact_gradient
 
@@ -84,16 +76,17 @@ def _score_function_variance(problem, params, baseline) -> Params | None:
         b = baseline(mom) if callable(baseline) else jax.tree.map(lambda _: jnp.float64(baseline), grad)
         return jax.tree.map(
             lambda r2, r1, p2, bb, g: jax.device_get(r2 - 2 * bb * r1 + bb**2 * p2 - g**2),
-            mom["r2_psi2"],
-            mom["r_psi2"],
-            mom["psi2"],
+            mom.r2_psi2,
+            mom.r_psi2,
+            mom.psi2,
             b,
             grad,
         )
 
 
+@register
 @dataclasses.dataclass(frozen=True)
-class Reinforce(_Estimator):
+class Reinforce(Estimator):
     """Plain score function (REINFORCE; Williams 1992): g = (1/n) sum_i r_i psi_i.
 
     Unbiased; its single-sample variance is E[r^2 psi_c^2] - (grad_c J)^2.
@@ -109,9 +102,17 @@ class Reinforce(_Estimator):
     def single_sample_variance(self, problem, params):
         return _score_function_variance(problem, params, 0.0)
 
+    def exact_variance(self, problem, params):
+        """E[r^2 psi^2] - g^2, traceable (needs exact score moments)."""
+        if not isinstance(problem, ExactScoreMoments):
+            return super().exact_variance(problem, params)
+        grad = jax.grad(problem.objective)(params)
+        return jax.tree.map(lambda r2, g: r2 - g**2, problem.score_moments(params).r2_psi2, grad)
 
+
+@register
 @dataclasses.dataclass(frozen=True)
-class ConstantBaseline(_Estimator):
+class ConstantBaseline(Estimator):
     """Score function with a given constant baseline b: g = (1/n) sum_i (r_i - b) psi_i.
 
     Unbiased for any b fixed in advance (E[psi] = 0; Williams 1992).
@@ -120,6 +121,10 @@ class ConstantBaseline(_Estimator):
     baseline: float = 0.0
     name: ClassVar[str] = "constant_baseline"
     iid: ClassVar[bool] = True
+
+    @classmethod
+    def from_options(cls, options: EstimatorOptions) -> ConstantBaseline:
+        return cls(baseline=float(options.baseline))
 
     def __call__(self, key, params, problem, n):
         outcome, rewards = draw(key, params, problem, n)
@@ -130,8 +135,9 @@ class ConstantBaseline(_Estimator):
         return _score_function_variance(problem, params, self.baseline)
 
 
+@register
 @dataclasses.dataclass(frozen=True)
-class BatchMeanBaseline(_Estimator):
+class BatchMeanBaseline(Estimator):
     """Score function with the batch-mean baseline: g = (1/n) sum_i (r_i - rbar) psi_i, rbar = mean_j r_j.
 
     BIASED at finite n, because rbar contains r_i itself: since E[r_j psi_i] = 0 for j != i,
@@ -152,8 +158,9 @@ class BatchMeanBaseline(_Estimator):
         return jax.tree.map(lambda g: -g / n, true_grad)
 
 
+@register
 @dataclasses.dataclass(frozen=True)
-class LeaveOneOutBaseline(_Estimator):
+class LeaveOneOutBaseline(Estimator):
     """Leave-one-out baseline (RLOO; Kool, van Hoof & Welling 2019; Salimans & Knowles 2014).
 
     g = (1/n) sum_i (r_i - b_i) psi_i with b_i = (1/(n-1)) sum_{j != i} r_j, unbiased because b_i is
@@ -172,8 +179,9 @@ class LeaveOneOutBaseline(_Estimator):
         return weighted_score_mean(params, problem, outcome, weights)
 
 
+@register
 @dataclasses.dataclass(frozen=True)
-class OptimalBaselineExact(_Estimator):
+class OptimalBaselineExact(Estimator):
     """Score function with the exact variance-minimising constant baseline, one per coordinate c:
 
         b*_c = E[r psi_c^2] / E[psi_c^2]        (Greensmith, Bartlett & Baxter 2004; Peters & Schaal 2008)
@@ -184,12 +192,17 @@ class OptimalBaselineExact(_Estimator):
     """
 
     name: ClassVar[str] = "optimal_baseline_exact"
+    requires: ClassVar[tuple[type, ...]] = (ExactScoreMoments,)
     iid: ClassVar[bool] = True
 
     @staticmethod
     def baseline(problem, params) -> Params:
         mom = problem.score_moments(params)
-        return jax.tree.map(lambda a, b: a / b, mom["r_psi2"], mom["psi2"])
+        return jax.tree.map(lambda a, b: a / b, mom.r_psi2, mom.psi2)
+
+    def pinned(self, problem, params) -> PinnedOptimalBaseline:
+        """The same estimator with b* computed once, now, at ``params`` (see :class:`PinnedOptimalBaseline`)."""
+        return PinnedOptimalBaseline().pinned(problem, params)
 
     def __call__(self, key, params, problem, n):
         outcome, rewards = draw(key, params, problem, n)
@@ -198,12 +211,43 @@ class OptimalBaselineExact(_Estimator):
 
     def single_sample_variance(self, problem, params):
         return _score_function_variance(
-            problem, params, lambda mom: jax.tree.map(lambda a, b: a / b, mom["r_psi2"], mom["psi2"])
+            problem, params, lambda mom: jax.tree.map(lambda a, b: a / b, mom.r_psi2, mom.psi2)
         )
+
+    def exact_variance(self, problem, params):
+        """E[r^2 psi^2] - E[r psi^2]^2 / E[psi^2] - g^2, traceable."""
+        grad = jax.grad(problem.objective)(params)
+        mom = problem.score_moments(params)
+        return jax.tree.map(lambda r2, r1, p2, g: r2 - r1**2 / p2 - g**2, mom.r2_psi2, mom.r_psi2, mom.psi2, grad)
 
 
 @dataclasses.dataclass(frozen=True)
-class OptimalBaselineBatch(_Estimator):
+class PinnedOptimalBaseline(OptimalBaselineExact):
+    """:class:`OptimalBaselineExact` (per-coordinate b*_c = E[r psi_c^2] / E[psi_c^2]; Peters & Schaal 2008)
+    with the option to pin b* to constants computed once (:meth:`pinned`), so that the compiled program does
+    not recompute the exact moments (LQR, where they cost a Gaussian-polynomial computation). Same name and
+    numbers as the generic estimator; not registered separately: ``OptimalBaselineExact().pinned(...)``
+    returns one."""
+
+    values: tuple[float, ...] | None = None
+
+    def pinned(self, problem, params) -> PinnedOptimalBaseline:
+        """A copy with b* computed now (float64) at ``params`` and stored as constants."""
+        with jax.enable_x64(True):
+            p64 = jax.tree.map(lambda x: jnp.asarray(x, jnp.float64), params)
+            b = np.asarray(ravel_pytree(OptimalBaselineExact.baseline(problem, p64))[0], np.float64)
+        return dataclasses.replace(self, values=tuple(float(v) for v in b))
+
+    def baseline(self, problem, params):  # type: ignore[override]
+        if self.values is None:
+            return OptimalBaselineExact.baseline(problem, params)
+        _, unravel = ravel_pytree(params)
+        return unravel(jnp.asarray(self.values, ravel_pytree(params)[0].dtype))
+
+
+@register
+@dataclasses.dataclass(frozen=True)
+class OptimalBaselineBatch(Estimator):
     """The variance-minimising baseline estimated from the same batch, per coordinate c:
 
         b_c = sum_j r_j psi_jc^2 / sum_j psi_jc^2,    g_c = (1/n) sum_i (r_i - b_c) psi_ic.

@@ -34,13 +34,20 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from pgjax.errors import ConfigError
+from pgjax.estimators.base import Estimator, EstimatorOptions, Fused, builtin, register
 from pgjax.estimators.pathwise import Pathwise
 from pgjax.estimators.score_function import (
     ConstantBaseline,
-    LeaveOneOutBaseline,
     OptimalBaselineExact,
+    PinnedOptimalBaseline,
     Reinforce,
-    _Estimator,
+)
+from pgjax.problems.base import (
+    ExactScoreMoments,
+    FoldedRollout,
+    GaussianTrajectories,
+    ParameterExploring,
+    Trajectories,
 )
 from pgjax.problems.lqr import (
     Quadratic,
@@ -113,15 +120,18 @@ def learned_values(problem, params, key: jax.Array, n_pilot: int, states: jax.Ar
 
 
 # ------------------------------------------------------------------------------------------- estimators
-class _TrajectoryEstimator(_Estimator):
-    """An estimator (1/n) sum_i sum_t w_it psi_it whose single-trajectory estimate has exact moments."""
+class _TrajectoryEstimator(Estimator):
+    """An estimator (1/n) sum_i sum_t w_it psi_it whose single-trajectory estimate has exact moments (on a
+    problem with :class:`~pgjax.problems.base.GaussianTrajectories`)."""
+
+    requires: ClassVar[tuple[type, ...]] = (Trajectories, GaussianTrajectories)
 
     def terms(self, problem, params, rep) -> tuple[Quadratic, Quadratic]:
         """(p, a), Quadratic batches (k, P): the single-trajectory estimate is g_c = sum_k p_kc a_kc."""
         raise NotImplementedError
 
     def single_sample_variance(self, problem, params):
-        if not getattr(self, "iid", False):
+        if not (self.iid and isinstance(problem, GaussianTrajectories)):
             return None
         return exact_moments(self, problem, params)["var"]
 
@@ -165,6 +175,7 @@ def _forward_reward_to_go(key, params, problem, n):
     return unravel(jnp.mean(total, axis=-1))
 
 
+@register
 @dataclasses.dataclass(frozen=True)
 class RewardToGo(_TrajectoryEstimator):
     """Reward-to-go (GPOMDP; Baxter & Bartlett 2001; the policy gradient theorem form, Sutton et al. 2000):
@@ -184,10 +195,12 @@ class RewardToGo(_TrajectoryEstimator):
 
     forward: bool = True
     name: ClassVar[str] = "reward_to_go"
+    #: Runs on any trajectories (an environment's episodes too); exact moments need GaussianTrajectories.
+    requires: ClassVar[tuple[type, ...]] = (Trajectories,)
     iid: ClassVar[bool] = True
 
     def __call__(self, key, params, problem, n):
-        if self.forward and hasattr(problem, "fold"):
+        if self.forward and isinstance(problem, FoldedRollout):
             return _forward_reward_to_go(key, params, problem, n)
         traj = rollout(key, params, problem, n)
         r = problem.step_rewards(traj) * problem.discounts(traj.states.dtype)[:, None]
@@ -199,6 +212,7 @@ class RewardToGo(_TrajectoryEstimator):
         return _discounted_scores(problem, params, rep), _broadcast_p(combine(W, rep["rewards"]), P)
 
 
+@register
 @dataclasses.dataclass(frozen=True)
 class RewardToGoOptimalBaseline(_TrajectoryEstimator):
     """Reward-to-go with the variance-minimising time-dependent baseline of Peters & Schaal (2008, GPOMDP
@@ -264,29 +278,7 @@ class RewardToGoOptimalBaseline(_TrajectoryEstimator):
         return cumulative, disc_r.shift(-self.baselines(problem, params, rep))
 
 
-@dataclasses.dataclass(frozen=True)
-class PinnedOptimalBaseline(OptimalBaselineExact):
-    """:class:`~pgjax.estimators.OptimalBaselineExact` (per-coordinate b*_c = E[G psi_c^2] / E[psi_c^2] for
-    REINFORCE with the total return; Peters & Schaal 2008) with the option to pin b* to constants computed
-    once (:meth:`pinned`), so that the compiled program does not recompute the exact moments. Same name and
-    numbers as the generic estimator."""
-
-    values: tuple[float, ...] | None = None
-
-    def pinned(self, problem, params) -> PinnedOptimalBaseline:
-        """A copy with b* computed now (float64) at ``params`` and stored as constants."""
-        with jax.enable_x64(True):
-            p64 = jax.tree.map(lambda x: jnp.asarray(x, jnp.float64), params)
-            b = np.asarray(ravel_pytree(OptimalBaselineExact.baseline(problem, p64))[0], np.float64)
-        return dataclasses.replace(self, values=tuple(float(v) for v in b))
-
-    def baseline(self, problem, params):  # type: ignore[override]
-        if self.values is None:
-            return OptimalBaselineExact.baseline(problem, params)
-        _, unravel = ravel_pytree(params)
-        return unravel(jnp.asarray(self.values, ravel_pytree(params)[0].dtype))
-
-
+@register
 @dataclasses.dataclass(frozen=True)
 class ValueBaseline(_TrajectoryEstimator):
     """Reward-to-go with the exact state-value baseline (Sutton et al. 2000; Greensmith et al. 2004):
@@ -314,8 +306,9 @@ class ValueBaseline(_TrajectoryEstimator):
         return _discounted_scores(problem, params, rep), _broadcast_p(combine(W, rep["rewards"]) - values, P)
 
 
+@register
 @dataclasses.dataclass(frozen=True)
-class LearnedValueBaseline(_Estimator):
+class LearnedValueBaseline(Estimator):
     """Reward-to-go with a learned state-value baseline V-hat_t(x) = phi(x)' beta_t, phi(x) = (x_i x_j, x, 1),
     fitted per time step by least squares to the rewards-to-go of an independent pilot batch of
     ``n_pilot`` trajectories (drawn with ``fold_in(key, 1)``):
@@ -329,6 +322,14 @@ class LearnedValueBaseline(_Estimator):
 
     n_pilot: int = 64
     name: ClassVar[str] = "learned_value_baseline"
+    #: The quadratic critic reads batch-minor states (H, m, n), as LQR's trajectories have them.
+    requires: ClassVar[tuple[type, ...]] = (Trajectories, GaussianTrajectories)
+
+    @classmethod
+    def from_options(cls, options: EstimatorOptions) -> LearnedValueBaseline:
+        if options.n_pilot < 2:
+            raise ConfigError("n_pilot", f"must be >= 2 (got {options.n_pilot})")
+        return cls(n_pilot=int(options.n_pilot))
 
     def __call__(self, key, params, problem, n):
         traj = rollout(key, params, problem, n)
@@ -338,6 +339,7 @@ class LearnedValueBaseline(_Estimator):
         return weighted_step_score_mean(params, problem, traj, advantage * disc[:, None])
 
 
+@register
 @dataclasses.dataclass(frozen=True)
 class GAE(_TrajectoryEstimator):
     """Generalised advantage estimation, GAE(gamma, lambda) (Schulman et al. 2016, eq. 16), with a critic V:
@@ -362,6 +364,10 @@ class GAE(_TrajectoryEstimator):
     value: str = "exact"
     n_pilot: int = 64
     name: ClassVar[str] = "gae"
+
+    @classmethod
+    def from_options(cls, options: EstimatorOptions) -> GAE:
+        return cls(lam=float(options.lam), value=options.value, n_pilot=int(options.n_pilot))
 
     def __post_init__(self):
         if not (0.0 <= self.lam <= 1.0):
@@ -415,8 +421,9 @@ class GAE(_TrajectoryEstimator):
         return _discounted_scores(problem, params, rep), _broadcast_p(combine(W, delta), P)
 
 
+@register
 @dataclasses.dataclass(frozen=True)
-class SymmetricPGPE(_Estimator):
+class SymmetricPGPE(Estimator):
     """PGPE with symmetric sampling (Sehnke et al. 2010, Sec. 2.3), for
     :class:`~pgjax.problems.lqr.ParameterExploringLQR`: the n episodes come in n/2 pairs with gains
     K' = K_mean +- sigma_K xi that share the rest of their randomness (initial state, process noise), and
@@ -429,6 +436,7 @@ class SymmetricPGPE(_Estimator):
     """
 
     name: ClassVar[str] = "pgpe_symmetric"
+    requires: ClassVar[tuple[type, ...]] = (ParameterExploring,)
 
     def __call__(self, key, params, problem, n):
         if n % 2:
@@ -509,7 +517,7 @@ def exact_moments(estimator, problem, params) -> dict:
 
 
 @dataclasses.dataclass(frozen=True)
-class GAEGrid:
+class GAEGrid(Estimator):
     """GAE for several lambdas from the SAME trajectories and critic: returns the tuple of the estimates of
     ``GAE(lam, value)`` for ``lam`` in ``lams`` (each as the separate estimator would compute it from the
     same key), at the cost of one rollout, one critic and one batched backward pass. Its output is not shaped
@@ -520,6 +528,7 @@ class GAEGrid:
     value: str = "exact"
     n_pilot: int = 64
     name: ClassVar[str] = "gae_grid"
+    requires: ClassVar[tuple[type, ...]] = (Trajectories, GaussianTrajectories)
 
     def __post_init__(self):
         for lam in self.lams:
@@ -538,31 +547,6 @@ class GAEGrid:
 
 
 # ------------------------------------------------------------------------------------ fused compilation
-@dataclasses.dataclass(frozen=True)
-class Fused:
-    """Several estimators as ONE estimator whose output is the tuple of their gradients.
-
-    Every member is called with the same key, exactly as :func:`pgjax.engine.run_sweep` calls separate
-    estimators, so each member's per-seed estimates are those of a separate run (common random numbers
-    included); but the sweep compiles one program instead of one per estimator, which on a CPU is most of
-    an experiment's time. Split the sweep back with :func:`split_fused`.
-    """
-
-    estimators: tuple
-    name: ClassVar[str] = "fused"
-
-    def check(self, problem) -> None:
-        """Every member's own check (a ConfigError for a problem it cannot run on), so that run_sweep refuses
-        a fused sweep before any work exactly as it would refuse the separate estimators."""
-        for estimator in self.estimators:
-            check = getattr(estimator, "check", None)
-            if check is not None:
-                check(problem)
-
-    def __call__(self, key, params, problem, n):
-        return tuple(estimator(key, params, problem, n) for estimator in self.estimators)
-
-
 def split_fused(sweep, fused_name: str, names):
     """Replaces ``sweep.estimates[fused_name]`` (R, k P) by one (R, P) entry per member name, in order."""
     import copy
@@ -584,21 +568,15 @@ def split_fused(sweep, fused_name: str, names):
 
 
 # ---------------------------------------------------------------------------------------------- registry
-#: Estimators for trajectory problems by name, in the order experiments list them.
+#: The capabilities of a trajectory problem (LQR): an estimator that needs no other runs on it.
+TRAJECTORY_CAPABILITIES = frozenset({ExactScoreMoments, Trajectories, FoldedRollout, GaussianTrajectories})
+
+#: Estimators for trajectory problems by name, in registration order: the registered pgjax estimators whose
+#: requirements a trajectory problem (LQR) meets (derived from the one registry, pgjax.estimators.base).
 TRAJECTORY_ESTIMATORS = {
-    cls.name: cls
-    for cls in (
-        Reinforce,
-        ConstantBaseline,
-        LeaveOneOutBaseline,
-        PinnedOptimalBaseline,
-        RewardToGo,
-        RewardToGoOptimalBaseline,
-        ValueBaseline,
-        LearnedValueBaseline,
-        GAE,
-        Pathwise,
-    )
+    name: cls
+    for name, cls in builtin().items()
+    if set(cls.requires) <= TRAJECTORY_CAPABILITIES and not set(cls.excludes) & TRAJECTORY_CAPABILITIES
 }
 
 
@@ -609,18 +587,8 @@ def make_trajectory_estimator(
     ``value`` configure ``gae``; ``n_pilot`` is the pilot batch of the learned critics."""
     if name not in TRAJECTORY_ESTIMATORS:
         raise ConfigError("estimators", f"unknown estimator {name!r}; choose from {', '.join(TRAJECTORY_ESTIMATORS)}")
-    cls = TRAJECTORY_ESTIMATORS[name]
-    if cls is ConstantBaseline:
-        return ConstantBaseline(baseline=float(baseline))
-    if cls is PinnedOptimalBaseline:
-        return PinnedOptimalBaseline()
-    if cls is GAE:
-        return GAE(lam=float(lam), value=value, n_pilot=int(n_pilot))
-    if cls is LearnedValueBaseline:
-        if n_pilot < 2:
-            raise ConfigError("n_pilot", f"must be >= 2 (got {n_pilot})")
-        return LearnedValueBaseline(n_pilot=int(n_pilot))
-    return cls()
+    options = EstimatorOptions(baseline=float(baseline), lam=float(lam), value=value, n_pilot=int(n_pilot))
+    return TRAJECTORY_ESTIMATORS[name].from_options(options)
 
 
 __all__ = [

@@ -15,7 +15,9 @@ import math
 import jax
 
 from pgjax.errors import ConfigError
-from pgjax.estimators import ALL_ESTIMATORS, ESTIMATORS, make_estimator
+from pgjax.estimators import ESTIMATORS
+from pgjax.estimators.base import EstimatorOptions, registry
+from pgjax.estimators.base import build as build_estimators
 from pgjax.experiment import (
     ExperimentResult,
     Hooks,
@@ -49,8 +51,9 @@ class Config:
     reward_target: float = 1.0
     """Target a* of the quadratic reward."""
     estimators: tuple[str, ...] = tuple(ESTIMATORS)
-    """Estimators to compare (reinforce is the reference of the variance ratios); the Gaussian-structure ones
-    (measure_valued, measure_valued_coupled, delta_cv_*) work on the bandit's Gaussian action too."""
+    """Estimators to compare (reinforce is the reference of the variance ratios): any registered estimator
+    whose contract the bandit meets; the Gaussian-structure ones (measure_valued, measure_valued_coupled,
+    delta_cv_*) work on the bandit's Gaussian action too."""
     baseline: float | None = None
     """The constant b of the constant_baseline estimator; None = the exact expected reward J(theta, sigma)."""
     ns: tuple[int, ...] = tuple(2**k for k in range(13))
@@ -74,7 +77,7 @@ class Config:
             raise ConfigError("state_std", f"must be >= 0 (got {self.state_std})")
         if self.reward not in REWARDS:
             raise ConfigError("reward", f"unknown reward {self.reward!r}; choose one of {', '.join(REWARDS)}")
-        check_estimator_names(self.estimators, ALL_ESTIMATORS)
+        check_estimator_names(self.estimators, registry())
         check_sample_sizes(self.ns)
         check_seeds(self.n_seeds, self.chunk_size)
         if self.baseline is not None and not math.isfinite(self.baseline):
@@ -94,7 +97,7 @@ def build(config: Config):
     )
     params = problem.init_params()
     baseline = constant_baseline(config, problem, params)
-    estimators = {name: make_estimator(name, baseline=baseline) for name in config.estimators}
+    estimators = build_estimators(config.estimators, problem, EstimatorOptions(baseline=baseline))
     return problem, params, estimators
 
 
@@ -131,7 +134,9 @@ def run(config: Config = Config(), *, progress=None, execution: dict | None = No
         sweep=sweep,
         info={
             "bias_estimators": biased + comparators,
-            "constant_baseline_b": getattr(estimators.get("constant_baseline"), "baseline", None),
+            "constant_baseline_b": estimators["constant_baseline"].baseline
+            if "constant_baseline" in estimators
+            else None,
         },
     )
 

@@ -25,6 +25,7 @@ import numpy as np
 from pgjax import results
 from pgjax.engine import MICRO_BATCH_ELEMENTS, run_sweep
 from pgjax.errors import ConfigError
+from pgjax.estimators.base import EstimatorOptions, make, registry
 from pgjax.estimators.episodic import SIGNALS, UNBIASED_SIGNALS, Episodic, EpisodicGrid
 from pgjax.estimators.trajectory import split_fused
 from pgjax.experiment import (
@@ -74,7 +75,9 @@ class Config:
         "value_baseline",
         "gae",
     )
-    """Estimators to compare (reinforce is the reference of the variance ratios)."""
+    """Estimators to compare (reinforce is the reference of the variance ratios): the learning signals of
+    pgjax.estimators.episodic, computed from one rollout, and any other registered estimator whose contract
+    an environment meets (run from the same keys, so on the same episodes)."""
     ns: tuple[int, ...] = (2, 4, 8, 16, 32)
     """Episodes per estimate (each >= 2: leave-one-out needs two)."""
     n_seeds: int = 1000
@@ -89,7 +92,7 @@ class Config:
     """Seeds per host-side chunk; never changes a number."""
 
     def validate(self) -> None:
-        check_estimator_names(self.estimators, SIGNALS)
+        check_estimator_names(self.estimators, {**dict.fromkeys(SIGNALS), **registry()})
         check_sample_sizes(self.ns)
         if min(self.ns) < 2:
             raise ConfigError("ns", f"every n must be >= 2 (leave-one-out needs two episodes; got {min(self.ns)})")
@@ -148,6 +151,13 @@ def run(config: Config = Config(), *, progress=None, execution: dict | None = No
     execution = dict(execution or {})
     environment = make_environment(config.env)
     policy = make_policy(config.policy, environment)
+    # Estimators other than the learning signals, checked against the problem before any training.
+    others = {
+        name: make(name, EstimatorOptions(lam=config.lam), EnvironmentProblem(environment, policy, config.horizon))
+        for name in config.estimators
+        if name not in SIGNALS
+    }
+    signals = tuple(name for name in config.estimators if name in SIGNALS)
     # An episode is H steps: keep a micro-batch at about MICRO_BATCH_ELEMENTS steps, as the LQR experiments do.
     execution.setdefault("micro_batch_elements", max(1, MICRO_BATCH_ELEMENTS // config.horizon))
     tables, sweeps, info = [], {}, {"snapshots": {}}
@@ -179,20 +189,30 @@ def run(config: Config = Config(), *, progress=None, execution: dict | None = No
         ref = ref_sweep.estimates["reference"][config.reference_episodes].astype(np.float64)
         reference = ref.mean(axis=0)
         reference_se = ref.std(axis=0, ddof=1) / np.sqrt(ref.shape[0])
-        grid = EpisodicGrid(tuple(config.estimators), config.lam)
-        sweep = run_sweep(
-            problem,
-            policy_params,
-            {"grid": grid},
-            sorted(set(config.ns)),
-            config.n_seeds,
+        common = dict(
             seed=config.seed,
             chunk_size=min(config.chunk_size, config.n_seeds),
             progress=progress,
             reference_gradient=reference,
             **execution,
         )
-        sweep = split_fused(sweep, "grid", list(config.estimators))
+        ns = sorted(set(config.ns))
+        parts = []
+        if signals:  # every learning signal from the same episodes, one rollout
+            grid = EpisodicGrid(signals, config.lam)
+            grid_sweep = run_sweep(problem, policy_params, {"grid": grid}, ns, config.n_seeds, **common)
+            parts.append(split_fused(grid_sweep, "grid", list(signals)))
+        if others:  # the same keys, so the same episodes (common random numbers)
+            parts.append(run_sweep(problem, policy_params, others, ns, config.n_seeds, **common))
+        sweep = parts[0]
+        if len(parts) > 1:
+            merged = {k: v for part in parts for k, v in part.estimates.items()}
+            sweep = dataclasses.replace(
+                sweep,
+                estimates={name: merged[name] for name in config.estimators},
+                compile_seconds={k: v for part in parts for k, v in part.compile_seconds.items()},
+                run_seconds={k: v for part in parts for k, v in part.run_seconds.items()},
+            )
         table = summarise_sweep(
             sweep,
             experiment=NAME,
@@ -232,7 +252,9 @@ def run(config: Config = Config(), *, progress=None, execution: dict | None = No
         estimates={f"{s}/{e}": v for s, sw in sweeps.items() for e, v in sw.estimates.items()},
         true_grad=np.full_like(first.true_grad, np.nan),
     )
-    info["bias_estimators"] = [e for e in config.estimators if e not in UNBIASED_SIGNALS]
+    info["bias_estimators"] = [
+        e for e in config.estimators if (e not in UNBIASED_SIGNALS if e in SIGNALS else not others[e].unbiased)
+    ]
     info["bias_reference"] = "large-batch leave-one-out reference gradient (see reference_se)"
     return ExperimentResult(
         experiment=NAME,

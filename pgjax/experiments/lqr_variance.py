@@ -22,13 +22,8 @@ import jax
 
 from pgjax.engine import MICRO_BATCH_ELEMENTS, run_sweep
 from pgjax.errors import ConfigError
-from pgjax.estimators.trajectory import (
-    TRAJECTORY_ESTIMATORS,
-    VALUES,
-    Fused,
-    make_trajectory_estimator,
-    split_fused,
-)
+from pgjax.estimators.base import EstimatorOptions, Fused, make, registry, unavailable
+from pgjax.estimators.trajectory import VALUES, split_fused
 from pgjax.experiment import (
     ExperimentResult,
     Hooks,
@@ -79,7 +74,8 @@ class Config:
     discount: float = 1.0
     """Discount gamma in (0, 1]."""
     estimators: tuple[str, ...] = DEFAULT_ESTIMATORS
-    """Estimators to compare (reinforce is the reference of the variance ratios)."""
+    """Estimators to compare (reinforce is the reference of the variance ratios): any registered estimator
+    whose contract LQR meets."""
     baseline: float | None = None
     """The constant b of constant_baseline; None = the exact expected return J(K, sigma)."""
     gae_lambda: float = 0.95
@@ -103,7 +99,7 @@ class Config:
         """Raises ConfigError naming the first invalid field."""
         if self.system not in SYSTEMS:
             raise ConfigError("system", f"unknown system {self.system!r}; choose from {', '.join(SYSTEMS)}")
-        check_estimator_names(self.estimators, TRAJECTORY_ESTIMATORS)
+        check_estimator_names(self.estimators, registry())
         if self.baseline is not None and not math.isfinite(self.baseline):
             raise ConfigError("baseline", f"must be finite (got {self.baseline})")
         if not (0.0 <= self.gae_lambda <= 1.0):
@@ -114,7 +110,11 @@ class Config:
             raise ConfigError("n_pilot", f"must be >= 2 (got {self.n_pilot})")
         check_sample_sizes(self.ns)
         check_seeds(self.n_seeds, self.chunk_size)
-        problem(self)
+        lqr = problem(self)
+        for name in self.estimators:
+            reason = unavailable(registry()[name], lqr)
+            if reason is not None:
+                raise ConfigError("estimators", reason)
 
 
 def problem(config: Config):
@@ -138,13 +138,8 @@ def build_estimators(names, lqr, params, *, baseline=None, gae_lambda=0.95, gae_
         with jax.enable_x64(True):
             p64 = jax.tree.map(lambda x: jax.numpy.asarray(x, jax.numpy.float64), params)
             baseline = float(lqr.objective(p64))
-    out = {}
-    for name in names:
-        est = make_trajectory_estimator(name, baseline=baseline, lam=gae_lambda, value=gae_value, n_pilot=n_pilot)
-        if hasattr(est, "pinned"):
-            est = est.pinned(lqr, params)
-        out[name] = est
-    return out
+    options = EstimatorOptions(baseline=float(baseline), lam=float(gae_lambda), value=gae_value, n_pilot=int(n_pilot))
+    return {name: make(name, options, lqr).pinned(lqr, params) for name in names}
 
 
 def sweep_estimators(lqr, params, estimators, ns, n_seeds, *, seed, chunk_size, fuse, progress=None, execution=None):
@@ -217,7 +212,9 @@ def run(config: Config = Config(), *, progress=None, execution: dict | None = No
         info={
             "bias_estimators": biased + [n for n in shown if n not in biased],
             "objective_J": J,
-            "constant_baseline_b": getattr(estimators.get("constant_baseline"), "baseline", None),
+            "constant_baseline_b": estimators["constant_baseline"].baseline
+            if "constant_baseline" in estimators
+            else None,
             "fused_compilation": bool(config.fuse),
             "exact_variance_method": "Gaussian-polynomial moments (pgjax.problems.lqr), float64",
         },

@@ -38,6 +38,7 @@ import dataclasses
 import math
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -48,9 +49,7 @@ from pgjax import results
 from pgjax.engine import Sweep, merge_executions, run_sweep
 from pgjax.errors import ConfigError
 from pgjax.estimators import make_estimator
-from pgjax.estimators.pathwise import Pathwise
-from pgjax.estimators.score_function import OptimalBaselineExact, Reinforce
-from pgjax.estimators.trajectory import Fused
+from pgjax.estimators.base import Estimator, Fused
 from pgjax.experiment import ExperimentResult, manifest, summarise_sweep
 from pgjax.problems.gaussian_test_functions import DEFAULT_PANELS, FUNCTIONS, GaussianTestFunction
 from pgjax.tree_util import param_names, ravel
@@ -168,23 +167,14 @@ def base_problem(config: Config, function: str) -> GaussianTestFunction:
 def exact_variance(estimator, problem, params):
     """The single-sample variance of ``estimator`` shaped like params, as a traceable function.
 
-    The same formulas as the estimators' ``single_sample_variance`` (which run eagerly, one problem at a time):
-    REINFORCE E[f^2 psi^2] - g^2, optimal baseline E[f^2 psi^2] - E[f psi^2]^2 / E[psi^2] - g^2, pathwise
-    E[(df/dtheta)^2] - g^2, and the new estimators' own ``exact_variance``.
+    Each estimator's own ``exact_variance`` (the same formulas as its ``single_sample_variance``, which runs
+    eagerly, one problem at a time): REINFORCE E[f^2 psi^2] - g^2, optimal baseline
+    E[f^2 psi^2] - E[f psi^2]^2 / E[psi^2] - g^2, pathwise E[(df/dtheta)^2] - g^2, and the measure-valued and
+    control-variate estimators' quadrature; ConfigError naming ``estimators`` for the others.
     """
-    if hasattr(estimator, "exact_variance"):
-        return estimator.exact_variance(problem, params)
-    grad = jax.grad(problem.objective)(params)
-    mom = problem.score_moments(params)
-    if isinstance(estimator, Reinforce):
-        return jax.tree.map(lambda r2, g: r2 - g**2, mom["r2_psi2"], grad)
-    if isinstance(estimator, OptimalBaselineExact):
-        return jax.tree.map(
-            lambda r2, r1, p2, g: r2 - r1**2 / p2 - g**2, mom["r2_psi2"], mom["r_psi2"], mom["psi2"], grad
-        )
-    if isinstance(estimator, Pathwise):
-        return jax.tree.map(lambda d2, g: d2 - g**2, mom["dr2"], grad)
-    raise ConfigError("estimators", f"{estimator.name!r} has no exact single-sample variance here")
+    if not isinstance(estimator, Estimator):
+        raise ConfigError("estimators", f"{estimator!r} is not a pgjax estimator: no exact single-sample variance")
+    return estimator.exact_variance(problem, params)
 
 
 def exact_over_k(problem, estimators, ks) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -210,7 +200,7 @@ def exact_over_k(problem, estimators, ks) -> tuple[np.ndarray, dict[str, np.ndar
 
 
 @dataclasses.dataclass(frozen=True)
-class OverK:
+class OverK(Estimator):
     """An estimator that evaluates ``estimator`` at every k of a grid with the same key: called as
     ``(key, params, problem, n)`` on a :class:`GaussianTestFunction`, it returns a float array (K * P,), k-major
     (k_0's P coordinates, then k_1's, ...), by ``jax.vmap`` over k (``problem.with_k``, k traced).
@@ -222,15 +212,14 @@ class OverK:
 
     estimator: object
     ks: tuple[float, ...]
+    name: ClassVar[str] = "over_k"
 
     def __call__(self, key, params, problem, n):
         ks = jnp.asarray(self.ks, jnp.result_type(float))
         return jax.vmap(lambda k: ravel(self.estimator(key, params, problem.with_k(k), n)))(ks).reshape(-1)
 
-    def check(self, problem) -> None:
-        check = getattr(self.estimator, "check", None)
-        if check is not None:
-            check(problem)
+    def members(self) -> tuple:
+        return (self.estimator,)
 
 
 def sweep_over_k(

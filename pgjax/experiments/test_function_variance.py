@@ -27,6 +27,7 @@ from pathlib import Path
 from pgjax import results
 from pgjax.errors import ConfigError
 from pgjax.estimators import ALL_ESTIMATORS, check_estimators, make_estimator
+from pgjax.estimators.base import Estimator, registry
 from pgjax.experiment import (
     ExperimentResult,
     Hooks,
@@ -92,7 +93,7 @@ class Config:
             raise ConfigError("sigma", f"must be > 0 (got {self.sigma})")
         if self.scale not in SCALES:
             raise ConfigError("scale", f"must be one of {', '.join(SCALES)} (got {self.scale!r})")
-        check_estimator_names(self.estimators, ALL_ESTIMATORS)
+        check_estimator_names(self.estimators, registry())
         if not math.isfinite(self.baseline):
             raise ConfigError("baseline", f"must be finite (got {self.baseline})")
         check_sample_sizes(self.ns)
@@ -119,8 +120,8 @@ def build(config: Config):
 
 def evaluations_per_sample(estimator, dim: int, n: int) -> float:
     """Evaluations of f per sample (see the module docstring); 1 for estimators that do not say otherwise."""
-    count = getattr(estimator, "function_evaluations", None)
-    return float(count(dim, n)) if count is not None else 1.0
+    count = estimator.function_evaluations(dim, n) if isinstance(estimator, Estimator) else None
+    return float(count) if count is not None else 1.0
 
 
 def run(config: Config = Config(), *, progress=None, execution: dict | None = None) -> ExperimentResult:

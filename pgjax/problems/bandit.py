@@ -41,6 +41,7 @@ import numpy as np
 from flax import struct
 
 from pgjax.errors import ConfigError
+from pgjax.problems.base import ScoreMoments
 from pgjax.problems.quadrature import gauss_hermite
 from pgjax.problems.rewards import Quadratic, Reward, make_reward
 
@@ -200,10 +201,10 @@ class LinearGaussianBandit:
         mean, var = self.action_moments(params)
         return self.reward_function.gaussian_expectation(mean, var, self.quadrature_nodes)
 
-    def score_moments(self, params: BanditParams) -> dict[str, BanditParams]:
+    def score_moments(self, params: BanditParams) -> ScoreMoments:
         """Exact per-coordinate moments by quadrature (see module docstring), each shaped like params.
 
-        Returns a dict with
+        Returns a :class:`~pgjax.problems.base.ScoreMoments` with
           ``psi2``    E[psi_c^2],
           ``r_psi2``  E[r psi_c^2],
           ``r2_psi2`` E[r^2 psi_c^2],
@@ -241,14 +242,12 @@ class LinearGaussianBandit:
         psi_ls = (eps**2 - 1.0)[..., 0]
         expect_ls = lambda f: jnp.sum(weight[..., 0] * f)
 
-        return {
-            "psi2": BanditParams(theta=expect(psi_theta**2), log_sigma=expect_ls(psi_ls**2)),
-            "r_psi2": BanditParams(theta=expect(r * psi_theta**2), log_sigma=expect_ls(r[..., 0] * psi_ls**2)),
-            "r2_psi2": BanditParams(theta=expect(r**2 * psi_theta**2), log_sigma=expect_ls(r[..., 0] ** 2 * psi_ls**2)),
-            "dr2": BanditParams(
-                theta=expect(dr**2 * s**2), log_sigma=expect_ls((dr[..., 0] * sigma * eps[..., 0]) ** 2)
-            ),
-        }
+        return ScoreMoments(
+            psi2=BanditParams(theta=expect(psi_theta**2), log_sigma=expect_ls(psi_ls**2)),
+            r_psi2=BanditParams(theta=expect(r * psi_theta**2), log_sigma=expect_ls(r[..., 0] * psi_ls**2)),
+            r2_psi2=BanditParams(theta=expect(r**2 * psi_theta**2), log_sigma=expect_ls(r[..., 0] ** 2 * psi_ls**2)),
+            dr2=BanditParams(theta=expect(dr**2 * s**2), log_sigma=expect_ls((dr[..., 0] * sigma * eps[..., 0]) ** 2)),
+        )
 
     def describe(self) -> str:
         state = "s = (" + ", ".join(f"{x:g}" for x in self.state_mean) + ")"

@@ -13,11 +13,29 @@ A problem is a frozen, hashable dataclass (so it can be a static argument of ``j
 
 Because all estimators draw their randomness through ``sample_noise`` from the same key, estimators called
 with the same key see the same samples (common random numbers), which makes paired comparisons sharp.
+
+Optional capabilities are typed protocols too (``runtime_checkable``), so code asks
+``isinstance(problem, GaussianStructure)`` instead of probing for attributes, and an estimator declares the
+capabilities it needs (``requires``, see :mod:`pgjax.estimators.base`):
+
+- :class:`ExactScoreMoments`: ``score_moments(params) -> ScoreMoments``, exact moments of the score, which give
+  exact single-sample variances (the bandits, the Gaussian test functions, LQR);
+- :class:`GaussianStructure`: ``gaussian(params) -> (mu, sigma)``, ``f(x)``, ``gaussian_variable(outcome)``
+  (the measure-valued and control-variate estimators);
+- :class:`SeparableGaussian`: f is a sum of ``coordinate_function`` over coordinates, with ``to_params`` and
+  ``quadrature_panels`` (exact variances of those estimators by quadrature);
+- :class:`GroupedSamples`: ``sample_groups(n)``, samples that are NOT independent (antithetic pairs);
+- :class:`Trajectories`: per-step log-probabilities and rewards of a finite-horizon problem;
+  :class:`FoldedRollout` (``fold``: a one-pass rollout) and :class:`GaussianTrajectories` (exact Gaussian
+  representation and value functions: LQR) refine it;
+- :class:`EpisodeBatches`: episodes of a simulated environment with a policy and a critic (no exact
+  objective; samples are not differentiable in the parameters);
+- :class:`ParameterExploring`: a parameter-exploring problem (PGPE: gains drawn around a mean).
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import jax
 
@@ -41,6 +59,147 @@ class Problem(Protocol):
     def reward(self, outcome: Outcome) -> jax.Array: ...
 
     def objective(self, params: Params) -> jax.Array: ...
+
+
+class ScoreMoments(NamedTuple):
+    """Exact moments of the score psi = grad log pi and the reward r, each a pytree shaped like params (float64
+    when computed from float64 params): per coordinate c,
+
+    - ``psi2`` E[psi_c^2], ``r_psi2`` E[r psi_c^2], ``r2_psi2`` E[r^2 psi_c^2];
+    - ``dr2`` E[(dr/dparam_c)^2], the pathwise second moment (NaN where r is not differentiable in params);
+    - ``r_psi`` E[r psi_c] and ``dr`` E[dr/dparam_c] (first moments; None where the problem does not give them).
+
+    A NamedTuple, so it is a pytree (returned from jitted and vmapped code as is).
+    """
+
+    psi2: Any
+    r_psi2: Any
+    r2_psi2: Any
+    dr2: Any
+    r_psi: Any = None
+    dr: Any = None
+
+
+@runtime_checkable
+class ExactScoreMoments(Protocol):
+    """A problem with exact score moments, which give exact single-sample variances."""
+
+    def score_moments(self, params: Params) -> ScoreMoments: ...
+
+
+@runtime_checkable
+class GaussianStructure(Protocol):
+    """A problem whose reward is f(x) of a Gaussian variable x ~ N(mu, diag(sigma^2)) (the Gaussian test
+    functions; the linear-Gaussian bandit's action): ``gaussian(params) -> (mu, sigma)``, ``f(x)`` for x of
+    shape (..., D), and ``gaussian_variable(outcome) -> x`` (n, D) of a batch of outcomes."""
+
+    def gaussian(self, params: Params) -> tuple[jax.Array, jax.Array]: ...
+
+    def f(self, x: jax.Array) -> jax.Array: ...
+
+    def gaussian_variable(self, outcome: Outcome) -> jax.Array: ...
+
+
+@runtime_checkable
+class SeparableGaussian(Protocol):
+    """Gaussian structure with f(x) = sum_d g(x_d): ``coordinate_function`` g (elementwise), ``to_params``
+    (per-coordinate (mu, sigma) quantities as params) and ``quadrature_panels`` (of the exact moments)."""
+
+    quadrature_panels: int
+
+    def coordinate_function(self, x: jax.Array) -> jax.Array: ...
+
+    def to_params(self, params: Params, mu_part: jax.Array, sigma_part: jax.Array, order: int = 1) -> Params: ...
+
+
+@runtime_checkable
+class GroupedSamples(Protocol):
+    """A sampler whose n samples are NOT independent: ``sample_groups(n)`` gives each sample's group id (e.g.
+    antithetic pairs). Exact i.i.d. variances (single-sample variance / n) do not apply to it."""
+
+    def sample_groups(self, n: int) -> Any: ...
+
+
+@runtime_checkable
+class Trajectories(Protocol):
+    """A finite-horizon problem whose outcomes are trajectories: per-step log-probabilities and rewards,
+    time-major (H, n), discounts and rewards-to-go."""
+
+    def step_log_probs(self, params: Params, traj: Outcome) -> jax.Array: ...
+
+    def step_rewards(self, traj: Outcome) -> jax.Array: ...
+
+    def discounts(self, dtype: Any = None) -> jax.Array: ...
+
+    def rewards_to_go(self, traj: Outcome) -> jax.Array: ...
+
+
+@runtime_checkable
+class FoldedRollout(Protocol):
+    """Trajectories that can be folded in one pass over time, fused into the rollout:
+    ``fold(params, noise, fn, init)`` calls ``fn(carry, t, x_t, u_t)`` step by step."""
+
+    def fold(self, params: Params, noise: Noise, fn: Any, init: Any) -> Any: ...
+
+
+@runtime_checkable
+class GaussianTrajectories(Protocol):
+    """Trajectories whose every quantity is a quadratic polynomial of standard normals (LQR): the exact
+    ``gaussian_representation``, ``value_functions`` and ``critic_quadratics`` that give exact moments of
+    the trajectory estimators and their exact critics."""
+
+    def gaussian_representation(self, params: Params) -> dict: ...
+
+    def value_functions(self, params: Params) -> tuple[jax.Array, jax.Array]: ...
+
+    def critic_quadratics(self, rep: dict, Ps: jax.Array, cs: jax.Array) -> Any: ...
+
+
+@runtime_checkable
+class EpisodeBatches(Protocol):
+    """Episodes of a simulated environment under a policy (:class:`pgjax.problems.environment.
+    EnvironmentProblem`): no exact objective, and samples that are not differentiable in the parameters."""
+
+    environment: Any
+    policy: Any
+
+    def values(self, batch: Outcome) -> jax.Array: ...
+
+
+@runtime_checkable
+class ParameterExploring(Protocol):
+    """Parameter-exploring policy gradients (PGPE): gains K = K_mean + sigma_K xi drawn once per episode,
+    ``sample_noise`` returns a dict with the standard normals ``xi``."""
+
+    def gains(self, params: Params, noise: Noise) -> jax.Array: ...
+
+
+#: How messages name each capability ("needs a problem with <this>").
+CAPABILITIES: dict[type, str] = {
+    ExactScoreMoments: "exact score moments (score_moments)",
+    GaussianStructure: (
+        "Gaussian structure, gaussian(params) and f(x): the Gaussian test functions (test-function-variance, "
+        "mohamed2020-fig2, mohamed2020-fig3) or the linear-Gaussian bandit (bandit-variance)"
+    ),
+    SeparableGaussian: "a separable Gaussian test function (coordinate_function)",
+    GroupedSamples: "grouped samples (sample_groups)",
+    Trajectories: "trajectory structure (per-step log-probabilities and rewards)",
+    FoldedRollout: "a one-pass rollout (fold)",
+    GaussianTrajectories: "exact Gaussian trajectories (LQR)",
+    EpisodeBatches: "episodes of a simulated environment",
+    ParameterExploring: "parameter-exploring gains (PGPE)",
+}
+
+
+def describe_capability(capability: type) -> str:
+    """The words for ``capability`` in a message: its entry in :data:`CAPABILITIES`, or its class name."""
+    return CAPABILITIES.get(capability, capability.__name__)
+
+
+def iid_samples(problem) -> bool:
+    """True unless the problem's samples come in dependent groups (:class:`GroupedSamples`, e.g. antithetic
+    pairs), for which (single-sample variance) / n is not the n-sample variance."""
+    return not isinstance(problem, GroupedSamples)
 
 
 def exact_gradient(problem: Problem, params: Params) -> Params:

@@ -49,6 +49,7 @@ import numpy as np
 from flax import struct
 
 from pgjax.errors import ConfigError
+from pgjax.problems.base import GaussianStructure, ScoreMoments
 
 # ----------------------------------------------------------------------------------------------------------
 # Parameters
@@ -331,6 +332,10 @@ class GaussianTestFunction:
         """f(x) = sum_d g(x_d; k): x (..., D) -> (...)."""
         return jnp.sum(self.coordinate_function(x), axis=-1)
 
+    def gaussian_variable(self, outcome: jax.Array) -> jax.Array:
+        """The Gaussian variable of a batch of outcomes: the outcome x (n, D) itself."""
+        return outcome
+
     # -------------------------------------------------------------------------------------- sampling
     def sample_noise(self, key: jax.Array, n: int) -> jax.Array:
         """eps ~ N(0, I), shape (n, D) (drawn flat and reshaped: compiles faster on CPU than a (n, D) draw)."""
@@ -413,7 +418,7 @@ class GaussianTestFunction:
             out[f"dr2_{which}"] = expect((slopes * dx) ** 2)
         return out
 
-    def score_moments(self, params, coordinate_fn: CoordinateFn | None = None) -> dict:
+    def score_moments(self, params, coordinate_fn: CoordinateFn | None = None) -> ScoreMoments:
         """Exact moments shaped like params (the interface of the bandit's ``score_moments``, so that the
         score-function and pathwise estimators know their exact variances here too).
 
@@ -426,7 +431,7 @@ class GaussianTestFunction:
         out = {}
         for name, order in (("psi2", 2), ("r_psi2", 2), ("r2_psi2", 2), ("dr2", 2), ("r_psi", 1), ("dr", 1)):
             out[name] = self.to_params(params, mom[f"{name}_mu"], mom[f"{name}_sigma"], order)
-        return out
+        return ScoreMoments(**out)
 
     def describe(self) -> str:
         fmt = lambda v: "(" + ", ".join(f"{x:g}" for x in v) + ")"
@@ -438,25 +443,12 @@ class GaussianTestFunction:
 
 
 def has_gaussian_structure(problem) -> bool:
-    """True when the problem offers ``gaussian(params)`` and ``f(x)`` (needed by the measure-valued and
-    delta-method estimators): the Gaussian test functions and the linear-Gaussian bandit."""
-    return callable(getattr(problem, "gaussian", None)) and callable(getattr(problem, "f", None))
+    """True when the problem keeps the :class:`~pgjax.problems.base.GaussianStructure` contract (needed by the
+    measure-valued and delta-method estimators): the Gaussian test functions and the linear-Gaussian bandit."""
+    return isinstance(problem, GaussianStructure)
 
 
-def gaussian_variable(problem, outcome) -> jax.Array:
-    """The Gaussian variable x (n, D) of a batch of outcomes: ``problem.gaussian_variable(outcome)`` where the
-    problem defines it (the bandit: its actions, (n, 1)), else the outcome itself (the test functions)."""
-    extract = getattr(problem, "gaussian_variable", None)
-    return outcome if extract is None else extract(outcome)
-
-
-def require_gaussian_structure(problem, estimator_name: str) -> None:
-    """Raises ConfigError naming ``estimators`` when ``problem`` lacks ``gaussian`` and ``f``."""
-    if not has_gaussian_structure(problem):
-        name = getattr(problem, "name", type(problem).__name__)
-        raise ConfigError(
-            "estimators",
-            f"{estimator_name} needs a problem with Gaussian structure, gaussian(params) and f(x): the Gaussian "
-            f"test functions (test-function-variance, mohamed2020-fig2, mohamed2020-fig3) or the linear-Gaussian "
-            f"bandit (bandit-variance); {name} has none",
-        )
+def gaussian_variable(problem: GaussianStructure, outcome) -> jax.Array:
+    """The Gaussian variable x (n, D) of a batch of outcomes, ``problem.gaussian_variable(outcome)`` (the
+    bandit: its actions, (n, 1); the test functions: the outcome itself)."""
+    return problem.gaussian_variable(outcome)

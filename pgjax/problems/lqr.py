@@ -66,6 +66,7 @@ from flax import struct
 from jax.flatten_util import ravel_pytree
 
 from pgjax.errors import ConfigError
+from pgjax.problems.base import ScoreMoments
 from pgjax.returns import discounts as discount_factors
 from pgjax.returns import returns_to_go
 from pgjax.tree_util import vary_like
@@ -858,7 +859,7 @@ class LinearQuadraticRegulator:
         c = jnp.einsum("ti,tij,tj->t", mu, Ps, mu) + cs
         return Quadratic(M=0.5 * (M + jnp.swapaxes(M, -1, -2)), b=b, c=c)
 
-    def score_moments(self, params: LQRParams) -> dict[str, LQRParams]:
+    def score_moments(self, params: LQRParams) -> ScoreMoments:
         """Exact moments of the whole-trajectory score psi_c = sum_t psi_{t,c} and the return G = r, each
         shaped like params, as :meth:`LinearGaussianBandit.score_moments` gives them (so the generic
         estimators' exact variances and the exact optimal constant baseline work on this problem):
@@ -866,13 +867,13 @@ class LinearQuadraticRegulator:
         Call with 64-bit floats enabled for full accuracy."""
         return _score_moments(self, params)
 
-    def _score_moments(self, params: LQRParams) -> dict[str, LQRParams]:
+    def _score_moments(self, params: LQRParams) -> ScoreMoments:
         rep = self.gaussian_representation(params)
         _, unravel = ravel_pytree(params)
         moments = _score_moments_from_rep(
             rep["rewards"], rep["scores"], rep["pathwise"], self.discounts(params.K.dtype)
         )
-        return {k: unravel(v) for k, v in moments.items()}
+        return ScoreMoments(**{k: unravel(v) for k, v in moments.items()})
 
     # ------------------------------------------------------------------------------------------ display
     def describe(self, horizon: str | None = None) -> str:

@@ -26,6 +26,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from pgjax.errors import ConfigError
+from pgjax.problems.base import ScoreMoments
 
 
 @struct.dataclass
@@ -109,10 +110,10 @@ class SoftmaxBandit:
         pi = self.probabilities(params)
         return jnp.eye(self.num_arms, dtype=pi.dtype) - pi
 
-    def score_moments(self, params: SoftmaxParams) -> dict[str, SoftmaxParams]:
+    def score_moments(self, params: SoftmaxParams) -> ScoreMoments:
         """Exact per-coordinate moments, finite sums over the arms, each shaped like params.
 
-        Returns a dict with ``psi2`` E[psi_c^2], ``r_psi2`` E[r psi_c^2], ``r2_psi2`` E[r^2 psi_c^2] (the
+        Returns a :class:`~pgjax.problems.base.ScoreMoments` with ``psi2`` E[psi_c^2], ``r_psi2`` E[r psi_c^2], ``r2_psi2`` E[r^2 psi_c^2] (the
         moments the score-function estimators use), and ``dr2`` = NaN: the sampled arm does not move
         smoothly with the logits, so the pathwise estimator has no meaning here.
         """
@@ -120,12 +121,12 @@ class SoftmaxBandit:
         r = jnp.asarray(self.rewards, dtype=pi.dtype)[:, None]
         psi2 = self.scores(params) ** 2  # (K arms, K coordinates)
         expect = lambda f: jnp.sum(pi[:, None] * f, axis=0)
-        return {
-            "psi2": SoftmaxParams(logits=expect(psi2)),
-            "r_psi2": SoftmaxParams(logits=expect(r * psi2)),
-            "r2_psi2": SoftmaxParams(logits=expect(r**2 * psi2)),
-            "dr2": SoftmaxParams(logits=jnp.full_like(pi, jnp.nan)),
-        }
+        return ScoreMoments(
+            psi2=SoftmaxParams(logits=expect(psi2)),
+            r_psi2=SoftmaxParams(logits=expect(r * psi2)),
+            r2_psi2=SoftmaxParams(logits=expect(r**2 * psi2)),
+            dr2=SoftmaxParams(logits=jnp.full_like(pi, jnp.nan)),
+        )
 
     def describe(self) -> str:
         rewards = ", ".join(f"{r:g}" for r in self.rewards)

@@ -1,0 +1,267 @@
+"""The estimator contract, the one registry of estimators, and why an estimator cannot run on a problem.
+
+An estimator is a frozen dataclass, subclass of :class:`Estimator`, called as ``(key, params, problem, n) ->
+gradient pytree shaped like params``. It declares, as class attributes with defaults here:
+
+- ``name``: its registry name;
+- ``requires``: the capability protocols of :mod:`pgjax.problems.base` the problem must keep (empty: the core
+  :class:`~pgjax.problems.base.Problem` is enough); ``excludes``: capabilities it cannot run with (e.g. the
+  pathwise estimator and a simulated environment, whose samples are not differentiable);
+- ``iid``: the n-sample estimate is the mean of n i.i.d. single-sample ones, so its variance is
+  (single-sample variance) / n; ``unbiased``;
+- ``single_sample_variance(problem, params)``: its exact variance (None where the problem does not give it);
+  ``exact_variance(problem, params)``: the same, traceable; ``pinned(problem, params)``: a copy with constants
+  computed once; ``function_evaluations(dim, n)``: evaluations of f per sample (None: one);
+- ``from_options(options)``: how the registry builds it from the experiments' shared options
+  (:class:`EstimatorOptions`).
+
+:func:`unavailable` reads ``requires`` and ``excludes`` and gives the reason an estimator (or its class) cannot
+run on a problem, as one line, or None; :func:`pgjax.engine.run_sweep`, the experiments and the CLI report it as
+a ConfigError naming ``estimators``.
+
+The registry: :func:`register` (a class decorator) adds an estimator class under its ``name``;
+:func:`registry` returns name -> class, with the estimators of other packages found through the
+``pgjax.estimators`` entry-point group (an entry point names a class, or a module whose classes use
+``@register``); :func:`make` builds one by name, and :func:`available_on` lists the names that run on a problem.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from collections.abc import Iterable, Mapping
+from importlib.metadata import entry_points
+from typing import Any, ClassVar
+
+from pgjax.errors import ConfigError
+from pgjax.problems.base import Params, Problem, describe_capability
+
+#: Entry-point group through which other packages register estimators.
+ENTRY_POINT_GROUP = "pgjax.estimators"
+
+
+@dataclasses.dataclass(frozen=True)
+class EstimatorOptions:
+    """The options experiments pass when they build estimators by name; each estimator uses those it has."""
+
+    baseline: float = 0.0
+    """The constant b of constant_baseline."""
+    lam: float = 0.95
+    """lambda of GAE."""
+    value: str = "exact"
+    """The critic of GAE (exact, stationary, learned)."""
+    n_pilot: int = 64
+    """Pilot trajectories of the learned critics."""
+
+
+class Estimator:
+    """The estimator contract (see the module docstring); subclasses are frozen dataclasses."""
+
+    name: ClassVar[str]
+    #: Capability protocols (pgjax.problems.base) the problem must keep.
+    requires: ClassVar[tuple[type, ...]] = ()
+    #: Capability protocols the problem must NOT have.
+    excludes: ClassVar[tuple[type, ...]] = ()
+    #: True when the n-sample estimate is the mean of n i.i.d. single-sample estimates.
+    iid: ClassVar[bool] = False
+    #: False for estimators that are biased at finite n.
+    unbiased: ClassVar[bool] = True
+
+    @classmethod
+    def from_options(cls, options: EstimatorOptions) -> Estimator:
+        """The estimator built from the experiments' options (default: no options)."""
+        return cls()
+
+    def check(self, problem) -> None:
+        """Raises ConfigError naming ``estimators`` when this estimator cannot run on ``problem``."""
+        reason = unavailable(self, problem)
+        if reason is not None:
+            raise ConfigError("estimators", reason)
+
+    def single_sample_variance(self, problem, params: Params) -> Params | None:
+        """Exact variance of a one-sample estimate, per coordinate (float64), or None if not available."""
+        return None
+
+    def exact_variance(self, problem, params: Params) -> Params:
+        """The single-sample variance as a traceable function of params (jit / vmap); ConfigError if none."""
+        raise ConfigError("estimators", f"{self.name!r} has no exact single-sample variance here")
+
+    def pinned(self, problem, params: Params) -> Estimator:
+        """A copy whose quantities that depend only on params are computed once (default: itself)."""
+        return self
+
+    @classmethod
+    def function_evaluations(cls, dim: int, n: int = 1) -> float | None:
+        """Evaluations of f per sample, or None for one (the score-function and pathwise estimators)."""
+        return None
+
+    def members(self) -> tuple:
+        """The estimators this one runs inside it (a fused or wrapping estimator); each must be available too."""
+        return ()
+
+
+def _problem_name(problem) -> str:
+    return problem.name if isinstance(problem, Problem) else type(problem).__name__
+
+
+def unavailable(estimator, problem) -> str | None:
+    """Why ``estimator`` (an instance or a class) cannot run on ``problem``, as one line, or None if it can.
+
+    Reads the estimator's declared ``requires`` and ``excludes``; an estimator that runs others inside it
+    (:meth:`Estimator.members`, e.g. :class:`Fused`) is available when all of them are. An object that is not an
+    :class:`Estimator` (a plain callable keeping only the call signature) needs nothing beyond the core
+    problem contract."""
+    if isinstance(estimator, Estimator):
+        for member in estimator.members():
+            reason = unavailable(member, problem)
+            if reason is not None:
+                return reason
+    cls = estimator if isinstance(estimator, type) else type(estimator)
+    if not issubclass(cls, Estimator):
+        return None
+    for capability in cls.requires:
+        if not isinstance(problem, capability):
+            return (
+                f"{cls.name} needs a problem with {describe_capability(capability)}; {_problem_name(problem)} has none"
+            )
+    for capability in cls.excludes:
+        if isinstance(problem, capability):
+            return f"{cls.name} cannot run on {describe_capability(capability)}, and {_problem_name(problem)} is one"
+    return None
+
+
+def check_available(estimators: Mapping[str, Any] | Iterable[Any], problem) -> None:
+    """ConfigError naming ``estimators`` for the first estimator that cannot run on ``problem``."""
+    for estimator in estimators.values() if isinstance(estimators, Mapping) else estimators:
+        reason = unavailable(estimator, problem)
+        if reason is not None:
+            raise ConfigError("estimators", reason)
+
+
+# ---------------------------------------------------------------------------------------------- registry
+_REGISTRY: dict[str, type[Estimator]] = {}
+_PLUGINS_LOADED = False
+#: Entry points of the ``pgjax.estimators`` group that failed to load: name -> one-line reason.
+BROKEN: dict[str, str] = {}
+
+
+def register(cls: type[Estimator]) -> type[Estimator]:
+    """Class decorator: adds ``cls`` to the registry under ``cls.name`` (a second class with a name already
+    taken is refused with a ValueError; registering the same class again is harmless)."""
+    if not (isinstance(cls, type) and issubclass(cls, Estimator)):
+        raise TypeError(f"{cls!r} is not a subclass of pgjax.estimators.base.Estimator")
+    known = _REGISTRY.get(cls.name)
+    if known is not None and known is not cls:
+        raise ValueError(f"estimator name {cls.name!r} is taken by {known.__module__}.{known.__qualname__}")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def builtin() -> dict[str, type[Estimator]]:
+    """name -> class of the estimators registered so far (pgjax's own, once :mod:`pgjax.estimators` is imported;
+    plugins only after :func:`registry` has loaded them), in registration order."""
+    # Importing this module ran pgjax/estimators/__init__.py first, which registers pgjax's own estimators.
+    return dict(_REGISTRY)
+
+
+def registry() -> dict[str, type[Estimator]]:
+    """Every estimator class by name: pgjax's own, then those of the ``pgjax.estimators`` entry points (loaded
+    once; a broken plugin is recorded in :data:`BROKEN` and skipped, so it cannot take the others down)."""
+    global _PLUGINS_LOADED
+    builtin()
+    if not _PLUGINS_LOADED:
+        _PLUGINS_LOADED = True
+        for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+            try:
+                loaded = ep.load() if ":" in ep.value else importlib.import_module(ep.value)
+                if isinstance(loaded, type):
+                    register(loaded)
+            except Exception as err:
+                BROKEN[ep.name] = f"{type(err).__name__}: {err}".splitlines()[0]
+    return dict(_REGISTRY)
+
+
+def reload_plugins() -> None:
+    """Forgets which plugins were loaded, so that the next :func:`registry` reads the entry points again
+    (after a package was put on the path at run time, as the tests do)."""
+    global _PLUGINS_LOADED
+    _PLUGINS_LOADED = False
+
+
+def estimator_class(name: str) -> type[Estimator]:
+    """The class registered as ``name``; ConfigError naming ``estimators`` if there is none."""
+    known = registry()
+    if name not in known:
+        raise ConfigError("estimators", f"unknown estimator {name!r}; choose from {', '.join(known)}")
+    return known[name]
+
+
+def make(name: str, options: EstimatorOptions = EstimatorOptions(), problem=None) -> Estimator:
+    """The estimator registered as ``name``, built from ``options``; with ``problem``, ConfigError (naming
+    ``estimators``, with the reason) if it cannot run on that problem."""
+    cls = estimator_class(name)
+    if problem is not None:
+        reason = unavailable(cls, problem)
+        if reason is not None:
+            raise ConfigError("estimators", reason)
+    return cls.from_options(options)
+
+
+def build(names: Iterable[str], problem, options: EstimatorOptions = EstimatorOptions()) -> dict[str, Estimator]:
+    """name -> estimator for ``names`` (any registered estimator), built from ``options``; ConfigError naming
+    ``estimators`` for an unknown name or for one that cannot run on ``problem`` (with the reason)."""
+    return {name: make(name, options, problem) for name in names}
+
+
+def available_on(problem, names: Iterable[str] | None = None) -> dict[str, type[Estimator]]:
+    """name -> class of the registered estimators (or of ``names``) that can run on ``problem``."""
+    known = registry()
+    names = known if names is None else names
+    return {name: known[name] for name in names if name in known and unavailable(known[name], problem) is None}
+
+
+def with_requirements(*capabilities: type) -> dict[str, type[Estimator]]:
+    """name -> class of the registered pgjax estimators that require every capability in ``capabilities``."""
+    return {n: c for n, c in builtin().items() if all(cap in c.requires for cap in capabilities)}
+
+
+# ------------------------------------------------------------------------------------ fused compilation
+@dataclasses.dataclass(frozen=True)
+class Fused(Estimator):
+    """Several estimators as ONE estimator whose output is the tuple of their gradients.
+
+    Every member is called with the same key, exactly as :func:`pgjax.engine.run_sweep` calls separate
+    estimators, so each member's per-seed estimates are those of a separate run (common random numbers
+    included); but the sweep compiles one program instead of one per estimator, which on a CPU is most of
+    an experiment's time. Split the sweep back with :func:`pgjax.estimators.trajectory.split_fused`.
+    Available on a problem when every member is (:func:`unavailable`).
+    """
+
+    estimators: tuple
+    name: ClassVar[str] = "fused"
+
+    def members(self) -> tuple:
+        return tuple(self.estimators)
+
+    def __call__(self, key, params, problem, n):
+        return tuple(estimator(key, params, problem, n) for estimator in self.estimators)
+
+
+__all__ = [
+    "BROKEN",
+    "ENTRY_POINT_GROUP",
+    "Estimator",
+    "EstimatorOptions",
+    "Fused",
+    "available_on",
+    "build",
+    "builtin",
+    "check_available",
+    "estimator_class",
+    "make",
+    "register",
+    "registry",
+    "reload_plugins",
+    "unavailable",
+    "with_requirements",
+]
