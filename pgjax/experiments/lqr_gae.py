@@ -198,7 +198,7 @@ def run(config: Config = Config(), *, progress=None, execution: dict | None = No
     leaves = jax.tree.leaves(exact_gradient(lqr, params))
     true_grad = np.concatenate([np.ravel(np.asarray(x, np.float64)) for x in leaves])
     bias_exact = np.full(len(table), np.nan)
-    unbiased = table["estimator"].isin([k for k, est in refs.items() if getattr(est, "unbiased", False)])
+    unbiased = table["estimator"].isin([k for k, est in refs.items() if est.unbiased])
     bias_exact[(unbiased & table["critic"].isna()).to_numpy()] = 0.0
     order = {p: j for j, p in enumerate(grid.param_names)}
     for (critic, lam), single in singles.items():
