@@ -11,22 +11,26 @@ drawn from keys disjoint from the sweep's), whose standard error per coordinate 
 reference_se^2 / var). ``bias_se`` combines the estimator's standard error with the reference's
 (sqrt(var / R + reference_se^2)), so bias z-scores allow for the reference's own noise.
 
-Same tables and figures as the foundation experiment, one figure per snapshot (figure-<snapshot>.png).
+The snapshot is the named axis of a grid (:func:`pgjax.grid.run_grid`), each snapshot's reference gradient
+its setting's true gradient: the table has a ``snapshot`` column, and raw.npz holds every estimate with its
+snapshot and reference gradient as data (:func:`pgjax.results.read_raw_grid`). Same tables and figures as the
+foundation experiment, one figure per snapshot (figure-<snapshot>.png).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from pathlib import Path
 
 import jax
 import numpy as np
 
 from pgjax import results
-from pgjax.engine import MICRO_BATCH_ELEMENTS, run_sweep
+from pgjax.engine import MICRO_BATCH_ELEMENTS, Sweep, run_sweep
 from pgjax.errors import ConfigError
 from pgjax.estimators.base import EstimatorOptions, make, registry
-from pgjax.estimators.episodic import SIGNALS, UNBIASED_SIGNALS, Episodic, EpisodicGrid
+from pgjax.estimators.episodic import SIGNALS, Episodic, EpisodicGrid
 from pgjax.estimators.trajectory import split_fused
 from pgjax.experiment import (
     ExperimentResult,
@@ -35,8 +39,9 @@ from pgjax.experiment import (
     check_sample_sizes,
     check_seeds,
     save_with,
-    summarise_sweep,
+    summarise_grid,
 )
+from pgjax.grid import Setting, run_grid
 from pgjax.plotting import variance as plots
 from pgjax.problems.environment import EnvironmentProblem, FrozenTree
 from pgjax.training import Trainer, TrainSetup, run_key, train
@@ -143,7 +148,12 @@ def snapshot_name(updates: int, config: Config) -> str:
 
 
 def run(config: Config = Config(), *, progress=None, execution: dict | None = None) -> ExperimentResult:
-    """Trains the snapshots, runs the sweeps and the reference batches (nothing is written)."""
+    """Trains the snapshots, runs the sweeps and the reference batches (nothing is written).
+
+    The snapshot is the named axis of a grid (:func:`pgjax.grid.run_grid`): building a setting trains (or
+    reloads) its policy and critic and measures its reference gradient, which is that setting's true
+    gradient; the table has a ``snapshot`` column and raw.npz holds each estimate with its snapshot as data
+    (:func:`pgjax.results.read_raw_grid`)."""
     from pgjax.envs import make_environment
     from pgjax.policies import Critic, make_policy
 
@@ -152,17 +162,21 @@ def run(config: Config = Config(), *, progress=None, execution: dict | None = No
     environment = make_environment(config.env)
     policy = make_policy(config.policy, environment)
     # Estimators other than the learning signals, checked against the problem before any training.
-    others = {
-        name: make(name, EstimatorOptions(lam=config.lam), EnvironmentProblem(environment, policy, config.horizon))
+    estimators = {
+        name: Episodic(name, config.lam)
+        if name in SIGNALS
+        else make(name, EstimatorOptions(lam=config.lam), EnvironmentProblem(environment, policy, config.horizon))
         for name in config.estimators
-        if name not in SIGNALS
     }
-    signals = tuple(name for name in config.estimators if name in SIGNALS)
     # An episode is H steps: keep a micro-batch at about MICRO_BATCH_ELEMENTS steps, as the LQR experiments do.
     execution.setdefault("micro_batch_elements", max(1, MICRO_BATCH_ELEMENTS // config.horizon))
-    tables, sweeps, info = [], {}, {"snapshots": {}}
-    for updates in sorted(config.snapshots):
-        name = snapshot_name(updates, config)
+    updates_of = {snapshot_name(updates, config): updates for updates in sorted(config.snapshots)}
+    info = {"snapshots": {}}
+    reference_ses = {}
+
+    def build(setting) -> Setting:
+        name = setting["snapshot"]
+        updates = updates_of[name]
         policy_params, critic_params, last_return = snapshot(config, updates)
         problem = EnvironmentProblem(
             environment,
@@ -188,81 +202,91 @@ def run(config: Config = Config(), *, progress=None, execution: dict | None = No
         )
         ref = ref_sweep.estimates["reference"][config.reference_episodes].astype(np.float64)
         reference = ref.mean(axis=0)
-        reference_se = ref.std(axis=0, ddof=1) / np.sqrt(ref.shape[0])
-        common = dict(
-            seed=config.seed,
-            chunk_size=min(config.chunk_size, config.n_seeds),
-            progress=progress,
-            reference_gradient=reference,
-            **execution,
-        )
-        ns = sorted(set(config.ns))
-        parts = []
-        if signals:  # every learning signal from the same episodes, one rollout
-            grid = EpisodicGrid(signals, config.lam)
-            grid_sweep = run_sweep(problem, policy_params, {"grid": grid}, ns, config.n_seeds, **common)
-            parts.append(split_fused(grid_sweep, "grid", list(signals)))
-        if others:  # the same keys, so the same episodes (common random numbers)
-            parts.append(run_sweep(problem, policy_params, others, ns, config.n_seeds, **common))
-        sweep = parts[0]
-        if len(parts) > 1:
-            merged = {k: v for part in parts for k, v in part.estimates.items()}
-            sweep = dataclasses.replace(
-                sweep,
-                estimates={name: merged[name] for name in config.estimators},
-                compile_seconds={k: v for part in parts for k, v in part.compile_seconds.items()},
-                run_seconds={k: v for part in parts for k, v in part.run_seconds.items()},
-            )
-        table = summarise_sweep(
-            sweep,
-            experiment=NAME,
-            problem_name=f"{config.env} {name} policy",
-            reference="reinforce" if "reinforce" in config.estimators else None,
-        )
-        index = {p: i for i, p in enumerate(sweep.param_names)}
-        se = np.array([reference_se[index[p]] for p in table["param"]])
-        table["reference_se"] = se
-        # The bias is measured against an estimate, so its standard error combines both: the estimator's
-        # sd / sqrt(R) and the reference's own standard error (independent keys, so they add in quadrature).
-        table["bias_se"] = np.hypot(table["bias_se"].to_numpy(dtype=float), se)
-        table["reference_var_fraction"] = se**2 / table["var"].to_numpy(dtype=float)
-        table.insert(2, "snapshot", name)
-        tables.append(table)
-        sweeps[name] = sweep
+        reference_ses[name] = ref.std(axis=0, ddof=1) / np.sqrt(ref.shape[0])
         info["snapshots"][name] = {
             "updates": updates,
             "reference_gradient": reference.tolist(),
-            "reference_se": reference_se.tolist(),
+            "reference_se": reference_ses[name].tolist(),
             "training_return_at_snapshot": last_return,
-            "reference": {
-                "estimator": "leave_one_out",
-                "episodes": config.reference_episodes,
-                "batches": config.reference_batches,
-                "max_reference_var_fraction": float(np.nanmax(table["reference_var_fraction"])),
-            },
         }
-    import pandas as pd
+        return Setting(
+            problem=problem,
+            params=policy_params,
+            estimators=estimators,
+            true_grad=reference,
+            problem_name=f"{config.env} {name} policy",
+            info={"updates": updates, "training_return_at_snapshot": last_return},
+        )
 
-    table = pd.concat(tables, ignore_index=True)
-    first = sweeps[snapshot_name(min(config.snapshots), config)]
-    # raw.npz holds every snapshot's estimates ("<snapshot>/<estimator>"); each snapshot's reference
-    # gradient is in the manifest (true_grad is NaN: there is no single exact gradient).
-    merged = dataclasses.replace(
-        first,
-        estimates={f"{s}/{e}": v for s, sw in sweeps.items() for e, v in sw.estimates.items()},
-        true_grad=np.full_like(first.true_grad, np.nan),
+    grid = run_grid(
+        build,
+        {"snapshot": tuple(updates_of)},
+        sorted(set(config.ns)),
+        config.n_seeds,
+        seed=config.seed,
+        chunk_size=min(config.chunk_size, config.n_seeds),
+        progress=progress,
+        execution=execution,
+        sweep=functools.partial(sweep_snapshot, lam=config.lam),
     )
-    info["bias_estimators"] = [
-        e for e in config.estimators if (e not in UNBIASED_SIGNALS if e in SIGNALS else not others[e].unbiased)
-    ]
+    table = summarise_grid(grid, experiment=NAME, reference="reinforce" if "reinforce" in estimators else None)
+    index = {p: i for i, p in enumerate(grid.param_names)}
+    se = np.array([reference_ses[s][index[p]] for s, p in zip(table["snapshot"], table["param"])])
+    table["reference_se"] = se
+    # The bias is measured against an estimate, so its standard error combines both: the estimator's
+    # sd / sqrt(R) and the reference's own standard error (independent keys, so they add in quadrature).
+    table["bias_se"] = np.hypot(table["bias_se"].to_numpy(dtype=float), se)
+    table["reference_var_fraction"] = se**2 / table["var"].to_numpy(dtype=float)
+    for name, facts in info["snapshots"].items():
+        fractions = table.loc[table["snapshot"] == name, "reference_var_fraction"]
+        facts["reference"] = {
+            "estimator": "leave_one_out",
+            "episodes": config.reference_episodes,
+            "batches": config.reference_batches,
+            "max_reference_var_fraction": float(np.nanmax(fractions)),
+        }
+    info["bias_estimators"] = [name for name, estimator in estimators.items() if not estimator.unbiased]
     info["bias_reference"] = "large-batch leave-one-out reference gradient (see reference_se)"
     return ExperimentResult(
         experiment=NAME,
         config=config,
         problem=f"{config.env}, {config.policy} policy",
         table=table,
-        sweep=merged,
+        sweep=grid,
         info=info,
+    )
+
+
+def sweep_snapshot(
+    problem, params, estimators, ns, n_seeds, *, seed, chunk_size, progress, execution, lam: float
+) -> Sweep:
+    """One snapshot's sweep (a :class:`pgjax.grid.SweepFunction`): the learning signals among ``estimators``
+    from one rollout per seed (:class:`EpisodicGrid`), then the other estimators from the same keys, so on
+    the same episodes (common random numbers). Its true gradient is a placeholder (zeros): the grid replaces
+    it with the setting's reference gradient."""
+    signals = [name for name, estimator in estimators.items() if isinstance(estimator, Episodic)]
+    others = {name: estimator for name, estimator in estimators.items() if name not in signals}
+    common = dict(
+        seed=seed,
+        chunk_size=chunk_size,
+        progress=progress,
+        reference_gradient=np.zeros(sum(np.size(x) for x in jax.tree.leaves(params))),
+        **(execution or {}),
+    )
+    parts = []
+    if signals:
+        fused = run_sweep(problem, params, {"grid": EpisodicGrid(tuple(signals), lam)}, ns, n_seeds, **common)
+        parts.append(split_fused(fused, "grid", signals))
+    if others:
+        parts.append(run_sweep(problem, params, others, ns, n_seeds, **common))
+    if len(parts) == 1:
+        return parts[0]
+    merged = {k: v for part in parts for k, v in part.estimates.items()}
+    return dataclasses.replace(
+        parts[0],
+        estimates={name: merged[name] for name in estimators},
+        compile_seconds={k: v for part in parts for k, v in part.compile_seconds.items()},
+        run_seconds={k: v for part in parts for k, v in part.run_seconds.items()},
     )
 
 
