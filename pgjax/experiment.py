@@ -270,8 +270,9 @@ def summarise_grid(grid: GridSweep, *, experiment: str, reference: str | None = 
     gradient, exact variances and problem name, then one column per axis (after the statistics columns).
 
     Rows: the shared setting first (its axis columns empty: None, or NaN in a numeric axis), then the settings
-    in the grid's product order. Variance ratios are taken against ``reference`` in the same setting or, where
-    the setting lacks it, in the shared setting (on the same seeds); NaN where neither has it.
+    in the grid's order (product order, or a ragged grid's own). Variance ratios are taken against
+    ``reference`` in the same setting or, where the setting lacks it, in the shared setting (on the same
+    seeds); NaN where neither has it.
     """
     shared = grid.shared
     blocks = []
@@ -369,6 +370,7 @@ def _grid_manifest(result: ExperimentResult, argv: list[str] | None) -> dict:
         "chunk_size": grid.chunk_size,
         "param_names": grid.param_names,
         "axes": {name: list(values) for name, values in grid.axes.items()},
+        **({"ragged": True} if grid.ragged else {}),
         "settings": [
             {
                 **values,

@@ -19,6 +19,10 @@ reference of the variance ratios of every setting.
 
 Experiments whose settings are computed together (several settings' estimators fused into one compiled
 program) build the same :class:`GridSweep` from their sweeps with :meth:`GridSweep.from_sweeps`.
+
+A *ragged* grid (``ragged=True``) holds only some elements of the product: the settings it lists, in the order
+given, where the values one axis takes depend on another (the k grid of each test function, say). Each axis
+then lists every value it takes in some setting, and every value is taken by at least one.
 """
 
 from __future__ import annotations
@@ -75,6 +79,11 @@ def check_axes(axes: Axes) -> dict[str, tuple[AxisValue, ...]]:
             seen.add(tagged)
         out[name] = plain
     return out
+
+
+def _tagged(values) -> set:
+    """The values of an axis with their types (1, 1.0 and True are different values)."""
+    return {(type(v), v) for v in values}
 
 
 def _plain(axis: str, value: Any) -> AxisValue:
@@ -206,13 +215,15 @@ def measure(
 
 @dataclasses.dataclass
 class GridSweep:
-    """Per-setting sweeps over the full product of named axes.
+    """Per-setting sweeps over the full product of named axes (or, ragged, over the settings listed).
 
     Attributes:
       axes: axis name -> its values, in order (see :func:`check_axes`).
       settings: the tuple of one value per axis (in ``axes`` order) -> that setting's :class:`SettingSweep`,
-        one entry per element of the product of the axes, in product order (the last axis varying fastest).
+        one entry per element of the product of the axes, in product order (the last axis varying fastest);
+        in a ragged grid, one entry per setting it has, in the order given.
       shared: estimators that depend on no axis (their rows leave the axis columns empty), or None.
+      ragged: whether the settings may be a part of the product (each axis value taken by at least one).
 
     Every sweep has the same parameter names, number of seeds and base seed (so that estimates are paired
     across settings).
@@ -221,19 +232,23 @@ class GridSweep:
     axes: dict[str, tuple[AxisValue, ...]]
     settings: dict[tuple[AxisValue, ...], SettingSweep]
     shared: SettingSweep | None = None
+    ragged: bool = False
 
     def __post_init__(self) -> None:
         self.axes = check_axes(self.axes)
-        product = list(itertools.product(*self.axes.values()))
         given = {tuple(_plain("axes", v) for v in key): value for key, value in self.settings.items()}
-        missing = [key for key in product if key not in given]
-        extra = [key for key in given if key not in set(product)]
-        if missing or extra or len(given) != len(product):
-            raise ValueError(
-                f"a grid needs one setting per element of the product of its axes {list(self.axes)}: "
-                f"missing {missing[:3]}, unexpected {extra[:3]}"
-            )
-        self.settings = {key: given[key] for key in product}
+        if self.ragged:
+            self.settings = self._ragged(given)
+        else:
+            product = list(itertools.product(*self.axes.values()))
+            missing = [key for key in product if key not in given]
+            extra = [key for key in given if key not in set(product)]
+            if missing or extra or len(given) != len(product):
+                raise ValueError(
+                    f"a grid needs one setting per element of the product of its axes {list(self.axes)}: "
+                    f"missing {missing[:3]}, unexpected {extra[:3]} (a grid with only some of them is ragged)"
+                )
+            self.settings = {key: given[key] for key in product}
         for key, entry in self.settings.items():
             if not isinstance(entry, SettingSweep):
                 raise TypeError(f"setting {self.setting(key)}: expected a SettingSweep (got {type(entry).__name__})")
@@ -246,15 +261,39 @@ class GridSweep:
                     f"(got {s.param_names}, {s.n_seeds}, {s.seed} and {first.param_names}, {first.n_seeds}, {first.seed})"
                 )
 
+    def _ragged(self, given: dict) -> dict:
+        """The settings of a ragged grid, in the order given: ValueError unless there is at least one, each
+        has one value of each axis and every value of every axis is taken by some setting."""
+        if not given:
+            raise ValueError(f"a ragged grid over the axes {list(self.axes)} needs at least one setting")
+        width = len(self.axes)
+        for key in given:
+            outside = [
+                name for name, value in zip(self.axes, key) if (type(value), value) not in _tagged(self.axes[name])
+            ]
+            if len(key) != width or outside:
+                raise ValueError(
+                    f"setting {key}: needs one value of each axis {list(self.axes)}"
+                    + (f" (not a value of {outside})" if outside and len(key) == width else "")
+                )
+        for j, (name, values) in enumerate(self.axes.items()):
+            taken = {(type(key[j]), key[j]) for key in given}
+            unused = [v for v in values if (type(v), v) not in taken]
+            if unused:
+                raise ValueError(f"axis {name!r}: no setting takes the values {unused[:3]}")
+        return given
+
     @classmethod
     def from_sweeps(
         cls,
         axes: Axes,
         settings: Mapping[tuple[AxisValue, ...], SettingSweep | Sweep],
         shared: SettingSweep | Sweep | None = None,
+        *,
+        ragged: bool = False,
     ) -> GridSweep:
         """A grid from sweeps computed elsewhere (a bare :class:`Sweep` becomes a SettingSweep without exact
-        variances or problem name)."""
+        variances or problem name); ``ragged``: ``settings`` are some elements of the product, in their order."""
 
         def wrap(entry):
             return entry if isinstance(entry, SettingSweep) else SettingSweep(sweep=entry)
@@ -263,6 +302,7 @@ class GridSweep:
             axes=dict(axes),
             settings={tuple(k): wrap(v) for k, v in settings.items()},
             shared=None if shared is None else wrap(shared),
+            ragged=ragged,
         )
 
     def _all(self) -> list[SettingSweep]:
@@ -288,7 +328,7 @@ class GridSweep:
         return self.settings[self.key(**values)].sweep
 
     def __iter__(self) -> Iterator[tuple[dict[str, AxisValue], SettingSweep]]:
-        """(axis name -> value, SettingSweep) per setting, in product order (the shared setting not included)."""
+        """(axis name -> value, SettingSweep) per setting, in the grid's order (the shared setting not included)."""
         for key, entry in self.settings.items():
             yield self.setting(key), entry
 
@@ -315,8 +355,9 @@ class GridSweep:
 
     @property
     def execution(self) -> dict:
-        """How it ran, over all settings (:func:`pgjax.engine.merge_executions`)."""
-        return merge_executions([entry.sweep.execution for entry in self._all()])
+        """How it ran, over all settings (:func:`pgjax.engine.merge_executions`). A setting with an empty
+        record was computed in another setting's program, which carries that program's record."""
+        return merge_executions([entry.sweep.execution for entry in self._all() if entry.sweep.execution])
 
     def seconds(self, kind: str) -> dict[str, float]:
         """Estimator name -> compile (``kind="compile"``) or run (``"run"``) seconds summed over settings."""
@@ -328,7 +369,7 @@ class GridSweep:
 
     def cells(self) -> Iterator[tuple[dict[str, AxisValue | None], str, int, np.ndarray, np.ndarray]]:
         """(axis name -> value, estimator, n, (R, P) estimates, (P,) true gradient) per cell: the shared
-        setting's first (every axis value None), then the settings in product order."""
+        setting's first (every axis value None), then the settings in their order."""
         entries = [({name: None for name in self.axes}, self.shared)] if self.shared is not None else []
         entries += [(self.setting(key), entry) for key, entry in self.settings.items()]
         for values, entry in entries:

@@ -161,6 +161,27 @@ def test_grid_needs_the_full_product(sigma_grid):
         GridSweep.from_sweeps({"sigma": (*SIGMAS, 3.0)}, {(s,): sigma_grid.sweep(sigma=s) for s in SIGMAS})
 
 
+def test_a_ragged_grid_keeps_the_settings_it_lists_in_their_order(sigma_grid):
+    """Where one axis's values depend on another's, a ragged grid holds just those settings."""
+    sweeps = {("b", 2.0): sigma_grid.sweep(sigma=2.0), ("a", 0.5): sigma_grid.sweep(sigma=0.5)}
+    sweeps[("a", 2.0)] = sigma_grid.sweep(sigma=2.0)
+    grid = GridSweep.from_sweeps({"family": ("a", "b"), "sigma": SIGMAS}, sweeps, ragged=True)
+    assert list(grid.settings) == [("b", 2.0), ("a", 0.5), ("a", 2.0)]
+    table = experiment.summarise_grid(grid, experiment="t")
+    per_setting = len(table) // 3
+    assert list(table["family"][::per_setting]) == ["b", "a", "a"] and table["sigma"].dtype == np.float64
+    assert_frame_equal(
+        table.iloc[:per_setting].drop(columns=["family", "sigma"]),
+        experiment.summarise_sweep(sigma_grid.sweep(sigma=2.0), experiment="t", problem_name=""),
+    )
+    index, estimates, _ = grid.stacked()
+    assert list(index[["family", "sigma"]].drop_duplicates().itertuples(index=False, name=None)) == list(sweeps)
+    with pytest.raises(ValueError, match="no setting takes the values \\['c'\\]"):
+        GridSweep.from_sweeps({"family": ("a", "b", "c"), "sigma": SIGMAS}, sweeps, ragged=True)
+    with pytest.raises(ValueError, match="not a value of \\['sigma'\\]"):
+        GridSweep.from_sweeps({"family": ("a", "b"), "sigma": (0.5,)}, sweeps, ragged=True)
+
+
 def test_lqr_horizon_cli_writes_a_horizon_column_and_no_packed_names(tmp_path):
     out = tmp_path / "h"
     argv = ["run", "lqr-horizon", "--horizons", "1", "3", "--n-seeds", "50", "--n", "2", "--out", str(out)]

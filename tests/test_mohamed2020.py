@@ -84,8 +84,17 @@ def test_outputs_are_written_and_read_back(saved):
     np.testing.assert_array_equal(mc["var_mc"], table["var"])
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["figure"] == "figure2" and manifest["experiment"] == "mohamed2020-fig2"
-    estimates, names, grad = results.read_raw(out)
-    assert estimates["pathwise"][1].shape == (2000, 12) and names[0] == "quadratic(k=-3).mu"
+    raw = results.read_raw_grid(out)  # function and k are data, not parts of parameter names
+    assert raw.axes == ["function", "k"] and raw.param_names == ["mu", "sigma"]
+    assert raw.estimates.shape == (2 * 3 * 2, 2000, 2)  # (function, k, estimator) cells
+    for function in ("quadratic", "cos"):
+        cells = raw.index[(raw.index["function"] == function) & (raw.index["estimator"] == "pathwise")]
+        np.testing.assert_array_equal(cells["k"].to_numpy(float), mohamed2020.k_grid(function, 3))
+    with np.load(out / results.RAW_FILE) as npz:
+        assert not any("k=" in str(v) for key in npz.files if npz[key].dtype.kind == "U" for v in npz[key].ravel())
+    assert manifest["ragged"] and [(s["function"], s["k"]) for s in manifest["settings"]] == [
+        (f, float(k)) for f in ("quadratic", "cos") for k in mohamed2020.k_grid(f, 3)
+    ]
     (out / "figure2.png").unlink()
     mohamed2020.draw(out)  # figures are redrawn from the saved tables alone
     assert (out / "figure2.png").is_file()
@@ -94,13 +103,15 @@ def test_outputs_are_written_and_read_back(saved):
 def test_monte_carlo_variances_agree_with_the_exact_curves(saved):
     result, out = saved
     table = result.table
-    raw = result.sweep.estimates
     z = unbiasedness_z(len(table))
-    for name in ("pathwise", "measure_valued_coupled"):
-        x = raw[name][1].astype(np.float64)
-        rows = table[table["estimator"] == name]
-        exact = rows["var_exact"].to_numpy()
-        assert np.all(np.abs(x.var(axis=0, ddof=1) - exact) <= z * variance_se(x)), name
+    for setting, entry in result.sweep:  # one setting per (function, k)
+        for name in ("pathwise", "measure_valued_coupled"):
+            x = entry.sweep.estimates[name][1].astype(np.float64)
+            rows = table[
+                (table["estimator"] == name) & (table["function"] == setting["function"]) & (table["k"] == setting["k"])
+            ]
+            exact = rows["var_exact"].to_numpy()
+            assert len(rows) == 2 and np.all(np.abs(x.var(axis=0, ddof=1) - exact) <= z * variance_se(x)), name
     # the exact values at the Monte Carlo points are the curves' values at the same k
     values = result.values
     for _, group in values.groupby(["function", "estimator", "param"]):

@@ -340,11 +340,11 @@ def _flags(config: dict) -> list[str]:
     return args
 
 
-def _assert_same_raw(out: Path, want: dict):
-    got, _, _ = results.read_raw(out)
-    assert set(got) == set(want)
-    for name in want:
-        np.testing.assert_array_equal(got[name][1], want[name][1], err_msg=name)
+def _assert_same_raw_grid(out: Path, index: pd.DataFrame, estimates: np.ndarray):
+    """raw.npz of ``out`` holds the cells ``index`` (axis values, estimator, n) with exactly ``estimates``."""
+    got = results.read_raw_grid(out)
+    pd.testing.assert_frame_equal(got.index, index.reset_index(drop=True), check_dtype=False)
+    np.testing.assert_array_equal(got.estimates, estimates)
 
 
 def test_mohamed_fig3_on_four_devices_gives_the_one_device_estimates(tmp_path, cache_env):
@@ -363,7 +363,8 @@ def test_mohamed_fig3_on_four_devices_gives_the_one_device_estimates(tmp_path, c
     execution = results.read_manifest(out)["execution"]
     assert execution["devices"] == 4 and execution["sweeps"] == 2
     assert reference.sweep.execution["devices"] == 1
-    _assert_same_raw(out, reference.sweep.estimates)
+    index, estimates, _ = reference.sweep.stacked()  # one cell per (function, k, estimator)
+    _assert_same_raw_grid(out, index, estimates)
 
 
 def test_mohamed_fig2_resume_equals_an_uninterrupted_run(tmp_path):
@@ -392,7 +393,7 @@ def test_mohamed_fig2_resume_equals_an_uninterrupted_run(tmp_path):
         str(out),
     ]
     assert cli.main(args) == 0
-    uninterrupted, _, _ = results.read_raw(out)
+    uninterrupted = results.read_raw_grid(out)
     cells = sorted(_cell_files(out))
     assert len(cells) == 2  # quadratic x (reinforce, pathwise)
     cells[0].unlink()  # as if the run had been killed before its second cell
@@ -400,7 +401,7 @@ def test_mohamed_fig2_resume_equals_an_uninterrupted_run(tmp_path):
     assert cli.main([*args, "--resume"]) == 0
     execution = results.read_manifest(out)["execution"]
     assert execution["cells_loaded"] == 1 and execution["compiles"] == 1
-    _assert_same_raw(out, uninterrupted)
+    _assert_same_raw_grid(out, uninterrupted.index, uninterrupted.estimates)
 
 
 def test_mohamed_fig2_budget_below_one_micro_batch_is_one_line(tmp_path, capsys):

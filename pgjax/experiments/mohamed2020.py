@@ -25,9 +25,14 @@ cell per test function, holding every estimator and every k; per (function, esti
 Per-seed numbers do not depend on the devices, the chunking or the resume. The exact curves are computed
 vmapped over k in float64.
 
+The (function, k) pairs are the settings of a ragged grid (:class:`pgjax.grid.GridSweep`; each function has
+its own k grid): each function's program is split into one setting per k, with that k's exact gradient and
+variances, so that function and k stay data.
+
 Outputs (see :func:`save`): the standard results table (``table.parquet``, one row per
-(function, k, estimator, param) with extra columns ``function`` and ``k``), ``raw.npz`` (per-seed estimates;
-parameter names ``f(k=...).mu``), ``manifest.json``, the tidy table of plotted values
+(estimator, function, k, param) with extra columns ``function`` and ``k``), ``raw.npz`` (per-seed estimates
+with their function and k as data, :func:`pgjax.results.read_raw_grid`; parameters ``mu`` and ``sigma``),
+``manifest.json``, the tidy table of plotted values
 ``values.{parquet,csv,md}`` (function, k, grid, estimator, param, var_exact, var_mc, var_lo, var_hi) and the
 figure (``figure2`` or ``figure3``, PNG and PDF), drawn from ``values.parquet`` only.
 """
@@ -46,11 +51,12 @@ import numpy as np
 import pandas as pd
 
 from pgjax import results
-from pgjax.engine import Sweep, merge_executions, run_sweep
+from pgjax.engine import Sweep, run_sweep
 from pgjax.errors import ConfigError
 from pgjax.estimators import make_estimator
 from pgjax.estimators.base import Estimator, Fused
-from pgjax.experiment import ExperimentResult, manifest, summarise_sweep
+from pgjax.experiment import ExperimentResult, manifest, summarise_grid, write_raw
+from pgjax.grid import GridSweep, SettingSweep
 from pgjax.problems.gaussian_test_functions import DEFAULT_PANELS, FUNCTIONS, GaussianTestFunction
 from pgjax.tree_util import param_names, ravel
 
@@ -292,20 +298,17 @@ class Result(ExperimentResult):
 def run_figure(config: Config, *, name: str, figure: str, progress=None, execution: dict | None = None) -> Result:
     """Runs the experiment for ``config.functions`` and returns the result (nothing is written).
 
+    The settings are the (function, k) pairs of a ragged grid (:class:`pgjax.grid.GridSweep`): k takes the
+    Monte Carlo grid of its own function. Each function's k grid is computed in one program
+    (:func:`sweep_over_k`) and split into one setting per k, with the exact gradient and variances at that k.
+
     ``execution``: :func:`pgjax.run_sweep` keywords saying how to run (devices, max_memory_bytes, store), as
     ``pgjax run`` passes them; they never change a number."""
     config.validate()
     estimators = {n: make_estimator(n) for n in config.estimators}
     reference = "reinforce" if "reinforce" in estimators else None
-    estimates: dict[str, list[np.ndarray]] = {n: [] for n in estimators}
-    names: list[str] = []
-    true_grad: list[np.ndarray] = []
-    exact_mc: dict[str, list[np.ndarray]] = {n: [] for n in estimators}
-    meta: list[tuple[str, float, str]] = []  # (function, k, param) per coordinate
+    settings: dict[tuple[str, float], SettingSweep] = {}
     value_rows: list[pd.DataFrame] = []
-    compile_s: dict[str, float] = {}  # per "function:program" (an estimator's name, or "fused")
-    run_s: dict[str, float] = {}
-    executions: list[dict] = []
     exact_s = 0.0
     for function in config.functions:
         problem = base_problem(config, function)
@@ -320,11 +323,6 @@ def run_figure(config: Config, *, name: str, figure: str, progress=None, executi
         mc_grad, mc_var = grad[split:], {n: v[split:] for n, v in var.items()}
         exact_s += time.perf_counter() - t0
 
-        for k in mc_k:
-            for base in base_names:
-                names.append(f"{function}(k={k:.6g}).{base}")
-                meta.append((function, float(k), base))
-        true_grad.append(mc_grad.ravel())
         sweep = sweep_over_k(
             problem,
             params,
@@ -336,30 +334,22 @@ def run_figure(config: Config, *, name: str, figure: str, progress=None, executi
             progress=progress,
             execution=execution,
         )
-        executions.append(sweep.execution)
-        for program in sweep.compile_seconds:  # per compiled program: an estimator, or all of them fused
-            compile_s[f"{function}:{program}"] = sweep.compile_seconds[program]
-            run_s[f"{function}:{program}"] = sweep.run_seconds[program]
+        problem_name = f"{_normal_text(config)}, f(x) = {FUNCTIONS[function].text}"
+        for j, part in enumerate(split_over_k(sweep, len(mc_k), base_names)):
+            settings[(function, float(mc_k[j]))] = SettingSweep(
+                sweep=dataclasses.replace(part, true_grad=mc_grad[j]),
+                exact_single_sample_var={n: v[j] for n, v in mc_var.items()},
+                problem_name=problem_name,
+            )
         for est_name in estimators:
-            estimates[est_name].append(sweep.estimates[est_name][1])  # (R, K * P), k-major
-            exact_mc[est_name].append(mc_var[est_name].ravel())
             value_rows.append(_curve_rows(function, curve_k, est_name, base_names, curve_var[est_name]))
 
-    sweep = Sweep(
-        estimates={n: {1: np.concatenate(parts, axis=1)} for n, parts in estimates.items()},
-        param_names=names,
-        true_grad=np.concatenate(true_grad),
-        n_seeds=config.n_seeds,
-        seed=config.seed,
-        ns=(1,),
-        chunk_size=max(e["chunk_size"] for e in executions),
-        compile_seconds=compile_s,
-        run_seconds=run_s,
-        execution=merge_executions(executions),
-    )
-    exact = {n: np.concatenate(v) for n, v in exact_mc.items()}
-    table = summarise_sweep(sweep, experiment=name, problem_name="", exact_single_sample_var=exact, reference=reference)
-    table = _tidy(table, meta, config)
+    ks = tuple(dict.fromkeys(k for _, k in settings))  # every k of some function
+    grid = GridSweep.from_sweeps({"function": config.functions, "k": ks}, settings, ragged=True)
+    table = summarise_grid(grid, experiment=name, reference=reference)
+    # One estimator's rows after another's (then function, k and param), the order of the plotted values.
+    rank = table["estimator"].map({n: i for i, n in enumerate(estimators)}).to_numpy()
+    table = results.normalize_table(table.iloc[np.argsort(rank, kind="stable")])
     values = pd.concat(value_rows + [_mc_rows(table)], ignore_index=True)
     values = values.loc[:, list(VALUES_COLUMNS)]
     return Result(
@@ -367,7 +357,7 @@ def run_figure(config: Config, *, name: str, figure: str, progress=None, executi
         config=config,
         problem=_problem_text(config),
         table=table,
-        sweep=sweep,
+        sweep=grid,
         info={
             "figure": figure,
             "paper_settings": {f: PAPER_SETTINGS[f] for f in config.functions},
@@ -382,21 +372,41 @@ def run_figure(config: Config, *, name: str, figure: str, progress=None, executi
     )
 
 
+def split_over_k(sweep: Sweep, num_k: int, names: list[str]) -> list[Sweep]:
+    """One sweep per k of a :func:`sweep_over_k` sweep: its k-major (R, K * P) blocks cut into (R, P) ones,
+    with the coordinate names ``names`` (P). The one program's timings and execution record go with the first
+    k (the others have none), so that a grid of them counts each compilation once."""
+    width = len(names)
+    parts = []
+    for j in range(num_k):
+        estimates = {}
+        for estimator, by_n in sweep.estimates.items():
+            for x in by_n.values():
+                if x.shape[1] != num_k * width:
+                    raise ValueError(f"{estimator}: {x.shape[1]} columns, expected {num_k} k x {width} coordinates")
+            estimates[estimator] = {n: np.ascontiguousarray(x[:, j * width : (j + 1) * width]) for n, x in by_n.items()}
+        first = j == 0
+        parts.append(
+            dataclasses.replace(
+                sweep,
+                estimates=estimates,
+                param_names=list(names),
+                true_grad=np.zeros(width),
+                compile_seconds=dict(sweep.compile_seconds) if first else {},
+                run_seconds=dict(sweep.run_seconds) if first else {},
+                execution=dict(sweep.execution) if first else {},
+            )
+        )
+    return parts
+
+
+def _normal_text(config: Config) -> str:
+    return f"x ~ N({config.mu:g}, {config.sigma:g}^2)"
+
+
 def _problem_text(config: Config) -> str:
     fns = ", ".join(FUNCTIONS[f].text for f in config.functions)
-    return f"x ~ N({config.mu:g}, {config.sigma:g}^2), f(x) in {{{fns}}}"
-
-
-def _tidy(table: pd.DataFrame, meta, config: Config) -> pd.DataFrame:
-    """The standard table with ``param`` = mu / sigma and extra columns ``function`` and ``k``."""
-    lookup = dict(zip([f"{f}(k={k:.6g}).{p}" for f, k, p in meta], meta))
-    parts = table["param"].map(lookup)
-    table = table.copy()
-    table["problem"] = [f"x ~ N({config.mu:g}, {config.sigma:g}^2), f(x) = {FUNCTIONS[f].text}" for f, _, _ in parts]
-    table["param"] = [p for _, _, p in parts]
-    table["function"] = [f for f, _, _ in parts]
-    table["k"] = [k for _, k, _ in parts]
-    return results.normalize_table(table)
+    return f"{_normal_text(config)}, f(x) in {{{fns}}}"
 
 
 def _curve_rows(function, ks, estimator, base_names, variances) -> pd.DataFrame:
@@ -499,7 +509,7 @@ def save(result: Result, out_dir: str | Path, *, argv: list[str] | None = None) 
     out_dir = Path(out_dir)
     with results.staged_output(out_dir) as stage:
         results.write_table(result.table, stage)
-        results.write_raw(stage, result.sweep.estimates, result.sweep.param_names, result.sweep.true_grad)
+        write_raw(stage, result.sweep)
         write_values(result.values, stage)
         results.write_manifest(stage, manifest(result, argv))
         draw(stage)
