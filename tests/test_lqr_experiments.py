@@ -91,6 +91,10 @@ def test_lqr_gae_end_to_end(tmp_path):
     assert np.any(np.abs(stationary.loc[stationary["lam"] == 0.0, "bias_exact"]) > 1e-3 * scale)
     assert set(table.loc[table["critic"] == "", "estimator"]) == {"reinforce"}
     assert np.all(np.isfinite(gae["var_ratio"]))  # against the shared reinforce, on the same seeds
+    # one fused program ran: its execution record is counted once, not once per (critic, lambda) setting
+    carriers = [s for s in (result.sweep.shared, *result.sweep.settings.values()) if s.sweep.execution]
+    assert len(carriers) == 1 and result.sweep.execution["sweeps"] == 1
+    assert result.sweep.execution["compiles"] == carriers[0].sweep.execution["compiles"]
     out = lqr_gae.save(result, tmp_path / "g")
     paths = lqr_gae.draw(out)
     assert (out / "figure.png").is_file() and len(paths) == 4
@@ -170,6 +174,17 @@ def test_cli_runs_and_replots_with_the_experiments_own_figures(tmp_path, capsys)
     )
     assert code == 0, capsys.readouterr().err
     assert {"figure.png", "bias.png", "table.parquet", "raw.npz", "manifest.json"} <= {p.name for p in out.iterdir()}
+    # the horizon is an axis: a column of the table and an array of raw.npz, never packed into a name
+    table = results.read_table(out)
+    assert sorted(table["horizon"].unique()) == [1, 2] and table["horizon"].dtype == np.int64
+    assert set(table["estimator"]) == {"reinforce", "reward_to_go"} and table["true_grad"].notna().all()
+    raw = results.read_raw_grid(out)
+    assert raw.axes == ["horizon"] and sorted(raw.index["horizon"].unique()) == [1, 2]
+    with np.load(out / results.RAW_FILE) as npz:
+        assert not any("H=" in key or "[" in key for key in npz.files)
+        assert not any("H=" in str(v) for key in npz.files if npz[key].dtype.kind == "U" for v in npz[key].ravel())
+    settings = results.read_manifest(out)["settings"]
+    assert [s["horizon"] for s in settings] == [1, 2] and all(np.all(np.isfinite(s["true_grad"])) for s in settings)
     before = (out / "figure.png").stat().st_mtime_ns
     assert cli.main(["plot", str(out)]) == 0
     assert (out / "figure.png").stat().st_mtime_ns >= before

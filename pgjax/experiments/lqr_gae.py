@@ -168,10 +168,15 @@ def run(config: Config = Config(), *, progress=None, execution: dict | None = No
     members_sweep = split_fused(fused, "fused", range(len(names)))
     problem_name = lqr.describe()
 
-    def part(estimates, exact, seconds=({}, {})):
-        """One setting's share of the fused sweep."""
+    def part(estimates, exact, seconds=None):
+        """One setting's share of the fused sweep; the setting given the one program's ``seconds`` carries its
+        execution record too, so that the grid counts that program once."""
         sweep = dataclasses.replace(
-            members_sweep, estimates=estimates, compile_seconds=seconds[0], run_seconds=seconds[1]
+            members_sweep,
+            estimates=estimates,
+            compile_seconds=seconds[0] if seconds else {},
+            run_seconds=seconds[1] if seconds else {},
+            execution=dict(members_sweep.execution) if seconds else {},
         )
         return SettingSweep(sweep=sweep, exact_single_sample_var=exact, problem_name=problem_name)
 
@@ -189,7 +194,7 @@ def run(config: Config = Config(), *, progress=None, execution: dict | None = No
         single = GAE(lam=lam, value=critic, n_pilot=config.n_pilot)
         singles[key] = single
         name = gae_name(critic)
-        seconds = (fused.compile_seconds, fused.run_seconds) if shared is None and not settings else ({}, {})
+        seconds = (fused.compile_seconds, fused.run_seconds) if shared is None and not settings else None
         settings[key] = part({name: members_sweep.estimates[j]}, exact_variances({name: single}, lqr, params), seconds)
     grid = GridSweep.from_sweeps({"critic": tuple(config.critics), "lam": lams}, settings, shared=shared)
     table = summarise_grid(grid, experiment=NAME, reference="reinforce" if "reinforce" in refs else None)
