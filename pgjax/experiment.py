@@ -322,13 +322,7 @@ def manifest(result: ExperimentResult, argv: list[str] | None = None) -> dict:
     if isinstance(sweep, GridSweep):
         return _grid_manifest(result, argv)
     return {
-        "schema": results.SCHEMA,
-        "experiment": result.experiment,
-        "problem": result.problem,
-        "config": _jsonable(dataclasses.asdict(result.config)),
-        "command": list(sys.argv if argv is None else argv),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "environment": results.environment_info(),
+        **_provenance(result, argv),
         "seed_scheme": (
             "key(seed i, sample size n) = fold_in(fold_in(jax.random.key(seed), i), n); "
             "all estimators share each key (common random numbers)"
@@ -346,12 +340,9 @@ def manifest(result: ExperimentResult, argv: list[str] | None = None) -> dict:
     }
 
 
-def _grid_manifest(result: ExperimentResult, argv: list[str] | None) -> dict:
-    """The manifest of a grid result: the sweep fields over all settings, and per setting its axis values,
-    true gradient, timings and facts."""
-    grid: GridSweep = result.sweep
-    entries = [({name: None for name in grid.axes}, grid.shared)] if grid.shared is not None else []
-    entries += list(grid)
+def _provenance(result: ExperimentResult, argv: list[str] | None) -> dict:
+    """The manifest fields every result has, first: schema, experiment, problem, config, command line, time
+    and environment."""
     return {
         "schema": results.SCHEMA,
         "experiment": result.experiment,
@@ -360,6 +351,17 @@ def _grid_manifest(result: ExperimentResult, argv: list[str] | None) -> dict:
         "command": list(sys.argv if argv is None else argv),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "environment": results.environment_info(),
+    }
+
+
+def _grid_manifest(result: ExperimentResult, argv: list[str] | None) -> dict:
+    """The manifest of a grid result: the sweep fields over all settings, and per setting its axis values,
+    true gradient, timings and facts."""
+    grid: GridSweep = result.sweep
+    entries = [({name: None for name in grid.axes}, grid.shared)] if grid.shared is not None else []
+    entries += list(grid)
+    return {
+        **_provenance(result, argv),
         "seed_scheme": (
             "key(seed i, sample size n) = fold_in(fold_in(jax.random.key(seed), i), n) in every setting; "
             "all estimators of all settings share each key (common random numbers)"

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 
-from pgjax.experiment import Hooks
 from pgjax.experiments import training_runs
 from pgjax.experiments.training_runs import PROGRESS_UNIT, TrainingConfig, draw, headline, retable, save
 
@@ -78,14 +77,7 @@ def total_work(config: Config) -> int:
 
 
 #: The hooks `pgjax run`, `pgjax plot` and `pgjax table` use instead of pgjax's defaults (see pgjax.experiment.Hooks).
-HOOKS = Hooks(
-    total_work=total_work,
-    progress_unit=PROGRESS_UNIT,
-    save=save,
-    draw=draw,
-    retable=retable,
-    headline=headline,
-)
+HOOKS = training_runs.hooks(total_work)
 
 # The shared outputs of the training experiments stay importable from here too.
 __all__ = ["HOOKS", "NAME", "PROGRESS_UNIT", "Config", "draw", "headline", "retable", "run", "save", "total_work"]

@@ -26,7 +26,7 @@ import pandas as pd
 from pgjax import results
 from pgjax.errors import ConfigError
 from pgjax.estimators.episodic import SIGNALS
-from pgjax.experiment import check_estimator_names
+from pgjax.experiment import Hooks, check_estimator_names
 from pgjax.training import METRICS, TrainSetup, train
 
 #: What one unit of progress is for these experiments.
@@ -295,3 +295,17 @@ def headline(result: TrainingResult) -> pd.DataFrame:
 
 def total_work(config: TrainingConfig) -> int:
     return len(config.estimators) * config.updates
+
+
+def hooks(total_work=total_work) -> Hooks:
+    """The hooks of a training experiment (see :class:`pgjax.experiment.Hooks`): its outputs, figures, tables
+    and headline are this module's; ``total_work`` may be the experiment's own (one that resolves its config
+    first)."""
+    return Hooks(
+        total_work=total_work,
+        progress_unit=PROGRESS_UNIT,
+        save=save,
+        draw=draw,
+        retable=retable,
+        headline=headline,
+    )
