@@ -27,7 +27,7 @@ import jax
 import numpy as np
 
 from pgjax import results
-from pgjax.engine import MICRO_BATCH_ELEMENTS, Sweep, run_sweep
+from pgjax.engine import MICRO_BATCH_ELEMENTS, Sweep, merge_executions, run_sweep
 from pgjax.errors import ConfigError
 from pgjax.estimators.base import EstimatorOptions, make, registry
 from pgjax.estimators.episodic import SIGNALS, Episodic, EpisodicGrid
@@ -287,6 +287,7 @@ def sweep_snapshot(
         estimates={name: merged[name] for name in estimators},
         compile_seconds={k: v for part in parts for k, v in part.compile_seconds.items()},
         run_seconds={k: v for part in parts for k, v in part.run_seconds.items()},
+        execution=merge_executions([part.execution for part in parts]),
     )
 
 
