@@ -25,7 +25,7 @@ _LAZY = {
     "save": ("pgjax.experiment", "save"),
     "ExperimentResult": ("pgjax.experiment", "ExperimentResult"),
 }
-_SUBMODULES = {"engine", "estimators", "experiment", "grid", "plotting", "problems", "results", "stats", "tree_util"}
+_SUBMODULES = {"engine", "estimators", "experiment", "grid", "io", "plotting", "problems", "stats", "tree_util"}
 
 
 def __getattr__(name: str):

@@ -2,7 +2,7 @@
 
 Every module under ``pgjax/`` is parsed with :mod:`ast` (nothing is imported), and every ``import`` and
 ``from ... import`` in it counts, at module level or inside a function (a lazy import is still a dependency),
-with relative imports resolved. ``from pgjax import results`` counts as an import of ``pgjax.results``;
+with relative imports resolved. ``from pgjax import stats`` counts as an import of ``pgjax.stats``;
 ``from pgjax.x import name`` as an import of ``pgjax.x`` (or of ``pgjax.x.name`` when that is a module).
 ``pgjax/__init__.py`` is left out of the graph: it only re-exports lazily, and every ``from pgjax import y``
 is read as an import of ``pgjax.y``.
@@ -16,15 +16,16 @@ Layers, lowest first; a module may import modules of its own layer or of lower l
 1. ``problems``: the objectives with exact gradients (bandits, LQR, test functions, environments), and
    ``envs``: the environments in JAX that ``problems.environment`` turns into objectives;
 2. ``estimators``: the gradient estimators, which work on problems;
-3. the machinery that runs and summarises estimators: ``engine`` (sweeps), ``grid`` (sweeps over named
-   axes), ``cells`` (resumable cells),
-   ``stats`` and ``bootstrap`` (tables and intervals), ``results`` (the results folder), ``styles``
-   (figure styles), ``policies`` (the policy networks of training);
-4. what is built from that machinery: ``experiment`` (the contract and saving), ``plotting`` (figures),
+3. what works on numbers and files only, never on problems or estimators: ``stats`` and ``bootstrap``
+   (tables and intervals) and ``io`` (the results folder: atomic writes, table schema and renderings, raw
+   estimates, manifest and provenance), so the machinery above can save and read without the reverse;
+4. the machinery that runs estimators: ``engine`` (sweeps), ``grid`` (sweeps over named axes), ``cells``
+   (resumable cells), ``styles`` (figure styles), ``policies`` (the policy networks of training);
+5. what is built from that machinery: ``experiment`` (the contract and saving), ``plotting`` (figures),
    ``training`` (training loops), ``bench`` (the benchmarks package);
-5. ``explain``: the worked walkthrough of ``pgjax explain``, and ``experiments``: the built-in experiments
+6. ``explain``: the worked walkthrough of ``pgjax explain``, and ``experiments``: the built-in experiments
    (found through their entry point, never imported by the library below them);
-6. ``cli``: the ``pgjax`` command, which may import everything.
+7. ``cli``: the ``pgjax`` command, which may import everything.
 
 Besides modules, the units of the table (a subpackage such as ``problems`` counted as one) must not import
 each other in a cycle either, so a subpackage can be read, tested and moved as a whole.
@@ -47,21 +48,21 @@ LAYERS = {
     "problems": 1,
     "envs": 1,
     "estimators": 2,
-    "engine": 3,
-    "grid": 3,
-    "cells": 3,
     "stats": 3,
     "bootstrap": 3,
-    "results": 3,
-    "styles": 3,
-    "policies": 3,
-    "experiment": 4,
-    "plotting": 4,
-    "training": 4,
-    "bench": 4,
-    "explain": 5,
-    "experiments": 5,
-    "cli": 6,
+    "io": 3,
+    "engine": 4,
+    "grid": 4,
+    "cells": 4,
+    "styles": 4,
+    "policies": 4,
+    "experiment": 5,
+    "plotting": 5,
+    "training": 5,
+    "bench": 5,
+    "explain": 6,
+    "experiments": 6,
+    "cli": 7,
 }
 
 

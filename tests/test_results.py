@@ -13,6 +13,7 @@ import pytest
 
 from pgjax import results
 from pgjax.errors import PgjaxError
+from pgjax.io import atomic, staging
 from pgjax.results import ResultsError
 
 
@@ -269,7 +270,7 @@ def test_atomic_write_failure_keeps_old_file_and_removes_temp(tmp_path: Path, mo
     def broken_replace(src: object, dst: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(results.os, "replace", broken_replace)
+    monkeypatch.setattr(os, "replace", broken_replace)
     with pytest.raises(OSError):
         results.atomic_write_bytes(target, b"new")
     assert target.read_text() == "old"
@@ -284,7 +285,7 @@ def test_atomic_write_temp_name_is_git_ignored_pattern(tmp_path: Path, monkeypat
         seen.append(Path(src).name)
         real_replace(src, dst)
 
-    monkeypatch.setattr(results.os, "replace", spy)
+    monkeypatch.setattr(os, "replace", spy)
     results.atomic_write_bytes(tmp_path / "figure.png", b"x")
     assert len(seen) == 1
     assert Path(seen[0]).match("*.tmp-*") and seen[0].startswith("figure.tmp-")
@@ -309,7 +310,7 @@ def test_staged_output_replaces_the_whole_folder_in_one_step(tmp_path: Path, mon
     _old_results(out)
     per_file: list[str] = []
     whole: list[tuple[str, str]] = []
-    real_replace, real_rename, real_exchange = os.replace, os.rename, results._exchange
+    real_replace, real_rename, real_exchange = os.replace, os.rename, staging._exchange
 
     def spy_replace(src: str, dst: str) -> None:
         if Path(dst).parent == out:
@@ -324,9 +325,9 @@ def test_staged_output_replaces_the_whole_folder_in_one_step(tmp_path: Path, mon
         whole.append(("exchange", Path(b).name))
         return real_exchange(a, b)
 
-    monkeypatch.setattr(results.os, "replace", spy_replace)
-    monkeypatch.setattr(results.os, "rename", spy_rename)
-    monkeypatch.setattr(results, "_exchange", spy_exchange)
+    monkeypatch.setattr(os, "replace", spy_replace)
+    monkeypatch.setattr(os, "rename", spy_rename)
+    monkeypatch.setattr(staging, "_exchange", spy_exchange)
     with results.staged_output(out) as stage:
         assert stage.parent == out.parent and stage.name.startswith(".bandit.tmp-")
         results.write_manifest(stage, {"experiment": "bandit"})
@@ -356,7 +357,7 @@ def test_staged_output_replaces_the_whole_folder_in_one_step(tmp_path: Path, mon
     ]
     assert sorted(p.name for p in out.parent.iterdir()) == ["bandit"]
     assert not tmp_leftovers(tmp_path)
-    assert oct(out.stat().st_mode & 0o777) == oct(0o777 & ~results._umask())
+    assert oct(out.stat().st_mode & 0o777) == oct(0o777 & ~atomic._umask())
     pd.testing.assert_frame_equal(results.read_table(out), make_table())
 
 
@@ -365,7 +366,7 @@ def test_staged_output_without_an_atomic_exchange_uses_two_renames(
 ) -> None:
     out = tmp_path / "bandit"
     _old_results(out)
-    monkeypatch.setattr(results, "_exchange", lambda a, b: False)
+    monkeypatch.setattr(staging, "_exchange", lambda a, b: False)
     with results.staged_output(out) as stage:
         results.write_manifest(stage, {"experiment": "bandit"})
         (stage / "table.csv").write_text("new table")
@@ -381,7 +382,7 @@ def test_staged_output_cut_between_two_renames_keeps_the_old_folder(
     (or Ctrl-C) before the new one is in place puts it back, and after a kill remove_stale does."""
     out = tmp_path / "bandit"
     _old_results(out)
-    monkeypatch.setattr(results, "_exchange", lambda a, b: False)
+    monkeypatch.setattr(staging, "_exchange", lambda a, b: False)
     real_rename = os.rename
 
     def second_rename_fails(src, dst) -> None:
@@ -389,7 +390,7 @@ def test_staged_output_cut_between_two_renames_keeps_the_old_folder(
             raise KeyboardInterrupt
         real_rename(src, dst)
 
-    monkeypatch.setattr(results.os, "rename", second_rename_fails)
+    monkeypatch.setattr(os, "rename", second_rename_fails)
     with pytest.raises(KeyboardInterrupt):
         with results.staged_output(out) as stage:
             results.write_manifest(stage, {"experiment": "bandit"})

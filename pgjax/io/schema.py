@@ -1,0 +1,64 @@
+"""What a results folder is: its file names, the schema tag of its manifest, the columns and dtypes of its
+table, and the one error every reader raises.
+
+The other modules of :mod:`pgjax.io` write and read these files; keeping the names and the table's columns
+here, apart from any file system code, lets a reader (``pgjax reproduce``, the plots) and a writer agree on
+them from one place. :data:`SCHEMA` is the tag stored in every ``manifest.json`` ever written
+(``"pgjax.results/1"``, the name this package had when the tag was introduced), so it must not change.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from pgjax.errors import PgjaxError
+from pgjax.stats import COLUMNS as STATS_COLUMNS
+
+SCHEMA = "pgjax.results/1"
+"""Schema tag stored in every ``manifest.json``."""
+
+TABLE_FILE = "table.parquet"
+RAW_FILE = "raw.npz"
+MANIFEST_FILE = "manifest.json"
+
+STRING_COLUMNS: tuple[str, ...] = ("experiment", "problem", "estimator", "param")
+INT_COLUMNS: tuple[str, ...] = ("n", "n_seeds", "n_nonfinite")
+FLOAT_COLUMNS: tuple[str, ...] = tuple(c for c in STATS_COLUMNS if c not in STRING_COLUMNS + INT_COLUMNS)
+TABLE_COLUMNS: tuple[str, ...] = ("experiment", "problem", *STATS_COLUMNS)
+
+
+class ResultsError(PgjaxError):
+    """A result file is missing, unreadable, corrupt or not a pgjax result."""
+
+
+def normalize_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Return ``df`` with canonical column order, dtypes and a fresh index.
+
+    The columns of :data:`TABLE_COLUMNS` come first in their canonical order
+    (strings as ``str``, ``n``/``n_seeds``/``n_nonfinite`` as int64, the rest
+    float64); any extra columns follow unchanged.
+
+    Raises:
+      ValueError: a required column is missing, or cannot take its dtype.
+    """
+    missing = [c for c in TABLE_COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(f"results table lacks required columns {missing}")
+    extra = [c for c in df.columns if c not in TABLE_COLUMNS]
+    out = df.loc[:, list(TABLE_COLUMNS) + extra].reset_index(drop=True).copy()
+    for col in STRING_COLUMNS:
+        out[col] = out[col].astype(str)
+    for col in INT_COLUMNS:
+        out[col] = out[col].astype("int64")
+    for col in FLOAT_COLUMNS:
+        out[col] = out[col].astype("float64")
+    return out
+
+
+def _is_missing(value: Any) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
