@@ -36,7 +36,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from pgjax.results import RUN_MARKER, ResultsError, atomic_write_bytes, atomic_write_text
+from pgjax.io import RUN_MARKER, ResultsError, atomic_write_bytes, atomic_write_text
 from pgjax.tree_util import ravel
 
 CELL_SCHEMA = "pgjax.cell/1"

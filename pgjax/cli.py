@@ -191,7 +191,8 @@ def cmd_list() -> int:
 
 
 def cmd_run(args: Sequence[str]) -> int:
-    from pgjax import experiment, results
+    from pgjax import experiment
+    from pgjax import io as pio
     from pgjax.cells import CellStore, run_context
     from pgjax.errors import ConfigError
 
@@ -215,14 +216,14 @@ def cmd_run(args: Sequence[str]) -> int:
 
     writer = jax.process_index() == 0
     if writer:
-        results.check_writable(out)
-        results.remove_stale(out)  # what a killed earlier run left: temporaries, or its old folder set aside
+        pio.check_writable(out)
+        pio.remove_stale(out)  # what a killed earlier run left: temporaries, or its old folder set aside
         if not options.overwrite:
-            results.check_replaceable(out, module.NAME)
+            pio.check_replaceable(out, module.NAME)
     if not options.no_compile_cache:
         enable_compilation_cache()
 
-    store = CellStore(out / results.CELLS_DIR, resume=options.resume, context=run_context(module.NAME, config))
+    store = CellStore(out / pio.CELLS_DIR, resume=options.resume, context=run_context(module.NAME, config))
     execution = {
         "devices": options.devices or None,
         "max_memory_bytes": int(options.max_memory * 2**30),
@@ -244,7 +245,7 @@ def cmd_run(args: Sequence[str]) -> int:
     if store.folder.is_dir():
         store.prepare()  # its run.json names the experiment (a training checkpoint does not write one)
     save = hooks.save or experiment.save
-    with results.overwriting(options.overwrite):
+    with pio.overwriting(options.overwrite):
         save(result, out, argv=["pgjax", "run", *args])
     store.prune()
     print(f"wrote {out}/ (table.md, table.parquet, figure.png, manifest.json, ...)")
@@ -256,7 +257,7 @@ def cmd_run(args: Sequence[str]) -> int:
     if "compiles" in execution:
         print(f"compiled {execution['compiles']} program(s), {execution['cache_hits']} from the persistent cache")
     headline = hooks.headline(result) if hooks.headline else _headline(result.table)
-    print(results.render_markdown(headline))
+    print(pio.render_markdown(headline))
     for line in nonfinite_report(result):
         print(f"pgjax: warning: {line}", file=sys.stderr)
     return 0
@@ -418,20 +419,20 @@ anything. DIR must be writable."""
 
 
 def cmd_table(args: Sequence[str]) -> int:
-    from pgjax import results
+    from pgjax import io as pio
 
     folder = _one_dir(args, "table", TABLE_HELP)
     if folder is None:
         return 0
     retable = _experiment_hook(folder, "retable")  # an experiment whose tables are not the standard one
     if retable is not None:
-        results.check_writable(folder, parent=False)
+        pio.check_writable(folder, parent=False)
         print(retable(folder))
         return 0
-    table = results.read_table(folder)
-    results.check_writable(folder, parent=False)
-    results.write_table(table, folder, parquet=False)
-    print(results.render_markdown(table))
+    table = pio.read_table(folder)
+    pio.check_writable(folder, parent=False)
+    pio.write_table(table, folder, parquet=False)
+    print(pio.render_markdown(table))
     return 0
 
 
@@ -440,11 +441,12 @@ def _experiment_hook(folder: Path, name: str):
     ``folder`` (per its manifest) declares, or None: for the default, or when the folder has no readable
     manifest or its experiment is not installed. An installed experiment that breaks the contract is an
     ExperimentError."""
-    from pgjax import experiment, results
+    from pgjax import experiment
+    from pgjax import io as pio
     from pgjax.errors import ExperimentError, PgjaxError
 
     try:
-        module = experiment.load(results.read_manifest(folder)["experiment"])
+        module = experiment.load(pio.read_manifest(folder)["experiment"])
     except ExperimentError:
         raise
     except PgjaxError:
@@ -453,7 +455,7 @@ def _experiment_hook(folder: Path, name: str):
 
 
 def cmd_plot(args: Sequence[str]) -> int:
-    from pgjax import results
+    from pgjax import io as pio
     from pgjax.plotting import variance as plots
 
     folder = _one_dir(args, "plot", PLOT_HELP)
@@ -461,9 +463,9 @@ def cmd_plot(args: Sequence[str]) -> int:
         return 0
     # an experiment may draw its own figures (from its saved tables only)
     draw = _experiment_hook(folder, "draw") or plots.draw_all
-    results.check_writable(folder, parent=False)
+    pio.check_writable(folder, parent=False)
     paths = draw(folder)
-    results.record_files(folder, paths)
+    pio.record_files(folder, paths)
     for path in paths:
         print(f"wrote {path}")
     return 0
@@ -480,7 +482,7 @@ table column and exits 1. --ignore leaves a column out of the comparison (say wh
 def cmd_reproduce(args: Sequence[str]) -> int:
     import tempfile
 
-    from pgjax import results
+    from pgjax import io as pio
 
     if list(args) in (["-h"], ["--help"]):
         print(REPRODUCE_HELP)
@@ -506,7 +508,7 @@ def cmd_reproduce(args: Sequence[str]) -> int:
     folder = Path(positional[0])
     if not folder.is_dir():
         raise UsageError(f"{folder}: no such results folder")
-    command = list(results.read_manifest(folder).get("command") or [])
+    command = list(pio.read_manifest(folder).get("command") or [])
     if command[:2] != ["pgjax", "run"] or len(command) < 3:
         raise UsageError(f"{folder}: its manifest records no `pgjax run` command to repeat (got {command})")
     rerun, skip = [], False
@@ -522,7 +524,7 @@ def cmd_reproduce(args: Sequence[str]) -> int:
     status = cmd_run([*rerun, "--out", str(out)])
     if status:
         return status
-    differences = results.compare_tables(folder, out, ignore)
+    differences = pio.compare_tables(folder, out, ignore)
     tables = sorted(p.name for p in folder.glob("*.parquet"))
     if differences:
         print(f"{folder} is NOT reproduced by {out}:")

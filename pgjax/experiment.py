@@ -35,7 +35,8 @@ import jax
 import numpy as np
 import pandas as pd
 
-from pgjax import results, stats
+from pgjax import io as pio
+from pgjax import stats
 from pgjax.engine import MAX_COUNT, Sweep
 from pgjax.errors import ConfigError, ExperimentError, PgjaxError
 from pgjax.grid import GridSweep
@@ -54,7 +55,7 @@ class ExperimentResult:
       problem: a one-line description of the problem.
       table: the tidy statistics table (see :data:`pgjax.stats.COLUMNS`, plus ``experiment`` and ``problem``).
       sweep: the raw per-seed estimates: one :class:`Sweep`, or a :class:`pgjax.grid.GridSweep` of one sweep
-        per setting of named axes (then raw.npz is written by :func:`pgjax.results.write_raw_grid`).
+        per setting of named axes (then raw.npz is written by :func:`pgjax.io.write_raw_grid`).
       info: extra facts for the manifest (timings, seed scheme, ...).
     """
 
@@ -111,7 +112,7 @@ class Hooks:
     """What one unit of progress is, as the progress bar names it (``"seed"``, ``"update"``, ...)."""
     save: Callable[..., Path] | None = None
     """``save(result, out_dir, *, argv=None) -> Path``: writes the results folder ``out_dir`` from ``run``'s
-    result, replacing it as a whole (see :func:`pgjax.results.staged_output`); ``argv`` is the command line
+    result, replacing it as a whole (see :func:`pgjax.io.staged_output`); ``argv`` is the command line
     recorded in the manifest. Default: :func:`save` (table, raw estimates, manifest, standard figures)."""
     draw: Callable[[Path], list[Path]] | None = None
     """``draw(folder) -> list[Path]``: draws the figures of a results folder from its saved tables only, and
@@ -344,13 +345,13 @@ def _provenance(result: ExperimentResult, argv: list[str] | None) -> dict:
     """The manifest fields every result has, first: schema, experiment, problem, config, command line, time
     and environment."""
     return {
-        "schema": results.SCHEMA,
+        "schema": pio.SCHEMA,
         "experiment": result.experiment,
         "problem": result.problem,
         "config": _jsonable(dataclasses.asdict(result.config)),
         "command": list(sys.argv if argv is None else argv),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "environment": results.environment_info(),
+        "environment": pio.environment_info(),
     }
 
 
@@ -393,12 +394,12 @@ def _grid_manifest(result: ExperimentResult, argv: list[str] | None) -> dict:
 
 
 def write_raw(folder: str | Path, sweep: Sweep | GridSweep) -> Path:
-    """raw.npz of a sweep (:func:`pgjax.results.write_raw`) or of a grid, with its axis values as arrays
-    (:func:`pgjax.results.write_raw_grid`)."""
+    """raw.npz of a sweep (:func:`pgjax.io.write_raw`) or of a grid, with its axis values as arrays
+    (:func:`pgjax.io.write_raw_grid`)."""
     if isinstance(sweep, GridSweep):
         index, estimates, true_grads = sweep.stacked()
-        return results.write_raw_grid(folder, list(sweep.axes), index, estimates, sweep.param_names, true_grads)
-    return results.write_raw(folder, sweep.estimates, sweep.param_names, sweep.true_grad)
+        return pio.write_raw_grid(folder, list(sweep.axes), index, estimates, sweep.param_names, true_grads)
+    return pio.write_raw(folder, sweep.estimates, sweep.param_names, sweep.true_grad)
 
 
 def save(
@@ -407,7 +408,7 @@ def save(
     """Writes table (parquet/csv/md/tex), raw.npz, manifest.json and figures into ``out_dir``, replacing it.
 
     Everything is first written to a staging folder, which then replaces ``out_dir`` as a whole in one step
-    (:func:`pgjax.results.staged_output`), so a failure or Ctrl-C leaves earlier results untouched and no
+    (:func:`pgjax.io.staged_output`), so a failure or Ctrl-C leaves earlier results untouched and no
     old file ever stays beside new ones. A folder holding another experiment's results or files pgjax did
     not write is refused (ResultsError) unless ``overwrite``.
     """
@@ -420,10 +421,10 @@ def save_with(
     """:func:`save` with an experiment's own figures: ``draw(folder)`` draws them from the staged table, and
     everything replaces ``out_dir`` together."""
     out_dir = Path(out_dir)
-    with results.staged_output(out_dir, overwrite=overwrite) as stage:
-        results.write_table(result.table, stage)
+    with pio.staged_output(out_dir, overwrite=overwrite) as stage:
+        pio.write_table(result.table, stage)
         write_raw(stage, result.sweep)
-        results.write_manifest(stage, manifest(result, argv))
+        pio.write_manifest(stage, manifest(result, argv))
         draw(stage)
     return out_dir
 

@@ -7,7 +7,7 @@ per axis, the full product of the axes, in the order the axes and their values a
 :class:`GridSweep`, which keeps every setting's sweep under the tuple of its axis values, with that setting's
 own true gradient and exact variances. Axis values stay data: the tidy table
 (:func:`pgjax.experiment.summarise_grid`) has one column per axis, and the raw estimates are saved with one
-array per axis (:meth:`GridSweep.stacked`, :func:`pgjax.results.write_raw_grid`).
+array per axis (:meth:`GridSweep.stacked`, :func:`pgjax.io.write_raw_grid`).
 
 Each setting is computed by the same per-setting code path as a single sweep, with the same seed, so its
 per-seed estimates are bit-identical to a separate :func:`~pgjax.engine.run_sweep` call (seed i at sample size
@@ -39,8 +39,8 @@ import pandas as pd
 
 from pgjax.engine import Estimator, Progress, Sweep, merge_executions, run_sweep
 from pgjax.errors import ConfigError
+from pgjax.io import TABLE_COLUMNS
 from pgjax.problems.base import Params, Problem
-from pgjax.results import TABLE_COLUMNS
 
 #: One value of an axis: a string, an integer, a finite float or a bool (numpy scalars are converted).
 AxisValue = str | int | float | bool

@@ -291,7 +291,7 @@ def _checkpoint_path(folder: Path, identity: dict) -> Path:
 
 
 def _save_checkpoint(path: Path, identity: dict, state, metrics: dict, blocks_done: int) -> None:
-    from pgjax.results import atomic_write_bytes
+    from pgjax.io import atomic_write_bytes
 
     leaves = [np.asarray(x) for x in jax.tree.leaves(jax.device_get(state))]
     arrays = {f"state_{i}": leaf for i, leaf in enumerate(leaves)}
@@ -307,7 +307,7 @@ def _save_checkpoint(path: Path, identity: dict, state, metrics: dict, blocks_do
 def _load_checkpoint(path: Path, identity: dict, template):
     """(state, metrics, blocks_done) from a checkpoint of the same identity, or None if there is none.
     A file that exists but cannot be read or does not match raises ResultsError naming it."""
-    from pgjax.results import ResultsError
+    from pgjax.io import ResultsError
 
     if not path.exists():
         return None

@@ -14,7 +14,8 @@ import pytest
 
 os.environ.setdefault("PGJAX_NO_COMPILE_CACHE", "1")  # keep the user cache out of tests
 
-from pgjax import cli, results
+from pgjax import cli
+from pgjax import io as pio
 from pgjax.estimators import GAUSSIAN_ESTIMATORS, ConstantBaseline, Reinforce
 from pgjax.experiments import bandit_variance
 
@@ -54,9 +55,9 @@ def example_run(tmp_path_factory):
 
 
 def test_gaussian_estimators_run_on_the_bandit(example_run):
-    table = results.read_table(example_run)
+    table = pio.read_table(example_run)
     assert set(table["estimator"]) == set(ESTIMATORS)
-    estimates, names, _ = results.read_raw(example_run)
+    estimates, names, _ = pio.read_raw(example_run)
     assert names == ["theta[0]", "theta[1]", "log_sigma"]
     for name in ESTIMATORS:
         assert estimates[name][4].shape == (16, 3) and np.all(np.isfinite(estimates[name][4])), name
@@ -70,12 +71,12 @@ def test_every_gaussian_estimator_is_accepted_by_the_config():
 
 
 def test_constant_baseline_defaults_to_the_exact_objective(example_run):
-    manifest = results.read_manifest(example_run)
+    manifest = pio.read_manifest(example_run)
     assert manifest["config"]["baseline"] is None
     assert manifest["constant_baseline_b"] == pytest.approx(bump_objective(), rel=1e-6)
     # On this example b = J keeps constant_baseline within 2.5x of REINFORCE's exact variance; the old
     # default b = -2 made it about 50 times worse.
-    table = results.read_table(example_run).set_index(["estimator", "param"])
+    table = pio.read_table(example_run).set_index(["estimator", "param"])
     used = table.loc["constant_baseline"].loc[["theta[0]", "theta[1]", "log_sigma"], "var_exact"].to_numpy() * 4
     problem, params, _ = bandit_variance.build(bandit_variance.Config(reward="gaussian_bump", state_std=0.5))
     single = lambda est: np.concatenate(

@@ -16,7 +16,8 @@ import pytest
 
 os.environ.setdefault("PGJAX_NO_COMPILE_CACHE", "1")  # keep the user cache out of tests
 
-from pgjax import cli, results
+from pgjax import cli
+from pgjax import io as pio
 
 SMALL = ["--n-seeds", "64", "--ns", "1", "8", "--estimators", "reinforce", "leave_one_out", "pathwise"]
 
@@ -127,11 +128,11 @@ def test_run_writes_every_output(finished_run):
         assert expected in names, expected
     assert not [n for n in names if ".tmp-" in n]
     assert not [p for p in finished_run.parent.iterdir() if p.name.startswith(".")], "staging left behind"
-    manifest = results.read_manifest(finished_run)
+    manifest = pio.read_manifest(finished_run)
     assert manifest["config"]["n_seeds"] == 64
     assert manifest["command"][:3] == ["pgjax", "run", "bandit-variance"]
     assert manifest["environment"]["device_count"] >= 1
-    table = results.read_table(finished_run)
+    table = pio.read_table(finished_run)
     assert len(table) == 3 * 2 * 3  # estimators x ns x coordinates
     assert set(table["n_seeds"]) == {64}
 
@@ -151,8 +152,8 @@ def test_table_and_plot_rerender_without_recomputing(finished_run, capsys):
 def test_raw_estimates_reproduce_the_table(finished_run):
     from pgjax import stats
 
-    estimates, names, true_grad = results.read_raw(finished_run)
-    table = results.read_table(finished_run)
+    estimates, names, true_grad = pio.read_raw(finished_run)
+    table = pio.read_table(finished_run)
     again = stats.summarise(estimates, names, true_grad)
     np.testing.assert_array_equal(again["var"].to_numpy(), table["var"].to_numpy())
 
@@ -251,7 +252,7 @@ def test_run_refuses_a_folder_that_is_not_its_own(tmp_path, capsys, stranger):
     out = tmp_path / "out"
     out.mkdir()
     if stranger == "other-experiment":
-        results.write_manifest(out, {"experiment": "test-function-variance"})
+        pio.write_manifest(out, {"experiment": "test-function-variance"})
         (out / "cost.png").write_bytes(b"png")
     else:
         (out / "notes.txt").write_text("my notes")
@@ -266,7 +267,7 @@ def test_run_refuses_a_folder_that_is_not_its_own(tmp_path, capsys, stranger):
 def test_overwrite_replaces_another_experiments_folder_whole(tmp_path, capsys):
     out = tmp_path / "out"
     out.mkdir()
-    results.write_manifest(out, {"experiment": "test-function-variance", "files": ["cost.png", "manifest.json"]})
+    pio.write_manifest(out, {"experiment": "test-function-variance", "files": ["cost.png", "manifest.json"]})
     (out / "cost.png").write_bytes(b"a figure of the other experiment")
     code, _, err = _run(
         capsys,
@@ -284,7 +285,7 @@ def test_overwrite_replaces_another_experiments_folder_whole(tmp_path, capsys):
     )
     assert code == 0, err
     assert not (out / "cost.png").exists(), "a stale figure of the other experiment was left beside the new files"
-    manifest = results.read_manifest(out)
+    manifest = pio.read_manifest(out)
     assert manifest["experiment"] == "bandit-variance"
     names = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() and "cells" not in p.parts}
     assert names == set(manifest["files"])
@@ -299,11 +300,11 @@ def test_rerun_replaces_the_folder_whole(capsys, tmp_path):
     code, _, err = _run(capsys, "run", "bandit-variance", *small)
     assert code == 0, err
     (out / "old-figure.png").write_bytes(b"drawn by an older version")
-    results.record_files(out, [out / "old-figure.png"])
+    pio.record_files(out, [out / "old-figure.png"])
     code, _, err = _run(capsys, "run", "bandit-variance", *small, "--seed", "3")
     assert code == 0, err
     assert not (out / "old-figure.png").exists()
-    assert results.read_manifest(out)["seed"] == 3
+    assert pio.read_manifest(out)["seed"] == 3
 
 
 def test_table_rerenders_without_rewriting_the_parquet(finished_run, capsys):
@@ -437,7 +438,7 @@ def test_nonfinite_estimates_are_reported_on_stderr(tmp_path, capsys):
         str(out),
     )
     assert code == 0
-    estimates, _, _ = results.read_raw(out)
+    estimates, _, _ = pio.read_raw(out)
     counts = {n: int((~np.isfinite(v).all(axis=1)).sum()) for n, v in estimates["reinforce"].items()}
     assert any(counts.values())
     lines = [line for line in err.splitlines() if line.startswith("pgjax: warning: ")]

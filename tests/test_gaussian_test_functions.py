@@ -327,7 +327,7 @@ def test_antithetic_estimators_stay_unbiased_and_exact_variances_are_withheld():
 
 
 def test_test_function_variance_experiment_runs_and_saves(tmp_path):
-    from pgjax import results
+    from pgjax import io as pio
     from pgjax.experiments import test_function_variance as tfv
 
     config = tfv.Config(
@@ -342,8 +342,8 @@ def test_test_function_variance_experiment_runs_and_saves(tmp_path):
     np.testing.assert_allclose(table["work_var"], table["var"] * table["n"] * table["evals_per_sample"])
     assert table["var_exact"].notna().all()
     tfv.save(result, tmp_path / "out", argv=["test"])
-    back = results.read_table(tmp_path / "out")
-    assert list(back.columns[: len(results.TABLE_COLUMNS)]) == list(results.TABLE_COLUMNS)
+    back = pio.read_table(tmp_path / "out")
+    assert list(back.columns[: len(pio.TABLE_COLUMNS)]) == list(pio.TABLE_COLUMNS)
     for name in ("figure.png", "bias.png", "cost.png", "cost.pdf", "manifest.json", "raw.npz"):
         assert (tmp_path / "out" / name).is_file(), name
 

@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 
-from pgjax import cli, experiment, results
+from pgjax import cli, experiment
+from pgjax import io as pio
 from pgjax.engine import run_sweep
 from pgjax.errors import ConfigError
 from pgjax.estimators import ConstantBaseline, Reinforce
@@ -140,7 +141,7 @@ def test_shared_reference_and_raw_file(sigma_grid, tmp_path):
         assert np.all(np.isfinite(got["var_ratio"]))
 
     experiment.write_raw(tmp_path, grid)
-    raw = results.read_raw_grid(tmp_path)
+    raw = pio.read_raw_grid(tmp_path)
     assert raw.axes == ["sigma"] and list(raw.index.columns) == ["sigma", "estimator", "n"]
     assert raw.estimates.shape == (len(NS) * (1 + len(SIGMAS)), R, 3)
     np.testing.assert_array_equal(raw.cell("reinforce", 8), alone.estimates["reinforce"][8])
@@ -148,8 +149,8 @@ def test_shared_reference_and_raw_file(sigma_grid, tmp_path):
         cell = raw.cell("constant_baseline_0", 2, sigma=sigma)
         np.testing.assert_array_equal(cell, sigma_grid.sweep(sigma=sigma).estimates["constant_baseline_0"][2])
     assert raw.index["sigma"].isna().sum() == len(NS)
-    with pytest.raises(results.ResultsError, match="read_raw_grid"):
-        results.read_raw(tmp_path)
+    with pytest.raises(pio.ResultsError, match="read_raw_grid"):
+        pio.read_raw(tmp_path)
 
 
 def _with(sweep, estimates):

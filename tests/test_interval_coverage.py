@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pgjax import cli, results
+from pgjax import cli
+from pgjax import io as pio
 
 SMALL = ["--problems", "bandit", "--ns", "1", "16", "--rs", "100", "400", "--replications", "10"]
 
@@ -13,8 +14,8 @@ SMALL = ["--problems", "bandit", "--ns", "1", "16", "--rs", "100", "400", "--rep
 def test_interval_coverage_through_cli(tmp_path, capsys):
     out = tmp_path / "ic"
     assert cli.main(["run", "interval-coverage", *SMALL, "--out", str(out)]) == 0
-    table = results.read_frame(out, "table")
-    summary = results.read_frame(out, "summary")
+    table = pio.read_frame(out, "table")
+    summary = pio.read_frame(out, "summary")
     assert (out / "coverage.png").is_file() and (out / "manifest.json").is_file()
     # The exact-variance estimators of the bandit, both quantities, every method, n, R and coordinate.
     assert set(table["estimator"]) == {"reinforce", "constant_baseline", "optimal_baseline_exact", "pathwise"}

@@ -8,7 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from pgjax import cli, experiment, results, stats
+from pgjax import cli, experiment, stats
+from pgjax import io as pio
 from pgjax.errors import ConfigError
 from pgjax.experiments import lqr_gae, lqr_horizon, lqr_pgpe, lqr_variance
 
@@ -44,7 +45,7 @@ def test_lqr_variance_end_to_end(tmp_path):
     out = lqr_variance.save(result, tmp_path / "v")
     for name in ("table.parquet", "table.md", "raw.npz", "manifest.json", "figure.png", "bias.png"):
         assert (out / name).is_file(), name
-    assert results.read_manifest(out)["objective_J"] < 0
+    assert pio.read_manifest(out)["objective_J"] < 0
 
 
 def test_lqr_horizon_end_to_end(tmp_path):
@@ -71,7 +72,7 @@ def test_lqr_horizon_end_to_end(tmp_path):
     out = lqr_horizon.save(result, tmp_path / "h")
     paths = lqr_horizon.draw(out)
     assert {p.name for p in paths} == {"figure.png", "figure.pdf", "bias.png", "bias.pdf"}
-    assert "horizon" in results.read_table(out).columns
+    assert "horizon" in pio.read_table(out).columns
     assert (out / "figure.png").is_file() and (out / "bias.pdf").is_file()
 
 
@@ -98,7 +99,7 @@ def test_lqr_gae_end_to_end(tmp_path):
     out = lqr_gae.save(result, tmp_path / "g")
     paths = lqr_gae.draw(out)
     assert (out / "figure.png").is_file() and len(paths) == 4
-    raw = results.read_raw_grid(out)  # critic and lambda as data beside each cell
+    raw = pio.read_raw_grid(out)  # critic and lambda as data beside each cell
     assert raw.axes == ["critic", "lam"]
     assert set(raw.index["estimator"]) == {"reinforce", "gae[exact]", "gae[stationary]"}
     np.testing.assert_array_equal(
@@ -175,15 +176,15 @@ def test_cli_runs_and_replots_with_the_experiments_own_figures(tmp_path, capsys)
     assert code == 0, capsys.readouterr().err
     assert {"figure.png", "bias.png", "table.parquet", "raw.npz", "manifest.json"} <= {p.name for p in out.iterdir()}
     # the horizon is an axis: a column of the table and an array of raw.npz, never packed into a name
-    table = results.read_table(out)
+    table = pio.read_table(out)
     assert sorted(table["horizon"].unique()) == [1, 2] and table["horizon"].dtype == np.int64
     assert set(table["estimator"]) == {"reinforce", "reward_to_go"} and table["true_grad"].notna().all()
-    raw = results.read_raw_grid(out)
+    raw = pio.read_raw_grid(out)
     assert raw.axes == ["horizon"] and sorted(raw.index["horizon"].unique()) == [1, 2]
-    with np.load(out / results.RAW_FILE) as npz:
+    with np.load(out / pio.RAW_FILE) as npz:
         assert not any("H=" in key or "[" in key for key in npz.files)
         assert not any("H=" in str(v) for key in npz.files if npz[key].dtype.kind == "U" for v in npz[key].ravel())
-    settings = results.read_manifest(out)["settings"]
+    settings = pio.read_manifest(out)["settings"]
     assert [s["horizon"] for s in settings] == [1, 2] and all(np.all(np.isfinite(s["true_grad"])) for s in settings)
     before = (out / "figure.png").stat().st_mtime_ns
     assert cli.main(["plot", str(out)]) == 0

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import pgjax
-from pgjax import results
+from pgjax import io as pio
 from pgjax.errors import ConfigError
 from pgjax.estimators import make_estimator
 from pgjax.experiment import discover
@@ -72,8 +72,8 @@ def test_outputs_are_written_and_read_back(saved):
         "figure2.pdf",
     ):
         assert (out / name).is_file(), name
-    table = results.read_table(out)
-    assert list(table.columns[: len(results.TABLE_COLUMNS)]) == list(results.TABLE_COLUMNS)
+    table = pio.read_table(out)
+    assert list(table.columns[: len(pio.TABLE_COLUMNS)]) == list(pio.TABLE_COLUMNS)
     assert {"function", "k"} <= set(table.columns) and set(table["n"]) == {1}
     assert len(table) == 2 * 3 * 2 * 2  # functions x k x estimators x params
     values = mohamed2020.read_values(out)
@@ -84,13 +84,13 @@ def test_outputs_are_written_and_read_back(saved):
     np.testing.assert_array_equal(mc["var_mc"], table["var"])
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["figure"] == "figure2" and manifest["experiment"] == "mohamed2020-fig2"
-    raw = results.read_raw_grid(out)  # function and k are data, not parts of parameter names
+    raw = pio.read_raw_grid(out)  # function and k are data, not parts of parameter names
     assert raw.axes == ["function", "k"] and raw.param_names == ["mu", "sigma"]
     assert raw.estimates.shape == (2 * 3 * 2, 2000, 2)  # (function, k, estimator) cells
     for function in ("quadratic", "cos"):
         cells = raw.index[(raw.index["function"] == function) & (raw.index["estimator"] == "pathwise")]
         np.testing.assert_array_equal(cells["k"].to_numpy(float), mohamed2020.k_grid(function, 3))
-    with np.load(out / results.RAW_FILE) as npz:
+    with np.load(out / pio.RAW_FILE) as npz:
         assert not any("k=" in str(v) for key in npz.files if npz[key].dtype.kind == "U" for v in npz[key].ravel())
     assert manifest["ragged"] and [(s["function"], s["k"]) for s in manifest["settings"]] == [
         (f, float(k)) for f in ("quadratic", "cos") for k in mohamed2020.k_grid(f, 3)

@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pgjax import results
+from pgjax import io as pio
+from pgjax.io import ResultsError
 from pgjax.plotting import variance as plots
-from pgjax.results import ResultsError
 
 
 def synthetic_table() -> pd.DataFrame:
@@ -104,7 +104,7 @@ def test_plot_rejects_empty_table(tmp_path: Path) -> None:
 
 
 def test_draw_all_redraws_from_saved_table(tmp_path: Path) -> None:
-    results.write_table(synthetic_table(), tmp_path)
+    pio.write_table(synthetic_table(), tmp_path)
     paths = plots.draw_all(tmp_path)
     assert sorted(p.name for p in paths) == ["bias.pdf", "bias.png", "figure.pdf", "figure.png"]
     for path in paths:
@@ -113,7 +113,7 @@ def test_draw_all_redraws_from_saved_table(tmp_path: Path) -> None:
 
 
 def test_draw_all_corrupt_table_raises_results_error(tmp_path: Path) -> None:
-    results.write_table(synthetic_table(), tmp_path)
+    pio.write_table(synthetic_table(), tmp_path)
     (tmp_path / "table.parquet").write_bytes(b"PAR1 this is not really parquet")
     with pytest.raises(ResultsError, match="table.parquet"):
         plots.draw_all(tmp_path)
@@ -224,7 +224,7 @@ def test_lqr_figure_and_bias_give_each_estimator_the_same_look(tmp_path, capture
     from pgjax.plotting import settings as plot_settings
 
     names = ["reinforce", "pathwise", "gae", "reward_to_go", "value_baseline"]
-    results.write_table(estimator_table(names), tmp_path)
+    pio.write_table(estimator_table(names), tmp_path)
     plot_settings.draw_variance(tmp_path)
     _assert_same_estimator_looks(captured, "figure", "bias", names)
     for stem in ("figure", "bias"):
@@ -238,8 +238,8 @@ def test_draw_all_gives_every_estimator_its_own_look_in_every_figure(tmp_path, c
     from pgjax.estimators import ALL_ESTIMATORS
 
     names = list(ALL_ESTIMATORS) + ["my_plugin", "another_plugin"]
-    results.write_table(estimator_table(names, params=("theta[0]",)), tmp_path)
-    results.write_manifest(
+    pio.write_table(estimator_table(names, params=("theta[0]",)), tmp_path)
+    pio.write_manifest(
         tmp_path,
         {"experiment": "synthetic", "problem": "bandit", "bias_estimators": ["batch_mean_baseline", "leave_one_out"]},
     )
@@ -257,7 +257,7 @@ def test_draw_all_gives_every_estimator_its_own_look_in_every_figure(tmp_path, c
 
 def test_ratio_figure_has_log_axis_reference_line_and_paired_intervals(tmp_path, captured):
     names = ["reinforce", "leave_one_out", "pathwise"]
-    results.write_table(estimator_table(names), tmp_path)
+    pio.write_table(estimator_table(names), tmp_path)
     paths = plots.draw_all(tmp_path)
     assert {p.name for p in paths} >= {"ratio.png", "ratio.pdf"}
     record = captured["ratio"]
@@ -274,7 +274,7 @@ def test_ratio_figure_has_log_axis_reference_line_and_paired_intervals(tmp_path,
 
 
 def test_draw_all_writes_the_ratio_figure_files(tmp_path):
-    results.write_table(estimator_table(["reinforce", "pathwise"], params=("theta[0]",), ns=(1, 4)), tmp_path)
+    pio.write_table(estimator_table(["reinforce", "pathwise"], params=("theta[0]",), ns=(1, 4)), tmp_path)
     paths = plots.draw_all(tmp_path)
     assert sorted(p.name for p in paths) == [
         "bias.pdf",
@@ -290,8 +290,8 @@ def test_draw_all_writes_the_ratio_figure_files(tmp_path):
 
 def test_titles_name_every_problem_parameter_from_the_manifest(tmp_path, captured):
     names = ["reinforce", "constant_baseline"]
-    results.write_table(estimator_table(names), tmp_path)
-    results.write_manifest(
+    pio.write_table(estimator_table(names), tmp_path)
+    pio.write_manifest(
         tmp_path,
         {
             "experiment": "bandit-variance",
@@ -326,7 +326,7 @@ def test_horizon_and_gae_figures_carry_the_paired_ratio(tmp_path, captured):
     horizon = pd.concat([estimator_table(names, ns=(4,)).assign(horizon=h) for h in (1, 5)], ignore_index=True)
     (tmp_path / "h").mkdir()
     (tmp_path / "g").mkdir()
-    results.write_table(horizon, tmp_path / "h")
+    pio.write_table(horizon, tmp_path / "h")
     plot_settings.draw_horizon(tmp_path / "h")
     labels = [ax.get_ylabel() for ax in captured["figure"]["axes"]]
     assert "variance / reinforce's" in labels
@@ -338,7 +338,7 @@ def test_horizon_and_gae_figures_carry_the_paired_ratio(tmp_path, captured):
         [estimator_table(["reinforce"] + critics, ns=(4,)).iloc[2:].assign(lam=lam, critic="c") for lam in (0.0, 1.0)],
         ignore_index=True,
     )
-    results.write_table(pd.concat([refs, gae], ignore_index=True), tmp_path / "g")
+    pio.write_table(pd.concat([refs, gae], ignore_index=True), tmp_path / "g")
     plot_settings.draw_gae(tmp_path / "g")
     assert "variance / reinforce's" in [ax.get_ylabel() for ax in captured["figure"]["axes"]]
     _assert_same_estimator_looks(captured, "figure", "bias", critics)

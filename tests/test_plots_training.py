@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pgjax import bootstrap, results
+from pgjax import bootstrap
+from pgjax import io as pio
+from pgjax.io import ResultsError
 from pgjax.plotting import training as plot_training
-from pgjax.results import ResultsError
 
 
 def synthetic_tables(variants=("reinforce", "reward_to_go", "gae"), seeds=32, points=9):
@@ -74,9 +75,7 @@ def test_draw_from_folder(tmp_path):
     for path in paths:
         assert_figure(path)
     untitled = (tmp_path / "figure.png").read_bytes()
-    results.write_manifest(
-        tmp_path, {"experiment": "train-cartpole", "problem": "CartPole-v1", "config": {"target": 500}}
-    )
+    pio.write_manifest(tmp_path, {"experiment": "train-cartpole", "problem": "CartPole-v1", "config": {"target": 500}})
     plot_training.draw(tmp_path)
     assert (tmp_path / "figure.png").read_bytes() != untitled
 
@@ -145,7 +144,7 @@ def test_variants_take_their_estimators_fixed_look_and_titles_name_the_settings(
     variants = ("gae", "reinforce", "leave_one_out")
     curves, improvement = synthetic_tables(variants=variants)
     write_folder(tmp_path, curves, improvement)
-    results.write_manifest(
+    pio.write_manifest(
         tmp_path,
         {
             "experiment": "cartpole-reinforce",

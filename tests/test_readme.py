@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pgjax import results
+from pgjax import io as pio
 from pgjax.experiments import bandit_variance, interval_coverage
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -19,7 +19,7 @@ def test_readme_excerpt_matches_committed_results():
     if not (folder / "table.parquet").exists():
         pytest.fail("results/bandit-variance/table.parquet is missing: run the default experiment")
     readme = (ROOT / "README.md").read_text()
-    expected = bandit_variance.readme_with_excerpt(readme, results.read_table(folder))
+    expected = bandit_variance.readme_with_excerpt(readme, pio.read_table(folder))
     assert readme == expected, "README excerpt is stale: run `python -m pgjax.experiments.bandit_variance`"
 
 
@@ -28,7 +28,7 @@ def test_readme_coverage_excerpt_matches_committed_results():
     if not (folder / "summary.parquet").exists():
         pytest.fail("results/interval-coverage/summary.parquet is missing: run `pgjax run interval-coverage`")
     readme = (ROOT / "README.md").read_text()
-    expected = interval_coverage.readme_with_excerpt(readme, results.read_frame(folder, "summary"))
+    expected = interval_coverage.readme_with_excerpt(readme, pio.read_frame(folder, "summary"))
     assert readme == expected, "README coverage excerpt is stale: run `python -m pgjax.experiments.interval_coverage`"
 
 

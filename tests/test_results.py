@@ -1,4 +1,4 @@
-"""Tests for pgjax.results: round trips, atomic and staged writes, error messages."""
+"""Tests for pgjax.io: round trips, atomic and staged writes, error messages."""
 
 from __future__ import annotations
 
@@ -11,10 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pgjax import results
+from pgjax import io as pio
 from pgjax.errors import PgjaxError
-from pgjax.io import atomic, staging
-from pgjax.results import ResultsError
+from pgjax.io import ResultsError, atomic, staging
 
 
 def make_table(seed: int = 0) -> pd.DataFrame:
@@ -61,50 +60,50 @@ def tmp_leftovers(folder: Path) -> list[Path]:
 
 def test_table_parquet_round_trip_is_exact(tmp_path: Path) -> None:
     df = make_table()
-    written = results.write_table(df, tmp_path)
+    written = pio.write_table(df, tmp_path)
     assert sorted(p.name for p in written) == ["table.csv", "table.md", "table.parquet", "table.tex"]
-    back = results.read_table(tmp_path)
+    back = pio.read_table(tmp_path)
     pd.testing.assert_frame_equal(back, df, check_exact=True)
-    assert list(back.columns) == list(results.TABLE_COLUMNS)
+    assert list(back.columns) == list(pio.TABLE_COLUMNS)
     assert back["n"].dtype == np.int64 and back["var"].dtype == np.float64
     assert not tmp_leftovers(tmp_path)
 
 
 def test_table_csv_keeps_full_precision(tmp_path: Path) -> None:
     df = make_table()
-    results.write_table(df, tmp_path)
+    pio.write_table(df, tmp_path)
     csv = pd.read_csv(tmp_path / "table.csv")
     np.testing.assert_array_equal(csv["var"].to_numpy(), df["var"].to_numpy())
 
 
 def test_write_table_rejects_missing_columns(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="var_hi"):
-        results.write_table(make_table().drop(columns=["var_hi"]), tmp_path)
+        pio.write_table(make_table().drop(columns=["var_hi"]), tmp_path)
 
 
 def test_read_table_missing_file_names_it(tmp_path: Path) -> None:
     with pytest.raises(ResultsError, match="table.parquet"):
-        results.read_table(tmp_path)
+        pio.read_table(tmp_path)
 
 
 def test_read_table_truncated_names_file(tmp_path: Path) -> None:
-    results.write_table(make_table(), tmp_path)
+    pio.write_table(make_table(), tmp_path)
     path = tmp_path / "table.parquet"
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(ResultsError, match="table.parquet") as info:
-        results.read_table(tmp_path)
+        pio.read_table(tmp_path)
     assert isinstance(info.value, PgjaxError)
     # Also garbage with no parquet magic at all.
     path.write_bytes(b"not a parquet file at all")
     with pytest.raises(ResultsError, match="table.parquet"):
-        results.read_table(tmp_path)
+        pio.read_table(tmp_path)
 
 
 def test_read_table_foreign_parquet_names_file_and_columns(tmp_path: Path) -> None:
     pd.DataFrame({"x": [1, 2], "y": [0.5, 0.25]}).to_parquet(tmp_path / "table.parquet")
     with pytest.raises(ResultsError, match=r"table\.parquet.*not a pgjax results table") as info:
-        results.read_table(tmp_path)
+        pio.read_table(tmp_path)
     assert "estimator" in str(info.value)
 
 
@@ -113,7 +112,7 @@ def test_read_table_wrong_column_type_is_foreign(tmp_path: Path) -> None:
     df["var"] = "big"
     df.to_parquet(tmp_path / "table.parquet", index=False)
     with pytest.raises(ResultsError, match="var"):
-        results.read_table(tmp_path)
+        pio.read_table(tmp_path)
 
 
 def test_markdown_and_latex_use_four_significant_figures() -> None:
@@ -122,8 +121,8 @@ def test_markdown_and_latex_use_four_significant_figures() -> None:
     df["mean"] = -1234.5678
     df["bias"] = 1.23456e-5
     df["n_seeds"] = 123456
-    md = results.render_markdown(df)
-    tex = results.render_latex(df)
+    md = pio.render_markdown(df)
+    tex = pio.render_latex(df)
     for text in (md, tex):
         assert "0.1235" in text
         assert "0.123456" not in text
@@ -145,7 +144,7 @@ def test_markdown_and_latex_use_four_significant_figures() -> None:
 def test_markdown_keeps_varying_experiment_column() -> None:
     a = make_table()
     b = make_table().assign(experiment="other")
-    md = results.render_markdown(pd.concat([a, b], ignore_index=True))
+    md = pio.render_markdown(pd.concat([a, b], ignore_index=True))
     header = next(line for line in md.splitlines() if line.startswith("|"))
     assert "| experiment" in header and "problem" not in header
     assert "problem `bandit`" in md
@@ -162,8 +161,8 @@ def test_raw_round_trip_is_bit_exact(tmp_path: Path) -> None:
     }
     names = ["theta[0]", "theta[1]", "log_sigma"]
     grad = np.array([0.1, -2.0, 1.0 / 3.0])
-    results.write_raw(tmp_path, estimates, names, grad)
-    back, back_names, back_grad = results.read_raw(tmp_path)
+    pio.write_raw(tmp_path, estimates, names, grad)
+    back, back_names, back_grad = pio.read_raw(tmp_path)
     assert back_names == names
     assert back_grad.dtype == np.float64
     assert back_grad.tobytes() == grad.tobytes()
@@ -179,20 +178,20 @@ def test_raw_round_trip_is_bit_exact(tmp_path: Path) -> None:
 
 def test_write_raw_checks_shapes(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="expected"):
-        results.write_raw(tmp_path, {"e": {1: np.zeros((4, 2))}}, ["a", "b", "c"], np.zeros(3))
+        pio.write_raw(tmp_path, {"e": {1: np.zeros((4, 2))}}, ["a", "b", "c"], np.zeros(3))
     with pytest.raises(ValueError, match="true_grad"):
-        results.write_raw(tmp_path, {"e": {1: np.zeros((4, 2))}}, ["a", "b"], np.zeros(3))
+        pio.write_raw(tmp_path, {"e": {1: np.zeros((4, 2))}}, ["a", "b"], np.zeros(3))
 
 
 def test_read_raw_bad_files(tmp_path: Path) -> None:
     with pytest.raises(ResultsError, match="raw.npz"):
-        results.read_raw(tmp_path)
+        pio.read_raw(tmp_path)
     (tmp_path / "raw.npz").write_bytes(b"PK\x03\x04 truncated")
     with pytest.raises(ResultsError, match="raw.npz"):
-        results.read_raw(tmp_path)
+        pio.read_raw(tmp_path)
     np.savez(tmp_path / "raw.npz", something=np.zeros(3))
     with pytest.raises(ResultsError, match="raw.npz"):
-        results.read_raw(tmp_path)
+        pio.read_raw(tmp_path)
 
 
 # --------------------------------------------------------------------------- manifest
@@ -206,11 +205,11 @@ def test_manifest_round_trip(tmp_path: Path) -> None:
         "out": tmp_path,
         "timing": {"compile_s": 1.25, "run_s": np.float64(2.5)},
     }
-    path = results.write_manifest(tmp_path, manifest)
+    path = pio.write_manifest(tmp_path, manifest)
     raw_text = path.read_text()
-    assert json.loads(raw_text)["schema"] == results.SCHEMA
+    assert json.loads(raw_text)["schema"] == pio.SCHEMA
     assert next(iter(json.loads(raw_text))) == "schema"
-    back = results.read_manifest(tmp_path)
+    back = pio.read_manifest(tmp_path)
     assert back["schema"] == "pgjax.results/1"
     assert back["experiment"] == "bandit-variance"
     assert back["config"] == {"seeds": 1000, "ns": [1, 2, 4], "lr": 0.5, "nan": None}
@@ -220,28 +219,28 @@ def test_manifest_round_trip(tmp_path: Path) -> None:
 
 def test_write_manifest_requires_experiment(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="experiment"):
-        results.write_manifest(tmp_path, {"config": {}})
+        pio.write_manifest(tmp_path, {"config": {}})
 
 
 def test_read_manifest_errors(tmp_path: Path) -> None:
     with pytest.raises(ResultsError, match="manifest.json"):
-        results.read_manifest(tmp_path)
+        pio.read_manifest(tmp_path)
     (tmp_path / "manifest.json").write_text("{not json")
     with pytest.raises(ResultsError, match="manifest.json"):
-        results.read_manifest(tmp_path)
+        pio.read_manifest(tmp_path)
     (tmp_path / "manifest.json").write_text(json.dumps({"experiment": "x"}))
     with pytest.raises(ResultsError, match="schema"):
-        results.read_manifest(tmp_path)
+        pio.read_manifest(tmp_path)
     (tmp_path / "manifest.json").write_text(json.dumps({"schema": "other/2", "experiment": "x"}))
     with pytest.raises(ResultsError, match="other/2"):
-        results.read_manifest(tmp_path)
+        pio.read_manifest(tmp_path)
     (tmp_path / "manifest.json").write_text("[1, 2]")
     with pytest.raises(ResultsError, match="manifest.json"):
-        results.read_manifest(tmp_path)
+        pio.read_manifest(tmp_path)
 
 
 def test_environment_info_has_versions_and_never_crashes() -> None:
-    info = results.environment_info()
+    info = pio.environment_info()
     assert info["python"].count(".") == 2
     assert info["packages"]["numpy"] == np.__version__
     assert info["packages"]["pandas"] == pd.__version__
@@ -258,7 +257,7 @@ def test_environment_info_has_versions_and_never_crashes() -> None:
 def test_atomic_write_replaces_and_cleans_up(tmp_path: Path) -> None:
     target = tmp_path / "a.txt"
     target.write_text("old")
-    results.atomic_write_text(target, "new\n")
+    pio.atomic_write_text(target, "new\n")
     assert target.read_text() == "new\n"
     assert not tmp_leftovers(tmp_path)
 
@@ -272,7 +271,7 @@ def test_atomic_write_failure_keeps_old_file_and_removes_temp(tmp_path: Path, mo
 
     monkeypatch.setattr(os, "replace", broken_replace)
     with pytest.raises(OSError):
-        results.atomic_write_bytes(target, b"new")
+        pio.atomic_write_bytes(target, b"new")
     assert target.read_text() == "old"
     assert not tmp_leftovers(tmp_path)
 
@@ -286,7 +285,7 @@ def test_atomic_write_temp_name_is_git_ignored_pattern(tmp_path: Path, monkeypat
         real_replace(src, dst)
 
     monkeypatch.setattr(os, "replace", spy)
-    results.atomic_write_bytes(tmp_path / "figure.png", b"x")
+    pio.atomic_write_bytes(tmp_path / "figure.png", b"x")
     assert len(seen) == 1
     assert Path(seen[0]).match("*.tmp-*") and seen[0].startswith("figure.tmp-")
     assert seen[0].endswith(".png")
@@ -297,8 +296,8 @@ def test_atomic_write_temp_name_is_git_ignored_pattern(tmp_path: Path, monkeypat
 
 def _old_results(out: Path, experiment: str = "bandit", files: dict[str, str] | None = None) -> None:
     """A results folder as a finished run of ``experiment`` leaves it."""
-    with results.staged_output(out) as stage:
-        results.write_manifest(stage, {"experiment": experiment})
+    with pio.staged_output(out) as stage:
+        pio.write_manifest(stage, {"experiment": experiment})
         for name, text in (files or {"table.csv": "old table", "figure.png": "old figure"}).items():
             (stage / name).write_text(text)
 
@@ -328,10 +327,10 @@ def test_staged_output_replaces_the_whole_folder_in_one_step(tmp_path: Path, mon
     monkeypatch.setattr(os, "replace", spy_replace)
     monkeypatch.setattr(os, "rename", spy_rename)
     monkeypatch.setattr(staging, "_exchange", spy_exchange)
-    with results.staged_output(out) as stage:
+    with pio.staged_output(out) as stage:
         assert stage.parent == out.parent and stage.name.startswith(".bandit.tmp-")
-        results.write_manifest(stage, {"experiment": "bandit"})
-        results.write_table(make_table(), stage)
+        pio.write_manifest(stage, {"experiment": "bandit"})
+        pio.write_table(make_table(), stage)
         (stage / "sub").mkdir()
         (stage / "sub" / "x.txt").write_text("x")
         assert (out / "figure.png").read_text() == "old figure"  # nothing changes before the end
@@ -347,7 +346,7 @@ def test_staged_output_replaces_the_whole_folder_in_one_step(tmp_path: Path, mon
         "table.tex",
     ]
     assert (out / "sub" / "x.txt").read_text() == "x"
-    assert results.read_manifest(out)["files"] == [
+    assert pio.read_manifest(out)["files"] == [
         "manifest.json",
         "sub/x.txt",
         "table.csv",
@@ -358,7 +357,7 @@ def test_staged_output_replaces_the_whole_folder_in_one_step(tmp_path: Path, mon
     assert sorted(p.name for p in out.parent.iterdir()) == ["bandit"]
     assert not tmp_leftovers(tmp_path)
     assert oct(out.stat().st_mode & 0o777) == oct(0o777 & ~atomic._umask())
-    pd.testing.assert_frame_equal(results.read_table(out), make_table())
+    pd.testing.assert_frame_equal(pio.read_table(out), make_table())
 
 
 def test_staged_output_without_an_atomic_exchange_uses_two_renames(
@@ -367,8 +366,8 @@ def test_staged_output_without_an_atomic_exchange_uses_two_renames(
     out = tmp_path / "bandit"
     _old_results(out)
     monkeypatch.setattr(staging, "_exchange", lambda a, b: False)
-    with results.staged_output(out) as stage:
-        results.write_manifest(stage, {"experiment": "bandit"})
+    with pio.staged_output(out) as stage:
+        pio.write_manifest(stage, {"experiment": "bandit"})
         (stage / "table.csv").write_text("new table")
     assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "table.csv"]
     assert (out / "table.csv").read_text() == "new table"
@@ -392,8 +391,8 @@ def test_staged_output_cut_between_two_renames_keeps_the_old_folder(
 
     monkeypatch.setattr(os, "rename", second_rename_fails)
     with pytest.raises(KeyboardInterrupt):
-        with results.staged_output(out) as stage:
-            results.write_manifest(stage, {"experiment": "bandit"})
+        with pio.staged_output(out) as stage:
+            pio.write_manifest(stage, {"experiment": "bandit"})
             (stage / "table.csv").write_text("new table")
     monkeypatch.undo()
     assert (out / "table.csv").read_text() == "old table" and (out / "figure.png").exists()
@@ -403,7 +402,7 @@ def test_staged_output_cut_between_two_renames_keeps_the_old_folder(
     aside.mkdir()
     os.rename(out, aside / "x")
     (tmp_path / ".bandit.tmp-xyz").mkdir()  # and its stage
-    results.remove_stale(out)
+    pio.remove_stale(out)
     assert (out / "table.csv").read_text() == "old table"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bandit"]
 
@@ -415,9 +414,9 @@ def test_staged_output_failure_leaves_out_dir_untouched(tmp_path: Path, error: t
     (out / "table.csv").write_text("old table")
     (out / "manifest.json").write_text("old manifest")
     with pytest.raises(error):
-        with results.staged_output(out) as stage:
+        with pio.staged_output(out) as stage:
             (stage / "table.csv").write_text("new table")
-            results.write_manifest(stage, {"experiment": "bandit"})
+            pio.write_manifest(stage, {"experiment": "bandit"})
             raise error("boom")
     assert (out / "table.csv").read_text() == "old table"
     assert (out / "manifest.json").read_text() == "old manifest"
@@ -428,7 +427,7 @@ def test_staged_output_failure_leaves_out_dir_untouched(tmp_path: Path, error: t
 def test_staged_output_failure_creates_nothing(tmp_path: Path) -> None:
     out = tmp_path / "new" / "deeper" / "bandit"
     with pytest.raises(RuntimeError):
-        with results.staged_output(out) as stage:
+        with pio.staged_output(out) as stage:
             (stage / "table.csv").write_text("x")
             raise RuntimeError("boom")
     assert list(tmp_path.iterdir()) == []
@@ -441,10 +440,10 @@ def test_staged_output_carries_the_resume_store(tmp_path: Path) -> None:
     cell.parent.mkdir(parents=True)
     cell.write_bytes(b"cell")
     (cell.parent / "run.json").write_text(json.dumps({"experiment": "bandit"}))
-    with results.staged_output(out) as stage:
-        results.write_manifest(stage, {"experiment": "bandit"})
+    with pio.staged_output(out) as stage:
+        pio.write_manifest(stage, {"experiment": "bandit"})
     assert cell.read_bytes() == b"cell"
-    assert "cells/0123456789abcdef/cell.npz" not in results.read_manifest(out)["files"]
+    assert "cells/0123456789abcdef/cell.npz" not in pio.read_manifest(out)["files"]
 
 
 @pytest.mark.parametrize(
@@ -469,45 +468,45 @@ def test_staged_output_refuses_a_folder_that_is_not_this_experiments(tmp_path: P
     setup(out)
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     with pytest.raises(ResultsError, match=re.escape(reason)) as info:
-        with results.staged_output(out) as stage:
-            results.write_manifest(stage, {"experiment": "bandit"})
+        with pio.staged_output(out) as stage:
+            pio.write_manifest(stage, {"experiment": "bandit"})
             (stage / "table.csv").write_text("new")
     assert "--overwrite" in str(info.value) and "\n" not in str(info.value)
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bandit"]
-    with results.overwriting():  # --overwrite: replaced, the strangers gone
-        with results.staged_output(out) as stage:
-            results.write_manifest(stage, {"experiment": "bandit"})
+    with pio.overwriting():  # --overwrite: replaced, the strangers gone
+        with pio.staged_output(out) as stage:
+            pio.write_manifest(stage, {"experiment": "bandit"})
             (stage / "table.csv").write_text("new")
     assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "table.csv"]
 
 
 def test_a_folder_of_the_same_experiment_may_be_replaced(tmp_path: Path) -> None:
     out = tmp_path / "bandit"
-    assert results.foreign_content(out, "bandit") is None  # absent
+    assert pio.foreign_content(out, "bandit") is None  # absent
     out.mkdir()
-    assert results.foreign_content(out, "bandit") is None  # empty
+    assert pio.foreign_content(out, "bandit") is None  # empty
     (out / "cells" / "k").mkdir(parents=True)
     (out / "cells" / "k" / "a.npz").write_bytes(b"x")  # a stopped run: cells only, run.json not yet written
-    assert results.foreign_content(out, "bandit") is None
+    assert pio.foreign_content(out, "bandit") is None
     (out / "cells" / "k" / "run.json").write_text('{"experiment": "bandit"}')
-    assert results.foreign_content(out, "bandit") is None
+    assert pio.foreign_content(out, "bandit") is None
     (out / "figure.png").write_text("?")  # results without a manifest: not pgjax's to delete
-    assert "figure.png" in results.foreign_content(out, "bandit")
+    assert "figure.png" in pio.foreign_content(out, "bandit")
     (out / "figure.png").unlink()
-    (out / "manifest.json").write_text(json.dumps({"schema": results.SCHEMA, "experiment": "bandit"}))
+    (out / "manifest.json").write_text(json.dumps({"schema": pio.SCHEMA, "experiment": "bandit"}))
     (out / "figure.png").write_text("?")  # a manifest written before the files list: the usual suffixes
-    assert results.foreign_content(out, "bandit") is None
-    assert "holds the results of experiment 'bandit'" in results.foreign_content(out, "other")
+    assert pio.foreign_content(out, "bandit") is None
+    assert "holds the results of experiment 'bandit'" in pio.foreign_content(out, "other")
 
 
 def test_record_files_adds_what_plot_drew(tmp_path: Path) -> None:
     out = tmp_path / "bandit"
     _old_results(out)
     (out / "extra.png").write_text("drawn later")
-    assert "extra.png" in results.foreign_content(out, "bandit")
-    results.record_files(out, [out / "extra.png"])
-    assert results.foreign_content(out, "bandit") is None
+    assert "extra.png" in pio.foreign_content(out, "bandit")
+    pio.record_files(out, [out / "extra.png"])
+    assert pio.foreign_content(out, "bandit") is None
 
 
 # --------------------------------------------------------------------------- check_writable
@@ -515,11 +514,11 @@ def test_record_files_adds_what_plot_drew(tmp_path: Path) -> None:
 
 def test_check_writable_creates_nothing(tmp_path: Path) -> None:
     out = tmp_path / "a" / "b"
-    results.check_writable(out)
+    pio.check_writable(out)
     assert list(tmp_path.iterdir()) == []
     existing = tmp_path / "existing"
     existing.mkdir()
-    results.check_writable(existing)
+    pio.check_writable(existing)
     assert existing.is_dir() and list(existing.iterdir()) == []
 
 
@@ -527,9 +526,9 @@ def test_check_writable_fails_under_a_file(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("i am a file")
     with pytest.raises(ResultsError, match=r"cannot write to .*file.*: ") as info:
-        results.check_writable(blocker / "out")
+        pio.check_writable(blocker / "out")
     assert isinstance(info.value, PgjaxError)
     with pytest.raises(ResultsError, match="cannot write to"):
-        results.check_writable(blocker)  # out_dir itself is a file
+        pio.check_writable(blocker)  # out_dir itself is a file
     assert blocker.read_text() == "i am a file"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pgjax import results
+from pgjax import io as pio
 from pgjax.cells import CELL_SCHEMA
 
 HERE = Path(__file__).resolve().parent
@@ -141,11 +141,11 @@ def _visible_files_are_whole(out: Path, n_seeds: int = 300):
                 assert json.loads(str(data["identity"]))["schema"] == CELL_SCHEMA
                 assert data["estimates"].shape[0] == n_seeds
         elif path.name == "table.parquet":
-            results.read_table(out)
+            pio.read_table(out)
         elif path.name == "manifest.json":
-            results.read_manifest(out)
+            pio.read_manifest(out)
         elif path.name == "raw.npz":
-            results.read_raw(out)
+            pio.read_raw(out)
 
 
 def _cell_files(out: Path) -> list[Path]:
@@ -225,13 +225,13 @@ def test_sigkill_after_saved_cells_then_resume_loads_them_and_equals_uninterrupt
     proc = _pgjax(["run", "bandit-variance", *RUN, "--out", str(out), "--resume"], cache_env)
     stdout, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err
-    assert results.read_manifest(out)["execution"]["cells_loaded"] == 2 * per_estimator
+    assert pio.read_manifest(out)["execution"]["cells_loaded"] == 2 * per_estimator
     assert f"resumed: {2 * per_estimator} finished cell(s) reused" in stdout
     _visible_files_are_whole(out)
     assert not list((out / "cells").rglob("*.tmp-*")), "a killed write's temporary was left behind"
-    pd.testing.assert_frame_equal(results.read_table(out), results.read_table(uninterrupted))
-    got, _, _ = results.read_raw(out)
-    want, _, _ = results.read_raw(uninterrupted)
+    pd.testing.assert_frame_equal(pio.read_table(out), pio.read_table(uninterrupted))
+    got, _, _ = pio.read_raw(out)
+    want, _, _ = pio.read_raw(uninterrupted)
     for name in want:
         for n in want[name]:
             np.testing.assert_array_equal(got[name][n], want[name][n])
@@ -286,15 +286,15 @@ def test_changed_config_never_reuses_cells(tmp_path, cache_env, capsys):
     out = tmp_path / "run"
     small = ["--n-seeds", "50", "--ns", "4", "--estimators", "reinforce"]
     assert cli.main(["run", "bandit-variance", *small, "--out", str(out)]) == 0
-    first, _, _ = results.read_raw(out)
+    first, _, _ = pio.read_raw(out)
     for change in (["--seed", "1"],):  # every other config field: tests/test_cells.py
         capsys.readouterr()
         assert cli.main(["run", "bandit-variance", *small, *change, "--out", str(out), "--resume"]) == 0
         assert "resumed:" not in capsys.readouterr().out
-        manifest = results.read_manifest(out)
+        manifest = pio.read_manifest(out)
         assert manifest["execution"]["cells_loaded"] == 0
         assert manifest["config"][change[0][2:]] == float(change[1])
-        again, _, _ = results.read_raw(out)
+        again, _, _ = pio.read_raw(out)
         assert not np.array_equal(again["reinforce"][4], first["reinforce"][4])
         assert len(_cell_files(out)) == 1  # the stale cell was pruned
     assert cli.main(["run", "bandit-variance", *small, "--seed", "1", "--out", str(out), "--resume"]) == 0
@@ -342,7 +342,7 @@ def _flags(config: dict) -> list[str]:
 
 def _assert_same_raw_grid(out: Path, index: pd.DataFrame, estimates: np.ndarray):
     """raw.npz of ``out`` holds the cells ``index`` (axis values, estimator, n) with exactly ``estimates``."""
-    got = results.read_raw_grid(out)
+    got = pio.read_raw_grid(out)
     pd.testing.assert_frame_equal(got.index, index.reset_index(drop=True), check_dtype=False)
     np.testing.assert_array_equal(got.estimates, estimates)
 
@@ -360,7 +360,7 @@ def test_mohamed_fig3_on_four_devices_gives_the_one_device_estimates(tmp_path, c
     reference = mohamed2020_fig3.run(mohamed2020_fig3.Config(**FIG3), execution={"devices": 1})
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err
-    execution = results.read_manifest(out)["execution"]
+    execution = pio.read_manifest(out)["execution"]
     assert execution["devices"] == 4 and execution["sweeps"] == 2
     assert reference.sweep.execution["devices"] == 1
     index, estimates, _ = reference.sweep.stacked()  # one cell per (function, k, estimator)
@@ -393,13 +393,13 @@ def test_mohamed_fig2_resume_equals_an_uninterrupted_run(tmp_path):
         str(out),
     ]
     assert cli.main(args) == 0
-    uninterrupted = results.read_raw_grid(out)
+    uninterrupted = pio.read_raw_grid(out)
     cells = sorted(_cell_files(out))
     assert len(cells) == 2  # quadratic x (reinforce, pathwise)
     cells[0].unlink()  # as if the run had been killed before its second cell
     (out / "raw.npz").unlink()
     assert cli.main([*args, "--resume"]) == 0
-    execution = results.read_manifest(out)["execution"]
+    execution = pio.read_manifest(out)["execution"]
     assert execution["cells_loaded"] == 1 and execution["compiles"] == 1
     _assert_same_raw_grid(out, uninterrupted.index, uninterrupted.estimates)
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from pgjax.errors import ConfigError
-from pgjax.results import ResultsError
+from pgjax.io import ResultsError
 from pgjax.stats import unbiasedness_z
 from pgjax.training import TrainSetup, train
 

@@ -82,7 +82,7 @@ def write_report(
     out_dir: Path | str, json_name: str, markdown_name: str, result: Mapping[str, Any], markdown: str
 ) -> tuple[Path, Path]:
     """Writes ``result`` as JSON and ``markdown`` into ``out_dir`` (created if needed), each atomically."""
-    from pgjax.results import atomic_write_text
+    from pgjax.io import atomic_write_text
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -172,7 +172,7 @@ README_MARKERS = ("<!-- excerpt:bandit-variance -->", "<!-- /excerpt:bandit-vari
 
 def readme_with_excerpt(readme: str, table) -> str:
     """``readme`` with the text between the excerpt markers replaced by :func:`readme_excerpt`."""
-    from pgjax.results import with_excerpt
+    from pgjax.io import with_excerpt
 
     return with_excerpt(readme, README_MARKERS, readme_excerpt(table))
 
@@ -180,7 +180,7 @@ def readme_with_excerpt(readme: str, table) -> str:
 if __name__ == "__main__":  # python -m pgjax.experiments.bandit_variance: refresh the README excerpt
     from pathlib import Path
 
-    from pgjax.results import atomic_write_text, read_table
+    from pgjax.io import atomic_write_text, read_table
 
     readme = Path("README.md")
     atomic_write_text(readme, readme_with_excerpt(readme.read_text(), read_table(Path("results") / NAME)))

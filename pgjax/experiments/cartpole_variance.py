@@ -13,7 +13,7 @@ reference_se^2 / var). ``bias_se`` combines the estimator's standard error with 
 
 The snapshot is the named axis of a grid (:func:`pgjax.grid.run_grid`), each snapshot's reference gradient
 its setting's true gradient: the table has a ``snapshot`` column, and raw.npz holds every estimate with its
-snapshot and reference gradient as data (:func:`pgjax.results.read_raw_grid`). Same tables and figures as the
+snapshot and reference gradient as data (:func:`pgjax.io.read_raw_grid`). Same tables and figures as the
 foundation experiment, one figure per snapshot (figure-<snapshot>.png).
 """
 
@@ -26,7 +26,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from pgjax import results
+from pgjax import io as pio
 from pgjax.engine import MICRO_BATCH_ELEMENTS, Sweep, merge_executions, run_sweep
 from pgjax.errors import ConfigError
 from pgjax.estimators.base import EstimatorOptions, make, registry
@@ -153,7 +153,7 @@ def run(config: Config = Config(), *, progress=None, execution: dict | None = No
     The snapshot is the named axis of a grid (:func:`pgjax.grid.run_grid`): building a setting trains (or
     reloads) its policy and critic and measures its reference gradient, which is that setting's true
     gradient; the table has a ``snapshot`` column and raw.npz holds each estimate with its snapshot as data
-    (:func:`pgjax.results.read_raw_grid`)."""
+    (:func:`pgjax.io.read_raw_grid`)."""
     from pgjax.envs import make_environment
     from pgjax.policies import Critic, make_policy
 
@@ -295,9 +295,9 @@ def draw(folder) -> list[Path]:
     """Per snapshot, from the saved table: the variance figure, the bias figure and the paired variance ratio
     against REINFORCE (``figure-<snapshot>``, ``bias-<snapshot>``, ``ratio-<snapshot>``)."""
     folder = Path(folder)
-    table = results.read_table(folder)
+    table = pio.read_table(folder)
     if "snapshot" not in table.columns:
-        raise results.ResultsError(f"{folder / results.TABLE_FILE}: no snapshot column (not a {NAME} table)")
+        raise pio.ResultsError(f"{folder / pio.TABLE_FILE}: no snapshot column (not a {NAME} table)")
     paths = []
     manifest = plots.folder_manifest(folder)
     chosen = manifest.get("bias_estimators")

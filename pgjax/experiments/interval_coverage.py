@@ -24,7 +24,8 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
-from pgjax import results, stats
+from pgjax import io as pio
+from pgjax import stats
 from pgjax.engine import run_sweep
 from pgjax.errors import ConfigError
 from pgjax.experiment import ExperimentResult, Hooks, check_sample_sizes, exact_variances
@@ -280,8 +281,8 @@ def draw(folder) -> list[Path]:
     from pgjax.plotting import variance as plots
 
     folder = Path(folder)
-    table = results.read_frame(folder, "table")
-    manifest = results.read_manifest(folder)
+    table = pio.read_frame(folder, "table")
+    manifest = pio.read_manifest(folder)
     problems = list(dict.fromkeys(table["problem"]))
     quantities = list(dict.fromkeys(table["quantity"]))
     fig, axes = plt.subplots(
@@ -342,20 +343,20 @@ def save(result: ExperimentResult, out_dir, *, argv=None, overwrite=None) -> Pat
 
     out_dir = Path(out_dir)
     manifest = {
-        "schema": results.SCHEMA,
+        "schema": pio.SCHEMA,
         "experiment": NAME,
         "problem": result.problem,
         "config": _jsonable(dataclasses.asdict(result.config)),
         "command": list(sys.argv if argv is None else argv),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "environment": results.environment_info(),
+        "environment": pio.environment_info(),
         "interval_methods": list(stats.INTERVAL_METHODS),
         **_jsonable(result.info),
     }
-    with results.staged_output(out_dir, overwrite=overwrite) as stage:
-        results.write_frame(result.table, stage, "table")
-        results.write_frame(summary(result.table), stage, "summary")
-        results.write_manifest(stage, manifest)
+    with pio.staged_output(out_dir, overwrite=overwrite) as stage:
+        pio.write_frame(result.table, stage, "table")
+        pio.write_frame(summary(result.table), stage, "summary")
+        pio.write_manifest(stage, manifest)
         draw(stage)
     return out_dir
 
@@ -380,15 +381,15 @@ def readme_excerpt(summary_table: pd.DataFrame) -> str:
 
 def readme_with_excerpt(readme: str, summary_table: pd.DataFrame) -> str:
     """``readme`` with the text between the excerpt markers replaced by :func:`readme_excerpt`."""
-    from pgjax.results import with_excerpt
+    from pgjax.io import with_excerpt
 
     return with_excerpt(readme, README_MARKERS, readme_excerpt(summary_table))
 
 
 if __name__ == "__main__":  # python -m pgjax.experiments.interval_coverage: refresh the README excerpt
     readme = Path("README.md")
-    summary_table = results.read_frame(Path("results") / NAME, "summary")
-    results.atomic_write_text(readme, readme_with_excerpt(readme.read_text(), summary_table))
+    summary_table = pio.read_frame(Path("results") / NAME, "summary")
+    pio.atomic_write_text(readme, readme_with_excerpt(readme.read_text(), summary_table))
 
 
 #: The hooks `pgjax run`, `pgjax plot` and `pgjax table` use instead of pgjax's defaults (see pgjax.experiment.Hooks).

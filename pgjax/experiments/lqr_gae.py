@@ -21,7 +21,7 @@ taken. All GAE variants of one critic come from one rollout per seed
 (:class:`pgjax.estimators.trajectory.GAEGrid`), each exactly as the separate GAE(lambda) estimator computes it
 from the same key, and everything is compiled as one program. Extra table columns: ``bias_exact`` (the exact
 bias where known), ``critic`` and ``lam``; raw.npz holds each estimate with its critic and lambda as data
-(:func:`pgjax.results.read_raw_grid`). Figures: :func:`pgjax.plotting.settings.draw_gae`.
+(:func:`pgjax.io.read_raw_grid`). Figures: :func:`pgjax.plotting.settings.draw_gae`.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ what is left. Every point is measured on R seeds with a 95% CI and compared with
 The horizon is a named axis of a grid sweep (:func:`pgjax.grid.run_grid`): one fused sweep per horizon, each
 with its own exact gradient. The table has one row per (horizon, estimator, coordinate) with a ``horizon``
 column; raw.npz holds the per-seed estimates with the horizon of each as data
-(:func:`pgjax.results.read_raw_grid`). Figures (:func:`pgjax.plotting.settings.draw_horizon`): variance and the
+(:func:`pgjax.io.read_raw_grid`). Figures (:func:`pgjax.plotting.settings.draw_horizon`): variance and the
 paired variance ratio against REINFORCE, against H.
 """
 

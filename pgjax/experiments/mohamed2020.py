@@ -31,7 +31,7 @@ variances, so that function and k stay data.
 
 Outputs (see :func:`save`): the standard results table (``table.parquet``, one row per
 (estimator, function, k, param) with extra columns ``function`` and ``k``), ``raw.npz`` (per-seed estimates
-with their function and k as data, :func:`pgjax.results.read_raw_grid`; parameters ``mu`` and ``sigma``),
+with their function and k as data, :func:`pgjax.io.read_raw_grid`; parameters ``mu`` and ``sigma``),
 ``manifest.json``, the tidy table of plotted values
 ``values.{parquet,csv,md}`` (function, k, grid, estimator, param, var_exact, var_mc, var_lo, var_hi) and the
 figure (``figure2`` or ``figure3``, PNG and PDF), drawn from ``values.parquet`` only.
@@ -50,7 +50,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from pgjax import results
+from pgjax import io as pio
 from pgjax.engine import Sweep, run_sweep
 from pgjax.errors import ConfigError
 from pgjax.estimators import make_estimator
@@ -349,7 +349,7 @@ def run_figure(config: Config, *, name: str, figure: str, progress=None, executi
     table = summarise_grid(grid, experiment=name, reference=reference)
     # One estimator's rows after another's (then function, k and param), the order of the plotted values.
     rank = table["estimator"].map({n: i for i, n in enumerate(estimators)}).to_numpy()
-    table = results.normalize_table(table.iloc[np.argsort(rank, kind="stable")])
+    table = pio.normalize_table(table.iloc[np.argsort(rank, kind="stable")])
     values = pd.concat(value_rows + [_mc_rows(table)], ignore_index=True)
     values = values.loc[:, list(VALUES_COLUMNS)]
     return Result(
@@ -455,7 +455,7 @@ def write_values(values: pd.DataFrame, folder: Path) -> list[Path]:
 
     buffer = io.BytesIO()
     values.to_parquet(buffer, index=False)
-    lines = results.render_markdown(values).splitlines()
+    lines = pio.render_markdown(values).splitlines()
     last_row = max(i for i, line in enumerate(lines) if line.startswith("|"))
     md = "\n".join(lines[: last_row + 1])  # drop whatever footnote the generic renderer adds
     md += (
@@ -464,9 +464,9 @@ def write_values(values: pd.DataFrame, folder: Path) -> list[Path]:
         "and the exact value at the same k; numbers to 4 significant figures.\n"
     )
     return [
-        results.atomic_write_bytes(folder / VALUES_FILE, buffer.getvalue()),
-        results.atomic_write_text(folder / "values.csv", values.to_csv(index=False, lineterminator="\n")),
-        results.atomic_write_text(folder / "values.md", md),
+        pio.atomic_write_bytes(folder / VALUES_FILE, buffer.getvalue()),
+        pio.atomic_write_text(folder / "values.csv", values.to_csv(index=False, lineterminator="\n")),
+        pio.atomic_write_text(folder / "values.md", md),
     ]
 
 
@@ -474,14 +474,14 @@ def read_values(folder: str | Path) -> pd.DataFrame:
     """The plotted values of a results folder."""
     path = Path(folder) / VALUES_FILE
     if not path.is_file():
-        raise results.ResultsError(f"{path}: no table of plotted values (file not found)")
+        raise pio.ResultsError(f"{path}: no table of plotted values (file not found)")
     try:
         values = pd.read_parquet(path)
     except Exception as err:  # pyarrow raises several kinds
-        raise results.ResultsError(f"{path}: unreadable table of plotted values ({err})") from err
+        raise pio.ResultsError(f"{path}: unreadable table of plotted values ({err})") from err
     missing = [c for c in VALUES_COLUMNS if c not in values.columns]
     if missing:
-        raise results.ResultsError(f"{path}: not a table of plotted values (missing {', '.join(missing)})")
+        raise pio.ResultsError(f"{path}: not a table of plotted values (missing {', '.join(missing)})")
     return values
 
 
@@ -491,7 +491,7 @@ def draw(folder: str | Path) -> list[Path]:
 
     folder = Path(folder)
     values = read_values(folder)
-    info = results.read_manifest(folder)
+    info = pio.read_manifest(folder)
     config = info.get("config", {})
     settings = info.get("paper_settings") or {f: PAPER_SETTINGS[f] for f in values["function"].unique()}
     return plot_functions.plot_variance_vs_k(
@@ -505,12 +505,12 @@ def draw(folder: str | Path) -> list[Path]:
 
 def save(result: Result, out_dir: str | Path, *, argv: list[str] | None = None) -> Path:
     """Writes table (parquet/csv/md/tex), raw.npz, manifest.json, values.{parquet,csv,md} and the figure into
-    ``out_dir`` atomically (staged; see :func:`pgjax.results.staged_output`)."""
+    ``out_dir`` atomically (staged; see :func:`pgjax.io.staged_output`)."""
     out_dir = Path(out_dir)
-    with results.staged_output(out_dir) as stage:
-        results.write_table(result.table, stage)
+    with pio.staged_output(out_dir) as stage:
+        pio.write_table(result.table, stage)
         write_raw(stage, result.sweep)
         write_values(result.values, stage)
-        results.write_manifest(stage, manifest(result, argv))
+        pio.write_manifest(stage, manifest(result, argv))
         draw(stage)
     return out_dir

@@ -24,7 +24,7 @@ import dataclasses
 import math
 from pathlib import Path
 
-from pgjax import results
+from pgjax import io as pio
 from pgjax.errors import ConfigError
 from pgjax.estimators import ALL_ESTIMATORS, check_estimators, make_estimator
 from pgjax.estimators.base import Estimator, registry
@@ -175,7 +175,7 @@ def draw(folder: str | Path) -> list[Path]:
 
     folder = Path(folder)
     paths = plots.draw_all(folder)
-    table = results.read_table(folder)
+    table = pio.read_table(folder)
     title = plots.figure_title(plots.folder_manifest(folder), table)
     paths += plot_functions.plot_work_variance(table, folder / "cost", title=title)
     return paths

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pgjax import results
+from pgjax import io as pio
 from pgjax.errors import ConfigError
 from pgjax.estimators.episodic import SIGNALS
 from pgjax.experiment import Hooks, check_estimator_names
@@ -235,7 +235,7 @@ def manifest(result: TrainingResult, argv=None) -> dict[str, Any]:
 
     cfg = result.config
     return {
-        "schema": results.SCHEMA,
+        "schema": pio.SCHEMA,
         "experiment": result.experiment,
         "problem": result.problem,
         "title": f"{result.experiment}: {result.config.env}, {result.config.policy} policy, "
@@ -243,7 +243,7 @@ def manifest(result: TrainingResult, argv=None) -> dict[str, Any]:
         "config": _jsonable(dataclasses.asdict(cfg)),
         "command": list(sys.argv if argv is None else argv),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "environment": results.environment_info(),
+        "environment": pio.environment_info(),
         "seed_scheme": "run i: key fold_in(jax.random.key(seed), i), the same for every variant and learning rate",
         "seed": cfg.seed,
         "n_seeds": cfg.n_seeds,
@@ -256,14 +256,14 @@ def manifest(result: TrainingResult, argv=None) -> dict[str, Any]:
 def save(result: TrainingResult, out_dir, *, argv=None) -> Path:
     """Writes the tables, raw metrics, figures and manifest atomically (staged, then moved)."""
     out_dir = Path(out_dir)
-    with results.staged_output(out_dir) as stage:
-        results.write_frame(result.table, stage, "table")
-        results.write_frame(result.curves, stage, "curves")
-        results.write_frame(result.improvement, stage, "improvement")
+    with pio.staged_output(out_dir) as stage:
+        pio.write_frame(result.table, stage, "table")
+        pio.write_frame(result.curves, stage, "curves")
+        pio.write_frame(result.improvement, stage, "improvement")
         buffer = io.BytesIO()
         np.savez_compressed(buffer, **result.raw)
-        results.atomic_write_bytes(stage / "raw.npz", buffer.getvalue())
-        results.write_manifest(stage, manifest(result, argv))
+        pio.atomic_write_bytes(stage / "raw.npz", buffer.getvalue())
+        pio.write_manifest(stage, manifest(result, argv))
         draw(stage)
     return out_dir
 
@@ -282,10 +282,10 @@ TABLES = ("table", "curves", "improvement")
 def retable(folder) -> str:
     """Re-renders every table of a results folder from its parquet file (``pgjax table`` calls this) and
     returns the Markdown of the final-return table."""
-    frames = {stem: results.read_frame(folder, stem) for stem in TABLES}  # read all before writing any
+    frames = {stem: pio.read_frame(folder, stem) for stem in TABLES}  # read all before writing any
     for stem, frame in frames.items():
-        results.write_frame(frame, folder, stem, parquet=False)  # the parquet files are the source: kept
-    return results.render_markdown(frames["table"])
+        pio.write_frame(frame, folder, stem, parquet=False)  # the parquet files are the source: kept
+    return pio.render_markdown(frames["table"])
 
 
 def headline(result: TrainingResult) -> pd.DataFrame:

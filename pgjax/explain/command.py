@@ -109,16 +109,16 @@ def options_from_markdown(text: str) -> Options:
 
 def check_writable(out: str | os.PathLike[str]) -> None:
     """ConfigError("out", ...) unless the Markdown file and the figures folder next to it can be written."""
-    from pgjax import results
+    from pgjax import io as pio
 
     path = Path(out)
     if path.is_dir():
         raise ConfigError("out", f"{out} is a folder; give a file name such as {DEFAULT_OUT}")
     figures = path.parent / Path(figure_name(path)).parent
     try:
-        results.check_writable(path.parent if str(path.parent) else ".")
-        results.check_writable(figures)
-    except results.ResultsError as err:
+        pio.check_writable(path.parent if str(path.parent) else ".")
+        pio.check_writable(figures)
+    except pio.ResultsError as err:
         raise ConfigError("out", str(err)) from None
 
 
@@ -134,15 +134,15 @@ def build(options: Options, sizes=None):
 
 def write(numbers, document, out: str | os.PathLike[str]) -> list[Path]:
     """Writes the figure, then the Markdown file, each atomically; returns their paths."""
-    from pgjax import results
+    from pgjax import io as pio
     from pgjax.explain import figure
     from pgjax.explain.document import render_markdown
 
     path = Path(out)
     fig_path = path.parent / figure_name(path)
     fig_path.parent.mkdir(parents=True, exist_ok=True)
-    results.atomic_write_bytes(fig_path, figure.draw(numbers))
-    results.atomic_write_text(path, render_markdown(document))
+    pio.atomic_write_bytes(fig_path, figure.draw(numbers))
+    pio.atomic_write_text(path, render_markdown(document))
     return [path, fig_path]
 
 

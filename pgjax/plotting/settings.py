@@ -32,7 +32,8 @@ import pandas as pd
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
 
-from pgjax import results, styles
+from pgjax import io as pio
+from pgjax import styles
 from pgjax.plotting.variance import (
     STYLE,
     figure_title,
@@ -142,8 +143,8 @@ def _handles(names, all_names):
 
 def _manifest(folder: Path) -> dict:
     try:
-        return results.read_manifest(folder)
-    except results.ResultsError:
+        return pio.read_manifest(folder)
+    except pio.ResultsError:
         return {}
 
 
@@ -182,9 +183,9 @@ def draw_horizon(folder: str | Path) -> list[Path]:
     """``figure`` (variance against H and, below, the variance ratio against REINFORCE on the same seeds with
     its paired interval) and ``bias`` (standardised bias against H)."""
     folder = Path(folder)
-    table = results.read_table(folder)
+    table = pio.read_table(folder)
     if "horizon" not in table.columns:
-        raise results.ResultsError(f"{folder / results.TABLE_FILE}: not an lqr-horizon table (no horizon column)")
+        raise pio.ResultsError(f"{folder / pio.TABLE_FILE}: not an lqr-horizon table (no horizon column)")
     manifest = _manifest(folder)
     estimators = ordered_unique(table["estimator"])
     params = ordered_unique(table["param"])
@@ -326,10 +327,10 @@ def draw_gae(folder: str | Path) -> list[Path]:
     """``figure`` (bias, variance, MSE and the variance ratio against REINFORCE, against lambda) and ``bias``
     (bias against lambda)."""
     folder = Path(folder)
-    table = results.read_table(folder)
+    table = pio.read_table(folder)
     for col in ("lam", "critic"):
         if col not in table.columns:
-            raise results.ResultsError(f"{folder / results.TABLE_FILE}: not an lqr-gae table (no {col} column)")
+            raise pio.ResultsError(f"{folder / pio.TABLE_FILE}: not an lqr-gae table (no {col} column)")
     manifest = _manifest(folder)
     params = ordered_unique(table["param"])
     is_gae = np.isfinite(table["lam"].to_numpy(float))
@@ -519,7 +520,7 @@ def draw_variance(folder: str | Path) -> list[Path]:
     from pgjax.plotting.variance import plot_variance
 
     folder = Path(folder)
-    table = results.read_table(folder)
+    table = pio.read_table(folder)
     manifest = _manifest(folder)
     estimators = ordered_unique(table["estimator"])
     title = figure_title(manifest, table)

@@ -34,7 +34,8 @@ import pandas as pd
 from matplotlib.lines import Line2D
 from matplotlib.ticker import EngFormatter
 
-from pgjax import results, styles
+from pgjax import io as pio
+from pgjax import styles
 from pgjax.plotting.variance import (
     STYLE,
     _check_columns,
@@ -292,26 +293,26 @@ def _read(path: Path, needed: Sequence[str], numeric: Sequence[str], what: str) 
     import pyarrow.parquet as pq
 
     if not path.is_file():
-        raise results.ResultsError(f"{path}: no {what} (file not found)")
+        raise pio.ResultsError(f"{path}: no {what} (file not found)")
     try:
         table = pq.read_table(path).to_pandas()
     except (pa.ArrowException, OSError, ValueError) as err:
         message = " ".join(str(err).split())
-        raise results.ResultsError(f"{path}: unreadable {what} ({message})") from err
+        raise pio.ResultsError(f"{path}: unreadable {what} ({message})") from err
     missing = [c for c in needed if c not in table.columns]
     if missing:
-        raise results.ResultsError(f"{path}: not a {what} (missing columns: {', '.join(missing)})")
+        raise pio.ResultsError(f"{path}: not a {what} (missing columns: {', '.join(missing)})")
     wrong = [c for c in numeric if not pd.api.types.is_numeric_dtype(table[c]) or pd.api.types.is_bool_dtype(table[c])]
     if wrong:
-        raise results.ResultsError(f"{path}: not a {what} (non-numeric columns: {', '.join(wrong)})")
+        raise pio.ResultsError(f"{path}: not a {what} (non-numeric columns: {', '.join(wrong)})")
     return table
 
 
 def _manifest(folder: Path) -> dict[str, Any]:
     """The folder's manifest, or {} when there is none (a present but bad one raises ResultsError)."""
-    if not (folder / results.MANIFEST_FILE).exists():
+    if not (folder / pio.MANIFEST_FILE).exists():
         return {}
-    return results.read_manifest(folder)
+    return pio.read_manifest(folder)
 
 
 def _fmt(value: Any) -> str:
@@ -399,7 +400,7 @@ def draw(folder: str | Path) -> list[Path]:
     improvement_path = folder / IMPROVEMENT_FILE
     curves = _read(curves_path, _CURVE_NEEDED, _CURVE_NUMERIC, "learning-curve table")
     if len(curves) == 0:
-        raise results.ResultsError(f"{curves_path}: learning-curve table has no rows")
+        raise pio.ResultsError(f"{curves_path}: learning-curve table has no rows")
     improvement = _read(improvement_path, _IMPROVEMENT_NEEDED, _IMPROVEMENT_NUMERIC, "improvement table")
     manifest = _manifest(folder)
     title = _title(manifest)

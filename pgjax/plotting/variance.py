@@ -1,6 +1,6 @@
 """Paper-style figures drawn from a saved results table.
 
-Figures are drawn only from the tidy table of :mod:`pgjax.results` (never from
+Figures are drawn only from the tidy table of :mod:`pgjax.io` (never from
 live arrays), so any figure can be redrawn from a results folder with
 :func:`draw_all`. Matplotlib only, Agg backend; style settings are applied with
 ``rc_context`` (the caller's ``rcParams`` are never changed). PDFs embed their
@@ -53,7 +53,8 @@ from matplotlib.ticker import (
     NullLocator,
 )
 
-from pgjax import results, styles
+from pgjax import io as pio
+from pgjax import styles
 
 __all__ = [
     "PALETTE",
@@ -591,7 +592,7 @@ def save_figure(fig: Figure, stem: Path) -> list[Path]:
         # no CreationDate in a PDF: re-drawing the same table gives the same bytes
         fig.savefig(buffer, format=fmt, dpi=_DPI, metadata={"CreationDate": None} if fmt == "pdf" else None)
         path = stem.with_name(stem.name + "." + fmt)
-        results.atomic_write_bytes(path, buffer.getvalue())
+        pio.atomic_write_bytes(path, buffer.getvalue())
         paths.append(path)
     return paths
 
@@ -707,7 +708,7 @@ def plot_variance(
     cell are marked ``(!)`` in the legend and the caption says so.
 
     Args:
-      table: a results table (see :mod:`pgjax.results`); needs at least
+      table: a results table (see :mod:`pgjax.io`); needs at least
         ``estimator, param, n, n_seeds, var, var_lo, var_hi`` (``var_exact``
         and ``n_nonfinite`` are used when present).
       stem: output path without suffix; writes ``stem.png`` (200 dpi) and
@@ -1071,8 +1072,8 @@ def ratio_axis(ax: Any) -> None:
 def folder_manifest(folder: Path) -> dict[str, Any]:
     """The folder's manifest, or {} when it has none or an unreadable one (figures then use the table)."""
     try:
-        return results.read_manifest(folder)
-    except results.ResultsError:
+        return pio.read_manifest(folder)
+    except pio.ResultsError:
         return {}
 
 
@@ -1117,7 +1118,7 @@ def draw_variance_figures(
 def draw_all(folder: str | Path) -> list[Path]:
     """Redraw every figure of a results folder from its saved table and manifest.
 
-    Reads ``<folder>/table.parquet`` with :func:`pgjax.results.read_table`
+    Reads ``<folder>/table.parquet`` with :func:`pgjax.io.read_table`
     and writes ``figure.png``/``figure.pdf`` (:func:`plot_variance`),
     ``bias.png``/``bias.pdf`` (:func:`plot_bias`) and, when the table has
     variance ratios, ``ratio.png``/``ratio.pdf`` (:func:`plot_ratio`) into the
@@ -1131,9 +1132,9 @@ def draw_all(folder: str | Path) -> list[Path]:
       ResultsError: the table is missing, corrupt, foreign or empty.
     """
     folder = Path(folder)
-    table = results.read_table(folder)
+    table = pio.read_table(folder)
     if len(table) == 0:
-        raise results.ResultsError(f"{folder / results.TABLE_FILE}: results table has no rows")
+        raise pio.ResultsError(f"{folder / pio.TABLE_FILE}: results table has no rows")
     manifest = folder_manifest(folder)
     # The manifest may name the estimators worth a bias panel (the biased ones and a comparator).
     chosen = manifest.get("bias_estimators")
