@@ -33,29 +33,19 @@ there is process noise)], with x_0 = x0_mean + x0_cov^{1/2} z_0 and w_t = proces
 policy every state and action is affine in xi, so every per-step reward r_t, per-step score
 psi_t = grad log pi(u_t | x_t), value V_t(x_t), TD residual and reward-to-go is a QUADRATIC polynomial
 q(xi) = xi' M xi + b' xi + c. :meth:`LinearQuadraticRegulator.gaussian_representation` extracts (M, b, c) for
-all of them by automatic differentiation at xi = 0 (exact, because they are exactly quadratic). A
-single-trajectory estimate g_c = sum_k p_k a_k is then a sum of products of quadratics, and its first two
-moments are exact finite sums of traces, from the joint cumulants of quadratic forms of a standard normal
-(the log moment-generating function of xi' M xi + b' xi + c is
--1/2 log det(I - 2M) + c + 1/2 b' (I - 2M)^{-1} b; expanding it gives)
+all of them by automatic differentiation at xi = 0 (exact, because they are exactly quadratic). The exact
+moments of sums of products of such quadratics are in :mod:`pgjax.problems.lqr.moments`;
+:meth:`LinearQuadraticRegulator.score_moments` uses them for the whole-trajectory score, and
+:mod:`pgjax.estimators.trajectory` for the per-step estimators.
 
-    kappa(q1)          = tr M1 + c1,
-    kappa(q1,q2)       = 2 tr(M1 M2) + b1' b2,
-    kappa(q1,q2,q3)    = 8 tr(M1 M2 M3) + 2 (b2' M1 b3 + b1' M2 b3 + b1' M3 b2),
-    kappa(q1,q2,q3,q4) = 16 [tr(M1 M2 M3 M4) + tr(M1 M2 M4 M3) + tr(M1 M3 M2 M4)]
-                         + 2 sum_{sigma in S_4} b_sigma1' M_sigma2 M_sigma3 b_sigma4,
-
-and moments from cumulants by summing over set partitions (:func:`moment2`, :func:`moment3`,
-:func:`moment4`). This gives exact single-trajectory variances of REINFORCE, reward-to-go, every baseline
-that is a fixed quadratic of the state, GAE with a quadratic critic, and the pathwise estimator, at a cost
-of O(P H^2 D^3) (``tests/test_lqr.py`` checks the formulas against an independent polynomial (Isserlis)
-expansion and against the autodiff derivatives of the moment-generating function).
+This module holds the problem (:class:`LinearQuadraticRegulator`, its :class:`LQRParams` and
+:class:`Trajectory`), the small fused matrix helpers its rollout and :mod:`pgjax.problems.lqr.pgpe` share,
+and :func:`evaluate_quadratic_values`, which the trajectory estimators use for quadratic critics.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import math
 from collections.abc import Sequence
 
@@ -67,174 +57,12 @@ from jax.flatten_util import ravel_pytree
 
 from pgjax.errors import ConfigError
 from pgjax.problems.base import ScoreMoments
+from pgjax.problems.lqr.moments import Quadratic, combine, moment2, moment3, moment4, quadratic_coefficients
 from pgjax.returns import discounts as discount_factors
 from pgjax.returns import returns_to_go
 from pgjax.tree_util import vary_like
 
 Matrix = tuple[tuple[float, ...], ...]
-
-
-# ==========================================================================================================
-# Exact moments of quadratic polynomials of a standard normal vector
-# ==========================================================================================================
-
-
-@struct.dataclass
-class Quadratic:
-    """A batch of quadratic polynomials q(xi) = xi' M xi + b' xi + c of xi ~ N(0, I_D).
-
-    M: (..., D, D) symmetric; b: (..., D); c: (...). Quadratics form a vector space: see :func:`combine`.
-    """
-
-    M: jax.Array
-    b: jax.Array
-    c: jax.Array
-
-    def __getitem__(self, index) -> Quadratic:
-        return Quadratic(M=self.M[index], b=self.b[index], c=self.c[index])
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return tuple(self.c.shape)
-
-    def __add__(self, other: Quadratic) -> Quadratic:
-        return Quadratic(M=self.M + other.M, b=self.b + other.b, c=self.c + other.c)
-
-    def __sub__(self, other: Quadratic) -> Quadratic:
-        return Quadratic(M=self.M - other.M, b=self.b - other.b, c=self.c - other.c)
-
-    def scale(self, weights) -> Quadratic:
-        """Multiplies each polynomial by ``weights`` (broadcast against the batch shape)."""
-        w = jnp.asarray(weights)
-        return Quadratic(M=self.M * w[..., None, None], b=self.b * w[..., None], c=self.c * w)
-
-    def shift(self, constant) -> Quadratic:
-        """Adds ``constant`` (broadcast against the batch shape) to each polynomial."""
-        c = self.c + constant
-        shape = c.shape
-        return Quadratic(
-            M=jnp.broadcast_to(self.M, shape + self.M.shape[-2:]),
-            b=jnp.broadcast_to(self.b, shape + self.b.shape[-1:]),
-            c=c,
-        )
-
-
-def combine(weights: jax.Array, q: Quadratic, axis_spec: str = "jk") -> Quadratic:
-    """Linear combinations sum_k W[j, k] q_k over the leading axis k of ``q``; W: (J, K) -> batch (J, ...)."""
-    w = jnp.asarray(weights, q.c.dtype)
-    return Quadratic(
-        M=jnp.einsum("jk,k...->j...", w, q.M),
-        b=jnp.einsum("jk,k...->j...", w, q.b),
-        c=jnp.einsum("jk,k...->j...", w, q.c),
-    )
-
-
-def quadratic_coefficients(fn, dim: int, dtype) -> Quadratic:
-    """(M, b, c) of a function R^D -> R^shape that is exactly quadratic, by autodiff at xi = 0."""
-    zero = jnp.zeros((dim,), dtype)
-    c = fn(zero)
-    b = jax.jacfwd(fn)(zero)
-    hess = jax.jacfwd(jax.jacfwd(fn))(zero)
-    M = 0.25 * (hess + jnp.swapaxes(hess, -1, -2))
-    return Quadratic(M=M, b=b, c=c)
-
-
-def quadratic_mean(q: Quadratic) -> jax.Array:
-    """E[q] = tr M + c."""
-    return jnp.trace(q.M, axis1=-2, axis2=-1) + q.c
-
-
-def _frob(x, y):
-    return jnp.sum(x * y, axis=(-2, -1))
-
-
-def _mv(M, v):
-    return jnp.einsum("...ij,...j->...i", M, v)
-
-
-def _dot(u, v):
-    return jnp.sum(u * v, axis=-1)
-
-
-def quadratic_cov(q1: Quadratic, q2: Quadratic) -> jax.Array:
-    """kappa(q1, q2) = Cov(q1, q2) = 2 tr(M1 M2) + b1' b2 (batched, broadcasting)."""
-    return 2.0 * _frob(q1.M, q2.M) + _dot(q1.b, q2.b)
-
-
-def moment2(q1: Quadratic, q2: Quadratic) -> jax.Array:
-    """E[q1 q2]."""
-    return quadratic_cov(q1, q2) + quadratic_mean(q1) * quadratic_mean(q2)
-
-
-def _kappa3(qs, Mb, tr3):
-    """Third joint cumulant of qs[i], qs[j], qs[k] given the matrix-vector products Mb[j][i] = M_j b_i."""
-
-    def kappa(i, j, k):
-        bpart = _dot(qs[j].b, Mb[i][k]) + _dot(qs[i].b, Mb[j][k]) + _dot(qs[i].b, Mb[k][j])
-        return 8.0 * tr3 + 2.0 * bpart
-
-    return kappa
-
-
-def moment3(q1: Quadratic, q2: Quadratic, q3: Quadratic) -> jax.Array:
-    """E[q1 q2 q3] (single polynomials; vmap for batches)."""
-    qs = (q1, q2, q3)
-    mu = [quadratic_mean(q) for q in qs]
-    k2 = lambda i, j: quadratic_cov(qs[i], qs[j])
-    Mb = [[_mv(qs[j].M, qs[i].b) for i in range(3)] for j in range(3)]
-    tr3 = _frob(q1.M @ q2.M, q3.M)
-    k3 = _kappa3(qs, Mb, tr3)(0, 1, 2)
-    return mu[0] * mu[1] * mu[2] + k2(0, 1) * mu[2] + k2(0, 2) * mu[1] + k2(1, 2) * mu[0] + k3
-
-
-_PERMS4 = np.array(list(itertools.permutations(range(4))), dtype=np.int32)  # (24, 4)
-
-
-def moment4(q1: Quadratic, q2: Quadratic, q3: Quadratic, q4: Quadratic) -> jax.Array:
-    """E[q1 q2 q3 q4] (single polynomials; vmap for batches), from joint cumulants (see module docstring)."""
-    qs = (q1, q2, q3, q4)
-    mu = [quadratic_mean(q) for q in qs]
-    k2 = {(i, j): quadratic_cov(qs[i], qs[j]) for i in range(4) for j in range(i + 1, 4)}
-    Mb = [[_mv(qs[j].M, qs[i].b) for i in range(4)] for j in range(4)]  # Mb[j][i] = M_j b_i
-    m01, m23 = q1.M @ q2.M, q3.M @ q4.M
-    m02, m13 = q1.M @ q3.M, q2.M @ q4.M
-    tr = {
-        (0, 1, 2): _frob(m01, q3.M),
-        (0, 1, 3): _frob(m01, q4.M),
-        (0, 2, 3): _frob(m23, q1.M),
-        (1, 2, 3): _frob(m23, q2.M),
-    }
-    k3 = {ijk: _kappa3(qs, Mb, t)(*ijk) for ijk, t in tr.items()}
-    tr4 = _frob(m01, jnp.swapaxes(m23, -1, -2)) + _frob(m01, m23) + _frob(m02, jnp.swapaxes(m13, -1, -2))
-    mb = jnp.stack([jnp.stack(row) for row in Mb])  # (4 [j], 4 [i], D)
-    # sum over sigma in S_4 of (M_s2 b_s1) . (M_s3 b_s4)
-    left = mb[_PERMS4[:, 1], _PERMS4[:, 0]]
-    right = mb[_PERMS4[:, 2], _PERMS4[:, 3]]
-    k4 = 16.0 * tr4 + 2.0 * jnp.sum(left * right)
-    total = mu[0] * mu[1] * mu[2] * mu[3]
-    for (i, j), v in k2.items():
-        others = [mu[k] for k in range(4) if k not in (i, j)]
-        total = total + v * others[0] * others[1]
-    for ijk, v in k3.items():
-        (other,) = [k for k in range(4) if k not in ijk]
-        total = total + v * mu[other]
-    total = total + k4 + k2[(0, 1)] * k2[(2, 3)] + k2[(0, 2)] * k2[(1, 3)] + k2[(0, 3)] * k2[(1, 2)]
-    return total
-
-
-def product_sum_moments(p: Quadratic, a: Quadratic) -> tuple[jax.Array, jax.Array]:
-    """First and second moments of S = sum_k p_k a_k for batches p, a with one leading axis k.
-
-    Returns (E[S], E[S^2]); the second moment sums E[p_t a_t p_s a_s] over all pairs (t, s), O(k^2 D^3).
-    """
-    mean = jnp.sum(jax.vmap(moment2)(p, a))
-
-    def row(t):
-        pt, at = p[t], a[t]
-        return jnp.sum(jax.vmap(lambda ps, as_: moment4(pt, at, ps, as_))(p, a))
-
-    second = jnp.sum(jax.lax.map(row, jnp.arange(p.c.shape[0])))
-    return mean, second
 
 
 _vary_like = vary_like  # kept under its old name for the trajectory estimators
@@ -260,11 +88,6 @@ def _psd_sqrt(cov: np.ndarray) -> np.ndarray:
     """Symmetric square root of a symmetric positive semi-definite matrix."""
     vals, vecs = np.linalg.eigh(cov)
     return (vecs * np.sqrt(np.clip(vals, 0.0, None))) @ vecs.T
-
-
-# ==========================================================================================================
-# The problem
-# ==========================================================================================================
 
 
 @struct.dataclass
@@ -912,206 +735,9 @@ def _score_moments_from_rep(rewards: Quadratic, scores: Quadratic, pathwise: Qua
     }
 
 
-# ==========================================================================================================
-# A helper shared with the trajectory estimators
-# ==========================================================================================================
-
-
 def evaluate_quadratic_values(Ps: jax.Array, cs: jax.Array, states: jax.Array) -> jax.Array:
     """x_t' P_t x_t + c_t for batch-minor states (H, m, n), P (H, m, m), c (H,): shape (H, n)."""
     if states.shape[-2] == 1:
         return Ps[:, 0, 0, None] * states[:, 0] ** 2 + cs[:, None]
     Px = jnp.sum(Ps[:, :, :, None] * states[:, None, :, :], axis=2)  # (H, m, n)
     return jnp.sum(states * Px, axis=1) + cs[:, None]
-
-
-#: Named systems for experiments (see :func:`make_system`).
-SYSTEMS = ("scalar", "double_integrator")
-
-
-def make_system(
-    system: str,
-    *,
-    horizon: int,
-    gain: Sequence[float],
-    sigma: float,
-    x0: Sequence[float],
-    x0_std: float = 0.0,
-    process_std: float = 0.0,
-    discount: float = 1.0,
-) -> LinearQuadraticRegulator:
-    """A named system with a given policy, validating with the experiments' field names.
-
-    ``scalar``: x' = x + u + w, r = -(x^2 + 0.1 u^2) (m = a = 1; gain is (k,)).
-    ``double_integrator``: (position, velocity) with dt = 0.2, r = -(p^2 + 0.1 v^2 + 0.1 u^2)
-    (m = 2, a = 1; gain is (k_p, k_v)).
-    """
-    if system not in SYSTEMS:
-        raise ConfigError("system", f"unknown system {system!r}; choose from {', '.join(SYSTEMS)}")
-    m = 1 if system == "scalar" else 2
-    if len(gain) != m:
-        raise ConfigError("gain", f"the {system} system needs {m} gain(s) (got {len(gain)})")
-    if len(x0) != m:
-        raise ConfigError("x0", f"the {system} system needs an initial state of length {m} (got {len(x0)})")
-    if not all(math.isfinite(g) for g in gain):
-        raise ConfigError("gain", f"must be finite (got {tuple(gain)})")
-    if not (math.isfinite(sigma) and sigma > 0):
-        raise ConfigError("sigma", f"must be > 0 (got {sigma})")
-    for field, value in (("x0_std", x0_std), ("process_std", process_std)):
-        if not (math.isfinite(value) and value >= 0):
-            raise ConfigError(field, f"must be >= 0 (got {value})")
-    if isinstance(horizon, bool) or int(horizon) != horizon or horizon < 1:
-        raise ConfigError("horizon", f"must be an integer >= 1 (got {horizon})")
-    if not (math.isfinite(discount) and 0 < discount <= 1):
-        raise ConfigError("discount", f"must be in (0, 1] (got {discount})")
-    common = dict(
-        sigma=float(sigma),
-        horizon=int(horizon),
-        x0_std=float(x0_std),
-        process_std=float(process_std),
-        discount=float(discount),
-    )
-    if system == "scalar":
-        return LinearQuadraticRegulator.scalar(k=float(gain[0]), x0=float(x0[0]), **common)
-    return LinearQuadraticRegulator.double_integrator(K=tuple(float(g) for g in gain), x0=tuple(x0), **common)
-
-
-# ==========================================================================================================
-# Parameter-exploring policy gradients (PGPE) on the same systems
-# ==========================================================================================================
-
-
-@struct.dataclass
-class PGPEParams:
-    """Hyper-parameters of PGPE: K_mean (a, m), the mean of the gain distribution; log_sigma_K (a, m), the
-    log of its per-entry standard deviations."""
-
-    K_mean: jax.Array
-    log_sigma_K: jax.Array
-
-
-@struct.dataclass
-class PGPEOutcome:
-    """A batch of n episodes: gains (a, m, n), the K' each episode used; traj, the deterministic rollouts."""
-
-    gains: jax.Array
-    traj: Trajectory
-
-
-@dataclasses.dataclass(frozen=True)
-class ParameterExploringLQR:
-    """Parameter-exploring policy gradients (PGPE; Sehnke et al. 2010) on an LQR system: the noise is in the
-    parameters, not the actions. Each episode draws a gain K' = K_mean + sigma_K * xi (xi ~ N(0, I), entry by
-    entry) once and runs the DETERMINISTIC policy u_t = K' x_t; the reward is the episode's return. The
-    objective is the smoothed return
-
-        J(K_mean, sigma_K) = E_xi[ J_det(K_mean + sigma_K * xi) ],
-
-    with J_det(K) the exact return of u = K x (moment propagation, :meth:`LinearQuadraticRegulator.objective_for`
-    with no action noise). J_det is a polynomial of degree at most 2H in the entries of K, so a tensor-product
-    Gauss-Hermite rule with H + 1 nodes per entry integrates it EXACTLY; that is :meth:`objective` (its cost,
-    (H + 1)^(a m) evaluations of J_det, limits it to small systems: ``quadrature_nodes`` caps it).
-
-    The interface is the bandit's: ``log_prob`` is log N(K'; K_mean, sigma_K^2) summed over entries (the score
-    of the episode), ``reward`` the return, so REINFORCE, leave-one-out and pathwise (through K' and the
-    rollout) apply unchanged; :class:`pgjax.estimators.trajectory.SymmetricPGPE` is Sehnke et al.'s symmetric
-    sampling. The action-noise ``base.sigma0`` and ``base.noise`` are not used.
-    """
-
-    base: LinearQuadraticRegulator
-    sigma_K0: tuple[float, ...] = (0.1,)
-    max_quadrature_points: int = 200_000
-    name: str = "lqr_pgpe"
-
-    def __post_init__(self):
-        a, m = self.base.action_dim, self.base.state_dim
-        sig = tuple(self.sigma_K0)
-        if len(sig) not in (1, a * m) or not all(math.isfinite(s) and s > 0 for s in sig):
-            raise ConfigError("sigma_k", f"must be 1 or a m = {a * m} numbers > 0 (got {sig})")
-        if self.quadrature_nodes ** (a * m) > self.max_quadrature_points:
-            raise ConfigError(
-                "horizon",
-                f"the exact PGPE objective needs (H + 1)^(a m) = {self.quadrature_nodes}^{a * m} "
-                f"quadrature points, over {self.max_quadrature_points}: use a shorter horizon or fewer gains",
-            )
-
-    @property
-    def horizon(self) -> int:
-        return self.base.horizon
-
-    @property
-    def quadrature_nodes(self) -> int:
-        """H + 1 Gauss-Hermite nodes per gain entry: exact for J_det's degree 2H."""
-        return self.base.horizon + 1
-
-    def init_params(self) -> PGPEParams:
-        dtype = jnp.result_type(float)
-        a, m = self.base.action_dim, self.base.state_dim
-        sig = np.broadcast_to(np.asarray(self.sigma_K0, np.float64), (a * m,)).reshape(a, m)
-        return PGPEParams(K_mean=jnp.asarray(self.base.K0, dtype), log_sigma_K=jnp.asarray(np.log(sig), dtype))
-
-    def sample_noise(self, key: jax.Array, n: int) -> dict:
-        """``xi`` (a, m, n) gain noise, plus the base problem's ``z0`` / ``w`` (no action noise)."""
-        key_traj, key_gain = jax.random.split(key)
-        a, m = self.base.action_dim, self.base.state_dim
-        noise = {"xi": jax.random.normal(key_gain, (a, m, n))}
-        base = self.base.sample_noise(key_traj, n)
-        noise.update({k: v for k, v in base.items() if k != "eps"})
-        return noise
-
-    def gains(self, params: PGPEParams, noise: dict) -> jax.Array:
-        """K' = K_mean + sigma_K * xi, shape (a, m, n)."""
-        return params.K_mean[..., None] + jnp.exp(params.log_sigma_K)[..., None] * noise["xi"]
-
-    def rollout(self, gains: jax.Array, noise: dict) -> Trajectory:
-        """Deterministic rollouts u_t = K'_i x_t of n episodes with per-episode gains (a, m, n)."""
-        base = self.base
-        dtype = gains.dtype
-        A, B = base._const(base.A, dtype), base._const(base.B, dtype)
-        n = gains.shape[-1]
-        proc = None
-        if base.process_noise:
-            proc = _apply(base._const(_psd_sqrt(np.asarray(base.process_cov)), dtype), noise["w"])
-
-        def step(x, noise_x):
-            u = jnp.sum(gains * x[None, :, :], axis=1)  # (a, n)
-            x_next = _apply(A, x) + _apply(B, u)
-            if noise_x is not None:
-                x_next = x_next + noise_x
-            return x_next, (x, u)
-
-        eps_like = {"eps": jnp.zeros((1, 1, n), dtype), **{k: v for k, v in noise.items() if k == "z0"}}
-        x0 = _vary_like(base.initial_states(eps_like, dtype), gains, proc)
-        _, (xs, us) = jax.lax.scan(step, x0, proc, length=base.horizon)
-        return Trajectory(states=xs, actions=us)
-
-    def sample(self, params: PGPEParams, noise: dict) -> PGPEOutcome:
-        gains = self.gains(params, noise)
-        return PGPEOutcome(gains=gains, traj=self.rollout(gains, noise))
-
-    def log_prob(self, params: PGPEParams, outcome: PGPEOutcome) -> jax.Array:
-        """sum over entries of log N(K'_ij; K_mean_ij, sigma_ij^2), shape (n,)."""
-        z = (outcome.gains - params.K_mean[..., None]) * jnp.exp(-params.log_sigma_K)[..., None]
-        per_entry = -0.5 * z**2 - params.log_sigma_K[..., None] - 0.5 * math.log(2.0 * math.pi)
-        return jnp.sum(per_entry, axis=(0, 1))
-
-    def reward(self, outcome: PGPEOutcome) -> jax.Array:
-        """The episode's discounted return, shape (n,)."""
-        return self.base.reward(outcome.traj)
-
-    def objective(self, params: PGPEParams) -> jax.Array:
-        """J = E_xi[J_det(K_mean + sigma_K xi)] by the exact tensor-product Gauss-Hermite rule."""
-        from pgjax.problems.quadrature import gauss_hermite
-
-        a, m = self.base.action_dim, self.base.state_dim
-        nodes, weights = gauss_hermite(self.quadrature_nodes)
-        grid = np.array(list(itertools.product(nodes, repeat=a * m)))  # (k^(a m), a m)
-        w = np.prod(np.array(list(itertools.product(weights, repeat=a * m))), axis=1)
-        dtype = params.K_mean.dtype
-        gains = params.K_mean + jnp.exp(params.log_sigma_K) * jnp.asarray(grid, dtype).reshape(-1, a, m)
-        values = jax.vmap(self.base.objective_for)(gains)
-        return jnp.asarray(w, dtype) @ values
-
-    def describe(self) -> str:
-        sig = ", ".join(f"{v:g}" for v in self.sigma_K0)
-        return f"PGPE on {self.base.describe().split(', sigma=')[0]}, sigma_K=({sig})"
