@@ -341,7 +341,7 @@ def test_test_function_variance_experiment_runs_and_saves(tmp_path):
     np.testing.assert_allclose(cv["evals_per_sample"], 1 + 3 / 2)
     np.testing.assert_allclose(table["work_var"], table["var"] * table["n"] * table["evals_per_sample"])
     assert table["var_exact"].notna().all()
-    tfv.save(result, tmp_path / "out", argv=["test"])
+    tfv.HOOKS.save(result, tmp_path / "out", argv=["test"])
     back = results.read_table(tmp_path / "out")
     assert list(back.columns[: len(results.TABLE_COLUMNS)]) == list(results.TABLE_COLUMNS)
     for name in ("figure.png", "bias.png", "cost.png", "cost.pdf", "manifest.json", "raw.npz"):
