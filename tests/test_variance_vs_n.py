@@ -20,7 +20,7 @@ CASES = {
     "bandit": ("bandit-variance", dict(reward="linear", estimators=("reinforce", "pathwise"))),
     "test-function": (
         "test-function-variance",
-        dict(function="exp", k=2.0, mu=(0.5,), sigma=(1.0,), estimators=("reinforce", "pathwise")),
+        dict(k=2.0, mu=(1.0,), sigma=(1.0,), estimators=("measure_valued_coupled", "delta_cv_score")),
     ),
     "lqr": (
         "lqr-variance",
@@ -81,9 +81,16 @@ def test_a_family_run_equals_its_preset_run(tmp_path, capsys, family):
     assert manifest["command"][2:4] == ["variance-vs-n", family]
     for key in ("problem", "true_grad", "bias_estimators", "constant_baseline_b", "evaluations_accounting"):
         assert manifest.get(key) == preset_manifest.get(key), key
-    figures = {"figure.png", "bias.png", "ratio.png"} | ({"cost.png"} if family == "test-function" else set())
+    figures = {"figure.png", "bias.png"} | ({"ratio.png"} if "reinforce" in config.estimators else set())
+    figures |= {"cost.png"} if family == "test-function" else set()  # ratios need the reference, reinforce
     assert {p.name for p in out.glob("*.png")} == figures
-    if family == "test-function":  # `pgjax plot` finds the family in the manifest and draws its cost figure again
+    if family == "test-function":
+        # evaluations of f per sample (D = 1): 4 D for coupled measure-valued, 1 + (2 + D) / n for delta_cv
+        expected = np.where(generic["estimator"] == "measure_valued_coupled", 4.0, 1 + 3 / generic["n"])
+        np.testing.assert_allclose(generic["evals_per_sample"], expected)
+        np.testing.assert_allclose(generic["work_var"], generic["var"] * generic["n"] * generic["evals_per_sample"])
+        assert generic["var_exact"].notna().all()
+        # `pgjax plot` finds the family in the manifest and draws its cost figure again
         (out / "cost.png").unlink()
         assert cli.main(["plot", str(out)]) == 0
         assert (out / "cost.png").is_file()

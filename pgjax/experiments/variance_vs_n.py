@@ -437,6 +437,8 @@ def build_lqr(config: LQRConfig) -> Setting:
 
 
 def _lqr_sweep(config: LQRConfig) -> SweepFunction:
+    """The LQR family's SweepFunction: :func:`sweep_estimators`, fused as ``config.fuse`` says."""
+
     def sweep(problem, params, estimators, ns, n_seeds, *, seed, chunk_size, progress, execution):
         return sweep_estimators(
             problem,
