@@ -104,7 +104,9 @@ def _run_options(module, *, show_choices: bool = False):
     for name, (kind, default, help_text) in RUN_FLAGS.items():
         if name == "out":
             default = DEFAULT_OUT.format(name=module.NAME)
-        markers = (tyro.conf.arg(help=help_text),) + ((tyro.conf.FlagCreatePairsOff,) if kind is bool else ())
+        # CascadeSubcommandArgs: a run flag may also follow a subcommand of the config (variance-vs-n lqr ... --out)
+        markers = (tyro.conf.arg(help=help_text), tyro.conf.CascadeSubcommandArgs)
+        markers += (tyro.conf.FlagCreatePairsOff,) if kind is bool else ()
         extra.append((name, Annotated[(kind, *markers)], dataclasses.field(default=default)))
     return dataclasses.make_dataclass("RunOptions", extra, bases=(module.Config,), frozen=True)
 
@@ -202,8 +204,8 @@ def cmd_run(args: Sequence[str]) -> int:
     module = experiment.load(args[0])
     wants_help = any(a in ("-h", "--help") for a in args[1:])
     options = tyro_parse(_run_options(module, show_choices=wants_help), args[1:], prog=f"pgjax run {module.NAME}")
-    fields = {f.name for f in dataclasses.fields(module.Config)}
-    config = module.Config(**{k: v for k, v in dataclasses.asdict(options).items() if k in fields})
+    # the fields themselves, not dataclasses.asdict: a field may hold a dataclass (a subcommand's config)
+    config = module.Config(**{f.name: getattr(options, f.name) for f in dataclasses.fields(module.Config)})
     config.validate()
     if options.devices < 0:
         raise ConfigError("devices", f"must be >= 0 (got {options.devices})")

@@ -40,6 +40,8 @@ def tyro_parse(cls, args: Sequence[str], prog: str):
         lines = [re.sub(r"[│╭╮╰╯─]", "", line).strip() for line in captured.getvalue().splitlines()]
         lines = [line for line in lines if line and set(line) != {"-"}]
         detail = lines[1] if len(lines) > 1 else (lines[0] if lines else f"bad arguments (exit {exc.code})")
+        if detail.endswith(":") and len(lines) > 2:  # a flag after a subcommand: the offender is on the next line
+            detail = f"{detail} {lines[2]}"
         raise UsageError(detail) from None
 
 

@@ -40,19 +40,20 @@ def gaussian_cases():
     """{case name: (problem, params, {estimator name: estimator}, reference gradient or None)}: every estimator
     on the bandit and on each Gaussian test function, as bandit-variance and test-function-variance build them."""
     from pgjax.estimators import ALL_ESTIMATORS
-    from pgjax.experiments import bandit_variance, test_function_variance
+    from pgjax.experiments import bandit_variance, test_function_variance, variance_vs_n
+    from pgjax.problems.gaussian_test_functions import FUNCTIONS
 
     everything = tuple(ALL_ESTIMATORS)
     sizes = dict(ns=(N,), n_seeds=N_SEEDS)
     out = {}
     config = bandit_variance.Config(estimators=everything, reward="gaussian_bump", state_std=0.5, **sizes)
-    out["bandit"] = (*bandit_variance.build(config), None)
+    out["bandit"] = (*variance_vs_n.build(config), None)
     variants = {"quadratic": {}, "exp": dict(scale="log_sigma", antithetic=True), "cos": {}}
-    for function in test_function_variance.FUNCTIONS:
+    for function in FUNCTIONS:
         config = test_function_variance.Config(
             function=function, estimators=everything, **variants.get(function, {}), **sizes
         )
-        out[f"test-function-{function}"] = (*test_function_variance.build(config), None)
+        out[f"test-function-{function}"] = (*variance_vs_n.build(config), None)
     return out
 
 
@@ -64,7 +65,7 @@ def other_cases():
     from pgjax.envs import make_environment
     from pgjax.estimators import ESTIMATORS, TRAJECTORY_ESTIMATORS
     from pgjax.estimators.episodic import SIGNALS, Episodic
-    from pgjax.experiments import lqr_pgpe, lqr_variance
+    from pgjax.experiments import lqr_pgpe, lqr_variance, variance_vs_n
     from pgjax.policies import Critic, make_policy
     from pgjax.problems import SoftmaxBandit
     from pgjax.problems.environment import EnvironmentProblem, FrozenTree
@@ -77,9 +78,9 @@ def other_cases():
 
     lqr_system = dict(system="scalar", horizon=2, gain=(-0.5,), x0=(1.0,))  # small, with every noise source
     config = lqr_variance.Config(**lqr_system, **sizes)
-    lqr = lqr_variance.problem(config)
+    lqr = variance_vs_n.lqr_problem(config)
     params = lqr.init_params()
-    estimators = lqr_variance.build_estimators(tuple(TRAJECTORY_ESTIMATORS), lqr, params, n_pilot=4)
+    estimators = variance_vs_n.lqr_estimators(tuple(TRAJECTORY_ESTIMATORS), lqr, params, n_pilot=4)
     out["lqr"] = (lqr, params, estimators, None)
     config = lqr_pgpe.Config(**lqr_system, sigma_k=(0.2,), **sizes)
     pgpe = lqr_pgpe.problem(config)

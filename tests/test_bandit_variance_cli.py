@@ -17,7 +17,7 @@ os.environ.setdefault("PGJAX_NO_COMPILE_CACHE", "1")  # keep the user cache out 
 from pgjax import cli
 from pgjax import io as pio
 from pgjax.estimators import GAUSSIAN_ESTIMATORS, ConstantBaseline, Reinforce
-from pgjax.experiments import bandit_variance
+from pgjax.experiments import bandit_variance, variance_vs_n
 
 #: The README's gaussian_bump example: s ~ N((1, 0.5), 0.5^2 I), theta = (0.2, -0.3), sigma = 1, r = exp(-a^2).
 EXAMPLE = ["--reward", "gaussian_bump", "--state-std", "0.5"]
@@ -66,7 +66,7 @@ def test_gaussian_estimators_run_on_the_bandit(example_run):
 def test_every_gaussian_estimator_is_accepted_by_the_config():
     """No estimator of the Gaussian registry is refused ("unknown estimator") by bandit-variance."""
     config = dataclasses.replace(bandit_variance.Config(), estimators=tuple(GAUSSIAN_ESTIMATORS))
-    _, _, estimators = bandit_variance.build(config)
+    _, _, estimators = variance_vs_n.build(config)
     assert list(estimators) == list(GAUSSIAN_ESTIMATORS)
 
 
@@ -78,7 +78,7 @@ def test_constant_baseline_defaults_to_the_exact_objective(example_run):
     # default b = -2 made it about 50 times worse.
     table = pio.read_table(example_run).set_index(["estimator", "param"])
     used = table.loc["constant_baseline"].loc[["theta[0]", "theta[1]", "log_sigma"], "var_exact"].to_numpy() * 4
-    problem, params, _ = bandit_variance.build(bandit_variance.Config(reward="gaussian_bump", state_std=0.5))
+    problem, params, _ = variance_vs_n.build(bandit_variance.Config(reward="gaussian_bump", state_std=0.5))
     single = lambda est: np.concatenate(
         [np.ravel(v) for v in jax.tree.leaves(est.single_sample_variance(problem, params))]
     )
@@ -89,7 +89,7 @@ def test_constant_baseline_defaults_to_the_exact_objective(example_run):
 
 def test_an_explicit_baseline_is_used_as_given():
     config = bandit_variance.Config(baseline=-2.0, estimators=("constant_baseline",))
-    assert bandit_variance.build(config)[2]["constant_baseline"] == ConstantBaseline(baseline=-2.0)
+    assert variance_vs_n.build(config)[2]["constant_baseline"] == ConstantBaseline(baseline=-2.0)
 
 
 def test_a_non_finite_baseline_is_one_line_exit_2(tmp_path, capsys):

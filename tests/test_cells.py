@@ -36,6 +36,9 @@ def _changed(value):
         return 1.0
     if isinstance(value, tuple):
         return value + value[:1] if value else (1,)
+    if dataclasses.is_dataclass(value):  # a subcommand's config (variance-vs-n's problem): change its first field
+        first = dataclasses.fields(value)[0].name
+        return dataclasses.replace(value, **{first: _changed(getattr(value, first))})
     raise TypeError(f"no rule to change a {type(value).__name__}")
 
 

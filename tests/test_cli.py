@@ -382,13 +382,13 @@ def test_table_and_plot_help_exit_0(capsys, command):
 
 
 def test_run_help_shows_choices_as_a_set(capsys):
-    from pgjax.experiments import bandit_variance
+    from pgjax.problems import REWARDS
 
     with pytest.raises(SystemExit) as info:
         cli.main(["run", "bandit-variance", "--help"])
     out = capsys.readouterr().out
     assert info.value.code == 0
-    assert "--reward {" + ",".join(bandit_variance.REWARDS) + "}" in out
+    assert "--reward {" + ",".join(REWARDS) + "}" in out
     assert "--estimators {reinforce," in out
     assert "runs/bandit-variance" in out  # the default --out
 
@@ -400,8 +400,9 @@ def test_choices_come_from_each_experiments_validation():
     from pgjax import experiment
     from pgjax.errors import ConfigError
     from pgjax.experiments import bandit_variance
+    from pgjax.problems import REWARDS
 
-    assert cli.field_choices(bandit_variance.Config)["reward"] == tuple(bandit_variance.REWARDS)
+    assert cli.field_choices(bandit_variance.Config)["reward"] == tuple(REWARDS)
     shown = 0
     for name in experiment.discover():
         config_cls = experiment.load(name).Config

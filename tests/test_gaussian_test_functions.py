@@ -323,29 +323,9 @@ def test_antithetic_estimators_stay_unbiased_and_exact_variances_are_withheld():
 
 # ----------------------------------------------------------------------------------------------------------
 # The variance-versus-n experiment on the test functions
+# (its run through the CLI, with the evals_per_sample and work_var columns, exact variances and the cost figure,
+# is tests/test_variance_vs_n.py's test-function case)
 # ----------------------------------------------------------------------------------------------------------
-
-
-def test_test_function_variance_experiment_runs_and_saves(tmp_path):
-    from pgjax import io as pio
-    from pgjax.experiments import test_function_variance as tfv
-
-    config = tfv.Config(
-        estimators=("measure_valued_coupled", "delta_cv_score"), ns=(2,), n_seeds=64, mu=(1.0,), sigma=(1.0,)
-    )
-    result = tfv.run(config)
-    table = result.table
-    mvd = table[table["estimator"] == "measure_valued_coupled"]
-    assert set(mvd["evals_per_sample"]) == {4.0}
-    cv = table[table["estimator"] == "delta_cv_score"]
-    np.testing.assert_allclose(cv["evals_per_sample"], 1 + 3 / 2)
-    np.testing.assert_allclose(table["work_var"], table["var"] * table["n"] * table["evals_per_sample"])
-    assert table["var_exact"].notna().all()
-    tfv.save(result, tmp_path / "out", argv=["test"])
-    back = pio.read_table(tmp_path / "out")
-    assert list(back.columns[: len(pio.TABLE_COLUMNS)]) == list(pio.TABLE_COLUMNS)
-    for name in ("figure.png", "bias.png", "cost.png", "cost.pdf", "manifest.json", "raw.npz"):
-        assert (tmp_path / "out" / name).is_file(), name
 
 
 @pytest.mark.parametrize(

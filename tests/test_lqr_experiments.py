@@ -42,7 +42,7 @@ def test_lqr_variance_end_to_end(tmp_path):
         se_var = float(stats.variance_se(x))
         assert abs(row.var - row.var_exact) < z * se_var, (row.estimator, row.param, row.n)
         assert abs(row.bias) < z * row.bias_se, (row.estimator, row.param, row.n)
-    out = lqr_variance.save(result, tmp_path / "v")
+    out = lqr_variance.HOOKS.save(result, tmp_path / "v")
     for name in ("table.parquet", "table.md", "raw.npz", "manifest.json", "figure.png", "bias.png"):
         assert (out / name).is_file(), name
     assert pio.read_manifest(out)["objective_J"] < 0

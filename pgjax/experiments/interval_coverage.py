@@ -29,6 +29,7 @@ from pgjax import stats
 from pgjax.engine import run_sweep
 from pgjax.errors import ConfigError
 from pgjax.experiment import ExperimentResult, Hooks, check_sample_sizes, exact_variances
+from pgjax.experiments import variance_vs_n
 
 NAME = "interval-coverage"
 PROBLEMS = ("bandit", "lqr")
@@ -82,29 +83,13 @@ class Config:
 
 
 def _bandit():
-    from pgjax.experiments import bandit_variance
-
-    cfg = bandit_variance.Config()
-    problem, params, estimators = bandit_variance.build(cfg)
+    problem, params, estimators = variance_vs_n.build(variance_vs_n.BanditConfig())
     return problem, params, estimators, None
 
 
 def _lqr():
-    from pgjax.experiments import lqr_variance
-
-    cfg = lqr_variance.Config()
-    lqr = lqr_variance.problem(cfg)
-    params = lqr.init_params()
-    estimators = lqr_variance.build_estimators(
-        cfg.estimators,
-        lqr,
-        params,
-        baseline=cfg.baseline,
-        gae_lambda=cfg.gae_lambda,
-        gae_value=cfg.gae_value,
-        n_pilot=cfg.n_pilot,
-    )
-    return lqr, params, estimators, lqr_variance
+    problem, params, estimators = variance_vs_n.build(variance_vs_n.LQRConfig())
+    return problem, params, estimators, variance_vs_n
 
 
 BUILDERS = {"bandit": _bandit, "lqr": _lqr}

@@ -43,8 +43,8 @@ from pgjax.estimators.trajectory import (
     exact_moments,
     split_fused,
 )
-from pgjax.experiment import ExperimentResult, Hooks, check_seeds, exact_variances, summarise_grid
-from pgjax.experiments.lqr_variance import build_estimators, save_with
+from pgjax.experiment import ExperimentResult, Hooks, check_seeds, exact_variances, save_with, summarise_grid
+from pgjax.experiments.variance_vs_n import lqr_estimators
 from pgjax.grid import GridSweep, SettingSweep
 from pgjax.plotting import settings as plot_settings
 from pgjax.problems.base import exact_gradient
@@ -148,7 +148,7 @@ def run(config: Config = Config(), *, progress=None, execution: dict | None = No
     lqr = problem(config)
     params = lqr.init_params()
     lams = tuple(sorted(config.lambdas))
-    refs = build_estimators(config.references, lqr, params)
+    refs = lqr_estimators(config.references, lqr, params)
     members, names = list(refs.values()), list(refs)
     for critic in config.critics:
         members.append(GAEGrid(lams=lams, value=critic, n_pilot=config.n_pilot))

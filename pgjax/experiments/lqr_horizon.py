@@ -27,9 +27,10 @@ from pgjax.experiment import (
     check_estimator_names,
     check_seeds,
     exact_variances,
+    save_with,
     summarise_grid,
 )
-from pgjax.experiments.lqr_variance import build_estimators, save_with, sweep_estimators
+from pgjax.experiments.variance_vs_n import lqr_estimators, sweep_estimators
 from pgjax.grid import Setting, run_grid
 from pgjax.plotting import settings as plot_settings
 from pgjax.problems.lqr import SYSTEMS, make_system
@@ -130,7 +131,7 @@ def run(config: Config = Config(), *, progress=None, execution: dict | None = No
     def build(setting) -> Setting:
         lqr = problem(config, setting["horizon"])
         params = lqr.init_params()
-        estimators = build_estimators(
+        estimators = lqr_estimators(
             config.estimators, lqr, params, baseline=config.baseline, gae_lambda=config.gae_lambda
         )
         exact = {}

@@ -18,8 +18,7 @@ from pgjax.engine import MICRO_BATCH_ELEMENTS, run_sweep
 from pgjax.errors import ConfigError
 from pgjax.estimators import LeaveOneOutBaseline, Pathwise, Reinforce
 from pgjax.estimators.trajectory import Fused, SymmetricPGPE, split_fused
-from pgjax.experiment import ExperimentResult, Hooks, summarise_sweep
-from pgjax.experiments.lqr_variance import save_with
+from pgjax.experiment import ExperimentResult, Hooks, save_with, summarise_sweep
 from pgjax.plotting import settings as plot_settings
 from pgjax.problems.lqr import SYSTEMS, ParameterExploringLQR, make_system
 
