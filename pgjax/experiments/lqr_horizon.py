@@ -17,7 +17,6 @@ paired variance ratio against REINFORCE, against H.
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 from pgjax.errors import ConfigError
 from pgjax.estimators.trajectory import TRAJECTORY_ESTIMATORS, has_exact_moments
@@ -29,7 +28,7 @@ from pgjax.experiment import (
     exact_variances,
     summarise_grid,
 )
-from pgjax.experiments.lqr_variance import build_estimators, save_with, sweep_estimators
+from pgjax.experiments.lqr_variance import build_estimators, save_with
 from pgjax.grid import Setting, run_grid
 from pgjax.plotting import settings as plot_settings
 from pgjax.problems.lqr import SYSTEMS, make_system
@@ -151,10 +150,10 @@ def run(config: Config = Config(), *, progress=None, execution: dict | None = No
         (config.n,),
         config.n_seeds,
         seed=config.seed,
-        chunk_size=min(config.chunk_size, config.n_seeds),
+        chunk_size=config.chunk_size,
         progress=progress,
         execution=execution,
-        sweep=functools.partial(sweep_estimators, fuse=config.fuse),
+        fuse=config.fuse and len(set(config.estimators)) > 1,
     )
     reference = "reinforce" if "reinforce" in config.estimators else None
     table = summarise_grid(grid, experiment=NAME, reference=reference)

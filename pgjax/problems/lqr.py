@@ -492,6 +492,11 @@ class LinearQuadraticRegulator:
             discount=discount,
         )
 
+    @property
+    def sample_cost(self) -> int:
+        """One sample is a trajectory: H steps (:class:`pgjax.problems.base.SampleCost`)."""
+        return self.horizon
+
     def with_horizon(self, horizon: int) -> LinearQuadraticRegulator:
         """The same system and policy with another horizon."""
         return dataclasses.replace(self, horizon=int(horizon))
@@ -1037,6 +1042,11 @@ class ParameterExploringLQR:
 
     @property
     def horizon(self) -> int:
+        return self.base.horizon
+
+    @property
+    def sample_cost(self) -> int:
+        """One sample is an episode: H steps (:class:`pgjax.problems.base.SampleCost`)."""
         return self.base.horizon
 
     @property
