@@ -12,7 +12,16 @@ over a one-axis mesh (``jax.shard_map``; all local devices by default, every pro
 ``jax.distributed``), and each device runs that same program. Nothing about the chunking, the devices or the
 processes reaches the compiled per-seed computation, so per-seed estimates are bit-identical across all of them
 (padding seeds inside a program, for instance, changed XLA's fusion and the last bit of some estimates).
-Sample sizes that share a micro-batch size share one program per estimator.
+Sample sizes that share a micro-batch size share one program per estimator. The micro-batch holds about
+``micro_batch_elements`` samples, by default :data:`MICRO_BATCH_ELEMENTS` elementary steps: the problem's
+declared cost of one sample (:class:`pgjax.problems.base.SampleCost`, an episode's horizon) divides it
+(:func:`default_micro_batch_elements`).
+
+Fusion. With ``fuse``, all estimators are compiled as one program (:class:`pgjax.estimators.base.Fused`, called
+:data:`FUSED`): every member gets the same key as alone, so each member's per-seed estimates are those of its
+own program, while a CPU, on which compiling is most of the time, compiles once. The engine splits the program's
+columns back into one entry per estimator name (and a tuple key's columns into one per name), so a fused sweep
+is keyed as an unfused one.
 
 Memory budget and host chunks. The host walks over the calls of a program with a sliding window: it keeps
 ``calls_in_flight`` calls dispatched (asynchronously) and not yet collected, collects the oldest, dispatches
