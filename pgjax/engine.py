@@ -12,7 +12,16 @@ over a one-axis mesh (``jax.shard_map``; all local devices by default, every pro
 ``jax.distributed``), and each device runs that same program. Nothing about the chunking, the devices or the
 processes reaches the compiled per-seed computation, so per-seed estimates are bit-identical across all of them
 (padding seeds inside a program, for instance, changed XLA's fusion and the last bit of some estimates).
-Sample sizes that share a micro-batch size share one program per estimator.
+Sample sizes that share a micro-batch size share one program per estimator. The micro-batch holds about
+``micro_batch_elements`` samples, by default :data:`MICRO_BATCH_ELEMENTS` elementary steps: the problem's
+declared cost of one sample (:class:`pgjax.problems.base.SampleCost`, an episode's horizon) divides it
+(:func:`default_micro_batch_elements`).
+
+Fusion. With ``fuse``, all estimators are compiled as one program (:class:`pgjax.estimators.base.Fused`, called
+:data:`FUSED`): every member gets the same key as alone, so each member's per-seed estimates are those of its
+own program, while a CPU, on which compiling is most of the time, compiles once. The engine splits the program's
+columns back into one entry per estimator name (and a tuple key's columns into one per name), so a fused sweep
+is keyed as an unfused one.
 
 Memory budget and host chunks. The host walks over the calls of a program with a sliding window: it keeps
 ``calls_in_flight`` calls dispatched (asynchronously) and not yet collected, collects the oldest, dispatches
@@ -52,7 +61,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from pgjax.errors import ConfigError, PgjaxError
-from pgjax.problems.base import Params, Problem, exact_gradient
+from pgjax.problems.base import Params, Problem, exact_gradient, sample_cost
 from pgjax.tree_util import param_names, ravel
 
 #: Default number of samples per vmapped micro-batch (a few MiB of float32 per array).
@@ -191,6 +200,13 @@ def check_host_memory(needed: int, field: str, what: str) -> None:
         )
 
 
+def default_micro_batch_elements(problem) -> int:
+    """Samples per micro-batch for ``problem``: ``max(1, MICRO_BATCH_ELEMENTS // sample_cost(problem))``, so a
+    micro-batch holds about :data:`MICRO_BATCH_ELEMENTS` elementary steps whatever one sample costs (an LQR
+    trajectory or an episode of H steps costs H; :class:`pgjax.problems.base.SampleCost`)."""
+    return max(1, MICRO_BATCH_ELEMENTS // sample_cost(problem))
+
+
 def micro_batch_groups(ns: Sequence[int], micro_batch_elements: int = MICRO_BATCH_ELEMENTS):
     """Sample sizes grouped by their micro-batch size: a list of (micro, ns_of_group)."""
     groups: dict[int, list[int]] = {}
@@ -313,12 +329,13 @@ def run_sweep(
     *,
     seed: int = 0,
     chunk_size: int | None = None,
-    micro_batch_elements: int = MICRO_BATCH_ELEMENTS,
+    micro_batch_elements: int | None = None,
     progress: Progress | None = None,
     devices: int | None = None,
     max_memory_bytes: int | None = None,
     store=None,
     reference_gradient=None,
+    fuse: bool = False,
 ) -> Sweep:
     """Runs every estimator for seeds 0..n_seeds-1 at every sample size in ``ns``.
 
@@ -326,15 +343,20 @@ def run_sweep(
       problem: the problem (hashable; static under jit).
       params: the policy parameters at which gradients are estimated.
       estimators: name -> estimator (hashable callables with the uniform signature). An estimator may return
-        any pytree: its flattened output is one row of the estimates (usually shaped like params).
+        any pytree: its flattened output is one row of the estimates (usually shaped like params). A key may
+        also be a tuple of names, for an estimator that returns one gradient per name (a tuple of them, e.g.
+        :class:`pgjax.estimators.trajectory.GAEGrid`): its columns are split into equal blocks, one entry
+        per name, in order.
       ns: sample sizes, each >= 1.
       n_seeds: R >= 1.
       seed: base seed; the base key is ``jax.random.key(seed)``.
-      chunk_size: at most this many seeds in flight per host step (rounded down to whole micro-batch calls,
-        at least one); default: as many as the memory budget allows, up to :data:`MAX_CALLS_IN_FLIGHT` calls.
-        It never changes a number.
-      micro_batch_elements: samples per vmapped micro-batch (changing it may change last-bit rounding).
-      progress: called with a number of seeds, summing to R per estimator.
+      chunk_size: at most this many seeds in flight per host step (clamped to ``n_seeds``, then rounded down
+        to whole micro-batch calls, at least one); default: as many as the memory budget allows, up to
+        :data:`MAX_CALLS_IN_FLIGHT` calls. It never changes a number.
+      micro_batch_elements: samples per vmapped micro-batch (changing it may change last-bit rounding);
+        default: :func:`default_micro_batch_elements`, from the problem's declared per-sample cost.
+      progress: called with a number of seeds, summing to R per compiled estimator (per estimator, or once
+        for all of them when fused).
       devices: number of local devices to shard seeds over (default: all).
       max_memory_bytes: device-memory budget per device for the calls in flight (default
         :data:`DEFAULT_MAX_MEMORY_BYTES`); the host-side chunk is derived from it (:func:`calls_in_flight`).
@@ -343,6 +365,12 @@ def run_sweep(
       store: a :class:`pgjax.cells.CellStore`: finished cells are saved to it and, when resuming, loaded.
       reference_gradient: the flat (P,) gradient that biases are measured against, for a problem without an
         exact objective (an environment: a large-batch estimate). Default: the exact gradient of the problem.
+      fuse: compile all the estimators as ONE program (:class:`pgjax.estimators.base.Fused`, named
+        :data:`FUSED`), which on a CPU saves most of the time (compilation). Every member is called with the
+        same keys as alone, so the per-seed estimates are those of separate programs; the sweep is split back
+        into one entry per name, as an unfused sweep is keyed. The one program's timings are reported under
+        :data:`FUSED`, its cells (one per n, holding every member) are stored and resumed together, and
+        ``execution["fused"]`` says it was fused.
 
     Returns:
       A :class:`Sweep` holding float32 (R, P) estimates per estimator and n. In a multi-process run every
@@ -357,6 +385,12 @@ def run_sweep(
         raise ValueError(f"n_seeds must be >= 1 (got {n_seeds})")
     if chunk_size is not None and chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1 (got {chunk_size})")
+    if chunk_size is not None:  # more seeds in flight than there are seeds would only be reported, never used
+        chunk_size = min(int(chunk_size), int(n_seeds))
+    if micro_batch_elements is None:
+        micro_batch_elements = default_micro_batch_elements(problem)
+    if micro_batch_elements < 1:
+        raise ValueError(f"micro_batch_elements must be >= 1 (got {micro_batch_elements})")
     budget = DEFAULT_MAX_MEMORY_BYTES if max_memory_bytes is None else int(max_memory_bytes)
     if budget < 1:
         raise ValueError(f"max_memory_bytes must be >= 1 (got {max_memory_bytes})")
@@ -365,6 +399,13 @@ def run_sweep(
     from pgjax.estimators.base import check_available
 
     check_available(estimators, problem)
+    outputs = _output_names(estimators)
+    if fuse:
+        from pgjax.estimators.base import Fused
+
+        programs = {FUSED: Fused(tuple(estimators.values()))}
+    else:
+        programs = {_program_name(key): estimator for key, estimator in estimators.items()}
     mesh = make_mesh(devices)
     n_dev = int(mesh.devices.size)
     sharding = NamedSharding(mesh, P(SEED_AXIS))
@@ -376,11 +417,12 @@ def run_sweep(
         (params, jax.random.key_data(base_key)),
     )
     names = param_names(params)
+    n_outputs = sum(len(names_of) for names_of in outputs.values())
     check_host_memory(
-        4 * n_seeds * len(ns) * len(estimators) * len(names),
+        4 * n_seeds * len(ns) * n_outputs * len(names),
         "n_seeds",
         f"the float32 estimates of {n_seeds} seeds x {len(ns)} sample size(s) x "
-        f"{len(estimators)} estimator(s) x {len(names)} parameter(s)",
+        f"{n_outputs} estimator(s) x {len(names)} parameter(s)",
     )
     if reference_gradient is None:
         grad = exact_gradient(problem, params)  # float64 leaves; flatten on the host to keep every digit
@@ -397,7 +439,7 @@ def run_sweep(
     loaded_cells = 0
     chunks: list[dict] = []  # per computed program: how the host walked it
     with CompileCounter() as counter:
-        for name, estimator in estimators.items():
+        for name, estimator in programs.items():
             identities = {
                 n: cell_identity(
                     problem=problem,
@@ -490,6 +532,19 @@ def run_sweep(
             estimates[name] = {n: estimates[name][n] for n in ns}
 
     chunk = chunk_size if chunk_size is not None else max((c["seeds_in_flight"] for c in chunks), default=0)
+    if fuse:
+        columns = _member_widths(programs[FUSED].members(), problem, params, ns[0])
+        estimates = _split(estimates[FUSED], dict(zip(estimators, columns)), outputs)
+    else:
+        estimates = {
+            out: block
+            for key in estimators
+            for out, block in (
+                _split(estimates[_program_name(key)], {key: None}, outputs)
+                if isinstance(key, tuple)
+                else {key: estimates[key]}
+            ).items()
+        }
     return Sweep(
         estimates=estimates,
         param_names=names,
@@ -513,9 +568,63 @@ def run_sweep(
                 max((c["calls_in_flight"] * (c["bytes_per_call"] or 0) for c in chunks), default=0)
             ),
             "cells_loaded": int(loaded_cells),
+            "fused": bool(fuse),
             **counter.as_dict(),
         },
     )
+
+
+#: The name of the one program of a fused sweep (:func:`run_sweep` with ``fuse``): its timings' key.
+FUSED = "fused"
+
+
+def _output_names(estimators: Mapping) -> dict:
+    """key of ``estimators`` -> the names of its outputs: (key,) for a name, the names of a tuple key."""
+    out = {}
+    for key in estimators:
+        names_of = tuple(key) if isinstance(key, tuple) else (key,)
+        if not names_of or not all(isinstance(name, str) for name in names_of):
+            raise TypeError(f"an estimator's key must be a name or a non-empty tuple of names (got {key!r})")
+        out[key] = names_of
+    seen = [name for names_of in out.values() for name in names_of]
+    if len(set(seen)) != len(seen):
+        raise ValueError(f"estimator names must be distinct (got {seen})")
+    return out
+
+
+def _program_name(key) -> str:
+    """The name of one estimator's program (its timings' key): its name, or its names joined by '+'."""
+    return "+".join(key) if isinstance(key, tuple) else key
+
+
+def _member_widths(members, problem, params, n: int) -> list[int]:
+    """Each member's number of output columns (one trace, nothing run)."""
+    key = seed_key(jax.random.key(0), 0, n)
+    shapes = jax.eval_shape(lambda: tuple(ravel(member(key, params, problem, n)) for member in members))
+    return [int(shape.shape[0]) for shape in shapes]
+
+
+def _split(block: Mapping[int, np.ndarray], widths: Mapping, outputs: Mapping) -> dict[str, dict[int, np.ndarray]]:
+    """The columns of one program's estimates (n -> (R, C)) split into one entry per output name: each key
+    of ``widths`` takes its width of columns (None: all of them), in order, and a key with several names
+    splits its own columns into equal blocks."""
+    out: dict[str, dict[int, np.ndarray]] = {}
+    for n, x in block.items():
+        start = 0
+        for key, width in widths.items():
+            width = x.shape[1] - start if width is None else width
+            names_of = outputs[key]
+            if width % len(names_of):
+                raise ValueError(f"{_program_name(key)} returns {width} columns, not {len(names_of)} equal blocks")
+            each = width // len(names_of)
+            for j, name in enumerate(names_of):
+                lo = start + j * each
+                part = x[:, lo : lo + each]
+                out.setdefault(name, {})[n] = np.ascontiguousarray(part)
+            start += width
+        if start != x.shape[1]:
+            raise ValueError(f"the fused program returns {x.shape[1]} columns, its members {start}")
+    return out
 
 
 def _output_width(estimator, problem, params, n: int) -> int:
@@ -536,5 +645,7 @@ def merge_executions(executions: Sequence[Mapping]) -> dict:
         out[key] = int(sum(e.get(key, 0) for e in executions))
     for key in largest:
         out[key] = int(max(e.get(key, 0) for e in executions))
+    if any("fused" in e for e in executions):
+        out["fused"] = any(e.get("fused", False) for e in executions)
     out["sweeps"] = len(executions)
     return out

@@ -218,7 +218,7 @@ def sweep_from_config(config, problem, params, estimators, *, progress=None, exe
         sorted(set(config.ns)),
         config.n_seeds,
         seed=config.seed,
-        chunk_size=min(config.chunk_size, config.n_seeds),
+        chunk_size=config.chunk_size,
         progress=progress,
         **(execution or {}),
     )

@@ -17,8 +17,10 @@ A grid may also hold one *shared* setting: estimators that do not depend on any 
 reference of a lambda grid, say). Its rows leave the axis columns empty, and its estimators can serve as the
 reference of the variance ratios of every setting.
 
-Experiments whose settings are computed together (several settings' estimators fused into one compiled
-program) build the same :class:`GridSweep` from their sweeps with :meth:`GridSweep.from_sweeps`.
+Each setting's estimators may be compiled as one program (``fuse``, :func:`pgjax.engine.run_sweep`'s option:
+the same numbers, fewer compilations). Experiments whose settings are computed together (several settings'
+estimators, or the outputs of one estimator, in one compiled program) build the same :class:`GridSweep` from
+that sweep with :meth:`GridSweep.from_sweeps`.
 
 A *ragged* grid (``ragged=True``) holds only some elements of the product: the settings it lists, in the order
 given, where the values one axis takes depend on another (the k grid of each test function, say). Each axis
@@ -408,6 +410,7 @@ def run_grid(
     execution: Mapping[str, Any] | None = None,
     sweep: SweepFunction = default_sweep,
     shared: Setting | None = None,
+    fuse: bool = False,
 ) -> GridSweep:
     """One sweep per setting of the product of ``axes``: the same seeds, sample sizes and execution for each.
 
@@ -423,6 +426,8 @@ def run_grid(
       execution: run-only keywords for ``sweep`` (devices, max_memory_bytes, store, ...).
       sweep: how one setting is swept (default: run_sweep); see :class:`SweepFunction`.
       shared: estimators that depend on no axis, measured once (first) and kept as the grid's shared setting.
+      fuse: compile each setting's estimators as one program (:func:`pgjax.engine.run_sweep`'s ``fuse``,
+        passed to ``sweep`` in ``execution``): the same numbers, fewer compilations.
 
     Returns:
       A :class:`GridSweep`.
@@ -431,6 +436,8 @@ def run_grid(
       ConfigError: for bad axes (:func:`check_axes`), before building or running anything.
     """
     checked = check_axes(axes)
+    if fuse:
+        execution = {**(execution or {}), "fuse": True}
     common = dict(seed=seed, chunk_size=chunk_size, progress=progress, execution=execution, sweep=sweep)
     shared_sweep = None if shared is None else measure(shared, ns, n_seeds, **common)
     settings = {}

@@ -12,7 +12,7 @@ on the softmax bandit; :data:`~pgjax.estimators.TRAJECTORY_ESTIMATORS` on LQR th
 ``build_estimators``; lqr-pgpe's estimators on parameter-exploring LQR; every learning signal
 (:data:`pgjax.estimators.episodic.SIGNALS`) on CartPole.
 
-Each case is one :class:`~pgjax.estimators.trajectory.Fused` program (its members are called exactly as
+Each case is one fused program (``run_sweep(..., fuse=True)``: its members are called exactly as
 separate estimators are, with the same key, inside the same sharded program: compiling one program per
 estimator would take minutes on a CPU), run on a 1-device and on a 4-device mesh. Sizes are tiny: the point is
 that every estimator traces, compiles and runs sharded, with finite estimates, and gives the same bits on 1
@@ -105,7 +105,6 @@ GROUPS = {"gaussian": gaussian_cases, "other": other_cases}
 def sweep_all(group: str) -> dict[str, np.ndarray]:
     """``{"devices|case|estimator": (N_SEEDS, P) estimates}`` for every case of ``group`` and device count."""
     from pgjax.engine import run_sweep
-    from pgjax.estimators.trajectory import Fused, split_fused
 
     out = {}
     for case, (problem, params, estimators, reference) in GROUPS[group]().items():
@@ -113,16 +112,16 @@ def sweep_all(group: str) -> dict[str, np.ndarray]:
             sweep = run_sweep(
                 problem,
                 params,
-                {"fused": Fused(tuple(estimators.values()))},
+                estimators,
                 (N,),
                 N_SEEDS,
                 seed=SEED,
                 devices=devices,
                 micro_batch_elements=MICRO_BATCH_ELEMENTS,
                 reference_gradient=reference,
+                fuse=True,
             )
             assert sweep.execution["devices"] == devices
-            sweep = split_fused(sweep, "fused", list(estimators))
             for name in estimators:
                 out[f"{devices}|{case}|{name}"] = sweep.estimates[name][N]
     return out

@@ -14,15 +14,23 @@ from jax.flatten_util import ravel_pytree
 
 from pgjax.engine import (
     DEFAULT_MAX_MEMORY_BYTES,
+    FUSED,
     MAX_CALLS_IN_FLIGHT,
+    MICRO_BATCH_ELEMENTS,
     calls_in_flight,
+    default_micro_batch_elements,
+    micro_batch_groups,
     micro_batch_size,
     run_sweep,
     seed_key,
 )
 from pgjax.errors import ConfigError
 from pgjax.estimators import ConstantBaseline, Reinforce
-from pgjax.problems import LinearGaussianBandit, exact_gradient
+from pgjax.estimators.trajectory import GAEGrid, RewardToGo
+from pgjax.problems import Antithetic, LinearGaussianBandit, LinearQuadraticRegulator, exact_gradient
+from pgjax.problems.base import SampleCost, sample_cost
+from pgjax.problems.environment import EnvironmentProblem
+from pgjax.problems.lqr import ParameterExploringLQR
 from pgjax.stats import unbiasedness_z, variance_se
 from pgjax.tree_util import param_names
 
@@ -65,11 +73,40 @@ def _all_sweeps():
     out["e2e"] = run_sweep(
         PROBLEM, PARAMS, ESTIMATORS, NS, E2E_SEEDS, seed=11, chunk_size=64, micro_batch_elements=MICRO
     )
+    # fused, with a chunk size over the number of seeds (the engine clamps it)
+    out["fused"] = run_sweep(
+        PROBLEM, PARAMS, ESTIMATORS, NS, FUSED_SEEDS, seed=3, chunk_size=1000, micro_batch_elements=MICRO, fuse=True
+    )
     return out
 
 
+FUSED_SEEDS = 20
+LQR = LinearQuadraticRegulator.scalar(horizon=4)
+LQR_N = 2
+LQR_SEEDS = 8
+#: Two plain estimators and one with an output per name (GAE at two lambdas from one rollout).
+LQR_ESTIMATORS = {
+    "reinforce": Reinforce(),
+    "reward_to_go": RewardToGo(),
+    ("gae_0.5", "gae_1"): GAEGrid(lams=(0.5, 1.0)),
+}
+
+
+def _lqr_sweeps():
+    """On LQR: all estimators fused at the default micro-batch (from the problem's sample cost), the two plain
+    ones apart and the GAE grid alone (one (R, 2P) block) at the explicit micro-batch experiments used."""
+    params = LQR.init_params()
+    explicit = dict(seed=1, micro_batch_elements=max(1, MICRO_BATCH_ELEMENTS // LQR.horizon))
+    plain = {k: v for k, v in LQR_ESTIMATORS.items() if isinstance(k, str)}
+    return {
+        "fused": run_sweep(LQR, params, LQR_ESTIMATORS, (LQR_N,), LQR_SEEDS, seed=1, fuse=True),
+        "apart": run_sweep(LQR, params, plain, (LQR_N,), LQR_SEEDS, **explicit),
+        "grid": run_sweep(LQR, params, {"grid": LQR_ESTIMATORS[("gae_0.5", "gae_1")]}, (LQR_N,), LQR_SEEDS, **explicit),
+    }
+
+
 #: For ``computed_once`` (conftest.py): computed by one xdist worker, shared with the others.
-EXPENSIVE_COMPUTATIONS = {"engine-sweeps": _all_sweeps}
+EXPENSIVE_COMPUTATIONS = {"engine-sweeps": _all_sweeps, "engine-lqr-sweeps": _lqr_sweeps}
 
 
 @pytest.fixture(scope="module")
@@ -286,3 +323,74 @@ def test_engine_end_to_end_is_unbiased_with_exact_variance(sweeps):
             detectable = np.abs(sweep.true_grad) / n > (Z_E2E + 5) * se
             assert detectable.sum() >= 2
             assert np.all(np.abs(m - shrunk)[detectable] > Z_E2E * se[detectable])
+
+
+# ------------------------------------------------------------------------------------------------ fusion
+def test_a_fused_sweep_is_keyed_and_numbered_as_separate_sweeps_on_the_bandit(sweeps):
+    fused, apart = sweeps["fused"], sweeps[7][0]
+    assert list(fused.estimates) == list(ESTIMATORS)
+    for name in ESTIMATORS:
+        for n in NS:
+            assert fused.estimates[name][n].shape == (FUSED_SEEDS, len(NAMES))
+            # a seed's numbers do not depend on the other seeds: the first 20 of the 100-seed sweep
+            np.testing.assert_array_equal(fused.estimates[name][n], apart.estimates[name][n][:FUSED_SEEDS])
+
+
+def test_a_fused_sweep_says_so_and_compiles_one_program_per_micro_batch_size(sweeps):
+    fused, apart = sweeps["fused"], sweeps[7][0]
+    groups = len(micro_batch_groups(NS, MICRO))
+    assert groups == 2  # so that the counts below tell one program from one per estimator
+    assert fused.execution["fused"] is True and apart.execution["fused"] is False
+    assert fused.execution["compiles"] == groups and apart.execution["compiles"] == groups * len(ESTIMATORS)
+    # the one program's timings, under its name (each estimator's share of it is not measurable)
+    assert list(fused.compile_seconds) == list(fused.run_seconds) == [FUSED]
+
+
+def test_the_chunk_size_is_clamped_to_the_number_of_seeds(sweeps):
+    fused = sweeps["fused"]
+    assert fused.chunk_size == fused.execution["chunk_size"] == FUSED_SEEDS
+
+
+@pytest.fixture(scope="module")
+def lqr_sweeps(computed_once):
+    return computed_once("engine-lqr-sweeps")
+
+
+def test_a_fused_sweep_on_lqr_equals_the_separate_programs(lqr_sweeps):
+    fused, apart, grid = lqr_sweeps["fused"], lqr_sweeps["apart"], lqr_sweeps["grid"]
+    assert list(fused.estimates) == ["reinforce", "reward_to_go", "gae_0.5", "gae_1"]
+    for name in ("reinforce", "reward_to_go"):
+        np.testing.assert_array_equal(fused.estimates[name][LQR_N], apart.estimates[name][LQR_N])
+    # the GAE grid's (R, 2P) block is split into one (R, P) entry per name of its key, in order
+    block = grid.estimates["grid"][LQR_N]
+    width = len(fused.param_names)
+    assert block.shape == (LQR_SEEDS, 2 * width)
+    np.testing.assert_array_equal(fused.estimates["gae_0.5"][LQR_N], block[:, :width])
+    np.testing.assert_array_equal(fused.estimates["gae_1"][LQR_N], block[:, width:])
+    assert fused.execution["fused"] is True and fused.execution["compiles"] == 1
+
+
+def test_the_default_micro_batch_comes_from_the_problems_sample_cost(lqr_sweeps):
+    # the fused sweep took the default; the separate ones the value the experiments computed by hand
+    assert lqr_sweeps["fused"].execution["micro_batch_elements"] == MICRO_BATCH_ELEMENTS // LQR.horizon
+    assert lqr_sweeps["apart"].execution["micro_batch_elements"] == MICRO_BATCH_ELEMENTS // LQR.horizon
+    assert default_micro_batch_elements(LQR) == MICRO_BATCH_ELEMENTS // 4
+    assert default_micro_batch_elements(PROBLEM) == MICRO_BATCH_ELEMENTS  # a bandit sample is one step
+
+
+def test_sample_cost_is_declared_by_episodic_problems_and_passes_through_wrappers():
+    assert isinstance(LQR, SampleCost) and sample_cost(LQR) == 4
+    assert sample_cost(LQR.with_horizon(50)) == 50
+    assert sample_cost(Antithetic(LQR.with_horizon(7))) == 7  # Antithetic delegates to its problem
+    assert sample_cost(ParameterExploringLQR(base=LQR.with_horizon(3))) == 3
+    assert sample_cost(EnvironmentProblem(environment=None, policy=None, horizon=200)) == 200
+    assert not isinstance(PROBLEM, SampleCost) and sample_cost(PROBLEM) == 1
+    assert sample_cost(Antithetic(PROBLEM)) == 1
+    assert default_micro_batch_elements(LQR.with_horizon(MICRO_BATCH_ELEMENTS * 2)) == 1  # never below one
+
+
+def test_estimator_keys_must_be_distinct_names():
+    with pytest.raises(ValueError, match="distinct"):
+        run_sweep(PROBLEM, PARAMS, {"reinforce": Reinforce(), ("a", "reinforce"): Reinforce()}, (1,), 2)
+    with pytest.raises(TypeError, match="names"):
+        run_sweep(PROBLEM, PARAMS, {(): Reinforce()}, (1,), 2)

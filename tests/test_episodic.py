@@ -17,7 +17,7 @@ from pgjax.envs import make_environment
 from pgjax.errors import ConfigError
 from pgjax.estimators import LeaveOneOutBaseline, Reinforce
 from pgjax.estimators.episodic import SIGNALS, Episodic, EpisodicGrid, learning_signal
-from pgjax.estimators.trajectory import RewardToGo, split_fused
+from pgjax.estimators.trajectory import RewardToGo
 from pgjax.policies import Critic, make_policy
 from pgjax.problems.environment import EnvironmentProblem, FrozenTree
 from pgjax.returns import gae_advantages, returns_to_go
@@ -150,8 +150,7 @@ def test_estimators_are_unbiased_against_a_large_batch_reference(setting):
         .astype(np.float64)
     )
     ref_mean, ref_se = ref.mean(0), ref.std(0, ddof=1) / np.sqrt(len(ref))
-    sweep = run_sweep(problem, params, {"grid": EpisodicGrid(names)}, [n], R, seed=0, reference_gradient=ref_mean)
-    sweep = split_fused(sweep, "grid", names)
+    sweep = run_sweep(problem, params, {names: EpisodicGrid(names)}, [n], R, seed=0, reference_gradient=ref_mean)
     z = unbiasedness_z(P * len(names))
     for name in names:
         x = sweep.estimates[name][n].astype(np.float64)
@@ -171,8 +170,7 @@ def test_every_signal_runs_in_the_engine_sharded(setting):
     """All signals, jitted inside the engine's shard_map program, give finite estimates."""
     problem, params = setting
     P = ravel(params).shape[0]
-    sweep = run_sweep(problem, params, {"grid": EpisodicGrid(SIGNALS)}, [2], 4, reference_gradient=np.zeros(P))
-    sweep = split_fused(sweep, "grid", SIGNALS)
+    sweep = run_sweep(problem, params, {tuple(SIGNALS): EpisodicGrid(SIGNALS)}, [2], 4, reference_gradient=np.zeros(P))
     for name in SIGNALS:
         assert np.all(np.isfinite(sweep.estimates[name][2])), name
 

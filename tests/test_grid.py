@@ -41,6 +41,20 @@ def sigma_grid():
     return run_grid(build, {"sigma": SIGMAS}, NS, R, seed=SEED, chunk_size=16)
 
 
+def test_a_fused_grid_has_the_numbers_of_the_unfused_one(sigma_grid):
+    """run_grid(fuse=True) compiles each setting's estimators as one program: the same per-seed numbers, keyed by
+    estimator as before, with one compilation per setting and micro-batch size instead of one per estimator."""
+    fused = run_grid(build, {"sigma": SIGMAS}, NS, R, seed=SEED, chunk_size=16, fuse=True)
+    for sigma in SIGMAS:
+        got, want = fused.sweep(sigma=sigma), sigma_grid.sweep(sigma=sigma)
+        assert list(got.estimates) == list(want.estimates) == list(ESTIMATORS)
+        for name in ESTIMATORS:
+            for n in NS:
+                np.testing.assert_array_equal(got.estimates[name][n], want.estimates[name][n])
+        assert got.execution["fused"] and not want.execution["fused"]
+        assert got.execution["compiles"] * len(ESTIMATORS) == want.execution["compiles"]
+
+
 def test_grid_matches_separate_sweeps(sigma_grid):
     """Each setting's per-seed estimates are those of its own run_sweep (bit for bit), and the table is the
     separate sweeps' tables stacked, with a sigma column."""

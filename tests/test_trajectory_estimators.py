@@ -33,7 +33,6 @@ from pgjax.estimators.trajectory import (
     exact_moments,
     has_exact_moments,
     make_trajectory_estimator,
-    split_fused,
 )
 from pgjax.problems.lqr import LinearQuadraticRegulator, make_system
 
@@ -93,16 +92,9 @@ def sweeps():
         params = problem.init_params()
         ests = estimators_for(problem, params)
         sweep = run_sweep(
-            problem,
-            params,
-            {"fused": Fused(tuple(ests.values()))},
-            (1,),
-            R,
-            seed=11,
-            chunk_size=R,
-            micro_batch_elements=1 << 14,
+            problem, params, ests, (1,), R, seed=11, chunk_size=R, micro_batch_elements=1 << 14, fuse=True
         )
-        out[name] = (problem, params, ests, split_fused(sweep, "fused", list(ests)))
+        out[name] = (problem, params, ests, sweep)
     return out
 
 
@@ -308,20 +300,6 @@ def test_identities_on_the_same_key():
     close(a, b)
 
 
-def test_split_fused_restores_the_members():
-    problem = scalar_fixed()
-    params = problem.init_params()
-    ests = {"reinforce": Reinforce(), "rtg": RewardToGo()}
-    fused = run_sweep(problem, params, {"f": Fused(tuple(ests.values()))}, (2,), 6, micro_batch_elements=64)
-    split = split_fused(fused, "f", list(ests))
-    for name in ests:
-        assert split.estimates[name][2].shape == (6, 2)
-    np.testing.assert_array_equal(split.estimates["reinforce"][2], fused.estimates["f"][2][:, :2])
-    np.testing.assert_array_equal(split.estimates["rtg"][2], fused.estimates["f"][2][:, 2:])
-    with pytest.raises(ValueError):
-        split_fused(fused, "f", ["only_one"])
-
-
 # ------------------------------------------------------------------------------- optimality of baselines
 def test_optimal_baselines_minimise_the_exact_variance():
     """Moving any pinned optimal baseline (per coordinate, per time step) away from b* raises the exact
@@ -367,19 +345,7 @@ def test_pgpe_estimators_are_unbiased():
     problem = ParameterExploringLQR(base=base, sigma_K0=(0.3,))
     params = problem.init_params()
     ests = {"reinforce": Reinforce(), "loo": LeaveOneOutBaseline(), "sym": SymmetricPGPE(), "pathwise": Pathwise()}
-    sweep = split_fused(
-        run_sweep(
-            problem,
-            params,
-            {"f": Fused(tuple(ests.values()))},
-            (4,),
-            20_000,
-            chunk_size=20_000,
-            micro_batch_elements=1 << 14,
-        ),
-        "f",
-        list(ests),
-    )
+    sweep = run_sweep(problem, params, ests, (4,), 20_000, chunk_size=20_000, micro_batch_elements=1 << 14, fuse=True)
     z = stats.unbiasedness_z(len(ests) * 2, ALPHA)
     for name in ests:
         x = sweep.estimates[name][4].astype(np.float64)

@@ -156,7 +156,7 @@ class Episodic(Estimator):
 class EpisodicGrid(Estimator):
     """Several learning signals from the SAME n episodes: a tuple of gradients, one per signal (each as
     :class:`Episodic` would compute it from the same key), for one rollout instead of one per estimator.
-    Split a sweep of it with :func:`pgjax.estimators.trajectory.split_fused`."""
+    Run it under a tuple key of one name per signal: :func:`pgjax.engine.run_sweep` splits its columns."""
 
     signals: tuple[str, ...]
     lam: float = 0.95

@@ -521,8 +521,8 @@ class GAEGrid(Estimator):
     """GAE for several lambdas from the SAME trajectories and critic: returns the tuple of the estimates of
     ``GAE(lam, value)`` for ``lam`` in ``lams`` (each as the separate estimator would compute it from the
     same key), at the cost of one rollout, one critic and one batched backward pass. Its output is not shaped
-    like params, so it is not in :data:`TRAJECTORY_ESTIMATORS`: run it inside the engine and split the
-    columns with :func:`split_fused` (names in ``lams`` order)."""
+    like params, so it is not in :data:`TRAJECTORY_ESTIMATORS`: run it through the engine under a tuple
+    key of one name per lambda (``lams`` order), which splits its columns (:func:`pgjax.engine.run_sweep`)."""
 
     lams: tuple[float, ...]
     value: str = "exact"
@@ -547,26 +547,6 @@ class GAEGrid(Estimator):
 
 
 # ------------------------------------------------------------------------------------ fused compilation
-def split_fused(sweep, fused_name: str, names):
-    """Replaces ``sweep.estimates[fused_name]`` (R, k P) by one (R, P) entry per member name, in order."""
-    import copy
-
-    block = sweep.estimates[fused_name]
-    num_params = len(sweep.param_names)
-    names = list(names)
-    out = copy.copy(sweep)
-    estimates = {k: v for k, v in sweep.estimates.items() if k != fused_name}
-    for j, name in enumerate(names):
-        estimates[name] = {
-            n: np.ascontiguousarray(x[:, j * num_params : (j + 1) * num_params]) for n, x in block.items()
-        }
-    for x in block.values():
-        if x.shape[1] != len(names) * num_params:
-            raise ValueError(f"fused estimates have {x.shape[1]} columns, expected {len(names)} x {num_params}")
-    out.estimates = estimates
-    return out
-
-
 # ---------------------------------------------------------------------------------------------- registry
 #: The capabilities of a trajectory problem (LQR): an estimator that needs no other runs on it.
 TRAJECTORY_CAPABILITIES = frozenset({ExactScoreMoments, Trajectories, FoldedRollout, GaussianTrajectories})
@@ -610,6 +590,5 @@ __all__ = [
     "make_trajectory_estimator",
     "mean_step_scores",
     "rollout",
-    "split_fused",
     "weighted_step_score_mean",
 ]

@@ -27,11 +27,10 @@ import jax
 import numpy as np
 
 from pgjax import io as pio
-from pgjax.engine import MICRO_BATCH_ELEMENTS, Sweep, merge_executions, run_sweep
+from pgjax.engine import Sweep, merge_executions, run_sweep
 from pgjax.errors import ConfigError
 from pgjax.estimators.base import EstimatorOptions, make, registry
 from pgjax.estimators.episodic import SIGNALS, Episodic, EpisodicGrid
-from pgjax.estimators.trajectory import split_fused
 from pgjax.experiment import (
     ExperimentResult,
     Hooks,
@@ -168,8 +167,6 @@ def run(config: Config = Config(), *, progress=None, execution: dict | None = No
         else make(name, EstimatorOptions(lam=config.lam), EnvironmentProblem(environment, policy, config.horizon))
         for name in config.estimators
     }
-    # An episode is H steps: keep a micro-batch at about MICRO_BATCH_ELEMENTS steps, as the LQR experiments do.
-    execution.setdefault("micro_batch_elements", max(1, MICRO_BATCH_ELEMENTS // config.horizon))
     updates_of = {snapshot_name(updates, config): updates for updates in sorted(config.snapshots)}
     info = {"snapshots": {}}
     reference_ses = {}
@@ -195,7 +192,7 @@ def run(config: Config = Config(), *, progress=None, execution: dict | None = No
             [config.reference_episodes],
             config.reference_batches,
             seed=config.seed + REFERENCE_SEED_OFFSET,
-            chunk_size=min(config.chunk_size, config.reference_batches),
+            chunk_size=config.chunk_size,
             progress=progress,
             reference_gradient=np.zeros(sum(np.size(x) for x in jax.tree.leaves(policy_params))),
             **execution,
@@ -224,7 +221,7 @@ def run(config: Config = Config(), *, progress=None, execution: dict | None = No
         sorted(set(config.ns)),
         config.n_seeds,
         seed=config.seed,
-        chunk_size=min(config.chunk_size, config.n_seeds),
+        chunk_size=config.chunk_size,
         progress=progress,
         execution=execution,
         sweep=functools.partial(sweep_snapshot, lam=config.lam),
@@ -275,8 +272,10 @@ def sweep_snapshot(
     )
     parts = []
     if signals:
-        fused = run_sweep(problem, params, {"grid": EpisodicGrid(tuple(signals), lam)}, ns, n_seeds, **common)
-        parts.append(split_fused(fused, "grid", signals))
+        # one estimator with one output per signal: the engine splits its columns by the names of the key
+        parts.append(
+            run_sweep(problem, params, {tuple(signals): EpisodicGrid(tuple(signals), lam)}, ns, n_seeds, **common)
+        )
     if others:
         parts.append(run_sweep(problem, params, others, ns, n_seeds, **common))
     if len(parts) == 1:

@@ -84,14 +84,15 @@ class Config:
 
 def _bandit():
     problem, params, estimators = variance_vs_n.build(variance_vs_n.BanditConfig())
-    return problem, params, estimators, None
+    return problem, params, estimators, False
 
 
 def _lqr():
     problem, params, estimators = variance_vs_n.build(variance_vs_n.LQRConfig())
-    return problem, params, estimators, variance_vs_n
+    return problem, params, estimators, True
 
 
+#: problem name -> () -> (problem, params, estimators, whether its estimators are compiled as one program).
 BUILDERS = {"bandit": _bandit, "lqr": _lqr}
 
 
@@ -175,35 +176,22 @@ def run(config: Config = Config(), *, progress=None, execution: dict | None = No
     ns = sorted(set(config.ns))
     rows, sweeps, timings = [], {}, {}
     for problem_name in config.problems:
-        problem, params, estimators, lqr_module = BUILDERS[problem_name]()
+        problem, params, estimators, fuse = BUILDERS[problem_name]()
         exact = exact_variances(estimators, problem, params)
         chosen = {k: v for k, v in estimators.items() if k in exact or k == "reinforce"}
         t0 = time.perf_counter()
-        if lqr_module is not None:
-            sweep = lqr_module.sweep_estimators(
-                problem,
-                params,
-                chosen,
-                ns,
-                n_total,
-                seed=config.seed,
-                chunk_size=min(config.chunk_size, n_total),
-                fuse=True,
-                progress=progress,
-                execution=execution,
-            )
-        else:
-            sweep = run_sweep(
-                problem,
-                params,
-                chosen,
-                ns,
-                n_total,
-                seed=config.seed,
-                chunk_size=min(config.chunk_size, n_total),
-                progress=progress,
-                **(execution or {}),
-            )
+        sweep = run_sweep(
+            problem,
+            params,
+            chosen,
+            ns,
+            n_total,
+            seed=config.seed,
+            chunk_size=config.chunk_size,
+            fuse=fuse and len(chosen) > 1,
+            progress=progress,
+            **(execution or {}),
+        )
         timings[problem_name] = {"sweep_seconds": time.perf_counter() - t0}
         t0 = time.perf_counter()
         rows += _coverage_rows(problem_name, sweep.estimates, exact, sweep.param_names, config)

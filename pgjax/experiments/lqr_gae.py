@@ -32,16 +32,14 @@ import math
 import jax
 import numpy as np
 
-from pgjax.engine import MICRO_BATCH_ELEMENTS, run_sweep
+from pgjax.engine import run_sweep
 from pgjax.errors import ConfigError
 from pgjax.estimators.trajectory import (
     GAE,
     TRAJECTORY_ESTIMATORS,
     VALUES,
-    Fused,
     GAEGrid,
     exact_moments,
-    split_fused,
 )
 from pgjax.experiment import ExperimentResult, Hooks, check_seeds, exact_variances, save_with, summarise_grid
 from pgjax.experiments.variance_vs_n import lqr_estimators
@@ -149,53 +147,54 @@ def run(config: Config = Config(), *, progress=None, execution: dict | None = No
     params = lqr.init_params()
     lams = tuple(sorted(config.lambdas))
     refs = lqr_estimators(config.references, lqr, params)
-    members, names = list(refs.values()), list(refs)
+    # One program: the references, then one GAEGrid per critic whose outputs are named by (critic, lam).
+    estimators, labels = dict(refs), {}
     for critic in config.critics:
-        members.append(GAEGrid(lams=lams, value=critic, n_pilot=config.n_pilot))
-        names += [(critic, lam) for lam in lams]
+        names = tuple(f"{gae_name(critic)}@{lam!r}" for lam in lams)
+        labels.update(zip(names, ((critic, lam) for lam in lams)))
+        estimators[names] = GAEGrid(lams=lams, value=critic, n_pilot=config.n_pilot)
     fused = run_sweep(
         lqr,
         params,
-        {"fused": Fused(tuple(members))},
+        estimators,
         (config.n,),
         config.n_seeds,
         seed=config.seed,
-        chunk_size=min(config.chunk_size, config.n_seeds),
-        micro_batch_elements=max(1, MICRO_BATCH_ELEMENTS // lqr.horizon),
+        chunk_size=config.chunk_size,
+        fuse=True,
         progress=progress,
         **(execution or {}),
     )
-    members_sweep = split_fused(fused, "fused", range(len(names)))
     problem_name = lqr.describe()
 
     def part(estimates, exact, seconds=None):
         """One setting's share of the fused sweep; the setting given the one program's ``seconds`` carries its
         execution record too, so that the grid counts that program once."""
         sweep = dataclasses.replace(
-            members_sweep,
+            fused,
             estimates=estimates,
             compile_seconds=seconds[0] if seconds else {},
             run_seconds=seconds[1] if seconds else {},
-            execution=dict(members_sweep.execution) if seconds else {},
+            execution=dict(fused.execution) if seconds else {},
         )
         return SettingSweep(sweep=sweep, exact_single_sample_var=exact, problem_name=problem_name)
 
     # the timings are those of the one fused program: the shared setting carries them
     shared = part(
-        {name: members_sweep.estimates[j] for j, name in enumerate(refs)},
+        {name: fused.estimates[name] for name in refs},
         exact_variances(refs, lqr, params),
         (fused.compile_seconds, fused.run_seconds),
     )
     if not refs:  # no lambda-free estimators: the timings go to the first setting instead
         shared = None
     settings, singles = {}, {}
-    for j, key in enumerate(names[len(refs) :], start=len(refs)):
+    for label, key in labels.items():
         critic, lam = key
         single = GAE(lam=lam, value=critic, n_pilot=config.n_pilot)
         singles[key] = single
         name = gae_name(critic)
         seconds = (fused.compile_seconds, fused.run_seconds) if shared is None and not settings else None
-        settings[key] = part({name: members_sweep.estimates[j]}, exact_variances({name: single}, lqr, params), seconds)
+        settings[key] = part({name: fused.estimates[label]}, exact_variances({name: single}, lqr, params), seconds)
     grid = GridSweep.from_sweeps({"critic": tuple(config.critics), "lam": lams}, settings, shared=shared)
     table = summarise_grid(grid, experiment=NAME, reference="reinforce" if "reinforce" in refs else None)
 

@@ -17,7 +17,6 @@ paired variance ratio against REINFORCE, against H.
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 from pgjax.errors import ConfigError
 from pgjax.estimators.trajectory import TRAJECTORY_ESTIMATORS, has_exact_moments
@@ -30,7 +29,7 @@ from pgjax.experiment import (
     save_with,
     summarise_grid,
 )
-from pgjax.experiments.variance_vs_n import lqr_estimators, sweep_estimators
+from pgjax.experiments.variance_vs_n import lqr_estimators
 from pgjax.grid import Setting, run_grid
 from pgjax.plotting import settings as plot_settings
 from pgjax.problems.lqr import SYSTEMS, make_system
@@ -152,10 +151,10 @@ def run(config: Config = Config(), *, progress=None, execution: dict | None = No
         (config.n,),
         config.n_seeds,
         seed=config.seed,
-        chunk_size=min(config.chunk_size, config.n_seeds),
+        chunk_size=config.chunk_size,
         progress=progress,
         execution=execution,
-        sweep=functools.partial(sweep_estimators, fuse=config.fuse),
+        fuse=config.fuse and len(set(config.estimators)) > 1,
     )
     reference = "reinforce" if "reinforce" in config.estimators else None
     table = summarise_grid(grid, experiment=NAME, reference=reference)

@@ -14,10 +14,10 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from pgjax.engine import MICRO_BATCH_ELEMENTS, run_sweep
+from pgjax.engine import run_sweep
 from pgjax.errors import ConfigError
 from pgjax.estimators import LeaveOneOutBaseline, Pathwise, Reinforce
-from pgjax.estimators.trajectory import Fused, SymmetricPGPE, split_fused
+from pgjax.estimators.trajectory import SymmetricPGPE
 from pgjax.experiment import ExperimentResult, Hooks, save_with, summarise_sweep
 from pgjax.plotting import settings as plot_settings
 from pgjax.problems.lqr import SYSTEMS, ParameterExploringLQR, make_system
@@ -106,16 +106,15 @@ def run(config: Config = Config(), *, progress=None, execution: dict | None = No
     sweep = run_sweep(
         pgpe,
         params,
-        {"fused": Fused(tuple(estimators.values()))},
+        estimators,
         sorted(set(config.ns)),
         config.n_seeds,
         seed=config.seed,
-        chunk_size=min(config.chunk_size, config.n_seeds),
-        micro_batch_elements=max(1, MICRO_BATCH_ELEMENTS // config.horizon),
+        chunk_size=config.chunk_size,
+        fuse=True,
         progress=progress,
         **(execution or {}),
     )
-    sweep = split_fused(sweep, "fused", list(estimators))
     table = summarise_sweep(
         sweep,
         experiment=NAME,

@@ -9,7 +9,7 @@ R seeds give R independent n-trajectory estimates, compared with the exact gradi
 by exact moment propagation. The table has bias, variance with a 95% CI (tail-extrapolated kurtosis), the
 EXACT variance (from Gaussian-polynomial moments) and the paired variance ratio against REINFORCE.
 
-All estimators are compiled as one program (:class:`pgjax.estimators.trajectory.Fused`); each sees the same
+All estimators are compiled as one program (``run_sweep(..., fuse=True)``); each sees the same
 keys as in a separate run, so the numbers are those of separate runs.
 """
 

@@ -54,7 +54,7 @@ from pgjax import io as pio
 from pgjax.engine import Sweep, run_sweep
 from pgjax.errors import ConfigError
 from pgjax.estimators import make_estimator
-from pgjax.estimators.base import Estimator, Fused
+from pgjax.estimators.base import Estimator
 from pgjax.experiment import ExperimentResult, manifest, summarise_grid, write_raw
 from pgjax.grid import GridSweep, SettingSweep
 from pgjax.problems.gaussian_test_functions import DEFAULT_PANELS, FUNCTIONS, GaussianTestFunction
@@ -247,10 +247,11 @@ def sweep_over_k(
     (``sweep.true_grad`` is not computed: see :func:`exact_over_k`).
     Seed i uses the key ``seed_key(key(seed), i, n)`` at every k, the engine's key, so the numbers match
     :func:`pgjax.run_sweep` on ``problem.with_k(k_j)`` (up to float rounding: vmapping over k may change XLA's
-    fusion). With ``fuse``, all estimators are compiled as one program (:class:`~pgjax.estimators.trajectory.
-    Fused`; each member sees the same keys as alone, so its estimates equal those of a separate program to
+    fusion). With ``fuse``, all estimators are compiled as one program (:func:`pgjax.engine.run_sweep`'s
+    ``fuse``; each member sees the same keys as alone, so its estimates equal those of a separate program to
     float32 rounding) and resumed as one cell: less compilation, which is most of the time on a CPU. The
-    sweep's ``compile_seconds`` and ``run_seconds`` are then those of the one program, under :data:`FUSED`.
+    sweep's ``compile_seconds`` and ``run_seconds`` are then those of the one program,
+    under :data:`pgjax.engine.FUSED`.
     ``execution``: further run_sweep keywords (devices, max_memory_bytes, store), as ``pgjax run`` passes them.
     """
     ks = tuple(float(k) for k in ks)
@@ -260,18 +261,7 @@ def sweep_over_k(
     # returned sweep's true_grad is zeros.
     reference = np.zeros(len(param_names(params)))
     common = dict(seed=seed, progress=progress, reference_gradient=reference, **(execution or {}))
-    if not (fuse and len(wrapped) > 1):
-        return run_sweep(problem, params, wrapped, (n,), n_seeds, **common)
-    sweep = run_sweep(problem, params, {FUSED: Fused(tuple(wrapped.values()))}, (n,), n_seeds, **common)
-    block = sweep.estimates.pop(FUSED)[n]
-    width = block.shape[1] // len(wrapped)
-    for j, name in enumerate(wrapped):
-        sweep.estimates[name] = {n: np.ascontiguousarray(block[:, j * width : (j + 1) * width])}
-    return sweep
-
-
-#: Name of the fused estimator in :func:`sweep_over_k`'s sweep.
-FUSED = "fused"
+    return run_sweep(problem, params, wrapped, (n,), n_seeds, fuse=fuse and len(wrapped) > 1, **common)
 
 
 def estimates_over_k(

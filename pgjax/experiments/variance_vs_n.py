@@ -41,12 +41,12 @@ import jax
 import pandas as pd
 
 from pgjax import io as pio
-from pgjax.engine import MICRO_BATCH_ELEMENTS, run_sweep
+from pgjax.engine import run_sweep
 from pgjax.errors import ConfigError
 from pgjax.estimators import ALL_ESTIMATORS, ESTIMATORS, check_estimators, make_estimator
-from pgjax.estimators.base import Estimator, EstimatorOptions, Fused, make, registry, unavailable
+from pgjax.estimators.base import Estimator, EstimatorOptions, make, registry, unavailable
 from pgjax.estimators.base import build as build_registered
-from pgjax.estimators.trajectory import VALUES, split_fused
+from pgjax.estimators.trajectory import VALUES
 from pgjax.experiment import (
     ExperimentResult,
     Hooks,
@@ -390,19 +390,6 @@ def lqr_estimators(names, lqr, params, *, baseline=None, gae_lambda=0.95, gae_va
     return {name: make(name, options, lqr).pinned(lqr, params) for name in names}
 
 
-def sweep_estimators(lqr, params, estimators, ns, n_seeds, *, seed, chunk_size, fuse, progress=None, execution=None):
-    """run_sweep over trajectory estimators on ``lqr``, with micro-batches of about MICRO_BATCH_ELEMENTS
-    steps (a trajectory costs ``lqr.horizon`` of them), fused into one compiled program when ``fuse``;
-    returns the sweep with one entry per estimator either way. ``execution``: further run_sweep keywords
-    (devices, memory bound, cell store), as the CLI passes them."""
-    micro = max(1, MICRO_BATCH_ELEMENTS // lqr.horizon)
-    common = dict(seed=seed, chunk_size=chunk_size, micro_batch_elements=micro, progress=progress, **(execution or {}))
-    if fuse and len(estimators) > 1:
-        sweep = run_sweep(lqr, params, {"fused": Fused(tuple(estimators.values()))}, ns, n_seeds, **common)
-        return split_fused(sweep, "fused", list(estimators))
-    return run_sweep(lqr, params, estimators, ns, n_seeds, **common)
-
-
 def build_lqr(config: LQRConfig) -> Setting:
     """The LQR problem, its parameters and pinned estimators, with exact (Gaussian-polynomial) variances."""
     lqr = lqr_problem(config)
@@ -437,10 +424,11 @@ def build_lqr(config: LQRConfig) -> Setting:
 
 
 def _lqr_sweep(config: LQRConfig) -> SweepFunction:
-    """The LQR family's SweepFunction: :func:`sweep_estimators`, fused as ``config.fuse`` says."""
+    """The LQR family's SweepFunction: one run_sweep, its estimators compiled as one program when
+    ``config.fuse`` (and there are several); the engine sizes the micro-batch by the horizon."""
 
     def sweep(problem, params, estimators, ns, n_seeds, *, seed, chunk_size, progress, execution):
-        return sweep_estimators(
+        return run_sweep(
             problem,
             params,
             estimators,
@@ -448,9 +436,9 @@ def _lqr_sweep(config: LQRConfig) -> SweepFunction:
             n_seeds,
             seed=seed,
             chunk_size=chunk_size,
-            fuse=config.fuse,
+            fuse=config.fuse and len(estimators) > 1,
             progress=progress,
-            execution=execution,
+            **(execution or {}),
         )
 
     return sweep

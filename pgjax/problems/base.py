@@ -30,7 +30,9 @@ capabilities it needs (``requires``, see :mod:`pgjax.estimators.base`):
   representation and value functions: LQR) refine it;
 - :class:`EpisodeBatches`: episodes of a simulated environment with a policy and a critic (no exact
   objective; samples are not differentiable in the parameters);
-- :class:`ParameterExploring`: a parameter-exploring problem (PGPE: gains drawn around a mean).
+- :class:`ParameterExploring`: a parameter-exploring problem (PGPE: gains drawn around a mean);
+- :class:`SampleCost`: ``sample_cost``, the elementary steps one sample costs (an episode's horizon), which
+  sizes the engine's micro-batch (:func:`sample_cost`; 1 for a problem that does not declare it).
 """
 
 from __future__ import annotations
@@ -174,6 +176,27 @@ class ParameterExploring(Protocol):
     def gains(self, params: Params, noise: Noise) -> jax.Array: ...
 
 
+@runtime_checkable
+class SampleCost(Protocol):
+    """A problem whose one sample costs more than one elementary step: ``sample_cost`` elementary steps (an
+    episode of H steps costs H). The engine sizes its vmapped micro-batch by it (:func:`sample_cost`,
+    :func:`pgjax.engine.run_sweep`), so that a micro-batch holds about as many steps whatever the horizon."""
+
+    @property
+    def sample_cost(self) -> int: ...
+
+
+def sample_cost(problem) -> int:
+    """Elementary steps in one sample of ``problem``: its :class:`SampleCost` ``sample_cost``, else 1 (a
+    bandit or a test function draws a sample in one step)."""
+    if isinstance(problem, SampleCost):
+        cost = int(problem.sample_cost)
+        if cost < 1:
+            raise ValueError(f"{type(problem).__name__}.sample_cost must be >= 1 (got {cost})")
+        return cost
+    return 1
+
+
 #: How messages name each capability ("needs a problem with <this>").
 CAPABILITIES: dict[type, str] = {
     ExactScoreMoments: "exact score moments (score_moments)",
@@ -188,6 +211,7 @@ CAPABILITIES: dict[type, str] = {
     GaussianTrajectories: "exact Gaussian trajectories (LQR)",
     EpisodeBatches: "episodes of a simulated environment",
     ParameterExploring: "parameter-exploring gains (PGPE)",
+    SampleCost: "a declared per-sample cost (sample_cost)",
 }
 
 

@@ -106,6 +106,11 @@ class EnvironmentProblem:
         if not (0.0 < self.discount <= 1.0):
             raise ConfigError("discount", f"must be in (0, 1] (got {self.discount})")
 
+    @property
+    def sample_cost(self) -> int:
+        """One sample is an episode: H steps (:class:`pgjax.problems.base.SampleCost`)."""
+        return self.horizon
+
     def init_params(self, key: jax.Array | None = None):
         return self.policy.init(jax.random.key(0) if key is None else key, self.environment)
 

@@ -80,6 +80,11 @@ class ParameterExploringLQR:
         return self.base.horizon
 
     @property
+    def sample_cost(self) -> int:
+        """One sample is an episode: H steps (:class:`pgjax.problems.base.SampleCost`)."""
+        return self.base.horizon
+
+    @property
     def quadrature_nodes(self) -> int:
         """H + 1 Gauss-Hermite nodes per gain entry: exact for J_det's degree 2H."""
         return self.base.horizon + 1

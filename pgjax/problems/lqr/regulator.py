@@ -315,6 +315,11 @@ class LinearQuadraticRegulator:
             discount=discount,
         )
 
+    @property
+    def sample_cost(self) -> int:
+        """One sample is a trajectory: H steps (:class:`pgjax.problems.base.SampleCost`)."""
+        return self.horizon
+
     def with_horizon(self, horizon: int) -> LinearQuadraticRegulator:
         """The same system and policy with another horizon."""
         return dataclasses.replace(self, horizon=int(horizon))
