@@ -6,7 +6,7 @@ The common entry points are importable from the top level (loaded lazily, so ``i
     pgjax.summarise_sweep  the statistics table of a sweep                (pgjax.experiment)
     pgjax.exact_variances  exact single-sample variances, where known     (pgjax.experiment)
     pgjax.save             write table, raw estimates, manifest, figures  (pgjax.experiment)
-    pgjax.plotting, pgjax.stats, pgjax.io, pgjax.problems, pgjax.estimators
+    pgjax.plotting, pgjax.analysis.stats, pgjax.io, pgjax.problems, pgjax.estimators
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ _LAZY = {
     "save": ("pgjax.experiment", "save"),
     "ExperimentResult": ("pgjax.experiment", "ExperimentResult"),
 }
-_SUBMODULES = {"engine", "estimators", "experiment", "grid", "io", "plotting", "problems", "stats", "tree_util"}
+_SUBMODULES = {"analysis", "engine", "estimators", "experiment", "io", "plotting", "problems", "tree_util"}
 
 
 def __getattr__(name: str):

@@ -195,7 +195,7 @@ def cmd_list() -> int:
 def cmd_run(args: Sequence[str]) -> int:
     from pgjax import experiment
     from pgjax import io as pio
-    from pgjax.cells import CellStore, run_context
+    from pgjax.engine.cells import CellStore, run_context
     from pgjax.errors import ConfigError
 
     if not args or args[0].startswith("-"):

@@ -36,10 +36,10 @@ import numpy as np
 import pandas as pd
 
 from pgjax import io as pio
-from pgjax import stats
+from pgjax.analysis import stats
 from pgjax.engine import MAX_COUNT, Sweep
+from pgjax.engine.grid import GridSweep
 from pgjax.errors import ConfigError, ExperimentError, PgjaxError
-from pgjax.grid import GridSweep
 from pgjax.plotting import variance as plots
 
 ENTRY_POINT_GROUP = "pgjax.experiments"
@@ -53,8 +53,8 @@ class ExperimentResult:
       experiment: the experiment's name.
       config: its config dataclass.
       problem: a one-line description of the problem.
-      table: the tidy statistics table (see :data:`pgjax.stats.COLUMNS`, plus ``experiment`` and ``problem``).
-      sweep: the raw per-seed estimates: one :class:`Sweep`, or a :class:`pgjax.grid.GridSweep` of one sweep
+      table: the tidy statistics table (see :data:`pgjax.analysis.stats.COLUMNS`, plus ``experiment`` and ``problem``).
+      sweep: the raw per-seed estimates: one :class:`Sweep`, or a :class:`pgjax.engine.grid.GridSweep` of one sweep
         per setting of named axes (then raw.npz is written by :func:`pgjax.io.write_raw_grid`).
       info: extra facts for the manifest (timings, seed scheme, ...).
     """
@@ -252,7 +252,7 @@ def summarise_sweep(
     """The statistics table of a sweep, with ``experiment`` and ``problem`` columns first.
 
     ``reference_estimates`` (``n -> (R, P)``): the reference's estimates when they were measured in another
-    sweep on the same seeds (then ``reference`` is None); see :func:`pgjax.stats.summarise`."""
+    sweep on the same seeds (then ``reference`` is None); see :func:`pgjax.analysis.stats.summarise`."""
     table = stats.summarise(
         sweep.estimates,
         sweep.param_names,

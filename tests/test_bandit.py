@@ -2,7 +2,7 @@
 
 Exact checks (float64) have tolerances set by floating point; statistical checks compare with a Monte Carlo
 mean m of N draws and reject when |m - exact| > z * sd / sqrt(N), with z from
-:func:`pgjax.stats.unbiasedness_z` Bonferroni-corrected over every check in the family, so that a correct
+:func:`pgjax.analysis.stats.unbiasedness_z` Bonferroni-corrected over every check in the family, so that a correct
 implementation fails a family by chance with probability about 1e-6. Keys and seeds are fixed, so every run
 is reproducible. Each statistical family also shows its power: it rejects a deliberately wrong answer.
 """
@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from jax.flatten_util import ravel_pytree
 
+from pgjax.analysis.stats import unbiasedness_z
 from pgjax.problems import (
     BanditParams,
     GaussianBump,
@@ -25,7 +26,6 @@ from pgjax.problems import (
     exact_gradient,
 )
 from pgjax.problems.quadrature import gauss_hermite, gaussian_expectation
-from pgjax.stats import unbiasedness_z
 from pgjax.tree_util import ravel
 
 STATE = (1.0, 0.5)

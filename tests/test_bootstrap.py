@@ -1,4 +1,4 @@
-"""Tests for pgjax.bootstrap: IQM, stratified bootstrap, probability of improvement, tables.
+"""Tests for pgjax.analysis.bootstrap: IQM, stratified bootstrap, probability of improvement, tables.
 
 Statistical tests use fixed seeds (so a run is reproducible) and bounds whose false-failure probability is
 stated where they are made (about 1e-6 each).
@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import scipy.stats
 
-from pgjax import bootstrap as bs
+from pgjax.analysis import bootstrap as bs
 
 ALPHA = 1e-6  # false-failure probability of each statistical check
 Z = -NormalDist().inv_cdf(ALPHA / 2)  # two-sided, ~4.89

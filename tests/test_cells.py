@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 
 import pgjax
-from pgjax import cells, experiment
-from pgjax.cells import CellStore, run_context
+from pgjax import experiment
+from pgjax.engine import cells
+from pgjax.engine.cells import CellStore, run_context
 
 IDENTITY = {"schema": cells.CELL_SCHEMA, "problem": "p", "estimator": "e", "n": 4, "n_seeds": 3, "seed": 0}
 ESTIMATES = np.arange(6, dtype=np.float32).reshape(3, 2)

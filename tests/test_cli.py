@@ -150,7 +150,7 @@ def test_table_and_plot_rerender_without_recomputing(finished_run, capsys):
 
 
 def test_raw_estimates_reproduce_the_table(finished_run):
-    from pgjax import stats
+    from pgjax.analysis import stats
 
     estimates, names, true_grad = pio.read_raw(finished_run)
     table = pio.read_table(finished_run)
@@ -503,7 +503,7 @@ def test_results_larger_than_host_memory_are_one_line_before_any_work(tmp_path, 
     """Seeds whose estimates (or training metrics) need more memory than the machine has are refused before
     anything is allocated; here the machine is made small rather than the run made huge, so that a missing
     check shows as a run that succeeds, not as a machine out of memory."""
-    from pgjax import engine
+    from pgjax.engine import sweep as engine
 
     monkeypatch.setattr(engine, "host_memory_bytes", lambda: 1000)
     out = tmp_path / "out"

@@ -3,7 +3,7 @@
 Statistical tests use R = 4000 seeds of n = 16-sample estimates, all four estimators and three test functions in
 one compiled call. Unbiasedness: reject when |mean - true| > z sd / sqrt(R) for any of the 4 coordinates,
 z = unbiasedness_z(4) (Bonferroni): false-failure probability about 1e-6 per test. Variance (coefficient 1):
-reject when |s^2 - exact / n| > z se(s^2), se kurtosis-robust (pgjax.stats.variance_se), same z.
+reject when |s^2 - exact / n| > z se(s^2), se kurtosis-robust (pgjax.analysis.stats.variance_se), same z.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from pgjax.analysis.stats import unbiasedness_z, variance_ratio_ci, variance_se
 from pgjax.errors import ConfigError
 from pgjax.estimators import check_estimators, make_estimator
 from pgjax.estimators.control_variates import (
@@ -23,7 +24,6 @@ from pgjax.estimators.control_variates import (
 )
 from pgjax.problems import Antithetic, GaussianTestFunction, LinearGaussianBandit, SoftmaxBandit, exact_gradient
 from pgjax.problems.gaussian_test_functions import quadrature_rule
-from pgjax.stats import unbiasedness_z, variance_ratio_ci, variance_se
 from pgjax.tree_util import ravel
 
 NAMES = ("delta_cv_score", "delta_cv_score_est", "delta_cv_pathwise", "delta_cv_pathwise_est")

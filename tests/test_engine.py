@@ -1,7 +1,7 @@
 """Tests for the sweep engine: reproducibility (per-seed keys), chunking, jit, common random numbers, errors.
 
 Most checks here are exact (bit-identical arrays) or float32-rounding comparisons. One statistical check runs
-the engine end to end and applies the unbiasedness and variance tests of pgjax/stats.py (false-failure rate
+the engine end to end and applies the unbiasedness and variance tests of pgjax/analysis/stats.py (false-failure rate
 ~1e-6, stated next to it). Compiling is the main cost, so a few module-scoped sweeps are shared by many tests.
 """
 
@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from jax.flatten_util import ravel_pytree
 
+from pgjax.analysis.stats import unbiasedness_z, variance_se
 from pgjax.engine import (
     DEFAULT_MAX_MEMORY_BYTES,
     FUSED,
@@ -31,7 +32,6 @@ from pgjax.problems import Antithetic, LinearGaussianBandit, LinearQuadraticRegu
 from pgjax.problems.base import SampleCost, sample_cost
 from pgjax.problems.environment import EnvironmentProblem
 from pgjax.problems.lqr import ParameterExploringLQR
-from pgjax.stats import unbiasedness_z, variance_se
 from pgjax.tree_util import param_names
 
 # A random state (both kinds of noise) in 3 dimensions, so that P = 4.

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from pgjax.analysis.stats import unbiasedness_z
 from pgjax.engine import run_sweep
 from pgjax.envs import make_environment
 from pgjax.errors import ConfigError
@@ -21,7 +22,6 @@ from pgjax.estimators.trajectory import RewardToGo
 from pgjax.policies import Critic, make_policy
 from pgjax.problems.environment import EnvironmentProblem, FrozenTree
 from pgjax.returns import gae_advantages, returns_to_go
-from pgjax.stats import unbiasedness_z
 from pgjax.tree_util import ravel
 
 HORIZON = 40

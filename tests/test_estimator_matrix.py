@@ -5,7 +5,7 @@ a fresh process started with 4 CPU devices). The unit tests of the estimators ca
 engine's shard_map, which is how the delta-method control variates' crash on the quadratic and exp test
 functions ("Primitive mul requires varying manual axes to match") went unnoticed.
 
-Bit-identity between device counts is the engine's promise (pgjax/engine.py). It holds between 2 and 4
+Bit-identity between device counts is the engine's promise (pgjax/engine/sweep.py). It holds between 2 and 4
 devices, but not always between 1 device and several: JAX lowers a shard_map over a 1-device mesh by inlining
 its body (jax/_src/shard_map.py, "No need for a ManualComputationOp if all manual axes are size 1"), so XLA
 compiles a different module and, for some programs, rounds a few last bits differently. The pairs where this
@@ -121,7 +121,7 @@ def test_a_fused_sweep_is_refused_like_its_members(monkeypatch):
     """run_sweep refuses a fused estimator before any work (nothing is traced or compiled) when a member cannot
     run on the problem (the softmax bandit has no Gaussian for the measure-valued estimator), with the
     member's own message."""
-    from pgjax import engine
+    from pgjax.engine import sweep as engine
     from pgjax.errors import ConfigError
     from pgjax.estimators import MeasureValued, Reinforce
     from pgjax.estimators.trajectory import Fused

@@ -1,6 +1,6 @@
 """Statistical tests of the gradient estimators on the linear-Gaussian bandit, against exact ground truth.
 
-How the tests decide (the rules of pgjax/stats.py: unbiasedness_z and variance_se):
+How the tests decide (the rules of pgjax/analysis/stats.py: unbiasedness_z and variance_se):
 
 * Unbiasedness. R seed-level estimates of the P = 3 coordinates (theta[0], theta[1], log_sigma) with mean m and
   standard deviation sd; reject when, for any coordinate, |m - target| > z * sd / sqrt(R). z is
@@ -9,7 +9,7 @@ How the tests decide (the rules of pgjax/stats.py: unbiasedness_z and variance_s
   probability about 1e-6 (normal approximation to a mean of R = 10^4 .. 10^5 i.i.d. values, finite variance).
 * Variance. Compare n * s^2 (the measured per-sample variance) with the exact single-sample variance V; reject
   when |n s^2 - V| > z * n * se(s^2), se(s^2) = sqrt((m4 - s^4 (R-3)/(R-1)) / R) from
-  :func:`pgjax.stats.variance_se` (valid for the heavy tails of score-function estimates), z Bonferroni over
+  :func:`pgjax.analysis.stats.variance_se` (valid for the heavy tails of score-function estimates), z Bonferroni over
   the family at 1e-6 as above.
 * Power. Each family also shows it can fail: it rejects a deliberately wrong target (batch_mean_baseline's
   biased mean tested as unbiased; a truth shifted by 2 z standard errors; a variance 50% too large).
@@ -40,6 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from pgjax.analysis.stats import unbiasedness_z, variance_se
 from pgjax.engine import seed_key
 from pgjax.estimators import (
     BatchMeanBaseline,
@@ -51,7 +52,6 @@ from pgjax.estimators import (
     Reinforce,
 )
 from pgjax.problems import LinearGaussianBandit, exact_gradient
-from pgjax.stats import unbiasedness_z, variance_se
 from pgjax.tree_util import ravel
 
 P = 3  # theta[0], theta[1], log_sigma

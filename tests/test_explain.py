@@ -1,10 +1,10 @@
 """Tests for ``pgjax explain``: each claim the walkthrough makes, the softmax bandit it uses, its command line,
 and a staleness check of the committed docs/log-derivative-trick.md.
 
-Statistical checks follow pgjax/stats.py (unbiasedness_z, variance_se). Unbiasedness: with R seed-level estimates of mean m and standard
+Statistical checks follow pgjax/analysis/stats.py (unbiasedness_z, variance_se). Unbiasedness: with R seed-level estimates of mean m and standard
 deviation sd, fail when |m - exact| > z sd / sqrt(R), z = Phi^-1(1 - alpha / (2 d)) for d quantities tested
 together, alpha = 1e-6 (z about 5). Variances: |s^2 - exact| > z se(s^2), with the heavy-tail-valid standard
-error of a sample variance (pgjax.stats.variance_se). Keys are fixed, so every outcome is reproducible; a
+error of a sample variance (pgjax.analysis.stats.variance_se). Keys are fixed, so every outcome is reproducible; a
 test fails by chance with probability about 1e-6 per family whenever the seeds are changed.
 
 The walkthrough's numbers are computed once per test session (about 20 s): with pytest-xdist the first
@@ -26,7 +26,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from pgjax import cli, stats
+from pgjax import cli
+from pgjax.analysis import stats
 from pgjax.engine import run_sweep
 from pgjax.errors import ConfigError
 from pgjax.estimators import Reinforce, make_estimator

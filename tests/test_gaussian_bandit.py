@@ -18,10 +18,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from pgjax.analysis.stats import unbiasedness_z
 from pgjax.estimators import GAUSSIAN_ESTIMATORS
 from pgjax.problems import LinearGaussianBandit, exact_gradient
 from pgjax.problems.gaussian_test_functions import gaussian_variable
-from pgjax.stats import unbiasedness_z
 from pgjax.tree_util import ravel
 
 NAMES = tuple(GAUSSIAN_ESTIMATORS)

@@ -21,11 +21,11 @@ import pytest
 from numpy.polynomial import Polynomial
 
 import pgjax
+from pgjax.analysis.stats import unbiasedness_z
 from pgjax.errors import ConfigError
 from pgjax.estimators import make_estimator
 from pgjax.problems import Antithetic, GaussianLogParams, GaussianParams, GaussianTestFunction, LinearGaussianBandit
 from pgjax.problems.gaussian_test_functions import FUNCTIONS, quadrature_rule
-from pgjax.stats import unbiasedness_z
 
 # ----------------------------------------------------------------------------------------------------------
 # Independent closed forms

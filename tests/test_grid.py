@@ -1,4 +1,4 @@
-"""The sweep over named axes (pgjax.grid): a grid on the Gaussian bandit gives the per-seed numbers of separate
+"""The sweep over named axes (pgjax.engine.grid): a grid on the Gaussian bandit gives the per-seed numbers of separate
 run_sweep calls, a table with one column per axis and the full product of two axes; bad axes give one clear
 ConfigError; raw.npz keeps the axis values as data; lqr-horizon through the CLI packs no setting into names."""
 
@@ -15,9 +15,9 @@ from pandas.testing import assert_frame_equal
 from pgjax import cli, experiment
 from pgjax import io as pio
 from pgjax.engine import run_sweep
+from pgjax.engine.grid import GridSweep, Setting, SettingSweep, check_axes, run_grid
 from pgjax.errors import ConfigError
 from pgjax.estimators import ConstantBaseline, Reinforce
-from pgjax.grid import GridSweep, Setting, SettingSweep, check_axes, run_grid
 from pgjax.problems import LinearGaussianBandit, exact_gradient
 
 ESTIMATORS = {"reinforce": Reinforce(), "constant_baseline_0": ConstantBaseline(baseline=0.0)}

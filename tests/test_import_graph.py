@@ -2,7 +2,7 @@
 
 Every module under ``pgjax/`` is parsed with :mod:`ast` (nothing is imported), and every ``import`` and
 ``from ... import`` in it counts, at module level or inside a function (a lazy import is still a dependency),
-with relative imports resolved. ``from pgjax import stats`` counts as an import of ``pgjax.stats``;
+with relative imports resolved. ``from pgjax import io`` counts as an import of ``pgjax.io``;
 ``from pgjax.x import name`` as an import of ``pgjax.x`` (or of ``pgjax.x.name`` when that is a module).
 ``pgjax/__init__.py`` is left out of the graph: it only re-exports lazily, and every ``from pgjax import y``
 is read as an import of ``pgjax.y``.
@@ -16,11 +16,11 @@ Layers, lowest first; a module may import modules of its own layer or of lower l
 1. ``problems``: the objectives with exact gradients (bandits, LQR, test functions, environments), and
    ``envs``: the environments in JAX that ``problems.environment`` turns into objectives;
 2. ``estimators``: the gradient estimators, which work on problems;
-3. what works on numbers and files only, never on problems or estimators: ``stats`` and ``bootstrap``
-   (tables and intervals) and ``io`` (the results folder: atomic writes, table schema and renderings, raw
+3. what works on numbers and files only, never on problems or estimators: ``analysis`` (``stats`` and
+   ``bootstrap``: tables and intervals) and ``io`` (the results folder: atomic writes, table schema and renderings, raw
    estimates, manifest and provenance), so the machinery above can save and read without the reverse;
-4. the machinery that runs estimators: ``engine`` (sweeps), ``grid`` (sweeps over named axes), ``cells``
-   (resumable cells), ``styles`` (figure styles), ``policies`` (the policy networks of training);
+4. the machinery that runs estimators: ``engine`` (``sweep``: sweeps; ``grid``: sweeps over named axes;
+   ``cells``: resumable cells), ``styles`` (figure styles), ``policies`` (the policy networks of training);
 5. what is built from that machinery: ``experiment`` (the contract and saving), ``plotting`` (figures),
    ``training`` (training loops), ``bench`` (the benchmarks package);
 6. ``explain``: the worked walkthrough of ``pgjax explain``, and ``experiments``: the built-in experiments
@@ -48,12 +48,9 @@ LAYERS = {
     "problems": 1,
     "envs": 1,
     "estimators": 2,
-    "stats": 3,
-    "bootstrap": 3,
+    "analysis": 3,
     "io": 3,
     "engine": 4,
-    "grid": 4,
-    "cells": 4,
     "styles": 4,
     "policies": 4,
     "experiment": 5,

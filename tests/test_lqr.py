@@ -17,7 +17,7 @@ import pytest
 from jax.flatten_util import ravel_pytree
 from scipy import stats as sps
 
-from pgjax import stats
+from pgjax.analysis import stats
 from pgjax.errors import ConfigError
 from pgjax.estimators import Reinforce
 from pgjax.problems.bandit import LinearGaussianBandit

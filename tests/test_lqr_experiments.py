@@ -8,8 +8,9 @@ import math
 import numpy as np
 import pytest
 
-from pgjax import cli, experiment, stats
+from pgjax import cli, experiment
 from pgjax import io as pio
+from pgjax.analysis import stats
 from pgjax.errors import ConfigError
 from pgjax.experiments import lqr_gae, lqr_horizon, lqr_pgpe, lqr_variance
 

@@ -4,7 +4,7 @@ Statistical tests use R = 4000 seeds of n = 16-sample estimates, all estimators 
 compiled call (common random numbers). Unbiasedness: reject when |mean - true| > z sd / sqrt(R) for any of the
 4 coordinates, z = unbiasedness_z(4) (Bonferroni), so each test fails by chance with probability about 1e-6.
 Variance: reject when |s^2 - exact / n| > z se(s^2), se the kurtosis-robust standard error of a sample
-variance (pgjax.stats.variance_se), same z and rate (asymptotically).
+variance (pgjax.analysis.stats.variance_se), same z and rate (asymptotically).
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from pgjax.analysis.stats import unbiasedness_z, variance_ratio_ci, variance_se
 from pgjax.errors import ConfigError
 from pgjax.estimators import check_estimators, make_estimator
 from pgjax.estimators.measure_valued import MeasureValued, MeasureValuedCoupled, auxiliary_draws
 from pgjax.experiments import mohamed2020
 from pgjax.problems import GaussianTestFunction, LinearGaussianBandit, SoftmaxBandit, exact_gradient
-from pgjax.stats import unbiasedness_z, variance_ratio_ci, variance_se
 from pgjax.tree_util import ravel
 
 NAMES = ("measure_valued", "measure_valued_coupled")

@@ -17,11 +17,11 @@ import pytest
 
 import pgjax
 from pgjax import io as pio
+from pgjax.analysis.stats import unbiasedness_z, variance_se
 from pgjax.errors import ConfigError
 from pgjax.estimators import make_estimator
 from pgjax.experiment import discover
 from pgjax.experiments import mohamed2020, mohamed2020_fig2, mohamed2020_fig3
-from pgjax.stats import unbiasedness_z, variance_se
 
 SMALL = mohamed2020_fig2.Config(
     functions=("quadratic", "cos"),
@@ -176,7 +176,7 @@ def test_config_errors_name_the_field(changes, field):
 def test_over_k_is_one_row_of_k_major_estimates_and_fusing_keeps_each_estimator():
     """OverK returns (K * P,), k-major; the engine knows its width; a fused sweep splits back into the
     estimators' own (R, K * P) blocks, equal to separate programs to float32 rounding."""
-    from pgjax import engine
+    from pgjax.engine import sweep as engine
 
     config = mohamed2020.Config()
     problem = mohamed2020.base_problem(config, "quadratic")

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pgjax import bootstrap
 from pgjax import io as pio
+from pgjax.analysis import bootstrap
 from pgjax.io import ResultsError
 from pgjax.plotting import training as plot_training
 

@@ -4,7 +4,7 @@ and the distribution of sampled actions.
 
 Statistical tests: the sampling tests compare sample frequencies / moments with the policy's exact values by
 normal-approximation z-tests with a Bonferroni split, each test's family-wise false-failure rate being
-ALPHA = 1e-6 (pgjax.stats.unbiasedness_z). Keys are fixed, so a run is reproducible. Everything else is deterministic.
+ALPHA = 1e-6 (pgjax.analysis.stats.unbiasedness_z). Keys are fixed, so a run is reproducible. Everything else is deterministic.
 """
 
 from __future__ import annotations
@@ -312,7 +312,7 @@ def test_sampled_action_frequencies_match_the_policy(logits):
 def test_sampled_gaussian_moments_match_the_policy():
     """Mean and variance of N Gaussian actions per dimension against mu(x), sigma(x)^2: the mean by a z-test
     with the exact standard deviation sigma / sqrt(N), the sample variance with the standard error of a sample
-    variance sqrt((m4 - s^4 (N - 3) / (N - 1)) / N) (pgjax.stats.variance_se); Bonferroni over 2 x 2 comparisons."""
+    variance sqrt((m4 - s^4 (N - 3) / (N - 1)) / N) (pgjax.analysis.stats.variance_se); Bonferroni over 2 x 2 comparisons."""
     env = fake_environment(discrete=False, n=2)
     policy = make_policy("linear-gaussian", env)
     params = policy.init(jax.random.key(0), env)

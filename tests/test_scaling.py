@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 from pgjax import io as pio
-from pgjax.cells import CELL_SCHEMA
+from pgjax.engine.cells import CELL_SCHEMA
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -171,7 +171,7 @@ def uninterrupted(tmp_path_factory, cache_env):
 #: saved cell, during:K while its K-th cell is written (its bytes in a temporary file, not yet renamed).
 KILLER = """
 import os, runpy, signal, sys
-from pgjax import cells
+from pgjax.engine import cells
 mode, count = os.environ["PGJAX_TEST_KILL"].split(":")
 if mode == "after":
     save = cells.CellStore.save

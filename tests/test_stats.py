@@ -1,4 +1,4 @@
-"""Tests for pgjax.stats.
+"""Tests for pgjax.analysis.stats.
 
 Two kinds of test:
 
@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from pgjax import stats
+from pgjax.analysis import stats
 
 NOMINAL = 0.95
 # Two-sided z for a 1e-6 false-failure rate per band (5e-7 on each side).

@@ -8,9 +8,9 @@ import jax
 import numpy as np
 import pytest
 
+from pgjax.analysis.stats import unbiasedness_z
 from pgjax.errors import ConfigError
 from pgjax.io import ResultsError
-from pgjax.stats import unbiasedness_z
 from pgjax.training import TrainSetup, train
 
 SMALL = TrainSetup(

@@ -16,7 +16,7 @@ import jax
 import numpy as np
 import pytest
 
-from pgjax import stats
+from pgjax.analysis import stats
 from pgjax.engine import run_sweep
 from pgjax.errors import ConfigError
 from pgjax.estimators import ConstantBaseline, LeaveOneOutBaseline, Pathwise, Reinforce

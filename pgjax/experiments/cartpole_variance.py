@@ -11,7 +11,7 @@ drawn from keys disjoint from the sweep's), whose standard error per coordinate 
 reference_se^2 / var). ``bias_se`` combines the estimator's standard error with the reference's
 (sqrt(var / R + reference_se^2)), so bias z-scores allow for the reference's own noise.
 
-The snapshot is the named axis of a grid (:func:`pgjax.grid.run_grid`), each snapshot's reference gradient
+The snapshot is the named axis of a grid (:func:`pgjax.engine.grid.run_grid`), each snapshot's reference gradient
 its setting's true gradient: the table has a ``snapshot`` column, and raw.npz holds every estimate with its
 snapshot and reference gradient as data (:func:`pgjax.io.read_raw_grid`). Same tables and figures as the
 foundation experiment, one figure per snapshot (figure-<snapshot>.png).
@@ -28,6 +28,7 @@ import numpy as np
 
 from pgjax import io as pio
 from pgjax.engine import Sweep, merge_executions, run_sweep
+from pgjax.engine.grid import Setting, run_grid
 from pgjax.errors import ConfigError
 from pgjax.estimators.base import EstimatorOptions, make, registry
 from pgjax.estimators.episodic import SIGNALS, Episodic, EpisodicGrid
@@ -40,7 +41,6 @@ from pgjax.experiment import (
     save_with,
     summarise_grid,
 )
-from pgjax.grid import Setting, run_grid
 from pgjax.plotting import variance as plots
 from pgjax.problems.environment import EnvironmentProblem, FrozenTree
 from pgjax.training import Trainer, TrainSetup, run_key, train
@@ -149,7 +149,7 @@ def snapshot_name(updates: int, config: Config) -> str:
 def run(config: Config = Config(), *, progress=None, execution: dict | None = None) -> ExperimentResult:
     """Trains the snapshots, runs the sweeps and the reference batches (nothing is written).
 
-    The snapshot is the named axis of a grid (:func:`pgjax.grid.run_grid`): building a setting trains (or
+    The snapshot is the named axis of a grid (:func:`pgjax.engine.grid.run_grid`): building a setting trains (or
     reloads) its policy and critic and measures its reference gradient, which is that setting's true
     gradient; the table has a ``snapshot`` column and raw.npz holds each estimate with its snapshot as data
     (:func:`pgjax.io.read_raw_grid`)."""
@@ -257,7 +257,7 @@ def run(config: Config = Config(), *, progress=None, execution: dict | None = No
 def sweep_snapshot(
     problem, params, estimators, ns, n_seeds, *, seed, chunk_size, progress, execution, lam: float
 ) -> Sweep:
-    """One snapshot's sweep (a :class:`pgjax.grid.SweepFunction`): the learning signals among ``estimators``
+    """One snapshot's sweep (a :class:`pgjax.engine.grid.SweepFunction`): the learning signals among ``estimators``
     from one rollout per seed (:class:`EpisodicGrid`), then the other estimators from the same keys, so on
     the same episodes (common random numbers). Its true gradient is a placeholder (zeros): the grid replaces
     it with the setting's reference gradient."""

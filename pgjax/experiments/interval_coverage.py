@@ -3,11 +3,11 @@
 For the README's default bandit (``bandit-variance``) and the default LQR problem (``lqr-variance``), every
 estimator whose single-sample variance is known exactly, n in ``ns`` and R in ``rs``: one sweep of
 ``replications x max(rs)`` seeds is cut into disjoint blocks of R seeds; each block gives one interval per
-coordinate, exactly as one cell of a results table would (:func:`pgjax.stats.variance_ci` and
-:func:`pgjax.stats.variance_ratio_ci` against REINFORCE on the same seeds). The coverage of a method in a cell
+coordinate, exactly as one cell of a results table would (:func:`pgjax.analysis.stats.variance_ci` and
+:func:`pgjax.analysis.stats.variance_ratio_ci` against REINFORCE on the same seeds). The coverage of a method in a cell
 is the fraction of blocks whose interval contains the exact variance (or the exact ratio), with a 95% Wilson
 interval for that binomial proportion. Smaller R gets more blocks from the same seeds (``max(rs) / R``
-times as many). Every interval method of :data:`pgjax.stats.INTERVAL_METHODS` is measured on the same blocks.
+times as many). Every interval method of :data:`pgjax.analysis.stats.INTERVAL_METHODS` is measured on the same blocks.
 
 The table also gives, per cell, where the misses fall (truth below the interval, or above it), the median
 width of the interval on the log scale, and the kurtosis of the seed-level estimates over all seeds of the
@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from pgjax import io as pio
-from pgjax import stats
+from pgjax.analysis import stats
 from pgjax.engine import run_sweep
 from pgjax.errors import ConfigError
 from pgjax.experiment import ExperimentResult, Hooks, check_sample_sizes, exact_variances

@@ -14,7 +14,7 @@ for bias when the critic is wrong. Critics:
   contain the true V_t, so the fit is conditionally unbiased and, the estimate being affine in the fitted
   coefficients, GAE is unbiased on average over pilot batches; the measured bias checks this.
 
-The critic and lambda are the named axes of a grid (:class:`pgjax.grid.GridSweep`); each setting holds one
+The critic and lambda are the named axes of a grid (:class:`pgjax.engine.grid.GridSweep`); each setting holds one
 estimator, ``gae[<critic>]``. For reference the table also has REINFORCE and reward-to-go, the grid's shared
 setting (lambda-free: ``critic`` is empty and ``lam`` NaN), against which every setting's variance ratio is
 taken. All GAE variants of one critic come from one rollout per seed
@@ -33,6 +33,7 @@ import jax
 import numpy as np
 
 from pgjax.engine import run_sweep
+from pgjax.engine.grid import GridSweep, SettingSweep
 from pgjax.errors import ConfigError
 from pgjax.estimators.trajectory import (
     GAE,
@@ -43,7 +44,6 @@ from pgjax.estimators.trajectory import (
 )
 from pgjax.experiment import ExperimentResult, Hooks, check_seeds, exact_variances, save_with, summarise_grid
 from pgjax.experiments.variance_vs_n import lqr_estimators
-from pgjax.grid import GridSweep, SettingSweep
 from pgjax.plotting import settings as plot_settings
 from pgjax.problems.base import exact_gradient
 from pgjax.problems.lqr import SYSTEMS, make_system

@@ -7,7 +7,7 @@ its variance grows about like H^2; reward-to-go drops the rewards that precede e
 what is left. Every point is measured on R seeds with a 95% CI and compared with the EXACT variance
 (Gaussian-polynomial moments, :mod:`pgjax.problems.lqr`).
 
-The horizon is a named axis of a grid sweep (:func:`pgjax.grid.run_grid`): one fused sweep per horizon, each
+The horizon is a named axis of a grid sweep (:func:`pgjax.engine.grid.run_grid`): one fused sweep per horizon, each
 with its own exact gradient. The table has one row per (horizon, estimator, coordinate) with a ``horizon``
 column; raw.npz holds the per-seed estimates with the horizon of each as data
 (:func:`pgjax.io.read_raw_grid`). Figures (:func:`pgjax.plotting.settings.draw_horizon`): variance and the
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from pgjax.engine.grid import Setting, run_grid
 from pgjax.errors import ConfigError
 from pgjax.estimators.trajectory import TRAJECTORY_ESTIMATORS, has_exact_moments
 from pgjax.experiment import (
@@ -30,7 +31,6 @@ from pgjax.experiment import (
     summarise_grid,
 )
 from pgjax.experiments.variance_vs_n import lqr_estimators
-from pgjax.grid import Setting, run_grid
 from pgjax.plotting import settings as plot_settings
 from pgjax.problems.lqr import SYSTEMS, make_system
 

@@ -25,7 +25,7 @@ cell per test function, holding every estimator and every k; per (function, esti
 Per-seed numbers do not depend on the devices, the chunking or the resume. The exact curves are computed
 vmapped over k in float64.
 
-The (function, k) pairs are the settings of a ragged grid (:class:`pgjax.grid.GridSweep`; each function has
+The (function, k) pairs are the settings of a ragged grid (:class:`pgjax.engine.grid.GridSweep`; each function has
 its own k grid): each function's program is split into one setting per k, with that k's exact gradient and
 variances, so that function and k stay data.
 
@@ -52,11 +52,11 @@ import pandas as pd
 
 from pgjax import io as pio
 from pgjax.engine import Sweep, run_sweep
+from pgjax.engine.grid import GridSweep, SettingSweep
 from pgjax.errors import ConfigError
 from pgjax.estimators import make_estimator
 from pgjax.estimators.base import Estimator
 from pgjax.experiment import ExperimentResult, manifest, summarise_grid, write_raw
-from pgjax.grid import GridSweep, SettingSweep
 from pgjax.problems.gaussian_test_functions import DEFAULT_PANELS, FUNCTIONS, GaussianTestFunction
 from pgjax.tree_util import param_names, ravel
 
@@ -288,7 +288,7 @@ class Result(ExperimentResult):
 def run_figure(config: Config, *, name: str, figure: str, progress=None, execution: dict | None = None) -> Result:
     """Runs the experiment for ``config.functions`` and returns the result (nothing is written).
 
-    The settings are the (function, k) pairs of a ragged grid (:class:`pgjax.grid.GridSweep`): k takes the
+    The settings are the (function, k) pairs of a ragged grid (:class:`pgjax.engine.grid.GridSweep`): k takes the
     Monte Carlo grid of its own function. Each function's k grid is computed in one program
     (:func:`sweep_over_k`) and split into one setting per k, with the exact gradient and variances at that k.
 

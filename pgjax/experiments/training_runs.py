@@ -3,7 +3,7 @@
 Each estimator variant is trained over many seeds in one compiled, vmapped program
 (:func:`pgjax.training.train`); the learning curves are summarised with rliable's methodology (Agarwal et
 al. 2021): the interquartile mean (IQM) over seeds with a 95% stratified-bootstrap interval, a table of final
-returns with intervals, and the probability that one variant beats another (:mod:`pgjax.bootstrap`).
+returns with intervals, and the probability that one variant beats another (:mod:`pgjax.analysis.bootstrap`).
 
 Outputs (``pgjax run NAME`` writes them to runs/NAME/, or to ``--out``): ``curves`` (IQM per variant and metric block),
 ``table`` (final returns, and ``auc_*``: the IQM of each seed's mean return over the whole run), ``improvement`` (probability of improvement for
@@ -153,7 +153,7 @@ def variant_label(estimator: str, learning_rate: float, learning_rates) -> str:
 
 def run(experiment: str, config: TrainingConfig, *, progress=None, execution: dict | None = None) -> TrainingResult:
     """Trains every variant and summarises the curves (see the module docstring)."""
-    from pgjax import bootstrap
+    from pgjax.analysis import bootstrap
 
     config.validate()
     execution = execution or {}

@@ -25,7 +25,7 @@ flat fields, as a preset's manifest has them) as ``config``, so the figures name
 
 To add a problem family: write its frozen config dataclass (problem fields, then ``estimators``, ``ns``,
 ``n_seeds``, ``seed``, ``chunk_size``, each with a docstring, and ``validate()`` raising one ConfigError that
-names the field), a ``build(config) -> pgjax.grid.Setting`` (problem, parameters, estimators, exact variances,
+names the field), a ``build(config) -> pgjax.engine.grid.Setting`` (problem, parameters, estimators, exact variances,
 manifest facts), and add a :class:`Family` to :data:`FAMILIES` (see docs/architecture.md).
 """
 
@@ -42,6 +42,7 @@ import pandas as pd
 
 from pgjax import io as pio
 from pgjax.engine import run_sweep
+from pgjax.engine.grid import Setting, SweepFunction, default_sweep
 from pgjax.errors import ConfigError
 from pgjax.estimators import ALL_ESTIMATORS, ESTIMATORS, check_estimators, make_estimator
 from pgjax.estimators.base import Estimator, EstimatorOptions, make, registry, unavailable
@@ -57,7 +58,6 @@ from pgjax.experiment import (
     save_with,
     summarise_sweep,
 )
-from pgjax.grid import Setting, SweepFunction, default_sweep
 from pgjax.plotting import settings as plot_settings
 from pgjax.plotting import variance as plots
 from pgjax.problems import REWARDS, Antithetic, GaussianTestFunction, LinearGaussianBandit
@@ -453,7 +453,7 @@ class Family:
       name: the subcommand that chooses it (``pgjax run variance-vs-n NAME ...``).
       config: its frozen config dataclass: problem fields and sweep fields (``estimators``, ``ns``,
         ``n_seeds``, ``seed``, ``chunk_size``), with ``validate()``; the fields are the subcommand's flags.
-      build: ``build(config) -> pgjax.grid.Setting``: the problem, parameters, estimators, exact single-sample
+      build: ``build(config) -> pgjax.engine.grid.Setting``: the problem, parameters, estimators, exact single-sample
         variances, problem name and the facts for the manifest (``bias_estimators`` among them).
       sweep: ``sweep(config) -> SweepFunction``: how the estimators are swept (default: one
         :func:`pgjax.engine.run_sweep`; LQR fuses them into one program, with micro-batches per trajectory).

@@ -36,7 +36,7 @@ import jax.numpy as jnp
 import jax.scipy.special
 import numpy as np
 
-from pgjax import stats
+from pgjax.analysis import stats
 from pgjax.engine import run_sweep, seed_key
 from pgjax.errors import ConfigError
 from pgjax.estimators import Reinforce, draw, make_estimator

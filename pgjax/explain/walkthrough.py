@@ -11,10 +11,10 @@ import math
 
 import numpy as np
 
+from pgjax.analysis.stats import unbiasedness_z
 from pgjax.explain.document import Bullets, Document, Figure, Formula, Paragraph, Section, Table, fmt
 from pgjax.explain.document import fmt_measured as fmm
 from pgjax.explain.numbers import RATIO_TOLERANCE, TARGET_SE, Numbers
-from pgjax.stats import unbiasedness_z
 
 TITLE = "The log-derivative trick, worked with numbers"
 

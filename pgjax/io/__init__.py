@@ -7,7 +7,7 @@ A results folder ``<dir>/`` holds
 * ``table.csv``, ``table.md``, ``table.tex``: the same table for people and papers;
 * ``raw.npz``: the raw per-seed estimates, one ``(R, P)`` array per
   (estimator, n) under the key ``f"{estimator}|{n}"``, plus ``param_names`` and
-  ``true_grad``; or, for a sweep over named axes (:mod:`pgjax.grid`), every
+  ``true_grad``; or, for a sweep over named axes (:mod:`pgjax.engine.grid`), every
   (setting, estimator, n) cell stacked in one ``estimates`` array with its axis
   values, estimator, n and true gradient as arrays beside it
   (:func:`write_raw_grid`, :func:`read_raw_grid`);

@@ -1,7 +1,7 @@
 """``raw.npz``: the raw per-seed estimates of a run, written and read back.
 
 A single sweep stores one (R, P) array per (estimator, n) under ``f"{estimator}|{n}"`` with ``param_names``
-and ``true_grad`` (:func:`write_raw`, :func:`read_raw`). A sweep over named axes (:mod:`pgjax.grid`) stores
+and ``true_grad`` (:func:`write_raw`, :func:`read_raw`). A sweep over named axes (:mod:`pgjax.engine.grid`) stores
 every (setting, estimator, n) cell stacked in one ``estimates`` array, with its axis values, estimator, n
 and true gradient as arrays beside it (:func:`write_raw_grid`, :func:`read_raw_grid`, :class:`RawGrid`), so
 no setting is ever packed into a name. Each reader refuses the other's file with a one-line

@@ -13,8 +13,8 @@ from typing import Any
 
 import pandas as pd
 
+from pgjax.analysis.stats import COLUMNS as STATS_COLUMNS
 from pgjax.errors import PgjaxError
-from pgjax.stats import COLUMNS as STATS_COLUMNS
 
 SCHEMA = "pgjax.results/1"
 """Schema tag stored in every ``manifest.json``."""

@@ -30,7 +30,7 @@ from pgjax.io.schema import MANIFEST_FILE, ResultsError
 
 #: The resume store's subfolder of a results folder, carried from the old folder into the new one.
 CELLS_DIR = "cells"
-#: The file in each of the resume store's run folders that names the experiment (see :mod:`pgjax.cells`).
+#: The file in each of the resume store's run folders that names the experiment (see :mod:`pgjax.engine.cells`).
 RUN_MARKER = "run.json"
 #: Suffixes of the files a manifest without a ``files`` list (written before pgjax recorded it) may own.
 _LEGACY_SUFFIXES = frozenset({".parquet", ".csv", ".md", ".tex", ".npz", ".png", ".pdf", ".json"})

@@ -1,6 +1,6 @@
 """Figures of policy-gradient training runs, drawn from their saved tables only.
 
-The tables are those of :mod:`pgjax.bootstrap` (the methodology of Agarwal et al. 2021, "Deep RL at the
+The tables are those of :mod:`pgjax.analysis.bootstrap` (the methodology of Agarwal et al. 2021, "Deep RL at the
 Edge of the Statistical Precipice"), saved as parquet in a results folder:
 
 * :func:`plot_learning_curves`: the IQM return of each variant against environment steps, with its 95%
@@ -95,7 +95,7 @@ def plot_learning_curves(
     "IQM over N seeds, 95% stratified bootstrap CI".
 
     Args:
-      curves: a :func:`pgjax.bootstrap.learning_curve_table` table (``variant, point, env_steps, iqm, iqm_lo,
+      curves: a :func:`pgjax.analysis.bootstrap.learning_curve_table` table (``variant, point, env_steps, iqm, iqm_lo,
         iqm_hi, n_seeds`` are needed).
       path_stem: output path without suffix; writes ``path_stem.png`` and ``path_stem.pdf`` atomically.
       title: figure title (none when None).
@@ -196,7 +196,7 @@ def plot_improvement(
     dashed vertical line marks 1/2 (no difference); points right of it favour ``X``.
 
     Args:
-      table: a :func:`pgjax.bootstrap.improvement_table` table (``variant_x, variant_y, probability, lo,
+      table: a :func:`pgjax.analysis.bootstrap.improvement_table` table (``variant_x, variant_y, probability, lo,
         hi``).
       path_stem: output path without suffix; writes ``path_stem.png`` and ``path_stem.pdf`` atomically.
       title: figure title (none when None).
@@ -378,8 +378,8 @@ def _number(manifest: dict[str, Any], key: str) -> float | None:
 def draw(folder: str | Path) -> list[Path]:
     """Redraw the training figures of a results folder from its saved tables.
 
-    Reads ``<folder>/curves.parquet`` (:func:`pgjax.bootstrap.learning_curve_table`) and
-    ``<folder>/improvement.parquet`` (:func:`pgjax.bootstrap.improvement_table`), and writes
+    Reads ``<folder>/curves.parquet`` (:func:`pgjax.analysis.bootstrap.learning_curve_table`) and
+    ``<folder>/improvement.parquet`` (:func:`pgjax.analysis.bootstrap.improvement_table`), and writes
     ``figure.{png,pdf}`` (:func:`plot_learning_curves`) and ``improvement.{png,pdf}``
     (:func:`plot_improvement`), each file atomically. The improvement figure is skipped when its table has
     no rows (a single variant: nothing to compare).

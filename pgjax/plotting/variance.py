@@ -921,7 +921,7 @@ def plot_bias(
 
 def ratio_reference(table: pd.DataFrame) -> str | None:
     """The estimator the table's variance ratios are taken against: the one whose ``var_ratio`` and
-    interval are exactly 1 wherever finite (:func:`pgjax.stats.summarise_estimates` gives the reference
+    interval are exactly 1 wherever finite (:func:`pgjax.analysis.stats.summarise_estimates` gives the reference
     ratio 1 with interval [1, 1]); None when the table has no ratios."""
     if not {"var_ratio", "var_ratio_lo", "var_ratio_hi"} <= set(table.columns):
         return None

@@ -184,7 +184,7 @@ def measure(
 ) -> SettingSweep:
     """Sweeps one setting (with ``sweep``) and attaches its true gradient, exact variances and name."""
     if not isinstance(setting, Setting):
-        raise TypeError(f"a grid's build must return a pgjax.grid.Setting (got {type(setting).__name__})")
+        raise TypeError(f"a grid's build must return a pgjax.engine.grid.Setting (got {type(setting).__name__})")
     if not setting.estimators:
         raise ConfigError("estimators", "a setting needs at least one estimator")
     result = sweep(

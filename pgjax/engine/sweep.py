@@ -40,7 +40,7 @@ depends on it or on the budget, so per-seed estimates are bit-identical for any 
 Device memory is therefore bounded by the budget however large R x n grows; host memory holds the (R, P)
 float32 estimates of the sweep, which are its result.
 
-Resume. With a :class:`pgjax.cells.CellStore`, each finished (estimator, n) cell is written to its own file
+Resume. With a :class:`pgjax.engine.cells.CellStore`, each finished (estimator, n) cell is written to its own file
 as soon as its last chunk is done, and cells already present are loaded instead of recomputed.
 """
 
@@ -362,7 +362,7 @@ def run_sweep(
         :data:`DEFAULT_MAX_MEMORY_BYTES`); the host-side chunk is derived from it (:func:`calls_in_flight`).
         A ConfigError naming ``--max-memory`` is raised before running a program one call of which needs
         more (XLA's own estimate of the compiled program).
-      store: a :class:`pgjax.cells.CellStore`: finished cells are saved to it and, when resuming, loaded.
+      store: a :class:`pgjax.engine.cells.CellStore`: finished cells are saved to it and, when resuming, loaded.
       reference_gradient: the flat (P,) gradient that biases are measured against, for a problem without an
         exact objective (an environment: a large-batch estimate). Default: the exact gradient of the problem.
       fuse: compile all the estimators as ONE program (:class:`pgjax.estimators.base.Fused`, named
@@ -376,7 +376,7 @@ def run_sweep(
       A :class:`Sweep` holding float32 (R, P) estimates per estimator and n. In a multi-process run every
       process returns the full estimates.
     """
-    from pgjax.cells import cell_identity
+    from pgjax.engine.cells import cell_identity
 
     ns = tuple(sorted(set(int(n) for n in ns)))
     if not ns or min(ns) < 1:
