@@ -161,6 +161,8 @@ class EpisodicGrid(Estimator):
     signals: tuple[str, ...]
     lam: float = 0.95
     name: ClassVar[str] = "episodic_grid"
+    #: Its output is a tuple of gradients, one per member.
+    params_shaped: ClassVar[bool] = False
     requires: ClassVar[tuple[type, ...]] = (EpisodeBatches,)
 
     def __post_init__(self):

@@ -26,7 +26,8 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from pgjax.estimators.base import Estimator, EstimatorOptions, register
-from pgjax.problems.base import ExactScoreMoments, Params, Problem
+from pgjax.estimators.gaussian_terms import product_moments, score_return_terms
+from pgjax.problems.base import ExactScoreMoments, GaussianTrajectories, Params, Problem
 
 
 def draw(key: jax.Array, params: Params, problem: Problem, n: int):
@@ -94,10 +95,15 @@ class Reinforce(Estimator):
 
     name: ClassVar[str] = "reinforce"
     iid: ClassVar[bool] = True
+    gaussian_moments_known: ClassVar[bool] = True
 
-    def __call__(self, key, params, problem, n):
+    def __call__(self, key: jax.Array, params: Params, problem: Problem, n: int) -> Params:
         outcome, rewards = draw(key, params, problem, n)
         return weighted_score_mean(params, problem, outcome, rewards)
+
+    def gaussian_moments(self, problem: GaussianTrajectories, params: Params, rep: dict) -> tuple[jax.Array, jax.Array]:
+        """Moments of g_c = (sum_t psi_tc) G over one trajectory, G its discounted return."""
+        return product_moments(*score_return_terms(problem, params, rep))
 
     def single_sample_variance(self, problem, params):
         return _score_function_variance(problem, params, 0.0)
@@ -121,15 +127,20 @@ class ConstantBaseline(Estimator):
     baseline: float = 0.0
     name: ClassVar[str] = "constant_baseline"
     iid: ClassVar[bool] = True
+    gaussian_moments_known: ClassVar[bool] = True
 
     @classmethod
     def from_options(cls, options: EstimatorOptions) -> ConstantBaseline:
         return cls(baseline=float(options.baseline))
 
-    def __call__(self, key, params, problem, n):
+    def __call__(self, key: jax.Array, params: Params, problem: Problem, n: int) -> Params:
         outcome, rewards = draw(key, params, problem, n)
         # The same float32 path as Reinforce, so b = 0 reproduces it bit for bit.
         return weighted_score_mean(params, problem, outcome, rewards - self.baseline)
+
+    def gaussian_moments(self, problem: GaussianTrajectories, params: Params, rep: dict) -> tuple[jax.Array, jax.Array]:
+        """Moments of g_c = (sum_t psi_tc) (G - b) over one trajectory."""
+        return product_moments(*score_return_terms(problem, params, rep, self.baseline))
 
     def single_sample_variance(self, problem, params):
         return _score_function_variance(problem, params, self.baseline)
@@ -194,9 +205,11 @@ class OptimalBaselineExact(Estimator):
     name: ClassVar[str] = "optimal_baseline_exact"
     requires: ClassVar[tuple[type, ...]] = (ExactScoreMoments,)
     iid: ClassVar[bool] = True
+    gaussian_moments_known: ClassVar[bool] = True
 
     @staticmethod
-    def baseline(problem, params) -> Params:
+    def baseline(problem: Problem, params: Params) -> Params:
+        """b*_c = E[r psi_c^2] / E[psi_c^2], shaped like params."""
         mom = problem.score_moments(params)
         return jax.tree.map(lambda a, b: a / b, mom.r_psi2, mom.psi2)
 
@@ -204,10 +217,15 @@ class OptimalBaselineExact(Estimator):
         """The same estimator with b* computed once, now, at ``params`` (see :class:`PinnedOptimalBaseline`)."""
         return PinnedOptimalBaseline().pinned(problem, params)
 
-    def __call__(self, key, params, problem, n):
+    def __call__(self, key: jax.Array, params: Params, problem: Problem, n: int) -> Params:
         outcome, rewards = draw(key, params, problem, n)
         baseline = jax.lax.stop_gradient(self.baseline(problem, params))
         return _subtract_baseline(params, problem, outcome, rewards, baseline)
+
+    def gaussian_moments(self, problem: GaussianTrajectories, params: Params, rep: dict) -> tuple[jax.Array, jax.Array]:
+        """Moments of g_c = (sum_t psi_tc) (G - b*_c) over one trajectory (b* pinned or exact)."""
+        b = ravel_pytree(self.baseline(problem, params))[0]
+        return product_moments(*score_return_terms(problem, params, rep, b[None]))
 
     def single_sample_variance(self, problem, params):
         return _score_function_variance(

@@ -21,6 +21,9 @@ Exact moments. For LQR every single-trajectory estimate is a sum of products of 
 the trajectory's standard normals (see :mod:`pgjax.problems.lqr`), so :func:`exact_moments` gives its exact
 mean and variance per coordinate (float64), for every estimator whose weights are fixed quadratics of the
 state: all of them except the learned value baseline (whose pilot batch is shared by the n trajectories).
+Each estimator gives its own moments through the contract's
+:meth:`~pgjax.estimators.base.Estimator.gaussian_moments` (the trajectory estimators here through their terms
+(p, a), the generic ones in their own modules), so :func:`exact_moments` names no estimator class.
 """
 
 from __future__ import annotations
@@ -34,29 +37,33 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from pgjax.errors import ConfigError
-from pgjax.estimators.base import Estimator, EstimatorOptions, Fused, builtin, register
-from pgjax.estimators.pathwise import Pathwise
-from pgjax.estimators.score_function import (
-    ConstantBaseline,
-    OptimalBaselineExact,
-    PinnedOptimalBaseline,
-    Reinforce,
+from pgjax.estimators.base import (
+    Estimator,
+    EstimatorOptions,
+    Fused,
+    builtin,
+    exact_moments,
+    has_exact_moments,
+    register,
 )
+from pgjax.estimators.gaussian_terms import broadcast_p, product_moments
+from pgjax.estimators.score_function import PinnedOptimalBaseline
 from pgjax.problems.base import (
     ExactScoreMoments,
     FoldedRollout,
     GaussianTrajectories,
     ParameterExploring,
+    Params,
+    Problem,
     Trajectories,
 )
 from pgjax.problems.lqr import (
     Quadratic,
+    Trajectory,
     combine,
     evaluate_quadratic_values,
     moment2,
     moment3,
-    product_sum_moments,
-    quadratic_mean,
 )
 from pgjax.returns import discounted_reverse_cumsum, gae_advantages, reverse_cumsum_matrix, td_residuals
 
@@ -122,18 +129,20 @@ def learned_values(problem, params, key: jax.Array, n_pilot: int, states: jax.Ar
 # ------------------------------------------------------------------------------------------- estimators
 class _TrajectoryEstimator(Estimator):
     """An estimator (1/n) sum_i sum_t w_it psi_it whose single-trajectory estimate has exact moments (on a
-    problem with :class:`~pgjax.problems.base.GaussianTrajectories`)."""
+    problem with :class:`~pgjax.problems.base.GaussianTrajectories`): it gives its terms (p, a), and the
+    contract's :meth:`~pgjax.estimators.base.Estimator.gaussian_moments` and ``single_sample_variance`` follow."""
 
     requires: ClassVar[tuple[type, ...]] = (Trajectories, GaussianTrajectories)
+    gaussian_moments_known: ClassVar[bool] = True
 
-    def terms(self, problem, params, rep) -> tuple[Quadratic, Quadratic]:
+    def terms(self, problem: Problem, params: Params, rep: dict) -> tuple[Quadratic, Quadratic]:
         """(p, a), Quadratic batches (k, P): the single-trajectory estimate is g_c = sum_k p_kc a_kc."""
         raise NotImplementedError
 
-    def single_sample_variance(self, problem, params):
-        if not (self.iid and isinstance(problem, GaussianTrajectories)):
+    def gaussian_moments(self, problem: Problem, params: Params, rep: dict) -> tuple[jax.Array, jax.Array] | None:
+        if not self.gaussian_moments_known:
             return None
-        return exact_moments(self, problem, params)["var"]
+        return product_moments(*self.terms(problem, params, rep))
 
 
 def _discounted_scores(problem, params, rep) -> Quadratic:
@@ -141,18 +150,9 @@ def _discounted_scores(problem, params, rep) -> Quadratic:
     return rep["scores"].scale(disc[:, None])  # (H, P): gamma^t psi_t
 
 
-def _broadcast_p(q: Quadratic, num_params: int) -> Quadratic:
-    """A (k,) batch repeated over the P coordinates: (k, P)."""
-    return Quadratic(
-        M=jnp.broadcast_to(q.M[:, None], q.M.shape[:1] + (num_params,) + q.M.shape[1:]),
-        b=jnp.broadcast_to(q.b[:, None], q.b.shape[:1] + (num_params,) + q.b.shape[1:]),
-        c=jnp.broadcast_to(q.c[:, None], q.c.shape[:1] + (num_params,)),
-    )
-
-
 def _forward_reward_to_go(key, params, problem, n):
     """(1/n) sum_i sum_s gamma^s r_is Psi_is, Psi_s = sum_{t<=s} psi_t, folded into the rollout."""
-    from pgjax.problems.lqr import Trajectory, _vary_like
+    from pgjax.problems.lqr import _vary_like
 
     params = jax.lax.stop_gradient(params)
     flat, unravel = ravel_pytree(params)
@@ -209,7 +209,7 @@ class RewardToGo(_TrajectoryEstimator):
     def terms(self, problem, params, rep):
         H, P = rep["scores"].shape
         W = reverse_cumsum_matrix(H, problem.discount, params.K.dtype)
-        return _discounted_scores(problem, params, rep), _broadcast_p(combine(W, rep["rewards"]), P)
+        return _discounted_scores(problem, params, rep), broadcast_p(combine(W, rep["rewards"]), P)
 
 
 @register
@@ -274,7 +274,7 @@ class RewardToGoOptimalBaseline(_TrajectoryEstimator):
         H = problem.horizon
         dtype = params.K.dtype
         cumulative = combine(jnp.tril(jnp.ones((H, H), dtype)), rep["scores"])
-        disc_r = _broadcast_p(rep["rewards"].scale(problem.discounts(dtype)), cumulative.shape[1])
+        disc_r = broadcast_p(rep["rewards"].scale(problem.discounts(dtype)), cumulative.shape[1])
         return cumulative, disc_r.shift(-self.baselines(problem, params, rep))
 
 
@@ -303,7 +303,7 @@ class ValueBaseline(_TrajectoryEstimator):
         W = reverse_cumsum_matrix(H, problem.discount, params.K.dtype)
         Ps, cs = problem.value_functions(params)
         values = problem.critic_quadratics(rep, Ps[:-1], cs[:-1])
-        return _discounted_scores(problem, params, rep), _broadcast_p(combine(W, rep["rewards"]) - values, P)
+        return _discounted_scores(problem, params, rep), broadcast_p(combine(W, rep["rewards"]) - values, P)
 
 
 @register
@@ -385,6 +385,10 @@ class GAE(_TrajectoryEstimator):
     def unbiased(self) -> bool:  # type: ignore[override]
         return self.value != "stationary" or self.lam == 1.0
 
+    @property
+    def gaussian_moments_known(self) -> bool:  # type: ignore[override]
+        return self.value != "learned"
+
     def critic_values(self, problem, params, traj, key) -> jax.Array:
         """The critic's V_t(x_t) on a batch of trajectories, shape (H, n)."""
         if self.value == "learned":
@@ -418,7 +422,7 @@ class GAE(_TrajectoryEstimator):
         shift = jnp.asarray(np.eye(H, k=1), dtype)  # (S v)_t = v_{t+1}, 0 at t = H-1 (V_H = 0)
         delta = rep["rewards"] + combine(problem.discount * shift, values) - values
         W = reverse_cumsum_matrix(H, problem.discount * self.lam, dtype)
-        return _discounted_scores(problem, params, rep), _broadcast_p(combine(W, delta), P)
+        return _discounted_scores(problem, params, rep), broadcast_p(combine(W, delta), P)
 
 
 @register
@@ -455,67 +459,6 @@ class SymmetricPGPE(Estimator):
         return dataclasses.replace(params, K_mean=g_mean, log_sigma_K=g_log_sigma)
 
 
-# ----------------------------------------------------------------------------------------- exact moments
-def _generic_terms(estimator, problem, params, rep):
-    """(p, a) for the generic estimators on a trajectory problem: g_c = (sum_t psi_tc) (G - b_c)."""
-    H, P = rep["scores"].shape
-    dtype = params.K.dtype
-    score = combine(jnp.ones((1, H), dtype), rep["scores"])  # (1, P)
-    ret = _broadcast_p(combine(problem.discounts(dtype)[None], rep["rewards"]), P)  # (1, P)
-    if isinstance(estimator, Reinforce):
-        return score, ret
-    if isinstance(estimator, ConstantBaseline):
-        return score, ret.shift(-estimator.baseline)
-    if isinstance(estimator, OptimalBaselineExact):
-        b = ravel_pytree(estimator.baseline(problem, params))[0]
-        return score, ret.shift(-b[None])
-    raise TypeError(f"no exact moments for estimator {type(estimator).__name__}")
-
-
-#: E[S] and E[S^2] of S_c = sum_k p_kc a_kc for batches (P, k): one compiled program per shape (P, k, D).
-_product_sum_moments = jax.jit(jax.vmap(product_sum_moments))
-
-
-def _exact_moments(estimator, problem, params, rep):
-    """(E[g_c], E[g_c^2]) of the single-trajectory estimate, (P,) each. The cheap linear algebra that builds
-    the estimator's terms runs eagerly; only the moment sums are compiled, once per shape."""
-    if isinstance(estimator, Pathwise):
-        q = rep["pathwise"]
-        return quadratic_mean(q), jax.vmap(moment2)(q, q)
-    if isinstance(estimator, _TrajectoryEstimator):
-        p, a = estimator.terms(problem, params, rep)
-    else:
-        p, a = _generic_terms(estimator, problem, params, rep)
-    swap = lambda q: jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), q)  # (k, P) -> (P, k)
-    return _product_sum_moments(swap(p), swap(a))
-
-
-def has_exact_moments(estimator) -> bool:
-    """Whether :func:`exact_moments` covers this estimator (fixed-quadratic weights, i.i.d. over samples)."""
-    if isinstance(estimator, GAE):
-        return estimator.value != "learned"
-    return isinstance(estimator, (_TrajectoryEstimator, Reinforce, ConstantBaseline, OptimalBaselineExact, Pathwise))
-
-
-def exact_moments(estimator, problem, params) -> dict:
-    """Exact mean and variance of the SINGLE-trajectory estimate of ``estimator``, per coordinate (float64).
-
-    Returns ``{"mean": pytree, "var": pytree, "second": pytree}`` shaped like params. The n-trajectory
-    estimate of an i.i.d. estimator has mean ``mean`` and variance ``var / n``. Exact (up to float64
-    rounding) through the Gaussian-polynomial moments of :mod:`pgjax.problems.lqr`; costs O(P H^2 D^3).
-    """
-    if not has_exact_moments(estimator):
-        raise ValueError(f"no exact moments for {estimator!r}")
-    with jax.enable_x64(True):
-        p64 = jax.tree.map(lambda x: jnp.asarray(x, jnp.float64), params)
-        rep = problem.gaussian_representation(p64)
-        mean, second = _exact_moments(estimator, problem, p64, rep)
-        mean, second = np.asarray(mean, np.float64), np.asarray(second, np.float64)
-        _, unravel = ravel_pytree(p64)
-        out = {"mean": mean, "second": second, "var": second - mean**2}
-        return {k: jax.device_get(unravel(jnp.asarray(v))) for k, v in out.items()}
-
-
 @dataclasses.dataclass(frozen=True)
 class GAEGrid(Estimator):
     """GAE for several lambdas from the SAME trajectories and critic: returns the tuple of the estimates of
@@ -528,6 +471,8 @@ class GAEGrid(Estimator):
     value: str = "exact"
     n_pilot: int = 64
     name: ClassVar[str] = "gae_grid"
+    #: Its output is a tuple of gradients, one per member.
+    params_shaped: ClassVar[bool] = False
     requires: ClassVar[tuple[type, ...]] = (Trajectories, GaussianTrajectories)
 
     def __post_init__(self):
