@@ -38,14 +38,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
 
 from pgjax.errors import ConfigError
 from pgjax.estimators.base import Estimator
-from pgjax.problems.base import EpisodeBatches
+from pgjax.problems.base import EpisodeBatches, Params
 from pgjax.returns import discounts, gae_advantages, returns_to_go
 
 #: Learning signals by name, in the order experiments list them.
@@ -109,13 +109,19 @@ def learning_signal(
     return w * alive
 
 
-def surrogate_gradient(log_prob: Callable, params, inputs: jax.Array, actions: jax.Array, weights: jax.Array):
+def surrogate_gradient(
+    log_prob: Callable[[Params, jax.Array, jax.Array], jax.Array],
+    params: Params,
+    inputs: jax.Array,
+    actions: jax.Array,
+    weights: jax.Array,
+) -> Params:
     """grad_theta (1/n) sum_it w_it log pi_theta(a_it | x_it) for time-major inputs (H, n, ...), actions
     (H, n, ...) and weights (H, n) (zero at dead steps); ``log_prob(params, x, a)`` is per step."""
     weights = jax.lax.stop_gradient(weights)
     n = weights.shape[1]
 
-    def surrogate(p):
+    def surrogate(p: Params) -> jax.Array:
         logp = jax.vmap(jax.vmap(lambda x, a: log_prob(p, x, a)))(inputs, actions)
         return jnp.sum(weights * logp) / n
 
@@ -134,7 +140,7 @@ class Episodic(Estimator):
     lam: float = 0.95
     requires: ClassVar[tuple[type, ...]] = (EpisodeBatches,)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         check_signal(self.signal)
         if not (0.0 <= self.lam <= 1.0):
             raise ConfigError("lam", f"must be in [0, 1] (got {self.lam})")
@@ -147,7 +153,7 @@ class Episodic(Estimator):
     def unbiased(self) -> bool:  # type: ignore[override]
         return self.signal in UNBIASED_SIGNALS
 
-    def __call__(self, key, params, problem, n):
+    def __call__(self, key: jax.Array, params: Params, problem: EpisodeBatches, n: int) -> Params:
         batch = problem.sample(params, problem.sample_noise(key, n))
         return _gradient(self.signal, self.lam, params, problem, batch)
 
@@ -165,16 +171,16 @@ class EpisodicGrid(Estimator):
     params_shaped: ClassVar[bool] = False
     requires: ClassVar[tuple[type, ...]] = (EpisodeBatches,)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for signal in self.signals:
             Episodic(signal, self.lam)  # validates
 
-    def __call__(self, key, params, problem, n):
+    def __call__(self, key: jax.Array, params: Params, problem: EpisodeBatches, n: int) -> tuple[Params, ...]:
         batch = problem.sample(params, problem.sample_noise(key, n))
         return tuple(_gradient(signal, self.lam, params, problem, batch) for signal in self.signals)
 
 
-def _gradient(signal, lam, params, problem, batch):
+def _gradient(signal: str, lam: float, params: Params, problem: EpisodeBatches, batch: Any) -> Params:
     values = problem.values(batch) if signal in CRITIC_SIGNALS else None
     weights = learning_signal(signal, batch.rewards, batch.alive, values, discount=problem.discount, lam=lam)
     return surrogate_gradient(problem.policy.log_prob, params, batch.inputs, batch.actions, weights)

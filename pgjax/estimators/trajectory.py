@@ -29,7 +29,7 @@ Each estimator gives its own moments through the contract's
 from __future__ import annotations
 
 import dataclasses
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -54,7 +54,6 @@ from pgjax.problems.base import (
     GaussianTrajectories,
     ParameterExploring,
     Params,
-    Problem,
     Trajectories,
 )
 from pgjax.problems.lqr import (
@@ -72,13 +71,13 @@ VALUES = ("exact", "stationary", "learned")
 
 
 # ----------------------------------------------------------------------------------------------- helpers
-def rollout(key: jax.Array, params, problem, n: int):
+def rollout(key: jax.Array, params: Params, problem: Trajectories, n: int) -> Trajectory:
     """n trajectories drawn through ``problem.sample_noise(key, n)`` (common random numbers with every
     estimator called with the same key), not differentiable in params."""
     return jax.lax.stop_gradient(problem.sample(params, problem.sample_noise(key, n)))
 
 
-def weighted_step_score_mean(params, problem, traj, weights: jax.Array):
+def weighted_step_score_mean(params: Params, problem: Trajectories, traj: Trajectory, weights: jax.Array) -> Params:
     """(1/n) sum_i sum_t w_ti psi_ti for time-major weights (H, n), as the gradient of the surrogate
     sum_t mean_i w_ti log pi_ti."""
     weights = jax.lax.stop_gradient(weights)
@@ -86,13 +85,13 @@ def weighted_step_score_mean(params, problem, traj, weights: jax.Array):
     return jax.grad(lambda p: jnp.sum(weights * problem.step_log_probs(p, traj)) / n)(params)
 
 
-def mean_step_scores(params, problem, traj) -> jax.Array:
+def mean_step_scores(params: Params, problem: Trajectories, traj: Trajectory) -> jax.Array:
     """(1/n) sum_i psi_{it} per time step and coordinate, shape (H, P) (forward mode, P passes)."""
     flat, unravel = ravel_pytree(params)
     return jax.jacfwd(lambda f: jnp.mean(problem.step_log_probs(unravel(f), traj), axis=1))(flat)
 
 
-def _critic(problem, params, value: str):
+def _critic(problem: GaussianTrajectories, params: Params, value: str) -> tuple[jax.Array, jax.Array]:
     """(P (H+1, m, m), c (H+1,)) of an exact-form critic: 'exact' V_t, or 'stationary' V_0 at every t < H."""
     Ps, cs = problem.value_functions(params)
     if value == "stationary":
@@ -118,7 +117,7 @@ def fit_quadratic_values(states: jax.Array, returns_to_go: jax.Array) -> jax.Arr
     return jax.vmap(lambda a, b: jnp.linalg.lstsq(a, b)[0])(phi, returns_to_go)
 
 
-def learned_values(problem, params, key: jax.Array, n_pilot: int, states: jax.Array) -> jax.Array:
+def learned_values(problem: Trajectories, params: Params, key: jax.Array, n_pilot: int, states: jax.Array) -> jax.Array:
     """V-hat_t(x_t) for states (H, m, n) from a per-time quadratic fitted on an independent pilot batch of
     ``n_pilot`` trajectories drawn with ``fold_in(key, 1)``; shape (H, n)."""
     pilot = rollout(jax.random.fold_in(key, 1), params, problem, n_pilot)
@@ -135,22 +134,24 @@ class _TrajectoryEstimator(Estimator):
     requires: ClassVar[tuple[type, ...]] = (Trajectories, GaussianTrajectories)
     gaussian_moments_known: ClassVar[bool] = True
 
-    def terms(self, problem: Problem, params: Params, rep: dict) -> tuple[Quadratic, Quadratic]:
+    def terms(self, problem: GaussianTrajectories, params: Params, rep: dict[str, Any]) -> tuple[Quadratic, Quadratic]:
         """(p, a), Quadratic batches (k, P): the single-trajectory estimate is g_c = sum_k p_kc a_kc."""
         raise NotImplementedError
 
-    def gaussian_moments(self, problem: Problem, params: Params, rep: dict) -> tuple[jax.Array, jax.Array] | None:
+    def gaussian_moments(
+        self, problem: GaussianTrajectories, params: Params, rep: dict[str, Any]
+    ) -> tuple[jax.Array, jax.Array] | None:
         if not self.gaussian_moments_known:
             return None
         return product_moments(*self.terms(problem, params, rep))
 
 
-def _discounted_scores(problem, params, rep) -> Quadratic:
+def _discounted_scores(problem: GaussianTrajectories, params: Params, rep: dict[str, Any]) -> Quadratic:
     disc = problem.discounts(params.K.dtype)
     return rep["scores"].scale(disc[:, None])  # (H, P): gamma^t psi_t
 
 
-def _forward_reward_to_go(key, params, problem, n):
+def _forward_reward_to_go(key: jax.Array, params: Params, problem: FoldedRollout, n: int) -> Params:
     """(1/n) sum_i sum_s gamma^s r_is Psi_is, Psi_s = sum_{t<=s} psi_t, folded into the rollout."""
     from pgjax.problems.lqr import _vary_like
 
@@ -161,7 +162,9 @@ def _forward_reward_to_go(key, params, problem, n):
     discounts = problem.discounts(dtype)
     basis = _vary_like(jnp.eye(P, dtype=dtype), flat)  # tangents must vary like params inside shard_map
 
-    def accumulate(carry, t, x, u):
+    def accumulate(
+        carry: tuple[jax.Array, jax.Array], t: jax.Array, x: jax.Array, u: jax.Array
+    ) -> tuple[jax.Array, jax.Array]:
         psi_sum, total = carry  # (P, n) each
         step = Trajectory(states=x[None], actions=u[None])
         log_pi = lambda f: problem.step_log_probs(unravel(f), step)[0]
@@ -199,14 +202,14 @@ class RewardToGo(_TrajectoryEstimator):
     requires: ClassVar[tuple[type, ...]] = (Trajectories,)
     iid: ClassVar[bool] = True
 
-    def __call__(self, key, params, problem, n):
+    def __call__(self, key: jax.Array, params: Params, problem: Trajectories, n: int) -> Params:
         if self.forward and isinstance(problem, FoldedRollout):
             return _forward_reward_to_go(key, params, problem, n)
         traj = rollout(key, params, problem, n)
         r = problem.step_rewards(traj) * problem.discounts(traj.states.dtype)[:, None]
         return weighted_step_score_mean(params, problem, traj, discounted_reverse_cumsum(r, 1.0))
 
-    def terms(self, problem, params, rep):
+    def terms(self, problem: GaussianTrajectories, params: Params, rep: dict[str, Any]) -> tuple[Quadratic, Quadratic]:
         H, P = rep["scores"].shape
         W = reverse_cumsum_matrix(H, problem.discount, params.K.dtype)
         return _discounted_scores(problem, params, rep), broadcast_p(combine(W, rep["rewards"]), P)
@@ -231,7 +234,7 @@ class RewardToGoOptimalBaseline(_TrajectoryEstimator):
     name: ClassVar[str] = "reward_to_go_optimal"
     iid: ClassVar[bool] = True
 
-    def pinned(self, problem, params) -> RewardToGoOptimalBaseline:
+    def pinned(self, problem: GaussianTrajectories, params: Params) -> RewardToGoOptimalBaseline:
         """A copy whose b_kc are computed now (float64) and stored as constants: a smaller compiled program.
         At other parameters the pinned copy stays unbiased (any fixed baseline does) but is no longer optimal."""
         with jax.enable_x64(True):
@@ -239,7 +242,7 @@ class RewardToGoOptimalBaseline(_TrajectoryEstimator):
             b = np.asarray(self.exact_baselines(problem, p64), np.float64)
         return dataclasses.replace(self, values=tuple(tuple(float(v) for v in row) for row in b))
 
-    def baselines(self, problem, params, rep=None) -> jax.Array:
+    def baselines(self, problem: GaussianTrajectories, params: Params, rep: dict[str, Any] | None = None) -> jax.Array:
         """b_kc, shape (H, P): the pinned values, or computed exactly from ``params``."""
         if self.values is not None:
             b = jnp.asarray(self.values, params.K.dtype)
@@ -249,7 +252,7 @@ class RewardToGoOptimalBaseline(_TrajectoryEstimator):
         return self.exact_baselines(problem, params, rep)
 
     @staticmethod
-    def exact_baselines(problem, params, rep=None) -> jax.Array:
+    def exact_baselines(problem: GaussianTrajectories, params: Params, rep: dict[str, Any] | None = None) -> jax.Array:
         """b_kc = E[Psi_kc^2 gamma^k r_k] / E[Psi_kc^2] from exact Gaussian moments, shape (H, P)."""
         rep = problem.gaussian_representation(params) if rep is None else rep
         H = problem.horizon
@@ -260,7 +263,7 @@ class RewardToGoOptimalBaseline(_TrajectoryEstimator):
         den = jax.vmap(jax.vmap(moment2))(cumulative, cumulative)
         return num / den
 
-    def __call__(self, key, params, problem, n):
+    def __call__(self, key: jax.Array, params: Params, problem: Trajectories, n: int) -> Params:
         traj = rollout(key, params, problem, n)
         r = problem.step_rewards(traj) * problem.discounts(traj.states.dtype)[:, None]
         plain = weighted_step_score_mean(params, problem, traj, discounted_reverse_cumsum(r, 1.0))
@@ -270,7 +273,7 @@ class RewardToGoOptimalBaseline(_TrajectoryEstimator):
         flat, unravel = ravel_pytree(plain)
         return unravel(flat - correction)
 
-    def terms(self, problem, params, rep):
+    def terms(self, problem: GaussianTrajectories, params: Params, rep: dict[str, Any]) -> tuple[Quadratic, Quadratic]:
         H = problem.horizon
         dtype = params.K.dtype
         cumulative = combine(jnp.tril(jnp.ones((H, H), dtype)), rep["scores"])
@@ -292,13 +295,13 @@ class ValueBaseline(_TrajectoryEstimator):
     name: ClassVar[str] = "value_baseline"
     iid: ClassVar[bool] = True
 
-    def __call__(self, key, params, problem, n):
+    def __call__(self, key: jax.Array, params: Params, problem: Trajectories, n: int) -> Params:
         traj = rollout(key, params, problem, n)
         disc = problem.discounts(traj.states.dtype)
         advantage = problem.rewards_to_go(traj) - problem.values(params, traj.states)
         return weighted_step_score_mean(params, problem, traj, advantage * disc[:, None])
 
-    def terms(self, problem, params, rep):
+    def terms(self, problem: GaussianTrajectories, params: Params, rep: dict[str, Any]) -> tuple[Quadratic, Quadratic]:
         H, P = rep["scores"].shape
         W = reverse_cumsum_matrix(H, problem.discount, params.K.dtype)
         Ps, cs = problem.value_functions(params)
@@ -331,7 +334,7 @@ class LearnedValueBaseline(Estimator):
             raise ConfigError("n_pilot", f"must be >= 2 (got {options.n_pilot})")
         return cls(n_pilot=int(options.n_pilot))
 
-    def __call__(self, key, params, problem, n):
+    def __call__(self, key: jax.Array, params: Params, problem: Trajectories, n: int) -> Params:
         traj = rollout(key, params, problem, n)
         disc = problem.discounts(traj.states.dtype)
         baseline = learned_values(problem, params, key, self.n_pilot, traj.states)
@@ -369,7 +372,7 @@ class GAE(_TrajectoryEstimator):
     def from_options(cls, options: EstimatorOptions) -> GAE:
         return cls(lam=float(options.lam), value=options.value, n_pilot=int(options.n_pilot))
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not (0.0 <= self.lam <= 1.0):
             raise ConfigError("lam", f"must be in [0, 1] (got {self.lam})")
         if self.value not in VALUES:
@@ -389,30 +392,32 @@ class GAE(_TrajectoryEstimator):
     def gaussian_moments_known(self) -> bool:  # type: ignore[override]
         return self.value != "learned"
 
-    def critic_values(self, problem, params, traj, key) -> jax.Array:
+    def critic_values(
+        self, problem: GaussianTrajectories, params: Params, traj: Trajectory, key: jax.Array
+    ) -> jax.Array:
         """The critic's V_t(x_t) on a batch of trajectories, shape (H, n)."""
         if self.value == "learned":
             return learned_values(problem, params, key, self.n_pilot, traj.states)
         Ps, cs = _critic(problem, params, self.value)
         return evaluate_quadratic_values(Ps[:-1], cs[:-1], traj.states)
 
-    def advantages(self, problem, params, traj, key) -> jax.Array:
+    def advantages(self, problem: GaussianTrajectories, params: Params, traj: Trajectory, key: jax.Array) -> jax.Array:
         """A_t (H, n) for a batch of trajectories (no termination, V_H = 0)."""
         values = self.critic_values(problem, params, traj, key)
         return gae_advantages(problem.step_rewards(traj), None, values, problem.discount, self.lam)
 
-    def residuals(self, problem, params, traj, key) -> jax.Array:
+    def residuals(self, problem: GaussianTrajectories, params: Params, traj: Trajectory, key: jax.Array) -> jax.Array:
         """TD residuals delta_t = r_t + gamma V_{t+1}(x_{t+1}) - V_t(x_t), V_H = 0, shape (H, n)."""
         values = self.critic_values(problem, params, traj, key)
         return td_residuals(problem.step_rewards(traj), values, problem.discount)
 
-    def __call__(self, key, params, problem, n):
+    def __call__(self, key: jax.Array, params: Params, problem: Trajectories, n: int) -> Params:
         traj = rollout(key, params, problem, n)
         disc = problem.discounts(traj.states.dtype)
         advantages = self.advantages(problem, params, traj, key)
         return weighted_step_score_mean(params, problem, traj, advantages * disc[:, None])
 
-    def terms(self, problem, params, rep):
+    def terms(self, problem: GaussianTrajectories, params: Params, rep: dict[str, Any]) -> tuple[Quadratic, Quadratic]:
         if self.value == "learned":
             raise ValueError("the learned critic has no exact moments")
         H, P = rep["scores"].shape
@@ -442,7 +447,7 @@ class SymmetricPGPE(Estimator):
     name: ClassVar[str] = "pgpe_symmetric"
     requires: ClassVar[tuple[type, ...]] = (ParameterExploring,)
 
-    def __call__(self, key, params, problem, n):
+    def __call__(self, key: jax.Array, params: Params, problem: ParameterExploring, n: int) -> Params:
         if n % 2:
             raise ValueError(f"symmetric PGPE needs an even number of episodes (got n = {n})")
         half = n // 2
@@ -475,11 +480,11 @@ class GAEGrid(Estimator):
     params_shaped: ClassVar[bool] = False
     requires: ClassVar[tuple[type, ...]] = (Trajectories, GaussianTrajectories)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for lam in self.lams:
             GAE(lam=lam, value=self.value, n_pilot=self.n_pilot)  # validates
 
-    def __call__(self, key, params, problem, n):
+    def __call__(self, key: jax.Array, params: Params, problem: Trajectories, n: int) -> tuple[Params, ...]:
         traj = rollout(key, params, problem, n)
         disc = problem.discounts(traj.states.dtype)
         delta = GAE(lam=1.0, value=self.value, n_pilot=self.n_pilot).residuals(problem, params, traj, key)
@@ -527,7 +532,7 @@ TRAJECTORY_ESTIMATORS = {
 
 def make_trajectory_estimator(
     name: str, *, baseline: float = 0.0, lam: float = 0.95, value: str = "exact", n_pilot: int = 64
-):
+) -> Estimator:
     """The trajectory estimator called ``name``. ``baseline`` is the b of ``constant_baseline``; ``lam`` and
     ``value`` configure ``gae``; ``n_pilot`` is the pilot batch of the learned critics."""
     if name not in TRAJECTORY_ESTIMATORS:
