@@ -11,6 +11,11 @@ The toy estimator is (1/n) sum_i (r_i - 1) psi_i: i.i.d. over samples, with the 
 E[r^2 psi^2] - 2 E[r psi^2] + E[psi^2] - g^2 where the problem gives exact score moments (the bandit and LQR
 do), so its ``var_exact`` is finite there; an environment has no exact moments (and cartpole-variance no
 exact variances at all), so there it is NaN.
+
+A second toy estimator of the same package, ``shifted_reinforce_gaussian`` (the same formula), gives its exact
+moments only through the contract's ``gaussian_moments`` (LQR's exact Gaussian representation), with no
+``single_sample_variance`` of its own: on lqr-variance it gets an exact variance column too, equal to the first
+toy's, which comes from the problem's score moments by another route.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from typing import ClassVar
 import jax
 
 from pgjax.estimators.base import Estimator
+from pgjax.estimators.gaussian_terms import product_moments, score_return_terms
 from pgjax.estimators.score_function import draw, weighted_score_mean
 from pgjax.problems.base import ExactScoreMoments, exact_gradient
 
@@ -59,9 +65,26 @@ class ShiftedReinforce(Estimator):
             return jax.tree.map(
                 lambda r2, r1, p2, g: jax.device_get(r2 - 2 * r1 + p2 - g**2), mom.r2_psi2, mom.r_psi2, mom.psi2, grad
             )
+
+
+@dataclasses.dataclass(frozen=True)
+class ShiftedReinforceGaussian(Estimator):
+    """The same estimator, whose exact moments come from the trajectory's Gaussian representation."""
+
+    name: ClassVar[str] = "shifted_reinforce_gaussian"
+    iid: ClassVar[bool] = True
+    gaussian_moments_known: ClassVar[bool] = True
+
+    def __call__(self, key, params, problem, n):
+        outcome, rewards = draw(key, params, problem, n)
+        return weighted_score_mean(params, problem, outcome, rewards - 1.0)
+
+    def gaussian_moments(self, problem, params, rep):
+        return product_moments(*score_return_terms(problem, params, rep, 1.0))
 '''
 
 NAME = "shifted_reinforce"
+GAUSSIAN = "shifted_reinforce_gaussian"
 
 
 @pytest.fixture
@@ -75,7 +98,10 @@ def plugin(tmp_path, monkeypatch):
     dist = tmp_path / "pgjax_toy_estimators-0.1.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: pgjax-toy-estimators\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text(f"[pgjax.estimators]\n{NAME} = pgjax_toy_estimators.toy:ShiftedReinforce\n")
+    (dist / "entry_points.txt").write_text(
+        f"[pgjax.estimators]\n{NAME} = pgjax_toy_estimators.toy:ShiftedReinforce\n"
+        f"{GAUSSIAN} = pgjax_toy_estimators.toy:ShiftedReinforceGaussian\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(base, "_REGISTRY", dict(base._REGISTRY))
     monkeypatch.setattr(base, "BROKEN", {})
@@ -101,9 +127,11 @@ def _toy_rows(table: pd.DataFrame) -> pd.DataFrame:
 
 def test_the_plugin_is_registered_with_its_contract(plugin):
     registry = base.registry()
-    assert NAME in registry and not base.BROKEN
+    assert NAME in registry and GAUSSIAN in registry and not base.BROKEN
     assert registry[NAME].__module__ == "pgjax_toy_estimators.toy"
-    assert list(registry)[-1] == NAME  # after pgjax's own, whose order (the experiments' defaults) is unchanged
+    assert list(registry)[-2:] == [NAME, GAUSSIAN]  # after pgjax's own, whose order (the experiments' defaults)
+    # is unchanged
+    assert getattr(registry[NAME].__call__, "__pgjax_checked__", False)  # the contract's boundary checks apply
 
 
 def test_the_plugin_runs_on_the_bandit_with_exact_variances(plugin, tmp_path):
@@ -124,11 +152,17 @@ def test_the_plugin_runs_on_lqr_with_exact_variances(plugin, tmp_path):
     table = _run(
         tmp_path / "lqr",
         "lqr-variance",
-        *("--estimators", "reinforce", NAME),
+        *("--estimators", "reinforce", NAME, GAUSSIAN),
         *("--horizon", "3", "--n-seeds", "64", "--ns", "1", "4", "--chunk-size", "64"),
     )
     rows = _toy_rows(table)
     assert np.isfinite(rows["var_exact"].to_numpy(float)).all()
+    # The Gaussian-moment toy: same estimates (same formula, same keys) and the same exact variance, reached only
+    # through its gaussian_moments.
+    gaussian = table[table["estimator"] == GAUSSIAN]
+    assert len(gaussian) == len(rows)
+    np.testing.assert_array_equal(gaussian["mean"].to_numpy(float), rows["mean"].to_numpy(float))
+    np.testing.assert_allclose(gaussian["var_exact"].to_numpy(float), rows["var_exact"].to_numpy(float), rtol=1e-9)
 
 
 def test_the_plugin_runs_on_a_gymnax_environment(plugin, tmp_path):

@@ -70,7 +70,7 @@ def make_estimator(name: str, *, baseline: float = 0.0, **options: Any) -> Estim
     return make(name, EstimatorOptions(baseline=float(baseline), **options))
 
 
-def check_estimators(estimators: Mapping[str, Any] | Iterable[Any], problem) -> None:
+def check_estimators(estimators: Mapping[str, Any] | Iterable[Any], problem: Any) -> None:
     """Raises ConfigError naming ``estimators`` if an estimator cannot run on ``problem`` (e.g. a
     measure-valued estimator on a problem without Gaussian structure), with the reason
     (:func:`~pgjax.estimators.base.unavailable`). ``estimators``: a mapping name -> estimator, or an iterable

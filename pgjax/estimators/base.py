@@ -12,8 +12,19 @@ gradient pytree shaped like params``. It declares, as class attributes with defa
 - ``single_sample_variance(problem, params)``: its exact variance (None where the problem does not give it);
   ``exact_variance(problem, params)``: the same, traceable; ``pinned(problem, params)``: a copy with constants
   computed once; ``function_evaluations(dim, n)``: evaluations of f per sample (None: one);
+- ``gaussian_moments(problem, params, rep)`` and ``gaussian_moments_known``: the exact mean and second moment of
+  its single-sample estimate on a problem with an exact Gaussian representation
+  (:class:`~pgjax.problems.base.GaussianTrajectories`, LQR), from the estimator's own formula. An i.i.d.
+  estimator that gives them has its exact variance there with no other code (:func:`exact_moments`; the default
+  ``single_sample_variance`` uses them);
 - ``from_options(options)``: how the registry builds it from the experiments' shared options
-  (:class:`EstimatorOptions`).
+  (:class:`EstimatorOptions`);
+- ``params_shaped``: whether its output is a gradient shaped like params (False for estimators that run others
+  and return a tuple or a flat array, such as :class:`Fused`).
+
+Every call of a subclass's ``__call__`` is checked at its boundary, at trace time only (no cost in compiled
+code): ``n`` is a positive integer, and a ``params_shaped`` output has the tree structure and leaf shapes of
+``params`` (``chex.assert_trees_all_equal_shapes``); a violation is an AssertionError that names the estimator.
 
 :func:`unavailable` reads ``requires`` and ``excludes`` and gives the reason an estimator (or its class) cannot
 run on a problem, as one line, or None; :func:`pgjax.engine.run_sweep`, the experiments and the CLI report it as
@@ -28,13 +39,21 @@ The registry: :func:`register` (a class decorator) adds an estimator class under
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
-from collections.abc import Iterable, Mapping
+import operator
+from collections.abc import Callable, Iterable, Mapping
 from importlib.metadata import entry_points
 from typing import Any, ClassVar
 
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+
 from pgjax.errors import ConfigError
-from pgjax.problems.base import Params, Problem, describe_capability
+from pgjax.problems.base import GaussianTrajectories, Params, Problem, describe_capability
 
 #: Entry-point group through which other packages register estimators.
 ENTRY_POINT_GROUP = "pgjax.estimators"
@@ -54,6 +73,33 @@ class EstimatorOptions:
     """Pilot trajectories of the learned critics."""
 
 
+def _checked_call(call: Callable[..., Any]) -> Callable[..., Any]:
+    """``call`` (an estimator's ``__call__``) with the contract's boundary checks around it (see the module
+    docstring). They read only static information (n and the shapes of the trees), so under ``jax.jit`` they
+    run once, when the program is traced."""
+
+    @functools.wraps(call)
+    def checked(self: Estimator, key: jax.Array, params: Params, problem: Problem, n: int) -> Any:
+        name = getattr(self, "name", type(self).__name__)
+        try:
+            count = operator.index(n)
+        except TypeError:
+            raise AssertionError(f"estimator {name!r}: n must be a static integer, got {type(n).__name__}") from None
+        chex.assert_scalar_positive(count, custom_message=f"estimator {name!r}: n is the number of samples")
+        out = call(self, key, params, problem, n)
+        if self.params_shaped:
+            chex.assert_trees_all_equal_shapes(
+                out,
+                params,
+                custom_message=f"estimator {name!r} must return a gradient shaped like params (tree 0: its "
+                "output, tree 1: params)",
+            )
+        return out
+
+    checked.__pgjax_checked__ = True  # type: ignore[attr-defined]
+    return checked
+
+
 class Estimator:
     """The estimator contract (see the module docstring); subclasses are frozen dataclasses."""
 
@@ -66,27 +112,57 @@ class Estimator:
     iid: ClassVar[bool] = False
     #: False for estimators that are biased at finite n.
     unbiased: ClassVar[bool] = True
+    #: True when :meth:`gaussian_moments` gives the exact moments (declared, so callers select without a problem).
+    gaussian_moments_known: ClassVar[bool] = False
+    #: True when the output is a gradient shaped like params (checked at every call); False for estimators
+    #: whose output is a tuple of gradients or a flat array (:class:`Fused`).
+    params_shaped: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        call = cls.__dict__.get("__call__")
+        if call is not None and not getattr(call, "__pgjax_checked__", False):
+            cls.__call__ = _checked_call(call)  # type: ignore[method-assign]
+
+    def __call__(self, key: jax.Array, params: Params, problem: Problem, n: int) -> Params:
+        """(1/n-sample) gradient estimate shaped like params, with all randomness drawn from ``key``."""
+        raise NotImplementedError(f"{type(self).__name__} does not define __call__")
 
     @classmethod
     def from_options(cls, options: EstimatorOptions) -> Estimator:
         """The estimator built from the experiments' options (default: no options)."""
         return cls()
 
-    def check(self, problem) -> None:
+    def check(self, problem: Problem) -> None:
         """Raises ConfigError naming ``estimators`` when this estimator cannot run on ``problem``."""
         reason = unavailable(self, problem)
         if reason is not None:
             raise ConfigError("estimators", reason)
 
-    def single_sample_variance(self, problem, params: Params) -> Params | None:
-        """Exact variance of a one-sample estimate, per coordinate (float64), or None if not available."""
+    def single_sample_variance(self, problem: Problem, params: Params) -> Params | None:
+        """Exact variance of a one-sample estimate, per coordinate (float64), or None if not available.
+
+        Default: from :meth:`gaussian_moments` for an i.i.d. estimator on a problem with an exact Gaussian
+        representation (:func:`exact_moments`), else None."""
+        if self.iid and self.gaussian_moments_known and isinstance(problem, GaussianTrajectories):
+            return exact_moments(self, problem, params)["var"]
         return None
 
-    def exact_variance(self, problem, params: Params) -> Params:
+    def exact_variance(self, problem: Problem, params: Params) -> Params:
         """The single-sample variance as a traceable function of params (jit / vmap); ConfigError if none."""
         raise ConfigError("estimators", f"{self.name!r} has no exact single-sample variance here")
 
-    def pinned(self, problem, params: Params) -> Estimator:
+    def gaussian_moments(
+        self, problem: GaussianTrajectories, params: Params, rep: dict[str, Any]
+    ) -> tuple[jax.Array, jax.Array] | None:
+        """(E[g_c], E[g_c^2]), each flat (P,), of the SINGLE-sample estimate g on a problem with an exact Gaussian
+        representation ``rep = problem.gaussian_representation(params)`` (every quantity of one sample a
+        quadratic polynomial of standard normals; see :mod:`pgjax.problems.lqr`), or None when this estimator
+        does not know them (the default). Called in float64 by :func:`exact_moments`; a subclass that
+        overrides it sets ``gaussian_moments_known``."""
+        return None
+
+    def pinned(self, problem: Problem, params: Params) -> Estimator:
         """A copy whose quantities that depend only on params are computed once (default: itself)."""
         return self
 
@@ -95,16 +171,44 @@ class Estimator:
         """Evaluations of f per sample, or None for one (the score-function and pathwise estimators)."""
         return None
 
-    def members(self) -> tuple:
+    def members(self) -> tuple[Any, ...]:
         """The estimators this one runs inside it (a fused or wrapping estimator); each must be available too."""
         return ()
 
 
-def _problem_name(problem) -> str:
+def has_exact_moments(estimator: Any) -> bool:
+    """Whether :func:`exact_moments` covers ``estimator``: a pgjax estimator that declares
+    ``gaussian_moments_known`` (fixed-quadratic weights on LQR)."""
+    return isinstance(estimator, Estimator) and bool(estimator.gaussian_moments_known)
+
+
+def exact_moments(estimator: Estimator, problem: GaussianTrajectories, params: Params) -> dict[str, Params]:
+    """Exact mean and variance of the SINGLE-sample estimate of ``estimator``, per coordinate (float64), from
+    its :meth:`Estimator.gaussian_moments` on the problem's exact Gaussian representation.
+
+    Returns ``{"mean": pytree, "var": pytree, "second": pytree}`` shaped like params. The n-sample estimate of
+    an i.i.d. estimator has mean ``mean`` and variance ``var / n``. Exact up to float64 rounding (on LQR through
+    the Gaussian-polynomial moments of :mod:`pgjax.problems.lqr`, O(P H^2 D^3)). ValueError for an estimator
+    without them."""
+    if not has_exact_moments(estimator):
+        raise ValueError(f"no exact moments for {estimator!r}")
+    with jax.enable_x64(True):
+        p64 = jax.tree.map(lambda x: jnp.asarray(x, jnp.float64), params)
+        rep = problem.gaussian_representation(p64)
+        moments = estimator.gaussian_moments(problem, p64, rep)
+        if moments is None:
+            raise ValueError(f"no exact moments for {estimator!r}")
+        mean, second = (np.asarray(m, np.float64) for m in moments)
+        _, unravel = ravel_pytree(p64)
+        out = {"mean": mean, "second": second, "var": second - mean**2}
+        return {k: jax.device_get(unravel(jnp.asarray(v))) for k, v in out.items()}
+
+
+def _problem_name(problem: Any) -> str:
     return problem.name if isinstance(problem, Problem) else type(problem).__name__
 
 
-def unavailable(estimator, problem) -> str | None:
+def unavailable(estimator: Any, problem: Any) -> str | None:
     """Why ``estimator`` (an instance or a class) cannot run on ``problem``, as one line, or None if it can.
 
     Reads the estimator's declared ``requires`` and ``excludes``; an estimator that runs others inside it
@@ -130,7 +234,7 @@ def unavailable(estimator, problem) -> str | None:
     return None
 
 
-def check_available(estimators: Mapping[str, Any] | Iterable[Any], problem) -> None:
+def check_available(estimators: Mapping[str, Any] | Iterable[Any], problem: Any) -> None:
     """ConfigError naming ``estimators`` for the first estimator that cannot run on ``problem``."""
     for estimator in estimators.values() if isinstance(estimators, Mapping) else estimators:
         reason = unavailable(estimator, problem)
@@ -196,7 +300,7 @@ def estimator_class(name: str) -> type[Estimator]:
     return known[name]
 
 
-def make(name: str, options: EstimatorOptions = EstimatorOptions(), problem=None) -> Estimator:
+def make(name: str, options: EstimatorOptions = EstimatorOptions(), problem: Problem | None = None) -> Estimator:
     """The estimator registered as ``name``, built from ``options``; with ``problem``, ConfigError (naming
     ``estimators``, with the reason) if it cannot run on that problem."""
     cls = estimator_class(name)
@@ -207,13 +311,15 @@ def make(name: str, options: EstimatorOptions = EstimatorOptions(), problem=None
     return cls.from_options(options)
 
 
-def build(names: Iterable[str], problem, options: EstimatorOptions = EstimatorOptions()) -> dict[str, Estimator]:
+def build(
+    names: Iterable[str], problem: Problem | None, options: EstimatorOptions = EstimatorOptions()
+) -> dict[str, Estimator]:
     """name -> estimator for ``names`` (any registered estimator), built from ``options``; ConfigError naming
     ``estimators`` for an unknown name or for one that cannot run on ``problem`` (with the reason)."""
     return {name: make(name, options, problem) for name in names}
 
 
-def available_on(problem, names: Iterable[str] | None = None) -> dict[str, type[Estimator]]:
+def available_on(problem: Any, names: Iterable[str] | None = None) -> dict[str, type[Estimator]]:
     """name -> class of the registered estimators (or of ``names``) that can run on ``problem``."""
     known = registry()
     names = known if names is None else names
@@ -237,13 +343,14 @@ class Fused(Estimator):
     Available on a problem when every member is (:func:`unavailable`).
     """
 
-    estimators: tuple
+    estimators: tuple[Any, ...]
     name: ClassVar[str] = "fused"
+    params_shaped: ClassVar[bool] = False
 
-    def members(self) -> tuple:
+    def members(self) -> tuple[Any, ...]:
         return tuple(self.estimators)
 
-    def __call__(self, key, params, problem, n):
+    def __call__(self, key: jax.Array, params: Params, problem: Problem, n: int) -> tuple[Params, ...]:
         return tuple(estimator(key, params, problem, n) for estimator in self.estimators)
 
 
@@ -258,6 +365,8 @@ __all__ = [
     "builtin",
     "check_available",
     "estimator_class",
+    "exact_moments",
+    "has_exact_moments",
     "make",
     "register",
     "registry",

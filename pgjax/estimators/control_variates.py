@@ -45,6 +45,7 @@ Randomness: only ``problem.sample_noise(key, n)`` (common random numbers with th
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import ClassVar
 
 import jax
@@ -53,14 +54,22 @@ import numpy as np
 
 from pgjax.estimators.base import Estimator, register
 from pgjax.estimators.score_function import draw
-from pgjax.problems.base import ExactScoreMoments, GaussianStructure, GroupedSamples, SeparableGaussian, iid_samples
+from pgjax.problems.base import (
+    ExactScoreMoments,
+    GaussianStructure,
+    GroupedSamples,
+    Params,
+    Problem,
+    SeparableGaussian,
+    iid_samples,
+)
 from pgjax.tree_util import vary_like
 
 #: With fewer independent samples (or groups) than this, the estimated coefficient is replaced by 1.
 MIN_SAMPLES_ESTIMATED_COEFFICIENT = 5
 
 
-def taylor_expansion(f, mu0: jax.Array):
+def taylor_expansion(f: Callable[[jax.Array], jax.Array], mu0: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
     """(f(mu0), grad f(mu0), diag Hessian of f at mu0), each by autodiff; mu0 (D,)."""
     value, grad = jax.value_and_grad(f)(mu0)
     # The tangents must vary over the engine's devices like mu0 (which comes from the device-varying params):
@@ -71,17 +80,26 @@ def taylor_expansion(f, mu0: jax.Array):
     return value, grad, hessian_diag
 
 
-def delta_quadratic(value, grad, hessian_diag, mu0):
+def delta_quadratic(
+    value: jax.Array, grad: jax.Array, hessian_diag: jax.Array, mu0: jax.Array
+) -> Callable[[jax.Array], jax.Array]:
     """h(x) = value + (x - mu0) . grad + 1/2 sum_d hessian_diag_d (x_d - mu0_d)^2, for x (..., D)."""
 
-    def h(x):
+    def h(x: jax.Array) -> jax.Array:
         dx = x - mu0
         return value + jnp.sum(dx * grad, axis=-1) + 0.5 * jnp.sum(hessian_diag * dx**2, axis=-1)
 
     return h
 
 
-def delta_expectation(value, grad, hessian_diag, mu0, mu, sigma):
+def delta_expectation(
+    value: jax.Array,
+    grad: jax.Array,
+    hessian_diag: jax.Array,
+    mu0: jax.Array,
+    mu: jax.Array,
+    sigma: jax.Array,
+) -> jax.Array:
     """E[h(x)] for x ~ N(mu, diag(sigma^2)), in closed form (differentiable in mu and sigma)."""
     dm = mu - mu0
     return value + jnp.sum(dm * grad) + 0.5 * jnp.sum(hessian_diag * (dm**2 + sigma**2))
@@ -110,7 +128,7 @@ def _loo_coefficient(a: jax.Array, b: jax.Array, groups: np.ndarray | None = Non
     return jnp.where(var > 0, cov / jnp.where(var > 0, var, 1.0), 1.0)
 
 
-def _groups(problem, n: int) -> tuple[np.ndarray | None, int]:
+def _groups(problem: Problem, n: int) -> tuple[np.ndarray | None, int]:
     """(group ids or None for independent samples, number of independent groups)."""
     if not isinstance(problem, GroupedSamples):
         return None, n
@@ -130,7 +148,7 @@ class _DeltaMethodCV(Estimator):
         """1 + (2 + D) / n evaluations per sample (see the module docstring)."""
         return 1.0 + (2.0 + dim) / n
 
-    def __call__(self, key, params, problem, n):
+    def __call__(self, key: jax.Array, params: Params, problem: Problem, n: int) -> Params:
         self.check(problem)
         mu0 = jax.lax.stop_gradient(problem.gaussian(params)[0])
         value, grad_f, hess = taylor_expansion(problem.f, mu0)
@@ -152,7 +170,9 @@ class _DeltaMethodCV(Estimator):
         else:
             noise = problem.sample_noise(key, n)
 
-            def residual(p, noise):  # f - h at the samples, differentiable in p; noise may be a pytree
+            def residual(
+                p: Params, noise: object
+            ) -> tuple[jax.Array, jax.Array]:  # f - h at the samples, differentiable in p; noise may be a pytree
                 outcome = problem.sample(p, noise)
                 return problem.reward(outcome), h(problem.gaussian_variable(outcome))
 
@@ -163,13 +183,13 @@ class _DeltaMethodCV(Estimator):
             per_f = jax.vmap(lambda e: jax.grad(lambda p: residual(p, one(e))[0][0])(params))(noise)
             per_h = jax.vmap(lambda e: jax.grad(lambda p: residual(p, one(e))[1][0])(params))(noise)
 
-        def combine(a, b_raw, expected):
+        def combine(a: jax.Array, b_raw: jax.Array, expected: jax.Array) -> jax.Array:
             b = b_raw - expected
             return jnp.mean(a - jax.lax.stop_gradient(_loo_coefficient(a, b, groups)) * b, axis=0)
 
         return jax.tree.map(combine, per_f, per_h, grad_eh)
 
-    def single_sample_variance(self, problem, params):
+    def single_sample_variance(self, problem: Problem, params: Params) -> Params | None:
         """Exact single-sample variance for beta = 1, by quadrature (float64): the base estimator's variance
         for the residual r = f - h, coordinate by coordinate (f - h is again a sum over coordinates of
         g(x_d) - q_d(x_d), q_d the per-coordinate Taylor polynomial). None for the estimated coefficient,
@@ -185,7 +205,7 @@ class _DeltaMethodCV(Estimator):
             p64 = jax.tree.map(lambda v: jnp.asarray(v, jnp.float64), params)
             return jax.device_get(self.exact_variance(problem, p64))
 
-    def exact_variance(self, problem, params):
+    def exact_variance(self, problem: Problem, params: Params) -> Params:
         """The single-sample variance (beta = 1), shaped like params, as a traceable function; see
         :meth:`single_sample_variance`. Use float64 params for full accuracy."""
         mom = problem.score_moments(params, coordinate_fn=delta_residual(problem, params))
@@ -201,7 +221,7 @@ def _times(values: jax.Array, leaf: jax.Array) -> jax.Array:
     return values.reshape(values.shape + (1,) * (leaf.ndim - 1)) * leaf
 
 
-def delta_residual(problem, params):
+def delta_residual(problem: SeparableGaussian, params: Params) -> Callable[[jax.Array], jax.Array]:
     """The per-coordinate residual x -> g(x_d) - q_d(x_d) of the delta expansion at mu (x of shape (K, D)),
     with q_d(x) = g(mu_d) + g'(mu_d)(x - mu_d) + g''(mu_d)(x - mu_d)^2 / 2."""
     mu = problem.gaussian(params)[0]

@@ -50,7 +50,7 @@ import jax.numpy as jnp
 import jax.scipy.special
 
 from pgjax.estimators.base import Estimator, register
-from pgjax.problems.base import GaussianStructure, SeparableGaussian, iid_samples
+from pgjax.problems.base import GaussianStructure, Params, Problem, SeparableGaussian, iid_samples
 from pgjax.problems.gaussian_test_functions import rule
 
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
@@ -62,7 +62,9 @@ def replace_coordinate(x: jax.Array, values: jax.Array) -> jax.Array:
     return jnp.where(jnp.eye(dim, dtype=bool)[None], values[:, :, None], x[:, None, :])
 
 
-def auxiliary_draws(key: jax.Array, shape, dtype, coupled: bool):
+def auxiliary_draws(
+    key: jax.Array, shape: tuple[int, ...], dtype: jnp.dtype, coupled: bool
+) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
     """(w, w', m, u), each of ``shape``: Rayleigh(1) draws w and w' (w' = w when coupled), a double-sided
     Maxwell m and a U[0, 1] u, all from one flat draw of 9 standard normals per entry: w = |(z1, z2)|,
     w' = |(z3, z4)|, m = sign(z5) |(z6, z7, z8)|, u = Phi(z9). (One flat draw, reshaped, compiles several
@@ -88,7 +90,7 @@ class _MeasureValued(Estimator):
         """Evaluations of f per sample: 4 D coupled, 3 D + 1 uncoupled (the mean's 2 D plus the scale's)."""
         return 4.0 * dim if cls.coupled else 3.0 * dim + 1.0
 
-    def __call__(self, key, params, problem, n):
+    def __call__(self, key: jax.Array, params: Params, problem: Problem, n: int) -> Params:
         self.check(problem)
         mu, sigma = jax.lax.stop_gradient(problem.gaussian(params))
         outcome = problem.sample(params, problem.sample_noise(key, n))
@@ -110,7 +112,7 @@ class _MeasureValued(Estimator):
         (grad,) = vjp((grad_mu, grad_sigma))
         return grad
 
-    def single_sample_variance(self, problem, params):
+    def single_sample_variance(self, problem: Problem, params: Params) -> Params | None:
         """Exact variance of a one-sample estimate by quadrature (float64), for problems that are sums of a
         per-coordinate function (``coordinate_function``); None otherwise or for non-i.i.d. samplers.
 
@@ -124,13 +126,13 @@ class _MeasureValued(Estimator):
             p64 = jax.tree.map(lambda v: jnp.asarray(v, jnp.float64), params)
             return jax.device_get(self.exact_variance(problem, p64))
 
-    def exact_variance(self, problem, params):
+    def exact_variance(self, problem: Problem, params: Params) -> Params:
         """The single-sample variance, shaped like params, as a traceable function (jit / vmap over k);
         see :meth:`single_sample_variance`. Use float64 params for full accuracy."""
         var_mu, var_sigma = self.gaussian_variances(problem, params)
         return problem.to_params(params, var_mu, var_sigma, order=2)
 
-    def gaussian_variances(self, problem, params) -> tuple[jax.Array, jax.Array]:
+    def gaussian_variances(self, problem: SeparableGaussian, params: Params) -> tuple[jax.Array, jax.Array]:
         """Single-sample variances (D,), (D,) of the estimates for mu and sigma, by quadrature."""
         mu, sigma = problem.gaussian(params)
         dtype = mu.dtype

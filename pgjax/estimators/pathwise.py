@@ -9,7 +9,15 @@ import jax
 import jax.numpy as jnp
 
 from pgjax.estimators.base import Estimator, register
-from pgjax.problems.base import EpisodeBatches, ExactScoreMoments, exact_gradient
+from pgjax.problems.base import (
+    EpisodeBatches,
+    ExactScoreMoments,
+    GaussianTrajectories,
+    Params,
+    Problem,
+    exact_gradient,
+)
+from pgjax.problems.lqr import moment2, quadratic_mean
 
 
 @register
@@ -28,12 +36,19 @@ class Pathwise(Estimator):
     #: An environment's episodes are not differentiable in the parameters: the estimate would be 0.
     excludes: ClassVar[tuple[type, ...]] = (EpisodeBatches,)
     iid: ClassVar[bool] = True
+    gaussian_moments_known: ClassVar[bool] = True
 
-    def __call__(self, key, params, problem, n):
+    def __call__(self, key: jax.Array, params: Params, problem: Problem, n: int) -> Params:
         noise = problem.sample_noise(key, n)
         return jax.grad(lambda p: jnp.mean(problem.reward(problem.sample(p, noise))))(params)
 
-    def single_sample_variance(self, problem, params):
+    def gaussian_moments(self, problem: GaussianTrajectories, params: Params, rep: dict) -> tuple[jax.Array, jax.Array]:
+        """Moments of the single-trajectory pathwise derivative q_c = d(return)/d param_c, which the problem's
+        representation holds as one quadratic per coordinate (``rep["pathwise"]``, (P,))."""
+        q = rep["pathwise"]
+        return quadratic_mean(q), jax.vmap(moment2)(q, q)
+
+    def single_sample_variance(self, problem: Problem, params: Params) -> Params | None:
         if not isinstance(problem, ExactScoreMoments):
             return None
         grad = exact_gradient(problem, params)
@@ -42,7 +57,7 @@ class Pathwise(Estimator):
             mom = problem.score_moments(p64)
             return jax.tree.map(lambda dr2, g: jax.device_get(dr2 - g**2), mom.dr2, grad)
 
-    def exact_variance(self, problem, params):
+    def exact_variance(self, problem: Problem, params: Params) -> Params:
         """E[(dr/dparam)^2] - g^2, traceable (needs exact score moments)."""
         if not isinstance(problem, ExactScoreMoments):
             return super().exact_variance(problem, params)

@@ -18,7 +18,8 @@ same samples (common random numbers).
 from __future__ import annotations
 
 import dataclasses
-from typing import ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -26,10 +27,11 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from pgjax.estimators.base import Estimator, EstimatorOptions, register
-from pgjax.problems.base import ExactScoreMoments, Params, Problem
+from pgjax.estimators.gaussian_terms import product_moments, score_return_terms
+from pgjax.problems.base import ExactScoreMoments, GaussianTrajectories, Params, Problem, ScoreMoments
 
 
-def draw(key: jax.Array, params: Params, problem: Problem, n: int):
+def draw(key: jax.Array, params: Params, problem: Problem, n: int) -> tuple[Any, jax.Array]:
     """Samples n outcomes (not differentiable in params) and their rewards r, shape (n,)."""
     noise = problem.sample_noise(key, n)
     outcome = jax.lax.stop_gradient(problem.sample(params, noise))
@@ -37,13 +39,15 @@ def draw(key: jax.Array, params: Params, problem: Problem, n: int):
     return outcome, rewards
 
 
-def weighted_score_mean(params: Params, problem: Problem, outcome, weights: jax.Array) -> Params:
+def weighted_score_mean(params: Params, problem: Problem, outcome: Any, weights: jax.Array) -> Params:
     """(1/n) sum_i w_i grad log pi(x_i), as the gradient of the surrogate mean(w * log pi); w: (n,)."""
     weights = jax.lax.stop_gradient(weights)
     return jax.grad(lambda p: jnp.mean(weights * problem.log_prob(p, outcome)))(params)
 
 
-def _subtract_baseline(params, problem, outcome, rewards, baseline) -> Params:
+def _subtract_baseline(
+    params: Params, problem: Problem, outcome: Any, rewards: jax.Array, baseline: float | jax.Array | Params
+) -> Params:
     """(1/n) sum_i (r_i - b_c) psi_ic for a baseline b (scalar or pytree like params), one backward pass.
 
     Uses (1/n) sum (r_i - b) psi_i = mean(r psi) - b mean(psi), both obtained from one vjp of log pi.
@@ -63,7 +67,9 @@ def _subtract_baseline(params, problem, outcome, rewards, baseline) -> Params:
 _Estimator = Estimator
 
 
-def _score_function_variance(problem, params, baseline) -> Params | None:
+def _score_function_variance(
+    problem: Problem, params: Params, baseline: float | Callable[[ScoreMoments], Params]
+) -> Params | None:
     """Var[(r - b) psi_c] = E[r^2 psi^2] - 2 b E[r psi^2] + b^2 E[psi^2] - (grad_c J)^2."""
     if not isinstance(problem, ExactScoreMoments):
         return None
@@ -94,15 +100,20 @@ class Reinforce(Estimator):
 
     name: ClassVar[str] = "reinforce"
     iid: ClassVar[bool] = True
+    gaussian_moments_known: ClassVar[bool] = True
 
-    def __call__(self, key, params, problem, n):
+    def __call__(self, key: jax.Array, params: Params, problem: Problem, n: int) -> Params:
         outcome, rewards = draw(key, params, problem, n)
         return weighted_score_mean(params, problem, outcome, rewards)
 
-    def single_sample_variance(self, problem, params):
+    def gaussian_moments(self, problem: GaussianTrajectories, params: Params, rep: dict) -> tuple[jax.Array, jax.Array]:
+        """Moments of g_c = (sum_t psi_tc) G over one trajectory, G its discounted return."""
+        return product_moments(*score_return_terms(problem, params, rep))
+
+    def single_sample_variance(self, problem: Problem, params: Params) -> Params | None:
         return _score_function_variance(problem, params, 0.0)
 
-    def exact_variance(self, problem, params):
+    def exact_variance(self, problem: Problem, params: Params) -> Params:
         """E[r^2 psi^2] - g^2, traceable (needs exact score moments)."""
         if not isinstance(problem, ExactScoreMoments):
             return super().exact_variance(problem, params)
@@ -121,17 +132,22 @@ class ConstantBaseline(Estimator):
     baseline: float = 0.0
     name: ClassVar[str] = "constant_baseline"
     iid: ClassVar[bool] = True
+    gaussian_moments_known: ClassVar[bool] = True
 
     @classmethod
     def from_options(cls, options: EstimatorOptions) -> ConstantBaseline:
         return cls(baseline=float(options.baseline))
 
-    def __call__(self, key, params, problem, n):
+    def __call__(self, key: jax.Array, params: Params, problem: Problem, n: int) -> Params:
         outcome, rewards = draw(key, params, problem, n)
         # The same float32 path as Reinforce, so b = 0 reproduces it bit for bit.
         return weighted_score_mean(params, problem, outcome, rewards - self.baseline)
 
-    def single_sample_variance(self, problem, params):
+    def gaussian_moments(self, problem: GaussianTrajectories, params: Params, rep: dict) -> tuple[jax.Array, jax.Array]:
+        """Moments of g_c = (sum_t psi_tc) (G - b) over one trajectory."""
+        return product_moments(*score_return_terms(problem, params, rep, self.baseline))
+
+    def single_sample_variance(self, problem: Problem, params: Params) -> Params | None:
         return _score_function_variance(problem, params, self.baseline)
 
 
@@ -148,12 +164,12 @@ class BatchMeanBaseline(Estimator):
     name: ClassVar[str] = "batch_mean_baseline"
     unbiased: ClassVar[bool] = False
 
-    def __call__(self, key, params, problem, n):
+    def __call__(self, key: jax.Array, params: Params, problem: Problem, n: int) -> Params:
         outcome, rewards = draw(key, params, problem, n)
         return weighted_score_mean(params, problem, outcome, rewards - jnp.mean(rewards))
 
     @staticmethod
-    def exact_bias(true_grad, n: int):
+    def exact_bias(true_grad: Params, n: int) -> Params:
         """E[g] - grad J = -grad J / n."""
         return jax.tree.map(lambda g: -g / n, true_grad)
 
@@ -170,7 +186,7 @@ class LeaveOneOutBaseline(Estimator):
 
     name: ClassVar[str] = "leave_one_out"
 
-    def __call__(self, key, params, problem, n):
+    def __call__(self, key: jax.Array, params: Params, problem: Problem, n: int) -> Params:
         outcome, rewards = draw(key, params, problem, n)
         if n == 1:
             weights = rewards
@@ -194,27 +210,34 @@ class OptimalBaselineExact(Estimator):
     name: ClassVar[str] = "optimal_baseline_exact"
     requires: ClassVar[tuple[type, ...]] = (ExactScoreMoments,)
     iid: ClassVar[bool] = True
+    gaussian_moments_known: ClassVar[bool] = True
 
     @staticmethod
-    def baseline(problem, params) -> Params:
+    def baseline(problem: Problem, params: Params) -> Params:
+        """b*_c = E[r psi_c^2] / E[psi_c^2], shaped like params."""
         mom = problem.score_moments(params)
         return jax.tree.map(lambda a, b: a / b, mom.r_psi2, mom.psi2)
 
-    def pinned(self, problem, params) -> PinnedOptimalBaseline:
+    def pinned(self, problem: Problem, params: Params) -> PinnedOptimalBaseline:
         """The same estimator with b* computed once, now, at ``params`` (see :class:`PinnedOptimalBaseline`)."""
         return PinnedOptimalBaseline().pinned(problem, params)
 
-    def __call__(self, key, params, problem, n):
+    def __call__(self, key: jax.Array, params: Params, problem: Problem, n: int) -> Params:
         outcome, rewards = draw(key, params, problem, n)
         baseline = jax.lax.stop_gradient(self.baseline(problem, params))
         return _subtract_baseline(params, problem, outcome, rewards, baseline)
 
-    def single_sample_variance(self, problem, params):
+    def gaussian_moments(self, problem: GaussianTrajectories, params: Params, rep: dict) -> tuple[jax.Array, jax.Array]:
+        """Moments of g_c = (sum_t psi_tc) (G - b*_c) over one trajectory (b* pinned or exact)."""
+        b = ravel_pytree(self.baseline(problem, params))[0]
+        return product_moments(*score_return_terms(problem, params, rep, b[None]))
+
+    def single_sample_variance(self, problem: Problem, params: Params) -> Params | None:
         return _score_function_variance(
             problem, params, lambda mom: jax.tree.map(lambda a, b: a / b, mom.r_psi2, mom.psi2)
         )
 
-    def exact_variance(self, problem, params):
+    def exact_variance(self, problem: Problem, params: Params) -> Params:
         """E[r^2 psi^2] - E[r psi^2]^2 / E[psi^2] - g^2, traceable."""
         grad = jax.grad(problem.objective)(params)
         mom = problem.score_moments(params)
@@ -231,14 +254,14 @@ class PinnedOptimalBaseline(OptimalBaselineExact):
 
     values: tuple[float, ...] | None = None
 
-    def pinned(self, problem, params) -> PinnedOptimalBaseline:
+    def pinned(self, problem: Problem, params: Params) -> PinnedOptimalBaseline:
         """A copy with b* computed now (float64) at ``params`` and stored as constants."""
         with jax.enable_x64(True):
             p64 = jax.tree.map(lambda x: jnp.asarray(x, jnp.float64), params)
             b = np.asarray(ravel_pytree(OptimalBaselineExact.baseline(problem, p64))[0], np.float64)
         return dataclasses.replace(self, values=tuple(float(v) for v in b))
 
-    def baseline(self, problem, params):  # type: ignore[override]
+    def baseline(self, problem: Problem, params: Params) -> Params:  # type: ignore[override]
         if self.values is None:
             return OptimalBaselineExact.baseline(problem, params)
         _, unravel = ravel_pytree(params)
@@ -260,14 +283,14 @@ class OptimalBaselineBatch(Estimator):
     name: ClassVar[str] = "optimal_baseline_batch"
     unbiased: ClassVar[bool] = False
 
-    def __call__(self, key, params, problem, n):
+    def __call__(self, key: jax.Array, params: Params, problem: Problem, n: int) -> Params:
         if n == 1:  # b_c = r_1 exactly, so the estimate is exactly 0 (avoid 1e-8 rounding residue)
             return jax.tree.map(jnp.zeros_like, params)
         outcome, rewards = draw(key, params, problem, n)
         # Forward mode: one JVP per parameter coordinate, O(n P); reverse mode would cost O(n^2).
         scores = jax.jacfwd(problem.log_prob)(params, outcome)  # leaves (n, *leaf_shape)
 
-        def per_leaf(psi):
+        def per_leaf(psi: jax.Array) -> jax.Array:
             r = rewards.reshape((n,) + (1,) * (psi.ndim - 1))
             psi2 = jnp.sum(psi**2, axis=0)
             b = jnp.sum(r * psi**2, axis=0) / jnp.where(psi2 > 0, psi2, 1.0)

@@ -21,12 +21,15 @@ Exact moments. For LQR every single-trajectory estimate is a sum of products of 
 the trajectory's standard normals (see :mod:`pgjax.problems.lqr`), so :func:`exact_moments` gives its exact
 mean and variance per coordinate (float64), for every estimator whose weights are fixed quadratics of the
 state: all of them except the learned value baseline (whose pilot batch is shared by the n trajectories).
+Each estimator gives its own moments through the contract's
+:meth:`~pgjax.estimators.base.Estimator.gaussian_moments` (the trajectory estimators here through their terms
+(p, a), the generic ones in their own modules), so :func:`exact_moments` names no estimator class.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -34,29 +37,32 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from pgjax.errors import ConfigError
-from pgjax.estimators.base import Estimator, EstimatorOptions, Fused, builtin, register
-from pgjax.estimators.pathwise import Pathwise
-from pgjax.estimators.score_function import (
-    ConstantBaseline,
-    OptimalBaselineExact,
-    PinnedOptimalBaseline,
-    Reinforce,
+from pgjax.estimators.base import (
+    Estimator,
+    EstimatorOptions,
+    Fused,
+    builtin,
+    exact_moments,
+    has_exact_moments,
+    register,
 )
+from pgjax.estimators.gaussian_terms import broadcast_p, product_moments
+from pgjax.estimators.score_function import PinnedOptimalBaseline
 from pgjax.problems.base import (
     ExactScoreMoments,
     FoldedRollout,
     GaussianTrajectories,
     ParameterExploring,
+    Params,
     Trajectories,
 )
 from pgjax.problems.lqr import (
     Quadratic,
+    Trajectory,
     combine,
     evaluate_quadratic_values,
     moment2,
     moment3,
-    product_sum_moments,
-    quadratic_mean,
 )
 from pgjax.returns import discounted_reverse_cumsum, gae_advantages, reverse_cumsum_matrix, td_residuals
 
@@ -65,13 +71,13 @@ VALUES = ("exact", "stationary", "learned")
 
 
 # ----------------------------------------------------------------------------------------------- helpers
-def rollout(key: jax.Array, params, problem, n: int):
+def rollout(key: jax.Array, params: Params, problem: Trajectories, n: int) -> Trajectory:
     """n trajectories drawn through ``problem.sample_noise(key, n)`` (common random numbers with every
     estimator called with the same key), not differentiable in params."""
     return jax.lax.stop_gradient(problem.sample(params, problem.sample_noise(key, n)))
 
 
-def weighted_step_score_mean(params, problem, traj, weights: jax.Array):
+def weighted_step_score_mean(params: Params, problem: Trajectories, traj: Trajectory, weights: jax.Array) -> Params:
     """(1/n) sum_i sum_t w_ti psi_ti for time-major weights (H, n), as the gradient of the surrogate
     sum_t mean_i w_ti log pi_ti."""
     weights = jax.lax.stop_gradient(weights)
@@ -79,13 +85,13 @@ def weighted_step_score_mean(params, problem, traj, weights: jax.Array):
     return jax.grad(lambda p: jnp.sum(weights * problem.step_log_probs(p, traj)) / n)(params)
 
 
-def mean_step_scores(params, problem, traj) -> jax.Array:
+def mean_step_scores(params: Params, problem: Trajectories, traj: Trajectory) -> jax.Array:
     """(1/n) sum_i psi_{it} per time step and coordinate, shape (H, P) (forward mode, P passes)."""
     flat, unravel = ravel_pytree(params)
     return jax.jacfwd(lambda f: jnp.mean(problem.step_log_probs(unravel(f), traj), axis=1))(flat)
 
 
-def _critic(problem, params, value: str):
+def _critic(problem: GaussianTrajectories, params: Params, value: str) -> tuple[jax.Array, jax.Array]:
     """(P (H+1, m, m), c (H+1,)) of an exact-form critic: 'exact' V_t, or 'stationary' V_0 at every t < H."""
     Ps, cs = problem.value_functions(params)
     if value == "stationary":
@@ -111,7 +117,7 @@ def fit_quadratic_values(states: jax.Array, returns_to_go: jax.Array) -> jax.Arr
     return jax.vmap(lambda a, b: jnp.linalg.lstsq(a, b)[0])(phi, returns_to_go)
 
 
-def learned_values(problem, params, key: jax.Array, n_pilot: int, states: jax.Array) -> jax.Array:
+def learned_values(problem: Trajectories, params: Params, key: jax.Array, n_pilot: int, states: jax.Array) -> jax.Array:
     """V-hat_t(x_t) for states (H, m, n) from a per-time quadratic fitted on an independent pilot batch of
     ``n_pilot`` trajectories drawn with ``fold_in(key, 1)``; shape (H, n)."""
     pilot = rollout(jax.random.fold_in(key, 1), params, problem, n_pilot)
@@ -122,37 +128,32 @@ def learned_values(problem, params, key: jax.Array, n_pilot: int, states: jax.Ar
 # ------------------------------------------------------------------------------------------- estimators
 class _TrajectoryEstimator(Estimator):
     """An estimator (1/n) sum_i sum_t w_it psi_it whose single-trajectory estimate has exact moments (on a
-    problem with :class:`~pgjax.problems.base.GaussianTrajectories`)."""
+    problem with :class:`~pgjax.problems.base.GaussianTrajectories`): it gives its terms (p, a), and the
+    contract's :meth:`~pgjax.estimators.base.Estimator.gaussian_moments` and ``single_sample_variance`` follow."""
 
     requires: ClassVar[tuple[type, ...]] = (Trajectories, GaussianTrajectories)
+    gaussian_moments_known: ClassVar[bool] = True
 
-    def terms(self, problem, params, rep) -> tuple[Quadratic, Quadratic]:
+    def terms(self, problem: GaussianTrajectories, params: Params, rep: dict[str, Any]) -> tuple[Quadratic, Quadratic]:
         """(p, a), Quadratic batches (k, P): the single-trajectory estimate is g_c = sum_k p_kc a_kc."""
         raise NotImplementedError
 
-    def single_sample_variance(self, problem, params):
-        if not (self.iid and isinstance(problem, GaussianTrajectories)):
+    def gaussian_moments(
+        self, problem: GaussianTrajectories, params: Params, rep: dict[str, Any]
+    ) -> tuple[jax.Array, jax.Array] | None:
+        if not self.gaussian_moments_known:
             return None
-        return exact_moments(self, problem, params)["var"]
+        return product_moments(*self.terms(problem, params, rep))
 
 
-def _discounted_scores(problem, params, rep) -> Quadratic:
+def _discounted_scores(problem: GaussianTrajectories, params: Params, rep: dict[str, Any]) -> Quadratic:
     disc = problem.discounts(params.K.dtype)
     return rep["scores"].scale(disc[:, None])  # (H, P): gamma^t psi_t
 
 
-def _broadcast_p(q: Quadratic, num_params: int) -> Quadratic:
-    """A (k,) batch repeated over the P coordinates: (k, P)."""
-    return Quadratic(
-        M=jnp.broadcast_to(q.M[:, None], q.M.shape[:1] + (num_params,) + q.M.shape[1:]),
-        b=jnp.broadcast_to(q.b[:, None], q.b.shape[:1] + (num_params,) + q.b.shape[1:]),
-        c=jnp.broadcast_to(q.c[:, None], q.c.shape[:1] + (num_params,)),
-    )
-
-
-def _forward_reward_to_go(key, params, problem, n):
+def _forward_reward_to_go(key: jax.Array, params: Params, problem: FoldedRollout, n: int) -> Params:
     """(1/n) sum_i sum_s gamma^s r_is Psi_is, Psi_s = sum_{t<=s} psi_t, folded into the rollout."""
-    from pgjax.problems.lqr import Trajectory, _vary_like
+    from pgjax.problems.lqr import _vary_like
 
     params = jax.lax.stop_gradient(params)
     flat, unravel = ravel_pytree(params)
@@ -161,7 +162,9 @@ def _forward_reward_to_go(key, params, problem, n):
     discounts = problem.discounts(dtype)
     basis = _vary_like(jnp.eye(P, dtype=dtype), flat)  # tangents must vary like params inside shard_map
 
-    def accumulate(carry, t, x, u):
+    def accumulate(
+        carry: tuple[jax.Array, jax.Array], t: jax.Array, x: jax.Array, u: jax.Array
+    ) -> tuple[jax.Array, jax.Array]:
         psi_sum, total = carry  # (P, n) each
         step = Trajectory(states=x[None], actions=u[None])
         log_pi = lambda f: problem.step_log_probs(unravel(f), step)[0]
@@ -199,17 +202,17 @@ class RewardToGo(_TrajectoryEstimator):
     requires: ClassVar[tuple[type, ...]] = (Trajectories,)
     iid: ClassVar[bool] = True
 
-    def __call__(self, key, params, problem, n):
+    def __call__(self, key: jax.Array, params: Params, problem: Trajectories, n: int) -> Params:
         if self.forward and isinstance(problem, FoldedRollout):
             return _forward_reward_to_go(key, params, problem, n)
         traj = rollout(key, params, problem, n)
         r = problem.step_rewards(traj) * problem.discounts(traj.states.dtype)[:, None]
         return weighted_step_score_mean(params, problem, traj, discounted_reverse_cumsum(r, 1.0))
 
-    def terms(self, problem, params, rep):
+    def terms(self, problem: GaussianTrajectories, params: Params, rep: dict[str, Any]) -> tuple[Quadratic, Quadratic]:
         H, P = rep["scores"].shape
         W = reverse_cumsum_matrix(H, problem.discount, params.K.dtype)
-        return _discounted_scores(problem, params, rep), _broadcast_p(combine(W, rep["rewards"]), P)
+        return _discounted_scores(problem, params, rep), broadcast_p(combine(W, rep["rewards"]), P)
 
 
 @register
@@ -231,7 +234,7 @@ class RewardToGoOptimalBaseline(_TrajectoryEstimator):
     name: ClassVar[str] = "reward_to_go_optimal"
     iid: ClassVar[bool] = True
 
-    def pinned(self, problem, params) -> RewardToGoOptimalBaseline:
+    def pinned(self, problem: GaussianTrajectories, params: Params) -> RewardToGoOptimalBaseline:
         """A copy whose b_kc are computed now (float64) and stored as constants: a smaller compiled program.
         At other parameters the pinned copy stays unbiased (any fixed baseline does) but is no longer optimal."""
         with jax.enable_x64(True):
@@ -239,7 +242,7 @@ class RewardToGoOptimalBaseline(_TrajectoryEstimator):
             b = np.asarray(self.exact_baselines(problem, p64), np.float64)
         return dataclasses.replace(self, values=tuple(tuple(float(v) for v in row) for row in b))
 
-    def baselines(self, problem, params, rep=None) -> jax.Array:
+    def baselines(self, problem: GaussianTrajectories, params: Params, rep: dict[str, Any] | None = None) -> jax.Array:
         """b_kc, shape (H, P): the pinned values, or computed exactly from ``params``."""
         if self.values is not None:
             b = jnp.asarray(self.values, params.K.dtype)
@@ -249,7 +252,7 @@ class RewardToGoOptimalBaseline(_TrajectoryEstimator):
         return self.exact_baselines(problem, params, rep)
 
     @staticmethod
-    def exact_baselines(problem, params, rep=None) -> jax.Array:
+    def exact_baselines(problem: GaussianTrajectories, params: Params, rep: dict[str, Any] | None = None) -> jax.Array:
         """b_kc = E[Psi_kc^2 gamma^k r_k] / E[Psi_kc^2] from exact Gaussian moments, shape (H, P)."""
         rep = problem.gaussian_representation(params) if rep is None else rep
         H = problem.horizon
@@ -260,7 +263,7 @@ class RewardToGoOptimalBaseline(_TrajectoryEstimator):
         den = jax.vmap(jax.vmap(moment2))(cumulative, cumulative)
         return num / den
 
-    def __call__(self, key, params, problem, n):
+    def __call__(self, key: jax.Array, params: Params, problem: Trajectories, n: int) -> Params:
         traj = rollout(key, params, problem, n)
         r = problem.step_rewards(traj) * problem.discounts(traj.states.dtype)[:, None]
         plain = weighted_step_score_mean(params, problem, traj, discounted_reverse_cumsum(r, 1.0))
@@ -270,11 +273,11 @@ class RewardToGoOptimalBaseline(_TrajectoryEstimator):
         flat, unravel = ravel_pytree(plain)
         return unravel(flat - correction)
 
-    def terms(self, problem, params, rep):
+    def terms(self, problem: GaussianTrajectories, params: Params, rep: dict[str, Any]) -> tuple[Quadratic, Quadratic]:
         H = problem.horizon
         dtype = params.K.dtype
         cumulative = combine(jnp.tril(jnp.ones((H, H), dtype)), rep["scores"])
-        disc_r = _broadcast_p(rep["rewards"].scale(problem.discounts(dtype)), cumulative.shape[1])
+        disc_r = broadcast_p(rep["rewards"].scale(problem.discounts(dtype)), cumulative.shape[1])
         return cumulative, disc_r.shift(-self.baselines(problem, params, rep))
 
 
@@ -292,18 +295,18 @@ class ValueBaseline(_TrajectoryEstimator):
     name: ClassVar[str] = "value_baseline"
     iid: ClassVar[bool] = True
 
-    def __call__(self, key, params, problem, n):
+    def __call__(self, key: jax.Array, params: Params, problem: Trajectories, n: int) -> Params:
         traj = rollout(key, params, problem, n)
         disc = problem.discounts(traj.states.dtype)
         advantage = problem.rewards_to_go(traj) - problem.values(params, traj.states)
         return weighted_step_score_mean(params, problem, traj, advantage * disc[:, None])
 
-    def terms(self, problem, params, rep):
+    def terms(self, problem: GaussianTrajectories, params: Params, rep: dict[str, Any]) -> tuple[Quadratic, Quadratic]:
         H, P = rep["scores"].shape
         W = reverse_cumsum_matrix(H, problem.discount, params.K.dtype)
         Ps, cs = problem.value_functions(params)
         values = problem.critic_quadratics(rep, Ps[:-1], cs[:-1])
-        return _discounted_scores(problem, params, rep), _broadcast_p(combine(W, rep["rewards"]) - values, P)
+        return _discounted_scores(problem, params, rep), broadcast_p(combine(W, rep["rewards"]) - values, P)
 
 
 @register
@@ -331,7 +334,7 @@ class LearnedValueBaseline(Estimator):
             raise ConfigError("n_pilot", f"must be >= 2 (got {options.n_pilot})")
         return cls(n_pilot=int(options.n_pilot))
 
-    def __call__(self, key, params, problem, n):
+    def __call__(self, key: jax.Array, params: Params, problem: Trajectories, n: int) -> Params:
         traj = rollout(key, params, problem, n)
         disc = problem.discounts(traj.states.dtype)
         baseline = learned_values(problem, params, key, self.n_pilot, traj.states)
@@ -369,7 +372,7 @@ class GAE(_TrajectoryEstimator):
     def from_options(cls, options: EstimatorOptions) -> GAE:
         return cls(lam=float(options.lam), value=options.value, n_pilot=int(options.n_pilot))
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not (0.0 <= self.lam <= 1.0):
             raise ConfigError("lam", f"must be in [0, 1] (got {self.lam})")
         if self.value not in VALUES:
@@ -385,30 +388,36 @@ class GAE(_TrajectoryEstimator):
     def unbiased(self) -> bool:  # type: ignore[override]
         return self.value != "stationary" or self.lam == 1.0
 
-    def critic_values(self, problem, params, traj, key) -> jax.Array:
+    @property
+    def gaussian_moments_known(self) -> bool:  # type: ignore[override]
+        return self.value != "learned"
+
+    def critic_values(
+        self, problem: GaussianTrajectories, params: Params, traj: Trajectory, key: jax.Array
+    ) -> jax.Array:
         """The critic's V_t(x_t) on a batch of trajectories, shape (H, n)."""
         if self.value == "learned":
             return learned_values(problem, params, key, self.n_pilot, traj.states)
         Ps, cs = _critic(problem, params, self.value)
         return evaluate_quadratic_values(Ps[:-1], cs[:-1], traj.states)
 
-    def advantages(self, problem, params, traj, key) -> jax.Array:
+    def advantages(self, problem: GaussianTrajectories, params: Params, traj: Trajectory, key: jax.Array) -> jax.Array:
         """A_t (H, n) for a batch of trajectories (no termination, V_H = 0)."""
         values = self.critic_values(problem, params, traj, key)
         return gae_advantages(problem.step_rewards(traj), None, values, problem.discount, self.lam)
 
-    def residuals(self, problem, params, traj, key) -> jax.Array:
+    def residuals(self, problem: GaussianTrajectories, params: Params, traj: Trajectory, key: jax.Array) -> jax.Array:
         """TD residuals delta_t = r_t + gamma V_{t+1}(x_{t+1}) - V_t(x_t), V_H = 0, shape (H, n)."""
         values = self.critic_values(problem, params, traj, key)
         return td_residuals(problem.step_rewards(traj), values, problem.discount)
 
-    def __call__(self, key, params, problem, n):
+    def __call__(self, key: jax.Array, params: Params, problem: Trajectories, n: int) -> Params:
         traj = rollout(key, params, problem, n)
         disc = problem.discounts(traj.states.dtype)
         advantages = self.advantages(problem, params, traj, key)
         return weighted_step_score_mean(params, problem, traj, advantages * disc[:, None])
 
-    def terms(self, problem, params, rep):
+    def terms(self, problem: GaussianTrajectories, params: Params, rep: dict[str, Any]) -> tuple[Quadratic, Quadratic]:
         if self.value == "learned":
             raise ValueError("the learned critic has no exact moments")
         H, P = rep["scores"].shape
@@ -418,7 +427,7 @@ class GAE(_TrajectoryEstimator):
         shift = jnp.asarray(np.eye(H, k=1), dtype)  # (S v)_t = v_{t+1}, 0 at t = H-1 (V_H = 0)
         delta = rep["rewards"] + combine(problem.discount * shift, values) - values
         W = reverse_cumsum_matrix(H, problem.discount * self.lam, dtype)
-        return _discounted_scores(problem, params, rep), _broadcast_p(combine(W, delta), P)
+        return _discounted_scores(problem, params, rep), broadcast_p(combine(W, delta), P)
 
 
 @register
@@ -438,7 +447,7 @@ class SymmetricPGPE(Estimator):
     name: ClassVar[str] = "pgpe_symmetric"
     requires: ClassVar[tuple[type, ...]] = (ParameterExploring,)
 
-    def __call__(self, key, params, problem, n):
+    def __call__(self, key: jax.Array, params: Params, problem: ParameterExploring, n: int) -> Params:
         if n % 2:
             raise ValueError(f"symmetric PGPE needs an even number of episodes (got n = {n})")
         half = n // 2
@@ -455,67 +464,6 @@ class SymmetricPGPE(Estimator):
         return dataclasses.replace(params, K_mean=g_mean, log_sigma_K=g_log_sigma)
 
 
-# ----------------------------------------------------------------------------------------- exact moments
-def _generic_terms(estimator, problem, params, rep):
-    """(p, a) for the generic estimators on a trajectory problem: g_c = (sum_t psi_tc) (G - b_c)."""
-    H, P = rep["scores"].shape
-    dtype = params.K.dtype
-    score = combine(jnp.ones((1, H), dtype), rep["scores"])  # (1, P)
-    ret = _broadcast_p(combine(problem.discounts(dtype)[None], rep["rewards"]), P)  # (1, P)
-    if isinstance(estimator, Reinforce):
-        return score, ret
-    if isinstance(estimator, ConstantBaseline):
-        return score, ret.shift(-estimator.baseline)
-    if isinstance(estimator, OptimalBaselineExact):
-        b = ravel_pytree(estimator.baseline(problem, params))[0]
-        return score, ret.shift(-b[None])
-    raise TypeError(f"no exact moments for estimator {type(estimator).__name__}")
-
-
-#: E[S] and E[S^2] of S_c = sum_k p_kc a_kc for batches (P, k): one compiled program per shape (P, k, D).
-_product_sum_moments = jax.jit(jax.vmap(product_sum_moments))
-
-
-def _exact_moments(estimator, problem, params, rep):
-    """(E[g_c], E[g_c^2]) of the single-trajectory estimate, (P,) each. The cheap linear algebra that builds
-    the estimator's terms runs eagerly; only the moment sums are compiled, once per shape."""
-    if isinstance(estimator, Pathwise):
-        q = rep["pathwise"]
-        return quadratic_mean(q), jax.vmap(moment2)(q, q)
-    if isinstance(estimator, _TrajectoryEstimator):
-        p, a = estimator.terms(problem, params, rep)
-    else:
-        p, a = _generic_terms(estimator, problem, params, rep)
-    swap = lambda q: jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), q)  # (k, P) -> (P, k)
-    return _product_sum_moments(swap(p), swap(a))
-
-
-def has_exact_moments(estimator) -> bool:
-    """Whether :func:`exact_moments` covers this estimator (fixed-quadratic weights, i.i.d. over samples)."""
-    if isinstance(estimator, GAE):
-        return estimator.value != "learned"
-    return isinstance(estimator, (_TrajectoryEstimator, Reinforce, ConstantBaseline, OptimalBaselineExact, Pathwise))
-
-
-def exact_moments(estimator, problem, params) -> dict:
-    """Exact mean and variance of the SINGLE-trajectory estimate of ``estimator``, per coordinate (float64).
-
-    Returns ``{"mean": pytree, "var": pytree, "second": pytree}`` shaped like params. The n-trajectory
-    estimate of an i.i.d. estimator has mean ``mean`` and variance ``var / n``. Exact (up to float64
-    rounding) through the Gaussian-polynomial moments of :mod:`pgjax.problems.lqr`; costs O(P H^2 D^3).
-    """
-    if not has_exact_moments(estimator):
-        raise ValueError(f"no exact moments for {estimator!r}")
-    with jax.enable_x64(True):
-        p64 = jax.tree.map(lambda x: jnp.asarray(x, jnp.float64), params)
-        rep = problem.gaussian_representation(p64)
-        mean, second = _exact_moments(estimator, problem, p64, rep)
-        mean, second = np.asarray(mean, np.float64), np.asarray(second, np.float64)
-        _, unravel = ravel_pytree(p64)
-        out = {"mean": mean, "second": second, "var": second - mean**2}
-        return {k: jax.device_get(unravel(jnp.asarray(v))) for k, v in out.items()}
-
-
 @dataclasses.dataclass(frozen=True)
 class GAEGrid(Estimator):
     """GAE for several lambdas from the SAME trajectories and critic: returns the tuple of the estimates of
@@ -528,13 +476,15 @@ class GAEGrid(Estimator):
     value: str = "exact"
     n_pilot: int = 64
     name: ClassVar[str] = "gae_grid"
+    #: Its output is a tuple of gradients, one per member.
+    params_shaped: ClassVar[bool] = False
     requires: ClassVar[tuple[type, ...]] = (Trajectories, GaussianTrajectories)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for lam in self.lams:
             GAE(lam=lam, value=self.value, n_pilot=self.n_pilot)  # validates
 
-    def __call__(self, key, params, problem, n):
+    def __call__(self, key: jax.Array, params: Params, problem: Trajectories, n: int) -> tuple[Params, ...]:
         traj = rollout(key, params, problem, n)
         disc = problem.discounts(traj.states.dtype)
         delta = GAE(lam=1.0, value=self.value, n_pilot=self.n_pilot).residuals(problem, params, traj, key)
@@ -562,7 +512,7 @@ TRAJECTORY_ESTIMATORS = {
 
 def make_trajectory_estimator(
     name: str, *, baseline: float = 0.0, lam: float = 0.95, value: str = "exact", n_pilot: int = 64
-):
+) -> Estimator:
     """The trajectory estimator called ``name``. ``baseline`` is the b of ``constant_baseline``; ``lam`` and
     ``value`` configure ``gae``; ``n_pilot`` is the pilot batch of the learned critics."""
     if name not in TRAJECTORY_ESTIMATORS:

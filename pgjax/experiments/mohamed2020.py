@@ -219,6 +219,7 @@ class OverK(Estimator):
     estimator: object
     ks: tuple[float, ...]
     name: ClassVar[str] = "over_k"
+    params_shaped: ClassVar[bool] = False  # a flat (K * P,) array
 
     def __call__(self, key, params, problem, n):
         ks = jnp.asarray(self.ks, jnp.result_type(float))

@@ -46,7 +46,7 @@ class Antithetic:
     def name(self) -> str:
         return f"{self.problem.name}+antithetic"
 
-    def sample_noise(self, key: jax.Array, n: int):
+    def sample_noise(self, key: jax.Array, n: int) -> Any:
         """The wrapped problem's noise for n/2 draws, then the same draws negated; leading axis n."""
         if n % 2:
             raise ConfigError("ns", f"antithetic sampling pairs eps with -eps, so every n must be even (got {n})")
@@ -60,7 +60,7 @@ class Antithetic:
     def describe(self) -> str:
         return f"{self.problem.describe()}, antithetic pairs (eps, -eps)"
 
-    def __getattr__(self, attr: str):
+    def __getattr__(self, attr: str) -> Any:
         # Called only for attributes not found on the wrapper: forward to the wrapped problem.
         if attr.startswith("__") or attr == "problem":
             raise AttributeError(attr)

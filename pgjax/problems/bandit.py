@@ -82,7 +82,7 @@ class LinearGaussianBandit:
     quadrature_nodes: int = 64
     name: str = "linear_gaussian_bandit"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         d = len(self.state_mean)
         if d < 1:
             raise ConfigError("state", "must have at least one coordinate")

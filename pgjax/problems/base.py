@@ -220,7 +220,7 @@ def describe_capability(capability: type) -> str:
     return CAPABILITIES.get(capability, capability.__name__)
 
 
-def iid_samples(problem) -> bool:
+def iid_samples(problem: Any) -> bool:
     """True unless the problem's samples come in dependent groups (:class:`GroupedSamples`, e.g. antithetic
     pairs), for which (single-sample variance) / n is not the n-sample variance."""
     return not isinstance(problem, GroupedSamples)

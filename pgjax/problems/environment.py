@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from pgjax.errors import ConfigError
+from pgjax.problems.base import Params
 from pgjax.returns import discounts as discount_factors
 from pgjax.returns import returns_to_go, time_major
 
@@ -62,7 +63,7 @@ class FrozenTree:
     def __hash__(self) -> int:
         return hash(self.digest)
 
-    def __eq__(self, other) -> bool:
+    def __eq__(self, other: object) -> bool:
         return isinstance(other, FrozenTree) and other.digest == self.digest
 
     def __repr__(self) -> str:
@@ -100,7 +101,7 @@ class EnvironmentProblem:
     value_scale: float = 1.0
     name: str = "environment"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.horizon < 1:
             raise ConfigError("horizon", f"must be >= 1 (got {self.horizon})")
         if not (0.0 < self.discount <= 1.0):
@@ -111,14 +112,14 @@ class EnvironmentProblem:
         """One sample is an episode: H steps (:class:`pgjax.problems.base.SampleCost`)."""
         return self.horizon
 
-    def init_params(self, key: jax.Array | None = None):
+    def init_params(self, key: jax.Array | None = None) -> Params:
         return self.policy.init(jax.random.key(0) if key is None else key, self.environment)
 
     def sample_noise(self, key: jax.Array, n: int) -> jax.Array:
         """One key per episode, shape (n,)."""
         return jax.random.split(key, n)
 
-    def sample(self, params, keys: jax.Array) -> EpisodeBatch:
+    def sample(self, params: Params, keys: jax.Array) -> EpisodeBatch:
         """n episodes (not differentiable in params: the environment is not)."""
         from pgjax.envs import rollout
 
@@ -126,17 +127,17 @@ class EnvironmentProblem:
         traj = jax.vmap(lambda k: rollout(self.environment, self.policy, params, k, self.horizon))(keys)
         return EpisodeBatch(*(time_major(x) for x in (traj.inputs, traj.actions, traj.rewards, traj.alive)))
 
-    def step_log_probs(self, params, batch: EpisodeBatch) -> jax.Array:
+    def step_log_probs(self, params: Params, batch: EpisodeBatch) -> jax.Array:
         """alive_t log pi(a_t | x_t), shape (H, n)."""
         logp = jax.vmap(jax.vmap(lambda x, a: self.policy.log_prob(params, x, a)))(batch.inputs, batch.actions)
         return jnp.where(batch.alive > 0, logp, 0.0)
 
-    def log_prob(self, params, batch: EpisodeBatch) -> jax.Array:
+    def log_prob(self, params: Params, batch: EpisodeBatch) -> jax.Array:
         """log-probability of each episode's actions (the environment's own randomness cancels in the score),
         shape (n,)."""
         return jnp.sum(self.step_log_probs(params, batch), axis=0)
 
-    def discounts(self, dtype=jnp.float32) -> jax.Array:
+    def discounts(self, dtype: jnp.dtype = jnp.float32) -> jax.Array:
         return discount_factors(self.horizon, self.discount, dtype)
 
     def step_rewards(self, batch: EpisodeBatch) -> jax.Array:
@@ -158,7 +159,7 @@ class EnvironmentProblem:
         v = jax.vmap(jax.vmap(lambda z: self.critic.value(critic_params, z)))(x)
         return self.value_scale * v
 
-    def objective(self, params):
+    def objective(self, params: Params) -> jax.Array:
         raise ConfigError("problem", "an environment has no exact objective; use a reference gradient")
 
 

@@ -41,15 +41,16 @@ import dataclasses
 import functools
 import math
 from collections.abc import Callable, Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
+from jax.typing import ArrayLike
 
 from pgjax.errors import ConfigError
-from pgjax.problems.base import GaussianStructure, ScoreMoments
+from pgjax.problems.base import GaussianStructure, Params, ScoreMoments
 
 # ----------------------------------------------------------------------------------------------------------
 # Parameters
@@ -89,10 +90,10 @@ class ScalarFunction:
     text: ClassVar[str] = ""
     math: ClassVar[str] = ""
 
-    def __call__(self, x, k):
+    def __call__(self, x: ArrayLike, k: ArrayLike) -> jax.Array:
         raise NotImplementedError
 
-    def gaussian_expectation(self, mean, std, k):
+    def gaussian_expectation(self, mean: ArrayLike, std: ArrayLike, k: ArrayLike) -> jax.Array:
         """E[g(x; k)] for x ~ N(mean, std^2), elementwise."""
         raise NotImplementedError
 
@@ -110,10 +111,10 @@ class SquaredDistance(ScalarFunction):
     text: ClassVar[str] = "(x - k)^2"
     math: ClassVar[str] = r"(x-k)^2"
 
-    def __call__(self, x, k):
+    def __call__(self, x: ArrayLike, k: ArrayLike) -> jax.Array:
         return (x - k) ** 2
 
-    def gaussian_expectation(self, mean, std, k):
+    def gaussian_expectation(self, mean: ArrayLike, std: ArrayLike, k: ArrayLike) -> jax.Array:
         return (mean - k) ** 2 + std**2
 
 
@@ -125,10 +126,10 @@ class ExpSquare(ScalarFunction):
     text: ClassVar[str] = "exp(-k x^2)"
     math: ClassVar[str] = r"e^{-kx^2}"
 
-    def __call__(self, x, k):
+    def __call__(self, x: ArrayLike, k: ArrayLike) -> jax.Array:
         return jnp.exp(-k * x**2)
 
-    def gaussian_expectation(self, mean, std, k):
+    def gaussian_expectation(self, mean: ArrayLike, std: ArrayLike, k: ArrayLike) -> jax.Array:
         scale = 1.0 + 2.0 * k * std**2
         return jnp.exp(-k * mean**2 / scale) / jnp.sqrt(scale)
 
@@ -145,10 +146,10 @@ class Cosine(ScalarFunction):
     text: ClassVar[str] = "cos(k x)"
     math: ClassVar[str] = r"\cos(kx)"
 
-    def __call__(self, x, k):
+    def __call__(self, x: ArrayLike, k: ArrayLike) -> jax.Array:
         return jnp.cos(k * x)
 
-    def gaussian_expectation(self, mean, std, k):
+    def gaussian_expectation(self, mean: ArrayLike, std: ArrayLike, k: ArrayLike) -> jax.Array:
         return jnp.cos(k * mean) * jnp.exp(-0.5 * (k * std) ** 2)
 
 
@@ -216,7 +217,7 @@ def quadrature_rule(density: str, panels: int = DEFAULT_PANELS) -> tuple[np.ndar
     return nodes, weights
 
 
-def rule(density: str, panels: int, dtype) -> tuple[jax.Array, jax.Array]:
+def rule(density: str, panels: int, dtype: jnp.dtype) -> tuple[jax.Array, jax.Array]:
     """:func:`quadrature_rule` as jax arrays of ``dtype``."""
     nodes, weights = quadrature_rule(density, panels)
     return jnp.asarray(nodes, dtype), jnp.asarray(weights, dtype)
@@ -249,7 +250,7 @@ class GaussianTestFunction:
     quadrature_panels: int = DEFAULT_PANELS
     name: str = "gaussian_test_function"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.function not in FUNCTIONS:
             raise ConfigError(
                 "function", f"unknown test function {self.function!r}; choose from {', '.join(FUNCTIONS)}"
@@ -293,7 +294,7 @@ class GaussianTestFunction:
             sigma = sigma * len(mu)
         return cls(function=function, k=float(k), mu0=mu, sigma0=sigma, scale=scale)
 
-    def with_k(self, k) -> GaussianTestFunction:
+    def with_k(self, k: float | jax.Array) -> GaussianTestFunction:
         """The same problem with another k; ``k`` may be a jax tracer, so that one compiled function can
         evaluate a whole grid of k (``jax.vmap`` over k). Such a problem must not be used as a static
         (hashed) argument."""
@@ -310,7 +311,7 @@ class GaussianTestFunction:
     def test_function(self) -> ScalarFunction:
         return FUNCTIONS[self.function]
 
-    def init_params(self):
+    def init_params(self) -> GaussianParams | GaussianLogParams:
         dtype = jnp.result_type(float)
         mu = jnp.asarray(self.mu0, dtype)
         if self.scale == "sigma":
@@ -318,7 +319,7 @@ class GaussianTestFunction:
         return GaussianLogParams(mu=mu, log_sigma=jnp.log(jnp.asarray(self.sigma0, dtype)))
 
     # ------------------------------------------------------------------------------ Gaussian structure
-    def gaussian(self, params) -> tuple[jax.Array, jax.Array]:
+    def gaussian(self, params: Params) -> tuple[jax.Array, jax.Array]:
         """(mu, sigma), each (D,), differentiable in params."""
         if isinstance(params, GaussianLogParams):
             return params.mu, jnp.exp(params.log_sigma)
@@ -341,12 +342,12 @@ class GaussianTestFunction:
         """eps ~ N(0, I), shape (n, D) (drawn flat and reshaped: compiles faster on CPU than a (n, D) draw)."""
         return jax.random.normal(key, (n * self.dim,)).reshape(n, self.dim)
 
-    def sample(self, params, noise: jax.Array) -> jax.Array:
+    def sample(self, params: Params, noise: jax.Array) -> jax.Array:
         """x = mu + sigma * eps, shape (n, D), differentiable in params (reparameterisation)."""
         mu, sigma = self.gaussian(params)
         return mu + sigma * noise
 
-    def log_prob(self, params, outcome: jax.Array) -> jax.Array:
+    def log_prob(self, params: Params, outcome: jax.Array) -> jax.Array:
         """log N(x; mu, diag(sigma^2)), shape (n,)."""
         mu, sigma = self.gaussian(params)
         z = (outcome - mu) / sigma
@@ -357,12 +358,12 @@ class GaussianTestFunction:
         return self.f(outcome)
 
     # --------------------------------------------------------------------------------- exact values
-    def objective(self, params) -> jax.Array:
+    def objective(self, params: Params) -> jax.Array:
         """J = sum_d E[g(x_d)] in closed form."""
         mu, sigma = self.gaussian(params)
         return jnp.sum(self.test_function.gaussian_expectation(mu, sigma, self.k))
 
-    def gaussian_jacobian(self, params):
+    def gaussian_jacobian(self, params: Params) -> tuple[Params, Params]:
         """(J_mu, J_sigma): pytrees like params with d mu_c / d param and d sigma_c / d param on the diagonal.
 
         Both parameterisations map each parameter coordinate to one of mu_c, sigma_c, so a per-coordinate
@@ -374,13 +375,13 @@ class GaussianTestFunction:
         (j_sigma,) = vjp((jnp.zeros_like(mu), jnp.ones_like(sigma)))
         return j_mu, j_sigma
 
-    def to_params(self, params, a_mu: jax.Array, a_sigma: jax.Array, order: int = 1):
+    def to_params(self, params: Params, a_mu: jax.Array, a_sigma: jax.Array, order: int = 1) -> Params:
         """Per-coordinate quantities of (mu, sigma) as a pytree like params: J^order a (see
         :meth:`gaussian_jacobian`)."""
         j_mu, j_sigma = self.gaussian_jacobian(params)
         return jax.tree.map(lambda jm, js: jm**order * a_mu + js**order * a_sigma, j_mu, j_sigma)
 
-    def gaussian_moments(self, params, coordinate_fn: CoordinateFn | None = None) -> dict[str, jax.Array]:
+    def gaussian_moments(self, params: Params, coordinate_fn: CoordinateFn | None = None) -> dict[str, jax.Array]:
         """Exact per-coordinate moments in (mu, sigma) coordinates, each of shape (D,), by quadrature.
 
         With r = sum_d h(x_d) for the per-coordinate function h (default g; ``coordinate_fn(x)`` maps x of
@@ -418,7 +419,7 @@ class GaussianTestFunction:
             out[f"dr2_{which}"] = expect((slopes * dx) ** 2)
         return out
 
-    def score_moments(self, params, coordinate_fn: CoordinateFn | None = None) -> ScoreMoments:
+    def score_moments(self, params: Params, coordinate_fn: CoordinateFn | None = None) -> ScoreMoments:
         """Exact moments shaped like params (the interface of the bandit's ``score_moments``, so that the
         score-function and pathwise estimators know their exact variances here too).
 
@@ -442,13 +443,13 @@ class GaussianTestFunction:
         )
 
 
-def has_gaussian_structure(problem) -> bool:
+def has_gaussian_structure(problem: Any) -> bool:
     """True when the problem keeps the :class:`~pgjax.problems.base.GaussianStructure` contract (needed by the
     measure-valued and delta-method estimators): the Gaussian test functions and the linear-Gaussian bandit."""
     return isinstance(problem, GaussianStructure)
 
 
-def gaussian_variable(problem: GaussianStructure, outcome) -> jax.Array:
+def gaussian_variable(problem: GaussianStructure, outcome: Any) -> jax.Array:
     """The Gaussian variable x (n, D) of a batch of outcomes, ``problem.gaussian_variable(outcome)`` (the
     bandit: its actions, (n, 1); the test functions: the outcome itself)."""
     return problem.gaussian_variable(outcome)

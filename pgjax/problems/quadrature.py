@@ -8,8 +8,14 @@ geometrically for the smooth, at most exponentially growing integrands that appe
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # annotations only: jax is imported where it is used
+    import jax
+    from jax.typing import ArrayLike
 
 
 @functools.cache
@@ -24,7 +30,9 @@ def gauss_hermite(num_nodes: int) -> tuple[np.ndarray, np.ndarray]:
     return nodes, weights
 
 
-def gaussian_expectation(f, mean, var, num_nodes: int = 64):
+def gaussian_expectation(
+    f: Callable[[jax.Array], jax.Array], mean: ArrayLike, var: ArrayLike, num_nodes: int = 64
+) -> jax.Array:
     """E_{a ~ N(mean, var)}[f(a)] by Gauss-Hermite quadrature; f must act elementwise (jnp or np)."""
     nodes, weights = gauss_hermite(num_nodes)
     import jax.numpy as jnp

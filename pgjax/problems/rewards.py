@@ -20,7 +20,9 @@ from __future__ import annotations
 import dataclasses
 from typing import ClassVar
 
+import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from pgjax.errors import ConfigError
 from pgjax.problems.quadrature import gaussian_expectation
@@ -34,10 +36,10 @@ class Reward:
     #: Whether ``gaussian_expectation`` is a closed form (True) or quadrature (False).
     closed_form: ClassVar[bool] = False
 
-    def __call__(self, action):
+    def __call__(self, action: ArrayLike) -> jax.Array:
         raise NotImplementedError
 
-    def gaussian_expectation(self, mean, var, num_nodes: int = 64):
+    def gaussian_expectation(self, mean: ArrayLike, var: ArrayLike, num_nodes: int = 64) -> jax.Array:
         """E_{a ~ N(mean, var)}[r(a)] (scalar)."""
         return gaussian_expectation(self, mean, var, num_nodes)
 
@@ -53,10 +55,10 @@ class Quadratic(Reward):
     name: ClassVar[str] = "quadratic"
     closed_form: ClassVar[bool] = True
 
-    def __call__(self, action):
+    def __call__(self, action: ArrayLike) -> jax.Array:
         return -((action - self.target) ** 2)
 
-    def gaussian_expectation(self, mean, var, num_nodes: int = 64):
+    def gaussian_expectation(self, mean: ArrayLike, var: ArrayLike, num_nodes: int = 64) -> jax.Array:
         return -((mean - self.target) ** 2 + var)
 
     def describe(self) -> str:
@@ -70,10 +72,10 @@ class Linear(Reward):
     name: ClassVar[str] = "linear"
     closed_form: ClassVar[bool] = True
 
-    def __call__(self, action):
+    def __call__(self, action: ArrayLike) -> jax.Array:
         return action
 
-    def gaussian_expectation(self, mean, var, num_nodes: int = 64):
+    def gaussian_expectation(self, mean: ArrayLike, var: ArrayLike, num_nodes: int = 64) -> jax.Array:
         return mean + 0.0 * var
 
     def describe(self) -> str:
@@ -87,10 +89,10 @@ class GaussianBump(Reward):
     name: ClassVar[str] = "gaussian_bump"
     closed_form: ClassVar[bool] = True
 
-    def __call__(self, action):
+    def __call__(self, action: ArrayLike) -> jax.Array:
         return jnp.exp(-(action**2))
 
-    def gaussian_expectation(self, mean, var, num_nodes: int = 64):
+    def gaussian_expectation(self, mean: ArrayLike, var: ArrayLike, num_nodes: int = 64) -> jax.Array:
         scale = 1.0 + 2.0 * var
         return jnp.exp(-(mean**2) / scale) / jnp.sqrt(scale)
 

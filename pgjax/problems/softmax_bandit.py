@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Iterable
 
 import jax
 import jax.numpy as jnp
@@ -56,7 +57,7 @@ class SoftmaxBandit:
     logits0: tuple[float, ...] = (0.5, 0.0, -0.5)
     name: str = "softmax_bandit"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         k = len(self.rewards)
         if k < 2:
             raise ConfigError("rewards", f"needs at least 2 arms (got {k})")
@@ -68,7 +69,7 @@ class SoftmaxBandit:
             raise ConfigError("logits", f"must be finite (got {self.logits0})")
 
     @classmethod
-    def build(cls, *, rewards, logits) -> SoftmaxBandit:
+    def build(cls, *, rewards: Iterable[float], logits: Iterable[float]) -> SoftmaxBandit:
         """Validating constructor from any sequences of numbers."""
         return cls(rewards=tuple(float(r) for r in rewards), logits0=tuple(float(x) for x in logits))
 
