@@ -7,7 +7,7 @@ a worker that would wait for another computes something else meanwhile.
 
 ``fixed_state_closed_forms`` gives exact moments of the linear-Gaussian bandit with a FIXED state and a
 POLYNOMIAL reward, derived by polynomial algebra independently of pgjax's quadrature; both
-``tests/test_bandit.py`` (the problem's ``score_moments``) and ``tests/test_estimators.py`` (exact
+``tests/problems/test_bandit.py`` (the problem's ``score_moments``) and ``tests/estimators/test_estimators.py`` (exact
 single-sample variances) check the library against it.
 """
 

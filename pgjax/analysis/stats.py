@@ -20,7 +20,7 @@ Standard error of a sample variance
     :math:`u_i = (x_i - m)^2 - s^2`. For normal data it reduces to :math:`\sigma^2 \sqrt{2/(k-1)}`; for the
     heavy-tailed output of score-function (REINFORCE) estimators, whose kurtosis is often far above 3, it is
     several times larger, and the textbook chi-square interval (which assumes normal data) under-covers
-    badly. ``tests/test_stats.py`` measures this.
+    badly. ``tests/analysis/test_stats.py`` measures this.
 
 Variance interval (log scale, tail-extrapolated kurtosis; the default, ``method="tail"``)
     By the delta method, :math:`\log s^2` is approximately normal with standard error

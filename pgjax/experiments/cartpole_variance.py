@@ -194,7 +194,7 @@ def run(config: Config = Config(), *, progress=None, execution: dict | None = No
             seed=config.seed + REFERENCE_SEED_OFFSET,
             chunk_size=config.chunk_size,
             progress=progress,
-            reference_gradient=np.zeros(sum(np.size(x) for x in jax.tree.leaves(policy_params))),
+            reference_gradient=placeholder_gradient(policy_params),
             **execution,
         )
         ref = ref_sweep.estimates["reference"][config.reference_episodes].astype(np.float64)
@@ -254,6 +254,13 @@ def run(config: Config = Config(), *, progress=None, execution: dict | None = No
     )
 
 
+def placeholder_gradient(params) -> np.ndarray:
+    """Zeros shaped like the flat params: the reference gradient a sweep needs on an environment, which has no
+    exact objective, where the gradient it is measured against comes later (the reference sweep's own mean, or
+    the grid's per-snapshot reference)."""
+    return np.zeros(sum(np.size(x) for x in jax.tree.leaves(params)))
+
+
 def sweep_snapshot(
     problem, params, estimators, ns, n_seeds, *, seed, chunk_size, progress, execution, lam: float
 ) -> Sweep:
@@ -267,7 +274,7 @@ def sweep_snapshot(
         seed=seed,
         chunk_size=chunk_size,
         progress=progress,
-        reference_gradient=np.zeros(sum(np.size(x) for x in jax.tree.leaves(params))),
+        reference_gradient=placeholder_gradient(params),
         **(execution or {}),
     )
     parts = []

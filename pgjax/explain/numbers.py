@@ -1,7 +1,7 @@
 """Every number of the walkthrough, computed with the library (float64, fixed keys, no printing).
 
 :func:`compute` returns a :class:`Numbers` record; :mod:`pgjax.explain.walkthrough` turns it into text and
-:mod:`pgjax.explain.figure` into a figure, and ``tests/test_explain.py`` checks each claim against it.
+:mod:`pgjax.explain.figure` into a figure, and ``tests/explain/test_explain.py`` checks each claim against it.
 
 Problems. The Gaussian part is :class:`pgjax.problems.LinearGaussianBandit` with one fixed state s and one
 weight theta (mu = theta s, a ~ N(mu, sigma^2)); only the theta coordinate of the gradient is reported

@@ -492,7 +492,7 @@ def compose(nb: Numbers, *, command: str, figure_path: str) -> Document:
     s = nb.setup
     header = (
         f"Every number on this page was computed by pgjax when `{command}` ran (float64, seed {s.seed}; "
-        f"standard errors from R = {s.n_seeds} seeds unless stated). `tests/test_explain.py` checks each "
+        f"standard errors from R = {s.n_seeds} seeds unless stated). `tests/explain/test_explain.py` checks each "
         "claim and fails when this file is out of date."
     )
     return Document(

@@ -17,7 +17,7 @@ traces, from the joint cumulants of quadratic forms of a standard normal
 and moments from cumulants by summing over set partitions (:func:`moment2`, :func:`moment3`,
 :func:`moment4`). This gives exact single-trajectory variances of REINFORCE, reward-to-go, every baseline
 that is a fixed quadratic of the state, GAE with a quadratic critic, and the pathwise estimator, at a cost
-of O(P H^2 D^3) (``tests/test_lqr.py`` checks the formulas against an independent polynomial (Isserlis)
+of O(P H^2 D^3) (``tests/problems/test_lqr.py`` checks the formulas against an independent polynomial (Isserlis)
 expansion and against the autodiff derivatives of the moment-generating function).
 """
 

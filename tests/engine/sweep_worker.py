@@ -1,7 +1,7 @@
-"""Runs a small sweep in a fresh process and saves its estimates: used by tests/test_scaling.py, which
+"""Runs a small sweep in a fresh process and saves its estimates: used by tests/engine/test_scaling.py, which
 needs JAX started with several CPU devices, or several processes talking over localhost.
 
-    python tests/sweep_worker.py OUT.npz [--devices D] [--chunk C] [--coordinator HOST:PORT --nproc N --pid I]
+    python tests/engine/sweep_worker.py OUT.npz [--devices D] [--chunk C] [--coordinator HOST:PORT --nproc N --pid I]
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Every registered estimator on every problem it supports runs through the engine (pgjax.engine.run_sweep,
 sharded with jax.shard_map as ``pgjax run`` does) on 1 and on 4 CPU devices, with finite per-seed estimates
-and the same numbers on both (tests/estimator_matrix.py builds the cases from the registries and runs them in
+and the same numbers on both (tests/estimators/estimator_matrix.py builds the cases from the registries and runs them in
 a fresh process started with 4 CPU devices). The unit tests of the estimators call them directly, outside the
 engine's shard_map, which is how the delta-method control variates' crash on the quadratic and exp test
 functions ("Primitive mul requires varying manual axes to match") went unnoticed.
@@ -51,7 +51,7 @@ def run_group(folder: Path, group: str) -> dict[int, dict[str, np.ndarray]]:
     out = folder / f"{group}.npz"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_", "XLA_"))}
     env.update({"JAX_NUM_CPU_DEVICES": "4", "JAX_PLATFORMS": "cpu"})
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(HERE.parent), env.get("PYTHONPATH")) if p)  # this checkout
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(HERE.parents[1]), env.get("PYTHONPATH")) if p)  # this checkout
     proc = subprocess.run(
         [sys.executable, str(HERE / "estimator_matrix.py"), str(out), "--group", group],
         env=env,

@@ -24,7 +24,7 @@ random) compile ONE program: every estimator of interest runs on the same key --
 common noise once -- vmapped over the seeds, with a per-n plan of which estimators are needed at which n.
 (Sharing keys makes the problems' checks dependent; Bonferroni does not need independence.) These tests call
 the estimators directly rather than through ``run_sweep``, whose per-estimator programs take about twice as
-long to compile; ``tests/test_engine.py`` checks that the engine's estimate for a seed is the estimator called
+long to compile; ``tests/engine/test_engine.py`` checks that the engine's estimate for a seed is the estimator called
 on that seed's key. With pytest-xdist, each kind's program is computed by one worker and shared
 (``computed_once`` in ``conftest.py``).
 """

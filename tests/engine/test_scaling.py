@@ -287,7 +287,7 @@ def test_changed_config_never_reuses_cells(tmp_path, cache_env, capsys):
     small = ["--n-seeds", "50", "--ns", "4", "--estimators", "reinforce"]
     assert cli.main(["run", "bandit-variance", *small, "--out", str(out)]) == 0
     first, _, _ = pio.read_raw(out)
-    for change in (["--seed", "1"],):  # every other config field: tests/test_cells.py
+    for change in (["--seed", "1"],):  # every other config field: tests/engine/test_cells.py
         capsys.readouterr()
         assert cli.main(["run", "bandit-variance", *small, *change, "--out", str(out), "--resume"]) == 0
         assert "resumed:" not in capsys.readouterr().out

@@ -36,7 +36,7 @@ from pgjax.explain.document import fmt
 from pgjax.problems import BanditOutcome, LinearGaussianBandit, exact_gradient, make_reward
 from pgjax.problems.softmax_bandit import SoftmaxBandit, SoftmaxOutcome
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "log-derivative-trick.md"
 ALPHA = 1e-6
 

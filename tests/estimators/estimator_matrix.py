@@ -1,8 +1,8 @@
 """Every registered estimator on every problem it supports, through :func:`pgjax.engine.run_sweep` (the path
-``pgjax run`` takes), on 1 and on 4 devices: run by tests/test_estimator_matrix.py in a fresh process started
+``pgjax run`` takes), on 1 and on 4 devices: run by tests/estimators/test_estimator_matrix.py in a fresh process started
 with 4 CPU devices (``JAX_NUM_CPU_DEVICES=4``, which must be set before jax starts).
 
-    python tests/estimator_matrix.py OUT.npz --group {gaussian,other}
+    python tests/estimators/estimator_matrix.py OUT.npz --group {gaussian,other}
 
 The cases are built from the registries, so a newly registered estimator is covered without editing this
 file: :data:`pgjax.estimators.ESTIMATORS` and :data:`~pgjax.estimators.GAUSSIAN_ESTIMATORS` on the bandit and

@@ -84,7 +84,7 @@ def estimators_for(problem, params):
 def sweeps():
     """R single-trajectory estimates (n = 1) of every estimator on the double integrator (random start,
     process noise, discount), one compiled program. (The scalar system's exact moments are checked
-    symbolically below; n > 1 is exercised by tests/test_lqr_experiments.py, whose tables compare n-sample
+    symbolically below; n > 1 is exercised by tests/experiments/test_lqr_experiments.py, whose tables compare n-sample
     variances with the exact ones.)"""
     out = {}
     for name, build in (("double_integrator", double_integrator),):

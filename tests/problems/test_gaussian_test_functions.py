@@ -324,7 +324,7 @@ def test_antithetic_estimators_stay_unbiased_and_exact_variances_are_withheld():
 # ----------------------------------------------------------------------------------------------------------
 # The variance-versus-n experiment on the test functions
 # (its run through the CLI, with the evals_per_sample and work_var columns, exact variances and the cost figure,
-# is tests/test_variance_vs_n.py's test-function case)
+# is tests/experiments/test_variance_vs_n.py's test-function case)
 # ----------------------------------------------------------------------------------------------------------
 
 
