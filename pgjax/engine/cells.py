@@ -36,7 +36,9 @@ from typing import Any
 import jax
 import numpy as np
 
+from pgjax.estimators.base import Estimator
 from pgjax.io import RUN_MARKER, ResultsError, atomic_write_bytes, atomic_write_text
+from pgjax.problems.base import Params, Problem
 from pgjax.tree_util import ravel
 
 CELL_SCHEMA = "pgjax.cell/1"
@@ -74,7 +76,14 @@ def run_context(experiment: str, config: Any) -> dict[str, Any]:
 
 
 def cell_identity(
-    *, problem, params, estimator, n: int, n_seeds: int, seed: int, micro_batch_elements: int | None = None
+    *,
+    problem: Problem,
+    params: Params,
+    estimator: Estimator,
+    n: int,
+    n_seeds: int,
+    seed: int,
+    micro_batch_elements: int | None = None,
 ) -> dict[str, Any]:
     """The facts of one cell that determine its numbers, as a JSON-able dict."""
     import pgjax

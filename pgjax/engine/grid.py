@@ -156,7 +156,18 @@ class SweepFunction(Protocol):
     ) -> Sweep: ...
 
 
-def default_sweep(problem, params, estimators, ns, n_seeds, *, seed, chunk_size, progress, execution) -> Sweep:
+def default_sweep(
+    problem: Problem,
+    params: Params,
+    estimators: Mapping[str, Estimator],
+    ns: Sequence[int],
+    n_seeds: int,
+    *,
+    seed: int,
+    chunk_size: int | None,
+    progress: Progress | None,
+    execution: Mapping[str, Any] | None,
+) -> Sweep:
     """:func:`pgjax.engine.run_sweep` with the keywords of ``execution``."""
     return run_sweep(
         problem,

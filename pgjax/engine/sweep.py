@@ -53,6 +53,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
@@ -63,6 +64,9 @@ from jax.sharding import PartitionSpec as P
 from pgjax.errors import ConfigError, PgjaxError
 from pgjax.problems.base import Params, Problem, exact_gradient, sample_cost
 from pgjax.tree_util import param_names, ravel
+
+if TYPE_CHECKING:  # the cell store imports this module's neighbours; the engine loads it only when resuming
+    from pgjax.engine.cells import CellStore
 
 #: Default number of samples per vmapped micro-batch (a few MiB of float32 per array).
 MICRO_BATCH_ELEMENTS = 1 << 18
@@ -80,7 +84,7 @@ Estimator = Callable[[jax.Array, Params, Problem, int], Params]
 Progress = Callable[[int], None]
 
 
-def seed_key(base_key: jax.Array, seed_index, n: int) -> jax.Array:
+def seed_key(base_key: jax.Array, seed_index: int | jax.Array, n: int) -> jax.Array:
     """The key of one (seed, n) cell: ``fold_in(fold_in(base_key, seed_index), n)``."""
     return jax.random.fold_in(jax.random.fold_in(base_key, seed_index), n)
 
@@ -200,14 +204,16 @@ def check_host_memory(needed: int, field: str, what: str) -> None:
         )
 
 
-def default_micro_batch_elements(problem) -> int:
+def default_micro_batch_elements(problem: Problem) -> int:
     """Samples per micro-batch for ``problem``: ``max(1, MICRO_BATCH_ELEMENTS // sample_cost(problem))``, so a
     micro-batch holds about :data:`MICRO_BATCH_ELEMENTS` elementary steps whatever one sample costs (an LQR
     trajectory or an episode of H steps costs H; :class:`pgjax.problems.base.SampleCost`)."""
     return max(1, MICRO_BATCH_ELEMENTS // sample_cost(problem))
 
 
-def micro_batch_groups(ns: Sequence[int], micro_batch_elements: int = MICRO_BATCH_ELEMENTS):
+def micro_batch_groups(
+    ns: Sequence[int], micro_batch_elements: int = MICRO_BATCH_ELEMENTS
+) -> list[tuple[int, tuple[int, ...]]]:
     """Sample sizes grouped by their micro-batch size: a list of (micro, ns_of_group)."""
     groups: dict[int, list[int]] = {}
     for n in ns:
@@ -333,8 +339,8 @@ def run_sweep(
     progress: Progress | None = None,
     devices: int | None = None,
     max_memory_bytes: int | None = None,
-    store=None,
-    reference_gradient=None,
+    store: CellStore | None = None,
+    reference_gradient: np.ndarray | Sequence[float] | None = None,
     fuse: bool = False,
 ) -> Sweep:
     """Runs every estimator for seeds 0..n_seeds-1 at every sample size in ``ns``.

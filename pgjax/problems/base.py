@@ -186,7 +186,7 @@ class SampleCost(Protocol):
     def sample_cost(self) -> int: ...
 
 
-def sample_cost(problem) -> int:
+def sample_cost(problem: Problem) -> int:
     """Elementary steps in one sample of ``problem``: its :class:`SampleCost` ``sample_cost``, else 1 (a
     bandit or a test function draws a sample in one step)."""
     if isinstance(problem, SampleCost):

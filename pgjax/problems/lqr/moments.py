@@ -24,11 +24,13 @@ expansion and against the autodiff derivatives of the moment-generating function
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
+from jax.typing import DTypeLike
 
 
 @struct.dataclass
@@ -81,7 +83,7 @@ def combine(weights: jax.Array, q: Quadratic, axis_spec: str = "jk") -> Quadrati
     )
 
 
-def quadratic_coefficients(fn, dim: int, dtype) -> Quadratic:
+def quadratic_coefficients(fn: Callable[[jax.Array], jax.Array], dim: int, dtype: DTypeLike) -> Quadratic:
     """(M, b, c) of a function R^D -> R^shape that is exactly quadratic, by autodiff at xi = 0."""
     zero = jnp.zeros((dim,), dtype)
     c = fn(zero)

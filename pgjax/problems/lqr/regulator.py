@@ -47,13 +47,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
 from jax.flatten_util import ravel_pytree
+from jax.typing import DTypeLike
 
 from pgjax.errors import ConfigError
 from pgjax.problems.base import ScoreMoments
@@ -369,7 +371,7 @@ class LinearQuadraticRegulator:
             L = L.at[rows, cols].set(params.scale_offdiag)
         return L
 
-    def discounts(self, dtype=None) -> jax.Array:
+    def discounts(self, dtype: DTypeLike | None = None) -> jax.Array:
         """gamma^t, t = 0..H-1, shape (H,) (computed in float64 on the host, then rounded to ``dtype``)."""
         return discount_factors(self.horizon, self.discount, dtype or jnp.result_type(float), on_host=True)
 
@@ -408,7 +410,7 @@ class LinearQuadraticRegulator:
             noise["w"] = jnp.transpose(xi[:, start : start + H * m].reshape(n, H, m), (1, 2, 0))
         return noise
 
-    def initial_states(self, noise: dict, dtype) -> jax.Array:
+    def initial_states(self, noise: dict, dtype: DTypeLike) -> jax.Array:
         """x_0 (m, n)."""
         n = noise["eps"].shape[-1]
         mean = self._const(self.x0_mean, dtype)
@@ -421,7 +423,7 @@ class LinearQuadraticRegulator:
         path that the pathwise estimator backpropagates through)."""
         return self._scan(params, noise, None, None)
 
-    def fold(self, params: LQRParams, noise: dict, fn, init):
+    def fold(self, params: LQRParams, noise: dict, fn: Callable[..., Any], init: Any) -> Any:
         """The rollout of :meth:`sample`, folding ``carry = fn(carry, t, x_t, u_t)`` over its steps instead of
         storing them (x_t (m, n), u_t (a, n)); returns the final carry. Lets an estimator accumulate what it
         needs in the same pass over time, with nothing of size (H, n) in memory."""
