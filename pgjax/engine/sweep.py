@@ -604,10 +604,13 @@ def _program_name(key) -> str:
 
 
 def _member_widths(members, problem, params, n: int) -> list[int]:
-    """Each member's number of output columns (one trace, nothing run)."""
-    key = seed_key(jax.random.key(0), 0, n)
-    shapes = jax.eval_shape(lambda: tuple(ravel(member(key, params, problem, n)) for member in members))
-    return [int(shape.shape[0]) for shape in shapes]
+    """Each member's number of output columns: the parameter count for an estimator whose contract says its
+    output is shaped like params (``params_shaped``), else from a trace of that member alone (nothing run)."""
+    from pgjax.estimators.base import Estimator as EstimatorContract
+
+    size = int(sum(np.size(leaf) for leaf in jax.tree.leaves(params)))
+    shaped = [isinstance(member, EstimatorContract) and member.params_shaped for member in members]
+    return [size if ok else _output_width(member, problem, params, n) for member, ok in zip(members, shaped)]
 
 
 def _split(block: Mapping[int, np.ndarray], widths: Mapping, outputs: Mapping) -> dict[str, dict[int, np.ndarray]]:

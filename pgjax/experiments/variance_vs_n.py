@@ -135,7 +135,7 @@ class BanditConfig:
             raise ConfigError("baseline", f"must be finite (got {self.baseline})")
 
 
-def build_bandit(config: BanditConfig) -> Setting:
+def build_bandit(config: BanditConfig, *, exact: bool = True) -> Setting:
     """The bandit, its parameters and estimators; constant_baseline's b is ``config.baseline`` or, when that
     is None, the exact J at the parameters (float64)."""
     problem = LinearGaussianBandit.build(
@@ -153,7 +153,7 @@ def build_bandit(config: BanditConfig) -> Setting:
         problem=problem,
         params=params,
         estimators=estimators,
-        exact_single_sample_var=exact_variances(estimators, problem, params),
+        exact_single_sample_var=exact_variances(estimators, problem, params) if exact else {},
         problem_name=problem.describe(),
         info={
             "bias_estimators": _biased(estimators) + _comparator(estimators),
@@ -233,7 +233,7 @@ EVALUATIONS_ACCOUNTING = (
 )
 
 
-def build_test_function(config: TestFunctionConfig) -> Setting:
+def build_test_function(config: TestFunctionConfig, *, exact: bool = True) -> Setting:
     """The test function (in antithetic pairs with ``--antithetic``: no exact variances then, the pairs are
     not independent), its parameters and estimators; ConfigError for estimators it cannot run."""
     problem = GaussianTestFunction.build(
@@ -248,7 +248,7 @@ def build_test_function(config: TestFunctionConfig) -> Setting:
         problem=problem,
         params=params,
         estimators=estimators,
-        exact_single_sample_var={} if config.antithetic else exact_variances(estimators, problem, params),
+        exact_single_sample_var=exact_variances(estimators, problem, params) if exact and not config.antithetic else {},
         problem_name=problem.describe(),
         info={
             "bias_estimators": _biased(estimators) + _comparator(estimators),
@@ -390,7 +390,7 @@ def lqr_estimators(names, lqr, params, *, baseline=None, gae_lambda=0.95, gae_va
     return {name: make(name, options, lqr).pinned(lqr, params) for name in names}
 
 
-def build_lqr(config: LQRConfig) -> Setting:
+def build_lqr(config: LQRConfig, *, exact: bool = True) -> Setting:
     """The LQR problem, its parameters and pinned estimators, with exact (Gaussian-polynomial) variances."""
     lqr = lqr_problem(config)
     params = lqr.init_params()
@@ -409,7 +409,7 @@ def build_lqr(config: LQRConfig) -> Setting:
         problem=lqr,
         params=params,
         estimators=estimators,
-        exact_single_sample_var=exact_variances(estimators, lqr, params),
+        exact_single_sample_var=exact_variances(estimators, lqr, params) if exact else {},
         problem_name=lqr.describe(),
         info={
             "bias_estimators": biased + [name for name in shown if name not in biased],
@@ -453,8 +453,9 @@ class Family:
       name: the subcommand that chooses it (``pgjax run variance-vs-n NAME ...``).
       config: its frozen config dataclass: problem fields and sweep fields (``estimators``, ``ns``,
         ``n_seeds``, ``seed``, ``chunk_size``), with ``validate()``; the fields are the subcommand's flags.
-      build: ``build(config) -> pgjax.engine.grid.Setting``: the problem, parameters, estimators, exact single-sample
-        variances, problem name and the facts for the manifest (``bias_estimators`` among them).
+      build: ``build(config, *, exact=True) -> pgjax.engine.grid.Setting``: the problem, parameters,
+        estimators, exact single-sample variances (none with ``exact=False``, for callers that need only
+        the problem), problem name and the facts for the manifest (``bias_estimators`` among them).
       sweep: ``sweep(config) -> SweepFunction``: how the estimators are swept (default: one
         :func:`pgjax.engine.run_sweep`; LQR fuses them into one program, with micro-batches per trajectory).
       columns: ``columns(config, setting, table) -> table``: the family's own columns, if it adds any.
@@ -497,15 +498,17 @@ def family_of(config) -> Family:
     raise TypeError(f"{type(config).__name__} is the config of no registered problem family")
 
 
-def setup(config) -> Setting:
-    """Validates a family's config and builds its problem, parameters, estimators and exact variances."""
+def setup(config, *, exact: bool = True) -> Setting:
+    """Validates a family's config and builds its problem, parameters, estimators and (unless ``exact`` is
+    False) exact variances."""
     config.validate()
-    return family_of(config).build(config)
+    return family_of(config).build(config, exact=exact)
 
 
 def build(config):
-    """(problem, params, estimators) of a family's config."""
-    setting = setup(config)
+    """(problem, params, estimators) of a family's config, without computing exact variances (which on a
+    test function take a quadrature per estimator)."""
+    setting = setup(config, exact=False)
     return setting.problem, setting.params, setting.estimators
 
 
@@ -522,7 +525,7 @@ def run_family(config, *, experiment: str, progress=None, execution: dict | None
         sorted(set(config.ns)),
         config.n_seeds,
         seed=config.seed,
-        chunk_size=min(config.chunk_size, config.n_seeds),
+        chunk_size=config.chunk_size,
         progress=progress,
         execution=execution,
     )
