@@ -12,7 +12,7 @@ import numpy as np
 
 SETTINGS = dict(state=[1.0, 0.5], theta=[0.2, -0.3], sigma=1.0, state_std=0.3, reward="gaussian_bump")
 ESTIMATORS = ("reinforce", "leave_one_out", "optimal_baseline_batch", "pathwise")
-NS = (1, 3, 64, 1000)
+NS = (1, 3, 64)
 N_SEEDS = 203
 
 

@@ -1,4 +1,4 @@
-"""Scale-out and integrity: the same per-seed numbers on 1 or 4 devices, 1 or 2 processes, any chunk size;
+"""Scale-out and integrity: the same per-seed numbers on 1 device or 2 processes of 2 devices, any chunk size;
 a run killed with SIGKILL after saving cells (or while writing one) resumes from those cells to the tables of
 an uninterrupted run and never leaves a partial file visible; SIGINT stops cleanly; non-finite estimates are
 counted without aborting."""
@@ -48,19 +48,6 @@ def test_chunk_size_never_changes_a_bit(reference):
     _assert_identical(sweep_worker.flatten(sweep_worker.sweep(chunk_size=203)), reference)
 
 
-def test_four_devices_give_bit_identical_estimates(tmp_path, reference):
-    out = tmp_path / "four.npz"
-    subprocess.run(
-        [sys.executable, str(HERE / "sweep_worker.py"), str(out), "--chunk", "100"],
-        env=_env(devices=4),
-        check=True,
-        timeout=600,
-    )
-    data = dict(np.load(out))
-    assert "'devices': 4" in str(data.pop("execution"))
-    _assert_identical(data, reference)
-
-
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -68,6 +55,10 @@ def _free_port() -> int:
 
 
 def test_two_processes_over_localhost_give_bit_identical_estimates(tmp_path, reference):
+    """Two processes of 2 CPU devices each (4 devices in all), host chunks of 100 seeds (203 seeds: the last
+    chunk partial): every process ends with the estimates of one device and one chunk in this process. With
+    tests/estimators/test_estimator_matrix.py (every estimator on 1 and 4 devices of one process), this is the
+    device-count and process-count check of the engine's promise."""
     address = f"127.0.0.1:{_free_port()}"
     procs = [
         subprocess.Popen(
@@ -81,6 +72,8 @@ def test_two_processes_over_localhost_give_bit_identical_estimates(tmp_path, ref
                 "2",
                 "--pid",
                 str(pid),
+                "--chunk",
+                "100",
             ],
             env=_env(devices=2),
             stdout=subprocess.PIPE,
@@ -99,23 +92,22 @@ def test_two_processes_over_localhost_give_bit_identical_estimates(tmp_path, ref
 
 
 # ------------------------------------------------------------------------------------------ resume
+#: Three estimators of different kinds (score function, a batch baseline, pathwise), three sample sizes in one
+#: micro-batch group: one cell per (estimator, n), each estimator one compiled program. Small, because every
+#: run below is a fresh process that compiles (the suite's time budget); 100 seeds in chunks of 32 still make
+#: four host chunks, the last one partial.
 RUN = [
     "--n-seeds",
-    "300",
+    "100",
     "--ns",
     "1",
     "4",
     "16",
-    "64",
-    "256",
-    "1024",
     "--chunk-size",
     "32",
     "--estimators",
     "reinforce",
-    "constant_baseline",
     "leave_one_out",
-    "optimal_baseline_exact",
     "pathwise",
 ]
 
@@ -131,7 +123,7 @@ def _pgjax(args, env, **kwargs):
     )
 
 
-def _visible_files_are_whole(out: Path, n_seeds: int = 300):
+def _visible_files_are_whole(out: Path, n_seeds: int = 100):
     """Every file a reader can see (not a *.tmp-* temporary) is complete and readable."""
     for path in out.rglob("*"):
         if path.is_dir() or ".tmp-" in path.name:

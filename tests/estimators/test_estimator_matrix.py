@@ -37,9 +37,6 @@ KNOWN_ONE_DEVICE_DIFFERENCES = {
     "lqr-pgpe|pgpe_symmetric",
     "softmax-bandit|batch_mean_baseline",
     "softmax-bandit|constant_baseline",
-    "test-function-cos|measure_valued_coupled",
-    "test-function-exp|measure_valued_coupled",
-    "test-function-quadratic|measure_valued_coupled",
 }
 #: float32 rounding, amplified a little by the leave-one-out regressions: |1 device - 4 devices| <= this
 #: (1 + |estimate|). A mix-up of seeds, keys or devices moves estimates by their whole spread, far beyond.
@@ -94,11 +91,13 @@ def test_every_estimator_runs_sharded_with_the_same_numbers_on_1_and_4_devices(t
     1. coverage: every registered estimator ran on every problem that supports it;
     2. every per-seed estimate is finite, on 1 and on 4 devices;
     3. 1 and 4 devices give bit-identical estimates, except the known pairs (module docstring), which must
-       agree to float32 rounding.
+       agree to float32 rounding (the Gaussian test functions run on 4 devices only:
+       ``estimator_matrix.FOUR_DEVICES_ONLY``).
     """
     matrix = run_group(tmp_path, group)
-    ran = set(matrix[1])
-    assert set(matrix) == set(estimator_matrix.DEVICES) and set(matrix[4]) == ran
+    ran = set(matrix[4])
+    assert set(matrix) == set(estimator_matrix.DEVICES)
+    assert set(matrix[1]) == {key for key in ran if key.split("|")[0] not in estimator_matrix.FOUR_DEVICES_ONLY}
     assert expected_pairs(group) <= ran, sorted(expected_pairs(group) - ran)
 
     for devices, estimates in matrix.items():
@@ -114,7 +113,7 @@ def test_every_estimator_runs_sharded_with_the_same_numbers_on_1_and_4_devices(t
             differing.append(key)
             assert key in KNOWN_ONE_DEVICE_DIFFERENCES, (key, float(np.max(np.abs(one - four))))
             np.testing.assert_allclose(one, four, rtol=ROUNDING, atol=ROUNDING, err_msg=key)
-    assert len(differing) < len(ran) / 4  # most estimates are identical: the comparison compares something
+    assert len(differing) < len(matrix[1]) / 4  # most estimates are identical: the comparison compares something
 
 
 def test_a_fused_sweep_is_refused_like_its_members(monkeypatch):
