@@ -930,3 +930,39 @@ def test_bench_bandit_sizes():
     s = bench("bench")["sizes"]
     with Claims("pgjax bench", "results/bench/bench.json") as c:
         c.text(f"(d = {s['d']}, {s['n_seeds']} seeds x {s['n']} samples, after compilation)", sizes=s)
+
+
+def test_tucker2018_fig1_claims():
+    s = table("tucker2018-fig1", "summary").sort_values("updates")
+    cfg = manifest("tucker2018-fig1")["config"]
+    with Claims("Tucker et al. Figure 1", "results/tucker2018-fig1/summary.parquet") as c:
+        join = lambda xs: ", ".join(xs[:-1]) + " and " + xs[-1]
+        T = int(s["T"].iloc[0])
+        c.fact(list(s["updates"]) == [0, 100, 1000], "snapshots at 0, 100 and 1000 updates", updates=list(s["updates"]))
+        c.fact(cfg["horizon"] == 100 and cfg["discount"] == 0.99, "horizon 100, gamma = 0.99", config=cfg)
+        c.text(f"(J = {join([f'{j:.0f}' for j in s['objective_J']])})")
+        c.fact(
+            (s["steps_sigma_a_none_above_tau"] == T - 1).all() and (s["steps_sigma_a_value_above_tau"] == 0).all(),
+            "Sigma_a^0 above and Sigma_a^V below Sigma_tau at every t <= T - 2",
+            above_none=list(s["steps_sigma_a_none_above_tau"]),
+            above_value=list(s["steps_sigma_a_value_above_tau"]),
+        )
+        c.text(f"at all {T - 1} time steps t = 0 ... {T - 2}")
+        c.text(f"is a median {join([sig(x) for x in s['median_ratio_value_to_tau']])} of Sigma_tau")
+        last = s.iloc[-1]
+        c.fact(s["max_ratio_value_to_tau"].idxmax() == s.index[-1], "the largest ratio is at the last snapshot")
+        c.text(
+            f"(at most {sig(last['max_ratio_value_to_tau'])}, at t = {int(last['t_of_max_ratio'])} after "
+            f"{int(last['updates'])} updates)"
+        )
+        r = s.iloc[0]
+        c.text(
+            f"the log traces are {r['log_sigma_a_none_t0']:.1f} (Sigma_a, no baseline), {r['log_sigma_tau_mc_t0']:.1f} "
+            f"(Sigma_tau), {r['log_sigma_a_value_t0']:.1f} (Sigma_a with V(s)) and {r['log_sigma_s_t0']:.1f} (Sigma_s)"
+        )
+        c.text(f"a median {join([sig(x) for x in s['median_ratio_gae0_to_mc']])} of the Monte Carlo return's")
+        c.text(f"and {join([sig(x) for x in s['median_ratio_gae0.99_to_mc']])} with lambda = 0.99")
+        m = table("tucker2018-fig1", "monte_carlo")
+        m = m[m.t <= T - 2]
+        inside = int(((m.lo <= m.exact) & (m.exact <= m.hi)).sum())
+        c.text(f"{inside} of the {len(m)} Monte Carlo 95% intervals ({cfg['n_seeds']} seeds) contain the exact value")

@@ -59,8 +59,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from pgjax.problems.lqr import Quadratic, moment2, moment3, moment4, quadratic_cov, quadratic_mean
-from pgjax.problems.lqr.open_loop import OpenLoopLQG
+from pgjax.problems.lqr import OpenLoopLQG, Quadratic, moment2, moment3, moment4, quadratic_cov, quadratic_mean
 from pgjax.tree_util import vary_like
 
 #: The baselines of the action term: none, the state value V(s), the action-dependent Q(s, a).

@@ -41,7 +41,7 @@ from pgjax.engine import run_sweep
 from pgjax.errors import ConfigError
 from pgjax.estimators import variance_decomposition as vd
 from pgjax.experiment import ExperimentResult, Hooks, check_seeds
-from pgjax.problems.lqr.open_loop import OpenLoopLQG
+from pgjax.problems.lqr import OpenLoopLQG
 
 NAME = "tucker2018-fig1"
 

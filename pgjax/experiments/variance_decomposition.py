@@ -12,12 +12,12 @@ saved state it draws ``actions`` actions and, for each, ``continuations`` contin
 on a copy of the saved state, then the policy to the horizon), all vmapped. The balanced nested analysis of
 variance (:func:`pgjax.estimators.variance_decomposition.nested_components`) gives per-seed unbiased
 estimates of Sigma_s, Sigma_a and Sigma_tau (traces over the policy's parameters), for b = 0 and for b = the
-snapshot's critic V(x_t) (trained with the policy, as in ``cartpole-variance``). Sigma_s and Sigma_tau do not
+snapshot's critic V(x_t) (fitted to the snapshot's policy, as ``cartpole-variance`` trains it). Sigma_s and Sigma_tau do not
 depend on b; an action-dependent baseline equal to Q(s, a) would remove Sigma_a entirely (Sigma_a^Q = 0), so
 Sigma_a^V is the most that it can remove beyond the critic, against Sigma_tau, which no baseline touches.
 
 Snapshots: the policy (and critic) of training run 0 after 0 and ``train_updates`` updates (GAE, as
-:mod:`pgjax.experiments.cartpole_variance` trains them; :func:`pgjax.training.train`). Table ``terms``: per
+:mod:`pgjax.experiments.cartpole_variance` trains them, by :class:`pgjax.training.Trainer`; :func:`snapshots`). Table ``terms``: per
 snapshot, t and term, the mean over seeds with its 95% interval (mean +- 1.96 se).
 """
 
@@ -40,8 +40,8 @@ from pgjax.engine import run_sweep
 from pgjax.errors import ConfigError
 from pgjax.estimators.variance_decomposition import nested_components
 from pgjax.experiment import ExperimentResult, Hooks, check_seeds
-from pgjax.problems.environment import EnvironmentProblem, FrozenTree
-from pgjax.training import Trainer, TrainSetup, run_key, train
+from pgjax.problems.environment import EnvironmentProblem
+from pgjax.training import Trainer, TrainSetup, run_key
 from pgjax.tree_util import vary_like
 
 NAME = "variance-decomposition"
@@ -172,8 +172,9 @@ def _transition(env, env_params, env_key, state, obs, action, alive):
 
 @dataclasses.dataclass(frozen=True)
 class BranchingDecomposition:
-    """Per-seed estimates of :data:`TERMS` at each branch time (each (len(times),): traces over the
-    parameters), by branching saved environment states (module docstring). ``n`` episodes per seed."""
+    """Per-seed estimates of :data:`TERMS` at each branch time (each (len(times),): traces over the policy's
+    parameters), by branching saved environment states (module docstring). ``n`` episodes per seed; the
+    engine's params are (policy params, critic params)."""
 
     times: tuple[int, ...]
     actions: int = 4
@@ -183,6 +184,7 @@ class BranchingDecomposition:
     def __call__(self, key, params, problem: EnvironmentProblem, n: int):
         from pgjax.envs import step_keys
 
+        params, critic = params  # (policy, critic): one compiled program serves every snapshot
         environment, policy = problem.environment, problem.policy
         env, env_params = environment.env, environment.env_params
         H, g = problem.horizon, problem.discount
@@ -201,7 +203,6 @@ class BranchingDecomposition:
             flat, inputs, acts
         )  # (n, nt, J, P)
         psi = psi * alive[..., None, None]
-        critic = problem.critic_params.tree
         # the critic's input (pgjax.problems.environment.critic_inputs): x_t and the fraction left, 1 - t/H
         left = jnp.broadcast_to(1.0 - times.astype(inputs.dtype) / H, inputs.shape[:2])[..., None]
         value = problem.value_scale * problem.critic.value(critic, jnp.concatenate([inputs, left], axis=-1))  # (n, nt)
@@ -239,17 +240,24 @@ class BranchingDecomposition:
         return (s0, a0, av, tau, s0 + a0 + tau, s0 + av + tau)
 
 
-def snapshot(config: Config, updates: int):
-    """(policy params, critic params, mean return of the last update) of training run 0 after ``updates``."""
-    setup = config.train_setup()
-    if updates == 0:
-        state = Trainer(setup).init(run_key(config.seed, 0), config.train_learning_rate)
-        return state.policy, state.critic, float("nan")
-    out = train(
-        dataclasses.replace(setup, updates=updates), 1, learning_rates=(config.train_learning_rate,), seed=config.seed
-    )
-    state = jax.tree.map(lambda x: x[0], out.state)
-    return state.policy, state.critic, float(out.metrics["return"][0, 0, -1])
+def snapshots(config: Config) -> dict[str, tuple]:
+    """{"initial": ..., "trained": ...}: (policy params, critic params, mean return of the last update) of
+    training run 0 (:class:`pgjax.training.Trainer`, GAE, the key of :func:`pgjax.training.run_key`).
+
+    The trained snapshot is ``train_updates`` updates at ``train_learning_rate``. The initial one keeps the
+    initial policy but fits its critic by as many updates with a policy learning rate of 0 (the critic's own
+    optimiser unchanged), so that both critics are fitted to their own policy. One compiled update serves
+    both (the learning rate is an argument)."""
+    trainer = Trainer(config.train_setup())
+    start = trainer.init(run_key(config.seed, 0), config.train_learning_rate)
+    step = jax.jit(trainer.update)
+    out = {}
+    for label, lr in (("initial", 0.0), ("trained", config.train_learning_rate)):
+        state, metrics = start, None
+        for _ in range(config.train_updates):
+            state, metrics = step(state, jnp.float32(lr))
+        out[label] = (start.policy if label == "initial" else state.policy, state.critic, float(metrics["return"]))
+    return out
 
 
 def run(config: Config = Config(), *, progress=None, execution: dict | None = None) -> ExperimentResult:
@@ -263,23 +271,19 @@ def run(config: Config = Config(), *, progress=None, execution: dict | None = No
     estimator = BranchingDecomposition(tuple(config.times), config.actions, config.continuations)
     z95 = stats.unbiasedness_z(1, 0.05)
     rows, info = [], {"snapshots": {}, "timings": {}}
+    trained = snapshots(config)
+    problem = EnvironmentProblem(
+        environment, policy, config.horizon, config.discount, critic=Critic(hidden=(32,)), value_scale=100.0
+    )
     for label, updates in (("initial", 0), ("trained", config.train_updates)):
         t0 = time.perf_counter()
-        policy_params, critic_params, last_return = snapshot(config, updates)
-        problem = EnvironmentProblem(
-            environment,
-            policy,
-            config.horizon,
-            config.discount,
-            critic=Critic(hidden=(32,)),
-            critic_params=FrozenTree(critic_params),
-            value_scale=100.0,
-        )
+        policy_params, critic_params, last_return = trained[label]
         info["snapshots"][label] = {"updates": updates, "last_training_return": last_return}
-        size = sum(np.size(x) for x in jax.tree.leaves(policy_params))
+        params = (policy_params, critic_params)
+        size = sum(np.size(x) for x in jax.tree.leaves(params))
         sweep = run_sweep(
             problem,
-            policy_params,
+            params,
             {TERMS: estimator},
             (config.states,),
             config.n_seeds,
@@ -323,15 +327,16 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (label, t), g in table.groupby(["snapshot", "t"], sort=False):
         v = dict(zip(g["term"], g["mean"]))
+        div = lambda a, b: a / b if b != 0 else float("nan")  # every episode over before t: all terms 0
         rows.append(
             {
                 "snapshot": label,
                 "t": t,
-                "frac_s": v["sigma_s"] / v["total_none"],
-                "frac_a_none": v["sigma_a_none"] / v["total_none"],
-                "frac_tau": v["sigma_tau"] / v["total_none"],
-                "value_baseline_removes": 1.0 - v["total_value"] / v["total_none"],
-                "ratio_a_value_to_tau": v["sigma_a_value"] / v["sigma_tau"],
+                "frac_s": div(v["sigma_s"], v["total_none"]),
+                "frac_a_none": div(v["sigma_a_none"], v["total_none"]),
+                "frac_tau": div(v["sigma_tau"], v["total_none"]),
+                "value_baseline_removes": 1.0 - div(v["total_value"], v["total_none"]),
+                "ratio_a_value_to_tau": div(v["sigma_a_value"], v["sigma_tau"]),
             }
         )
     return pd.DataFrame(rows)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from pgjax.estimators import variance_decomposition as vd
-from pgjax.problems.lqr.open_loop import OpenLoopLQG
+from pgjax.problems.lqr import OpenLoopLQG
 
 LAMBDAS = (0.0, 0.7)  # as many as tucker2018-fig1's, so that both share one compiled program
 
