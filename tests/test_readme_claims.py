@@ -966,3 +966,44 @@ def test_tucker2018_fig1_claims():
         m = m[m.t <= T - 2]
         inside = int(((m.lo <= m.exact) & (m.exact <= m.hi)).sum())
         c.text(f"{inside} of the {len(m)} Monte Carlo 95% intervals ({cfg['n_seeds']} seeds) contain the exact value")
+
+
+def test_variance_decomposition_claims():
+    t = table("variance-decomposition", "terms")
+    s = table("variance-decomposition", "summary")
+    cfg = manifest("variance-decomposition")["config"]
+    with Claims("variance decomposition on CartPole", "results/variance-decomposition/terms.parquet") as c:
+        c.fact(
+            (cfg["env"], cfg["states"], cfg["actions"], cfg["continuations"], cfg["horizon"], cfg["train_updates"])
+            == ("cartpole", 2, 4, 4, 100, 30),
+            "CartPole, 2 episodes x 4 actions x 4 continuations, H = 100, 30 updates",
+            config=cfg,
+        )
+        c.text(f"gamma = {num(cfg['discount'])}, {cfg['n_seeds']} seeds)")
+
+        def cell(snap, term, tt=0, digits=3):
+            r = t[(t.snapshot == snap) & (t.term == term) & (t.t == tt)].iloc[0]
+            return " ".join([sig(r["mean"], digits), f"[{sig(r['lo'], digits)}, {sig(r['hi'], digits)}]"])
+
+        c.text(
+            f"the action term without a baseline is {cell('initial', 'sigma_a_none')} initially and "
+            f"{cell('trained', 'sigma_a_none')} after training, the trajectory term {cell('initial', 'sigma_tau')} "
+            f"and {cell('trained', 'sigma_tau')}, and the action term with the critic "
+            f"{cell('initial', 'sigma_a_value')} and {cell('trained', 'sigma_a_value')}"
+        )
+        row = lambda snap, tt: s[(s.snapshot == snap) & (s.t == tt)].iloc[0]
+        removes = [row(snap, 0)["value_baseline_removes"] for snap in ("initial", "trained")]
+        c.text(f"the critic baseline removes {removes[0]:.0%} and {removes[1]:.0%} of the total variance")
+        r_tr0, r_tr90 = row("trained", 0)["ratio_a_value_to_tau"], row("trained", 90)["ratio_a_value_to_tau"]
+        r_in0, r_in10 = row("initial", 0)["ratio_a_value_to_tau"], row("initial", 10)["ratio_a_value_to_tau"]
+        c.fact(r_tr0 >= 1 and r_tr90 > r_tr0, "after training Sigma_a^V >= Sigma_tau", t0=r_tr0, t90=r_tr90)
+        c.text(
+            f"Sigma_a^V / Sigma_tau is {sig(r_tr0)} at t = 0 and {sig(r_tr90)} at t = 90 ({sig(r_in0)} and "
+            f"{sig(r_in10)} at t = 0 and 10 initially)"
+        )
+        sig_s = t[t.term == "sigma_s"]
+        zero = int(((sig_s.lo <= 0) & (sig_s.hi >= 0)).sum())
+        below = int((sig_s.hi < 0).sum())
+        c.fact(zero + below == len(sig_s), "no Sigma_s interval lies above 0", zero=zero, below=below)
+        other = ", and the other lies below 0" if below == 1 else ""
+        c.text(f"Sigma_s is not resolved at these sample sizes: {zero} of its {len(sig_s)} intervals contain 0{other}")
