@@ -930,3 +930,80 @@ def test_bench_bandit_sizes():
     s = bench("bench")["sizes"]
     with Claims("pgjax bench", "results/bench/bench.json") as c:
         c.text(f"(d = {s['d']}, {s['n_seeds']} seeds x {s['n']} samples, after compilation)", sizes=s)
+
+
+def test_tucker2018_fig1_claims():
+    s = table("tucker2018-fig1", "summary").sort_values("updates")
+    cfg = manifest("tucker2018-fig1")["config"]
+    with Claims("Tucker et al. Figure 1", "results/tucker2018-fig1/summary.parquet") as c:
+        join = lambda xs: ", ".join(xs[:-1]) + " and " + xs[-1]
+        T = int(s["T"].iloc[0])
+        c.fact(list(s["updates"]) == [0, 100, 1000], "snapshots at 0, 100 and 1000 updates", updates=list(s["updates"]))
+        c.fact(cfg["horizon"] == 100 and cfg["discount"] == 0.99, "horizon 100, gamma = 0.99", config=cfg)
+        c.text(f"(J = {join([f'{j:.0f}' for j in s['objective_J']])})")
+        c.fact(
+            (s["steps_sigma_a_none_above_tau"] == T - 1).all() and (s["steps_sigma_a_value_above_tau"] == 0).all(),
+            "Sigma_a^0 above and Sigma_a^V below Sigma_tau at every t <= T - 2",
+            above_none=list(s["steps_sigma_a_none_above_tau"]),
+            above_value=list(s["steps_sigma_a_value_above_tau"]),
+        )
+        c.text(f"at all {T - 1} time steps t = 0 ... {T - 2}")
+        c.text(f"is a median {join([sig(x) for x in s['median_ratio_value_to_tau']])} of Sigma_tau")
+        last = s.iloc[-1]
+        c.fact(s["max_ratio_value_to_tau"].idxmax() == s.index[-1], "the largest ratio is at the last snapshot")
+        c.text(
+            f"(at most {sig(last['max_ratio_value_to_tau'])}, at t = {int(last['t_of_max_ratio'])} after "
+            f"{int(last['updates'])} updates)"
+        )
+        r = s.iloc[0]
+        c.text(
+            f"the log traces are {r['log_sigma_a_none_t0']:.1f} (Sigma_a, no baseline), {r['log_sigma_tau_mc_t0']:.1f} "
+            f"(Sigma_tau), {r['log_sigma_a_value_t0']:.1f} (Sigma_a with V(s)) and {r['log_sigma_s_t0']:.1f} (Sigma_s)"
+        )
+        c.text(f"a median {join([sig(x) for x in s['median_ratio_gae0_to_mc']])} of the Monte Carlo return's")
+        c.text(f"and {join([sig(x) for x in s['median_ratio_gae0.99_to_mc']])} with lambda = 0.99")
+        m = table("tucker2018-fig1", "monte_carlo")
+        m = m[m.t <= T - 2]
+        inside = int(((m.lo <= m.exact) & (m.exact <= m.hi)).sum())
+        c.text(f"{inside} of the {len(m)} Monte Carlo 95% intervals ({cfg['n_seeds']} seeds) contain the exact value")
+
+
+def test_variance_decomposition_claims():
+    t = table("variance-decomposition", "terms")
+    s = table("variance-decomposition", "summary")
+    cfg = manifest("variance-decomposition")["config"]
+    with Claims("variance decomposition on CartPole", "results/variance-decomposition/terms.parquet") as c:
+        c.fact(
+            (cfg["env"], cfg["states"], cfg["actions"], cfg["continuations"], cfg["horizon"], cfg["train_updates"])
+            == ("cartpole", 2, 4, 4, 100, 30),
+            "CartPole, 2 episodes x 4 actions x 4 continuations, H = 100, 30 updates",
+            config=cfg,
+        )
+        c.text(f"gamma = {num(cfg['discount'])}, {cfg['n_seeds']} seeds)")
+
+        def cell(snap, term, tt=0, digits=3):
+            r = t[(t.snapshot == snap) & (t.term == term) & (t.t == tt)].iloc[0]
+            return " ".join([sig(r["mean"], digits), f"[{sig(r['lo'], digits)}, {sig(r['hi'], digits)}]"])
+
+        c.text(
+            f"the action term without a baseline is {cell('initial', 'sigma_a_none')} initially and "
+            f"{cell('trained', 'sigma_a_none')} after training, the trajectory term {cell('initial', 'sigma_tau')} "
+            f"and {cell('trained', 'sigma_tau')}, and the action term with the critic "
+            f"{cell('initial', 'sigma_a_value')} and {cell('trained', 'sigma_a_value')}"
+        )
+        row = lambda snap, tt: s[(s.snapshot == snap) & (s.t == tt)].iloc[0]
+        removes = [row(snap, 0)["value_baseline_removes"] for snap in ("initial", "trained")]
+        c.text(f"the critic baseline removes {removes[0]:.0%} and {removes[1]:.0%} of the total variance")
+        r_tr0, r_tr90 = row("trained", 0)["ratio_a_value_to_tau"], row("trained", 90)["ratio_a_value_to_tau"]
+        r_in0, r_in10 = row("initial", 0)["ratio_a_value_to_tau"], row("initial", 10)["ratio_a_value_to_tau"]
+        c.fact(r_tr0 >= 1 and r_tr90 > r_tr0, "after training Sigma_a^V >= Sigma_tau", t0=r_tr0, t90=r_tr90)
+        c.text(
+            f"Sigma_a^V / Sigma_tau is {sig(r_tr0)} at t = 0 and {sig(r_tr90)} at t = 90 ({sig(r_in0)} and "
+            f"{sig(r_in10)} at t = 0 and 10 initially)"
+        )
+        sig_s = t[t.term == "sigma_s"]
+        zero = int(((sig_s.lo <= 0) & (sig_s.hi >= 0)).sum())
+        below = int((sig_s.hi < 0).sum())
+        c.fact(zero + below == len(sig_s), "no Sigma_s interval lies above 0", zero=zero, below=below)
+        other = ", and the other lies below 0" if below == 1 else ""
+        c.text(f"Sigma_s is not resolved at these sample sizes: {zero} of its {len(sig_s)} intervals contain 0{other}")

@@ -12,7 +12,9 @@ import X`` is the way to use them:
 * :mod:`pgjax.problems.lqr.systems`: the named systems of the experiments (:data:`SYSTEMS`,
   :func:`make_system`);
 * :mod:`pgjax.problems.lqr.pgpe`: parameter-exploring policy gradients on those systems
-  (:class:`ParameterExploringLQR`).
+  (:class:`ParameterExploringLQR`);
+* :mod:`pgjax.problems.lqr.open_loop`: LQG with an open-loop time-indexed Gaussian policy, Tucker et al.'s
+  (2018) point mass (:class:`OpenLoopLQG`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from pgjax.problems.lqr.moments import (
     quadratic_cov,
     quadratic_mean,
 )
+from pgjax.problems.lqr.open_loop import OpenLoopLQG
 from pgjax.problems.lqr.pgpe import ParameterExploringLQR, PGPEOutcome, PGPEParams
 from pgjax.problems.lqr.regulator import (
     LinearQuadraticRegulator,
@@ -59,4 +62,5 @@ __all__ = [
     "PGPEParams",
     "PGPEOutcome",
     "ParameterExploringLQR",
+    "OpenLoopLQG",
 ]
