@@ -230,7 +230,7 @@ def draw(folder: str | Path) -> list[Path]:
     legend_rows = math.ceil(len(estimators) / 2)
     footer_in = 0.22 * legend_rows + 0.55  # legend, then the caption
     width_in, panel_in = 4.6 * len(etas), 3.2
-    height_in = panel_in * len(params) + footer_in + 0.75
+    height_in = panel_in * len(params) + footer_in + 0.45
     with plt.rc_context(STYLE):
         fig, axes = plt.subplots(len(params), len(etas), figsize=(width_in, height_in), squeeze=False)
         for row, param in enumerate(params):
@@ -253,11 +253,11 @@ def draw(folder: str | Path) -> list[Path]:
                     var = mine["var"].to_numpy(float)
                     # Where the exact variance is 0 (every outcome summed) the Monte Carlo one is float32 rounding.
                     ok = (var > 0) & (exact > 1e-12 * max(float(np.nanmax(exact)), 1e-300))
-                    shift = 1.0 + 0.012 * (j - (len(estimators) - 1) / 2)
+                    shift = 0.05 * (j - (len(estimators) - 1) / 2)  # staggered, so that intervals do not hide
                     lo = np.maximum(mine["var_lo"].to_numpy(float), below)
                     hi = np.minimum(mine["var_hi"].to_numpy(float), top * 1e3)
                     ax.errorbar(
-                        x[ok] * shift,
+                        x[ok] + shift,
                         var[ok],
                         yerr=np.vstack([var[ok] - lo[ok], hi[ok] - var[ok]]),
                         color=style["color"],
@@ -287,9 +287,11 @@ def draw(folder: str | Path) -> list[Path]:
         manifest = pio.read_manifest(folder)
         seeds = int(table["n_seeds"].max())
         title = "Bernoulli toy of Kool et al. (2020): " + str(manifest.get("problem", ""))
-        fig.suptitle("\n".join(textwrap.wrap(title, int(width_in * 14))), fontsize=8.5)
+        fig.suptitle(
+            "\n".join(textwrap.wrap(title, int(width_in * 14))), fontsize=8.5, y=1 - 0.04 / height_in, va="top"
+        )
         bottom_frac = footer_in / height_in
-        fig.tight_layout(rect=(0, bottom_frac, 1, 1 - 0.55 / height_in))
+        fig.tight_layout(rect=(0, bottom_frac, 1, 1 - 0.4 / height_in))
         fig.legend(
             handles, labels, loc="upper center", bbox_to_anchor=(0.5, bottom_frac), ncol=2, frameon=False, fontsize=8
         )
