@@ -114,6 +114,14 @@ ESTIMATOR_STYLES: dict[str, Style] = {
     "gae[exact]": Style(_G, "*", "-"),
     "gae[stationary]": Style(_V, "s", "--"),
     "gae[learned]": Style(_B, "P", _DASH_DOT_DOT),
+    # sampling without replacement (pgjax.estimators.without_replacement), a colour per family as in Kool et al.
+    # (2020)'s figure: dashed without a baseline, solid with one
+    "unordered_set": Style(_S, "X", "--"),
+    "unordered_set_baseline": Style(_S, "H", "-"),
+    "sum_and_sample": Style(_O, "s", "--"),
+    "sum_and_sample_baseline": Style(_O, "D", "-"),
+    "sum_and_sample_stochastic": Style(_V, "*", "--"),
+    "sum_and_sample_stochastic_baseline": Style(_V, "8", "-"),
 }
 
 #: Marker shapes that look alike at plotting size; two estimators of one colour never share a group.

@@ -384,6 +384,57 @@ def test_mohamed_fig3_claims():
             c.text(_coverage_text(inside, total), inside=inside, total=total)
 
 
+def test_kool2020_bernoulli_claims():
+    m = manifest("kool2020-bernoulli")
+    cfg = m["config"]
+    t = table("kool2020-bernoulli")
+    exact = t.pivot_table(index=["eta", "n"], columns="estimator", values="var_exact")
+    k = 4
+
+    def at(eta: float, name: str, n: int = k) -> str:
+        return sig(exact.loc[(eta, n), name])
+
+    nonzero = t[t.var_exact > 1e-20 * t.var_exact.max()]
+    inside = int(((nonzero.var_lo <= nonzero.var_exact) & (nonzero.var_exact <= nonzero.var_hi)).sum())
+    middle = exact.loc[0.0].loc[2:7]
+    lowest = middle.idxmin(axis=1)
+    plateau = exact.loc[-4.0].loc[7:, ["sum_and_sample_baseline", "sum_and_sample_stochastic_baseline"]]
+    summed = exact.loc[(slice(None), 8), ["sum_and_sample", "sum_and_sample_stochastic", "unordered_set"]]
+    with Claims("Kool et al. 2020", "results/kool2020-bernoulli/table.parquet", "manifest.json") as c:
+        c.text(f"p0 = ({', '.join(num(x) for x in cfg['target'])})", target=cfg["target"])
+        c.text(f"at eta = {num(cfg['etas'][0])} (eight equally likely outcomes) and eta = {num(cfg['etas'][1])}")
+        c.text(f"for k = {min(cfg['ns'])} ... {max(cfg['ns'])} samples", ns=cfg["ns"])
+        c.text(f"over {cfg['n_seeds']} seeds with 95% intervals", n_seeds=cfg["n_seeds"])
+        c.text(
+            f"At eta = 0 with k = {k} samples the variance is {at(0.0, 'reinforce')} for REINFORCE, "
+            f"{at(0.0, 'leave_one_out')} with the leave-one-out baseline, {at(0.0, 'unordered_set')} for the "
+            f"unordered set estimator and {at(0.0, 'unordered_set_baseline')} with its built-in baseline"
+        )
+        c.fact(
+            bool((lowest == "unordered_set_baseline").all()),
+            "the unordered set estimator with its built-in baseline is the lowest at eta = 0 for k = 2 ... 7",
+            lowest=lowest.to_dict(),
+        )
+        c.text(
+            f"At eta = -4 with k = {k} it is {at(-4.0, 'reinforce')} for REINFORCE, {at(-4.0, 'leave_one_out')} with "
+            f"the leave-one-out baseline, {at(-4.0, 'unordered_set')} for the unordered set estimator and "
+            f"{at(-4.0, 'unordered_set_baseline')} with its built-in baseline"
+        )
+        c.fact(
+            exact.loc[(-4.0, k), "unordered_set"] < exact.loc[(-4.0, 1), "unordered_set"] / k / 100,
+            "without replacement the variance falls far faster than 1/k at eta = -4",
+        )
+        values = {sig(v) for v in plateau.to_numpy().ravel()}
+        c.fact(len(values) == 1, "the sampled baselines stop at one value from k = 7 on", values=sorted(values))
+        c.text(f"the sampled baselines of sum-and-sample stop at {sorted(values)[0]} (their own samples' variance)")
+        c.fact(bool((summed.to_numpy() < 1e-30).all()), "k = 8 sums every outcome: the exact gradient")
+        c.text(
+            f"{inside} of the {len(nonzero)} Monte Carlo intervals with a nonzero exact variance contain it",
+            inside=inside,
+            total=len(nonzero),
+        )
+
+
 def test_test_function_variance_claims():
     m = manifest("test-function-variance")
     cfg = m["config"]

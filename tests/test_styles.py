@@ -24,6 +24,16 @@ def registered_names() -> set[str]:
 
 #: The estimators of each experiment's default run (and the paper's four), which share figures.
 EXPERIMENT_SETS = {
+    "kool2020-bernoulli": [
+        "reinforce",
+        "sum_and_sample",
+        "sum_and_sample_stochastic",
+        "unordered_set",
+        "leave_one_out",
+        "sum_and_sample_baseline",
+        "sum_and_sample_stochastic_baseline",
+        "unordered_set_baseline",
+    ],
     "bandit-variance": [
         "reinforce",
         "constant_baseline",

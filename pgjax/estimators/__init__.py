@@ -129,3 +129,23 @@ __all__ += [
     "ValueBaseline",
     "make_trajectory_estimator",
 ]
+
+from pgjax.estimators.without_replacement import (  # noqa: E402  (registered last: the experiments' order)
+    WITHOUT_REPLACEMENT,
+    SumAndSample,
+    SumAndSampleBaseline,
+    SumAndSampleStochastic,
+    SumAndSampleStochasticBaseline,
+    UnorderedSet,
+    UnorderedSetBaseline,
+)
+
+__all__ += [
+    "WITHOUT_REPLACEMENT",
+    "SumAndSample",
+    "SumAndSampleBaseline",
+    "SumAndSampleStochastic",
+    "SumAndSampleStochasticBaseline",
+    "UnorderedSet",
+    "UnorderedSetBaseline",
+]

@@ -10,6 +10,8 @@ gradient pytree shaped like params``. It declares, as class attributes with defa
 - ``iid``: the n-sample estimate is the mean of n i.i.d. single-sample ones, so its variance is
   (single-sample variance) / n; ``unbiased``;
 - ``single_sample_variance(problem, params)``: its exact variance (None where the problem does not give it);
+  ``n_sample_variance(problem, params, n)``: the exact variance of its n-sample estimate (default: the
+  single-sample variance / n for an i.i.d. estimator; estimators with dependent samples give their own);
   ``exact_variance(problem, params)``: the same, traceable; ``pinned(problem, params)``: a copy with constants
   computed once; ``function_evaluations(dim, n)``: evaluations of f per sample (None: one);
 - ``gaussian_moments(problem, params, rep)`` and ``gaussian_moments_known``: the exact mean and second moment of
@@ -53,7 +55,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from pgjax.errors import ConfigError
-from pgjax.problems.base import GaussianTrajectories, Params, Problem, describe_capability
+from pgjax.problems.base import GaussianTrajectories, Params, Problem, describe_capability, iid_samples
 
 #: Entry-point group through which other packages register estimators.
 ENTRY_POINT_GROUP = "pgjax.estimators"
@@ -147,6 +149,17 @@ class Estimator:
         if self.iid and self.gaussian_moments_known and isinstance(problem, GaussianTrajectories):
             return exact_moments(self, problem, params)["var"]
         return None
+
+    def n_sample_variance(self, problem: Problem, params: Params, n: int) -> Params | None:
+        """Exact variance of the n-sample estimate, per coordinate (float64), or None if not available.
+
+        Default: :meth:`single_sample_variance` / n for an i.i.d. estimator on a problem whose samples are
+        i.i.d.; else None. Estimators whose n samples are not i.i.d. terms (leave-one-out baselines, samples
+        drawn without replacement) override it where they can compute it."""
+        if not (self.iid and iid_samples(problem)):
+            return None
+        var = self.single_sample_variance(problem, params)
+        return None if var is None else jax.tree.map(lambda v: np.asarray(v, np.float64) / n, var)
 
     def exact_variance(self, problem: Problem, params: Params) -> Params:
         """The single-sample variance as a traceable function of params (jit / vmap); ConfigError if none."""

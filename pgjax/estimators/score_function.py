@@ -194,6 +194,40 @@ class LeaveOneOutBaseline(Estimator):
             weights = (rewards - jnp.mean(rewards)) * (n / (n - 1))
         return weighted_score_mean(params, problem, outcome, weights)
 
+    def n_sample_variance(self, problem: Problem, params: Params, n: int) -> Params | None:
+        """Exact variance of the n-sample estimate on a problem with finitely many outcomes, per coordinate c:
+
+            Var_c = (E[r^2 psi_c^2] - g_c^2) / n - 2 J E[r psi_c^2] / n
+                    + (E[r^2] E[psi_c^2] + g_c^2 + (n - 2) J^2 E[psi_c^2]) / (n (n - 1)),
+
+        with J = E[r] and g = grad J; from g = (1/n) sum_i r_i psi_i - (1/(n(n-1))) sum_{i != j} r_j psi_i and
+        the independence of the samples (only the pairings i = k, j = l; i = l, j = k; and i = k, j != l of
+        E[r_j psi_i r_l psi_k] survive). As n grows it tends to Var[(r - J) psi_c] / n. At n = 1 it is
+        REINFORCE's E[r^2 psi_c^2] - g_c^2. The moments are finite sums (:mod:`pgjax.problems.finite`); None on
+        a problem without :class:`~pgjax.problems.base.FiniteOutcomes`."""
+        from pgjax.problems import finite
+        from pgjax.problems.base import FiniteOutcomes
+
+        if not isinstance(problem, FiniteOutcomes):
+            return None
+        with jax.enable_x64(True):
+            p64 = jax.tree.map(lambda x: jnp.asarray(x, jnp.float64), params)
+            e = finite.enumerate_outcomes(problem, p64)
+            p, r = jnp.exp(e.log_p), e.reward
+            big_j, r2 = jnp.sum(p * r), jnp.sum(p * r**2)
+
+            def per_leaf(s: jax.Array) -> jax.Array:
+                psi2 = jnp.tensordot(p, s**2, axes=(0, 0))
+                r_psi2 = jnp.tensordot(p * r, s**2, axes=(0, 0))
+                r2_psi2 = jnp.tensordot(p * r**2, s**2, axes=(0, 0))
+                g = jnp.tensordot(p * r, s, axes=(0, 0))
+                if n == 1:
+                    return r2_psi2 - g**2
+                pairs = (r2 * psi2 + g**2 + (n - 2) * big_j**2 * psi2) / (n * (n - 1))
+                return (r2_psi2 - g**2) / n - 2 * big_j * r_psi2 / n + pairs
+
+            return jax.tree.map(lambda s: np.asarray(per_leaf(s), np.float64), e.scores)
+
 
 @register
 @dataclasses.dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from pgjax.problems.antithetic import Antithetic
 from pgjax.problems.bandit import BanditOutcome, BanditParams, LinearGaussianBandit
 from pgjax.problems.base import Problem, exact_gradient
+from pgjax.problems.bernoulli import BernoulliOutcome, BernoulliParams, BernoulliVector, SquaredDistance
 from pgjax.problems.gaussian_test_functions import (
     FUNCTIONS,
     GaussianLogParams,
@@ -22,6 +23,10 @@ __all__ = [
     "make_system",
     "Antithetic",
     "BanditOutcome",
+    "BernoulliOutcome",
+    "BernoulliParams",
+    "BernoulliVector",
+    "SquaredDistance",
     "BanditParams",
     "FUNCTIONS",
     "GaussianBump",

@@ -32,7 +32,10 @@ capabilities it needs (``requires``, see :mod:`pgjax.estimators.base`):
   objective; samples are not differentiable in the parameters);
 - :class:`ParameterExploring`: a parameter-exploring problem (PGPE: gains drawn around a mean);
 - :class:`SampleCost`: ``sample_cost``, the elementary steps one sample costs (an episode's horizon), which
-  sizes the engine's micro-batch (:func:`sample_cost`; 1 for a problem that does not declare it).
+  sizes the engine's micro-batch (:func:`sample_cost`; 1 for a problem that does not declare it);
+- :class:`FiniteOutcomes`: finitely many outcomes, ``num_outcomes`` and ``outcomes()`` (all of them as one
+  batch), so that every expectation is an exact finite sum and samples can be drawn without replacement (the
+  softmax bandit's K arms, the 2^d Bernoulli vectors).
 """
 
 from __future__ import annotations
@@ -186,6 +189,20 @@ class SampleCost(Protocol):
     def sample_cost(self) -> int: ...
 
 
+@runtime_checkable
+class FiniteOutcomes(Protocol):
+    """A problem with finitely many outcomes: ``num_outcomes`` N and ``outcomes()``, all N of them as one batch
+    (leading axis N, a fixed order), so that ``log_prob(params, outcomes())`` (N,) and ``reward(outcomes())`` (N,)
+    give every expectation as an exact finite sum (:mod:`pgjax.problems.finite`), and an estimator can draw
+    outcomes WITHOUT replacement (Gumbel-top-k over the N log-probabilities; Kool, van Hoof & Welling 2019,
+    "Stochastic Beams and Where to Find Them"): the categorical bandit's K arms, the 2^d Bernoulli vectors."""
+
+    @property
+    def num_outcomes(self) -> int: ...
+
+    def outcomes(self) -> Outcome: ...
+
+
 def sample_cost(problem: Problem) -> int:
     """Elementary steps in one sample of ``problem``: its :class:`SampleCost` ``sample_cost``, else 1 (a
     bandit or a test function draws a sample in one step)."""
@@ -212,6 +229,10 @@ CAPABILITIES: dict[type, str] = {
     EpisodeBatches: "episodes of a simulated environment",
     ParameterExploring: "parameter-exploring gains (PGPE)",
     SampleCost: "a declared per-sample cost (sample_cost)",
+    FiniteOutcomes: (
+        "finitely many enumerable outcomes (num_outcomes, outcomes()): the softmax bandit or the Bernoulli "
+        "vectors (kool2020-bernoulli)"
+    ),
 }
 
 

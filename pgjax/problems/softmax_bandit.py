@@ -13,7 +13,9 @@ probability pi_k. The noise g does not depend on the parameters, so this problem
 logits (its derivative is zero wherever it exists): the pathwise estimator does not apply, and only the
 score-function family can estimate the gradient.
 
-Exact moments (for baselines and exact variances) are finite sums over the K arms.
+Exact moments (for baselines and exact variances) are finite sums over the K arms. The arms are enumerable
+(:class:`~pgjax.problems.base.FiniteOutcomes`: ``num_outcomes`` K, ``outcomes()`` the arms 0..K-1), so the
+estimators that sample without replacement (:mod:`pgjax.estimators.without_replacement`) run on it too.
 """
 
 from __future__ import annotations
@@ -76,6 +78,15 @@ class SoftmaxBandit:
     @property
     def num_arms(self) -> int:
         return len(self.rewards)
+
+    @property
+    def num_outcomes(self) -> int:
+        """N = K: the outcomes are the arms."""
+        return self.num_arms
+
+    def outcomes(self) -> SoftmaxOutcome:
+        """Every arm once, 0..K-1 (shape (K,))."""
+        return SoftmaxOutcome(arm=jnp.arange(self.num_arms))
 
     def init_params(self) -> SoftmaxParams:
         return SoftmaxParams(logits=jnp.asarray(self.logits0, dtype=jnp.result_type(float)))

@@ -8,7 +8,8 @@ The cases are built from the registries, so a newly registered estimator is cove
 file: :data:`pgjax.estimators.ESTIMATORS` and :data:`~pgjax.estimators.GAUSSIAN_ESTIMATORS` on the bandit and
 on the Gaussian test functions (each function; between them the sigma and log-sigma parameterisations and
 antithetic sampling), through the experiments' own ``build`` (their config checks included); ``ESTIMATORS``
-on the softmax bandit; :data:`~pgjax.estimators.TRAJECTORY_ESTIMATORS` on LQR through lqr-variance's
+on the softmax bandit; the estimators that need finitely many outcomes (sampling without replacement) on the
+Bernoulli vectors; :data:`~pgjax.estimators.TRAJECTORY_ESTIMATORS` on LQR through lqr-variance's
 ``build_estimators``; lqr-pgpe's estimators on parameter-exploring LQR; every learning signal
 (:data:`pgjax.estimators.episodic.SIGNALS`) on CartPole.
 
@@ -58,16 +59,18 @@ def gaussian_cases():
 
 
 def other_cases():
-    """The same for the softmax bandit, LQR (as lqr-variance builds its estimators), parameter-exploring LQR
+    """The same for the softmax bandit, the Bernoulli vectors, LQR (as lqr-variance builds its estimators), parameter-exploring LQR
     (lqr-pgpe) and CartPole (every learning signal, with a critic)."""
     import jax
 
     from pgjax.envs import make_environment
     from pgjax.estimators import ESTIMATORS, TRAJECTORY_ESTIMATORS
+    from pgjax.estimators.base import with_requirements
     from pgjax.estimators.episodic import SIGNALS, Episodic
     from pgjax.experiments import lqr_pgpe, lqr_variance, variance_vs_n
     from pgjax.policies import Critic, make_policy
-    from pgjax.problems import SoftmaxBandit
+    from pgjax.problems import BernoulliVector, SoftmaxBandit
+    from pgjax.problems.base import FiniteOutcomes
     from pgjax.problems.environment import EnvironmentProblem, FrozenTree
     from pgjax.tree_util import ravel
 
@@ -75,6 +78,11 @@ def other_cases():
     out = {}
     softmax = SoftmaxBandit()
     out["softmax-bandit"] = (softmax, softmax.init_params(), {name: cls() for name, cls in ESTIMATORS.items()}, None)
+    # the estimators that need enumerable outcomes, on 2^3 Bernoulli vectors (N samples without replacement need
+    # at least N outcomes; the softmax bandit has 3)
+    bernoulli = BernoulliVector(logits0=(0.3, -1.0, 2.0))
+    finite = {name: cls() for name, cls in with_requirements(FiniteOutcomes).items()}
+    out["bernoulli"] = (bernoulli, bernoulli.init_params(), finite, None)
 
     lqr_system = dict(system="scalar", horizon=2, gain=(-0.5,), x0=(1.0,))  # small, with every noise source
     config = lqr_variance.Config(**lqr_system, **sizes)

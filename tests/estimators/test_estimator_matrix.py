@@ -70,14 +70,17 @@ def expected_pairs(group: str) -> set[str]:
     """The (case, estimator) pairs a group must run, from the registries: a new estimator in any of them, a new
     test function or a new learning signal is required here without editing the test."""
     from pgjax.estimators import ALL_ESTIMATORS, ESTIMATORS, TRAJECTORY_ESTIMATORS
+    from pgjax.estimators.base import with_requirements
     from pgjax.estimators.episodic import SIGNALS
     from pgjax.problems import FUNCTIONS
+    from pgjax.problems.base import FiniteOutcomes
 
     if group == "gaussian":
         cases = ["bandit"] + [f"test-function-{f}" for f in FUNCTIONS]
         return {f"{case}|{name}" for case in cases for name in ALL_ESTIMATORS}
     return (
         {f"softmax-bandit|{name}" for name in ESTIMATORS}
+        | {f"bernoulli|{name}" for name in with_requirements(FiniteOutcomes)}
         | {f"lqr|{name}" for name in TRAJECTORY_ESTIMATORS}
         | {f"cartpole|{name}" for name in SIGNALS}
         | {"lqr-pgpe|pgpe_symmetric"}
