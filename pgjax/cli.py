@@ -478,7 +478,8 @@ REPRODUCE_HELP = """usage: pgjax reproduce DIR [--out NEW] [--ignore COLUMN ...]
 Re-runs the `pgjax run` command recorded in DIR/manifest.json, writing to NEW (default: a new temporary
 folder; NEW must not hold other results), and compares every parquet table of DIR with the new one, value by
 value with no tolerance (NaN equals NaN). Prints "identical" and exits 0, or prints one line per differing
-table column and exits 1. --ignore leaves a column out of the comparison (say why when you use it)."""
+table column and exits 1. Tables only in NEW (written by a later pgjax) are named, not compared. --ignore
+leaves a column out of the comparison (say why when you use it)."""
 
 
 def cmd_reproduce(args: Sequence[str]) -> int:
@@ -535,6 +536,9 @@ def cmd_reproduce(args: Sequence[str]) -> int:
         return 1
     left_out = f" (columns left out: {', '.join(ignore)})" if ignore else ""
     print(f"identical: {', '.join(tables)} of {folder} and {out}{left_out}")
+    added = pio.new_tables(folder, out)
+    if added:
+        print(f"new tables, not in {folder} and so not compared: {', '.join(added)}")
     return 0
 
 
