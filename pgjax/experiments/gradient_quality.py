@@ -83,10 +83,12 @@ class Config:
     """lambda of gae, in [0, 1]."""
     lqr_horizon: int = 20
     """LQR horizon H (>= 1): the state-action pairs of one episode."""
-    lqr_ns: tuple[int, ...] = (1, 4, 16, 64, 256)
+    lqr_ns: tuple[int, ...] = (1, 8, 64, 512)
     """LQR episodes per estimate (each >= 1)."""
     lqr_seeds: int = 400
     """LQR seeds R (>= 4): independent estimates per (estimator, n), R // 2 disjoint pairs."""
+    exact: bool = True
+    """Compute LQR's exact variances (nse_exact, noise_scale_exact; O(P H^2 D^3) each)."""
     cartpole: bool = True
     """Run the CartPole settings (False: LQR only)."""
     snapshots: tuple[int, ...] = (0, 20, 60)
@@ -207,7 +209,7 @@ def run(config: Config = Config(), *, progress=None, execution: dict | None = No
     config.validate()
     config = config.resolved()
     lqr_config = config.lqr_config()
-    setting = variance_vs_n.setup(lqr_config)
+    setting = variance_vs_n.setup(lqr_config, exact=config.exact)
     family = variance_vs_n.family_of(lqr_config)
     lqr_sweep = family.sweep(lqr_config)(
         setting.problem,
