@@ -412,7 +412,8 @@ def _headline(table):
 TABLE_HELP = """usage: pgjax table DIR
 
 Re-renders table.md, table.csv and table.tex of a results folder from its table.parquet (the source of
-truth, which is never rewritten) and prints the Markdown table. DIR must be writable."""
+truth, which is never rewritten), and the quality table's from quality.parquet where there is one, and
+prints the Markdown table. DIR must be writable."""
 
 PLOT_HELP = """usage: pgjax plot DIR
 
@@ -432,8 +433,11 @@ def cmd_table(args: Sequence[str]) -> int:
         print(retable(folder))
         return 0
     table = pio.read_table(folder)
+    quality = pio.read_quality(folder) if (folder / pio.QUALITY_FILE).is_file() else None
     pio.check_writable(folder, parent=False)
     pio.write_table(table, folder, parquet=False)
+    if quality is not None:
+        pio.write_quality(quality, folder, parquet=False)
     print(pio.render_markdown(table))
     return 0
 
