@@ -337,7 +337,9 @@ def quality_table(result: ExperimentResult) -> pd.DataFrame:
         mask = np.ones(len(table), dtype=bool)
         for name, value in values.items():
             column = table[name]
-            mask &= (column.isna() if value is None else column == value).to_numpy(dtype=bool)
+            # the shared setting's rows leave the axis empty: None/NaN, or "" in a table that filled it (lqr-gae)
+            empty = column.isna() | (column.astype(object) == "")
+            mask &= (empty if value is None else column == value).to_numpy(dtype=bool)
         rows = []
         for name, by_n in part.estimates.items():
             for n in sorted(by_n):
