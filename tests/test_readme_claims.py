@@ -987,6 +987,13 @@ def test_gradient_quality_section():
             anchor="at the initial policy, with an untrained critic",
         )
         c.fact(t["pair_cos_lo"] > 0.9 and t["cos_hi"] < 0.5, "GAE trained: consistent but biased", row=t.to_dict())
+        one = q.loc[("lqr", "reinforce", 1)]
+        c.text(
+            f"REINFORCE NSE is measured at {one['nse']:.0f} [{one['nse_lo']:.0f}, {one['nse_hi']:.0f}] on "
+            f"{cfg['lqr_seeds']} seeds against the exact {one['nse_exact']:.0f}",
+            anchor="REINFORCE NSE is measured at",
+        )
+        c.fact(not one["nse_lo"] <= one["nse_exact"] <= one["nse_hi"], "the n = 1 interval misses", row=one.to_dict())
     bandit = table("bandit-variance", "quality")
     exact = bandit[bandit.nse_exact.notna()]
     covered = ((exact.nse_lo <= exact.nse_exact) & (exact.nse_exact <= exact.nse_hi)).sum()
