@@ -412,7 +412,8 @@ def _headline(table):
 TABLE_HELP = """usage: pgjax table DIR
 
 Re-renders table.md, table.csv and table.tex of a results folder from its table.parquet (the source of
-truth, which is never rewritten) and prints the Markdown table. DIR must be writable."""
+truth, which is never rewritten), and the quality table's from quality.parquet where there is one, and
+prints the Markdown table. DIR must be writable."""
 
 PLOT_HELP = """usage: pgjax plot DIR
 
@@ -432,8 +433,11 @@ def cmd_table(args: Sequence[str]) -> int:
         print(retable(folder))
         return 0
     table = pio.read_table(folder)
+    quality = pio.read_quality(folder) if (folder / pio.QUALITY_FILE).is_file() else None
     pio.check_writable(folder, parent=False)
     pio.write_table(table, folder, parquet=False)
+    if quality is not None:
+        pio.write_quality(quality, folder, parquet=False)
     print(pio.render_markdown(table))
     return 0
 
@@ -478,7 +482,8 @@ REPRODUCE_HELP = """usage: pgjax reproduce DIR [--out NEW] [--ignore COLUMN ...]
 Re-runs the `pgjax run` command recorded in DIR/manifest.json, writing to NEW (default: a new temporary
 folder; NEW must not hold other results), and compares every parquet table of DIR with the new one, value by
 value with no tolerance (NaN equals NaN). Prints "identical" and exits 0, or prints one line per differing
-table column and exits 1. --ignore leaves a column out of the comparison (say why when you use it)."""
+table column and exits 1. Tables only in NEW (written by a later pgjax) are named, not compared. --ignore
+leaves a column out of the comparison (say why when you use it)."""
 
 
 def cmd_reproduce(args: Sequence[str]) -> int:
@@ -535,6 +540,9 @@ def cmd_reproduce(args: Sequence[str]) -> int:
         return 1
     left_out = f" (columns left out: {', '.join(ignore)})" if ignore else ""
     print(f"identical: {', '.join(tables)} of {folder} and {out}{left_out}")
+    added = pio.new_tables(folder, out)
+    if added:
+        print(f"new tables, not in {folder} and so not compared: {', '.join(added)}")
     return 0
 
 

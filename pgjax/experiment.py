@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from pgjax import io as pio
+from pgjax.analysis import quality as qual
 from pgjax.analysis import stats
 from pgjax.engine import MAX_COUNT, Sweep
 from pgjax.engine.grid import GridSweep
@@ -57,6 +58,9 @@ class ExperimentResult:
       sweep: the raw per-seed estimates: one :class:`Sweep`, or a :class:`pgjax.engine.grid.GridSweep` of one sweep
         per setting of named axes (then raw.npz is written by :func:`pgjax.io.write_raw_grid`).
       info: extra facts for the manifest (timings, seed scheme, ...).
+      quality: the gradient-quality table (``quality.parquet``, :data:`pgjax.io.QUALITY_COLUMNS`) when the
+        experiment computes its own; None (the default) means :func:`quality_table` derives it from ``table``
+        and ``sweep`` when the results are saved.
     """
 
     experiment: str
@@ -65,6 +69,7 @@ class ExperimentResult:
     table: pd.DataFrame
     sweep: Sweep | GridSweep
     info: dict
+    quality: pd.DataFrame | None = None
 
 
 #: A run's progress callback: ``progress(count)`` after each ``count`` units of work (see :attr:`Hooks.total_work`).
@@ -304,6 +309,71 @@ def summarise_grid(grid: GridSweep, *, experiment: str, reference: str | None = 
     return table
 
 
+def quality_table(result: ExperimentResult) -> pd.DataFrame:
+    """The gradient-quality table of a result (one row per estimator, n and setting; the columns of
+    :data:`pgjax.io.QUALITY_COLUMNS`, then one per axis of a grid): ``result.quality`` if the experiment
+    computed it, else :func:`pgjax.analysis.quality.quality_row` of every cell of ``result.sweep`` against the
+    gradient its table measures bias against (the exact gradient, or a reference one).
+
+    The exact values come from the statistics table, so nothing is computed twice: the exact variance of a
+    cell is its rows' ``var_exact`` (``noise_scale_exact`` where every coordinate has one); its exact bias is
+    the rows' ``bias_exact`` where the table has that column (lqr-gae), otherwise zero for an estimator whose
+    registered class declares ``unbiased = True`` (a class attribute; an estimator whose unbiasedness depends
+    on its options, GAE's critic say, gets no ``nse_exact`` without a ``bias_exact`` column). The rows of
+    a grid come setting by setting in the order of :func:`summarise_grid`, the shared setting first.
+    """
+    if result.quality is not None:
+        return result.quality
+    sweep, table = result.sweep, result.table
+    if isinstance(sweep, GridSweep):
+        entries = [({name: None for name in sweep.axes}, sweep.shared)] if sweep.shared is not None else []
+        entries += list(sweep)
+        axes = list(sweep.axes)
+    else:
+        entries, axes = [({}, None)], []
+    blocks = []
+    for values, entry in entries:
+        part = sweep if entry is None else entry.sweep
+        mask = np.ones(len(table), dtype=bool)
+        for name, value in values.items():
+            column = table[name]
+            # the shared setting's rows leave the axis empty: None/NaN, or "" in a table that filled it (lqr-gae)
+            empty = column.isna() | (column.astype(object) == "")
+            mask &= (empty if value is None else column == value).to_numpy(dtype=bool)
+        rows = []
+        for name, by_n in part.estimates.items():
+            for n in sorted(by_n):
+                cell = table[mask & (table["estimator"] == name).to_numpy() & (table["n"] == n).to_numpy()]
+                var, bias = _exact_of(cell, name, part.param_names)
+                row = qual.quality_row(by_n[n], part.true_grad, n, exact_var=var, exact_bias=bias)
+                problem = str(cell["problem"].iloc[0]) if len(cell) else result.problem
+                rows.append({"experiment": result.experiment, "problem": problem, "estimator": name, **row})
+        blocks.append((values, rows))
+    quality = qual.frame([r for _, rows in blocks for r in rows], leading=("experiment", "problem"))
+    for name in axes:
+        quality[name] = pd.Series(
+            [values[name] for values, rows in blocks for _ in rows],
+            dtype=_axis_dtype([values[name] for values, _ in blocks]),
+        )
+    return quality
+
+
+def _exact_of(cell: pd.DataFrame, name: str, param_names: list[str]) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(exact n-sample variance, exact bias), each (P,) in ``param_names`` order or None, of one cell's table
+    rows (see :func:`quality_table`)."""
+    from pgjax.estimators.base import registry
+
+    if len(cell) != len(param_names) or cell["var_exact"].isna().any():
+        return None, None
+    order = {p: i for i, p in enumerate(cell["param"])}
+    var = cell["var_exact"].to_numpy(dtype=np.float64)[[order[p] for p in param_names]]
+    if "bias_exact" in cell.columns:
+        bias = cell["bias_exact"].to_numpy(dtype=np.float64)[[order[p] for p in param_names]]
+        return var, (None if np.isnan(bias).any() else bias)
+    declared = getattr(registry().get(name), "unbiased", None)
+    return var, (np.zeros(len(param_names)) if declared is True else None)
+
+
 def _axis_dtype(values) -> Any:
     """The column dtype of an axis: int64 when every setting has an integer, float64 for numbers with a gap
     (the shared setting's None becomes NaN), otherwise object (strings, None kept as None)."""
@@ -405,7 +475,8 @@ def write_raw(folder: str | Path, sweep: Sweep | GridSweep) -> Path:
 def save(
     result: ExperimentResult, out_dir: str | Path, *, argv: list[str] | None = None, overwrite: bool | None = None
 ) -> Path:
-    """Writes table (parquet/csv/md/tex), raw.npz, manifest.json and figures into ``out_dir``, replacing it.
+    """Writes table and quality table (parquet/csv/md/tex, :func:`quality_table`), raw.npz, manifest.json and
+    figures into ``out_dir``, replacing it.
 
     Everything is first written to a staging folder, which then replaces ``out_dir`` as a whole in one step
     (:func:`pgjax.io.staged_output`), so a failure or Ctrl-C leaves earlier results untouched and no
@@ -423,6 +494,7 @@ def save_with(
     out_dir = Path(out_dir)
     with pio.staged_output(out_dir, overwrite=overwrite) as stage:
         pio.write_table(result.table, stage)
+        pio.write_quality(quality_table(result), stage)
         write_raw(stage, result.sweep)
         pio.write_manifest(stage, manifest(result, argv))
         draw(stage)

@@ -1058,3 +1058,72 @@ def test_variance_decomposition_claims():
         c.fact(zero + below == len(sig_s), "no Sigma_s interval lies above 0", zero=zero, below=below)
         other = ", and the other lies below 0" if below == 1 else ""
         c.text(f"Sigma_s is not resolved at these sample sizes: {zero} of its {len(sig_s)} intervals contain 0{other}")
+
+
+# ------------------------------------------------------------------------------------------ gradient quality
+
+
+def _interval(row, column: str, digits: int = 2) -> str:
+    """``0.51 [0.46, 0.57]``: a quality column with its 95% interval."""
+    return f"{sig(row[column], digits)} [{sig(row[column + '_lo'], digits)}, {sig(row[column + '_hi'], digits)}]"
+
+
+def test_gradient_quality_section():
+    m = manifest("gradient-quality")
+    cfg = m["config"]
+    q = table("gradient-quality", "quality").set_index(["setting", "estimator", "n"])
+    lengths = m["cartpole"]["mean_episode_length"]
+    sources = ("results/gradient-quality/quality.parquet", "results/gradient-quality/manifest.json")
+    with Claims("gradient-quality", *sources) as c:
+        c.text(
+            f"LQR (lqr-variance's double integrator, H = {cfg['lqr_horizon']}, {cfg['lqr_seeds']} seeds) and CartPole "
+            f"at the snapshots of cartpole-variance ({', '.join(str(s) for s in cfg['snapshots'])} updates; "
+            f"{cfg['cartpole_seeds']} seeds, a reference of {cfg['reference_batches'] * cfg['reference_episodes']:,} "
+            f"episodes; mean episode lengths {', '.join(f'{v:.0f}' for v in lengths.values())} steps)",
+            anchor="LQR (lqr-variance's double integrator",
+        )
+        n = 64
+        r, v, g = (q.loc[("lqr", e, n)] for e in ("reinforce", "value_baseline", "gae"))
+        c.text(
+            f"On LQR at n = {n} episodes ({r['pairs']:.0f} state-action pairs), REINFORCE's cosine to the true "
+            f"gradient is {_interval(r, 'cos')} and its mean pairwise cosine {_interval(r, 'pair_cos')}; the value "
+            f"baseline and GAE reach {sig(v['cos'], 3)} and {sig(g['cos'], 3)}. The exact noise-to-signal ratios "
+            f"are {sig(r['nse_exact'])}, {sig(v['nse_exact'])} and {sig(g['nse_exact'])} (measured "
+            f"{sig(r['nse'])}, {sig(v['nse'])}, {sig(g['nse'])}), and the exact noise scales B_simple "
+            f"{r['noise_scale_exact']:.0f}, {sig(v['noise_scale_exact'])} and {sig(g['noise_scale_exact'])} episodes",
+            anchor="On LQR at n =",
+        )
+        n = 8
+        r, v = (q.loc[("cartpole-trained", e, n)] for e in ("reinforce", "value_baseline"))
+        c.text(
+            f"On the trained CartPole policy at n = {n} episodes ({r['pairs']:.0f} pairs, more than PPO's 2048), "
+            f"REINFORCE's cosine to the reference gradient is {_interval(r, 'cos')} and its pairwise cosine "
+            f"{_interval(r, 'pair_cos')}; the value baseline's {_interval(v, 'cos')} and {_interval(v, 'pair_cos')}",
+            anchor="On the trained CartPole policy",
+        )
+        c.fact(r["pairs"] > m["standard_budget"], "n = 8 is past PPO's budget", pairs=r["pairs"])
+        n = max(cfg["cartpole_ns"])
+        t, i = q.loc[("cartpole-trained", "gae", n)], q.loc[("cartpole-initial", "gae", n)]
+        c.text(
+            f"GAE's estimates agree with each other (pairwise cosine {sig(t['pair_cos'], 3)} at n = {n}) but "
+            f"not with the gradient (cosine {sig(t['cos'])}, noise-to-signal ratio {sig(t['nse'], 3)})",
+            anchor="GAE's estimates agree",
+        )
+        c.text(
+            f"at the initial policy, with an untrained critic, GAE's cosine to the gradient is "
+            f"{_interval(i, 'cos')} at n = {n} while its pairwise cosine is {_interval(i, 'pair_cos')}",
+            anchor="at the initial policy, with an untrained critic",
+        )
+        c.fact(t["pair_cos_lo"] > 0.9 and t["cos_hi"] < 0.5, "GAE trained: consistent but biased", row=t.to_dict())
+        one = q.loc[("lqr", "reinforce", 1)]
+        c.text(
+            f"REINFORCE NSE is measured at {one['nse']:.0f} [{one['nse_lo']:.0f}, {one['nse_hi']:.0f}] on "
+            f"{cfg['lqr_seeds']} seeds against the exact {one['nse_exact']:.0f}",
+            anchor="REINFORCE NSE is measured at",
+        )
+        c.fact(not one["nse_lo"] <= one["nse_exact"] <= one["nse_hi"], "the n = 1 interval misses", row=one.to_dict())
+    bandit = table("bandit-variance", "quality")
+    exact = bandit[bandit.nse_exact.notna()]
+    covered = ((exact.nse_lo <= exact.nse_exact) & (exact.nse_exact <= exact.nse_hi)).sum()
+    with Claims("bandit-variance quality coverage", "results/bandit-variance/quality.parquet") as c:
+        c.text(f"{covered} of the {len(exact)} NSE intervals of bandit-variance cover the exact value")

@@ -56,7 +56,7 @@ from pgjax.engine.grid import GridSweep, SettingSweep
 from pgjax.errors import ConfigError
 from pgjax.estimators import make_estimator
 from pgjax.estimators.base import Estimator
-from pgjax.experiment import ExperimentResult, manifest, summarise_grid, write_raw
+from pgjax.experiment import ExperimentResult, manifest, quality_table, summarise_grid, write_raw
 from pgjax.problems.gaussian_test_functions import DEFAULT_PANELS, FUNCTIONS, GaussianTestFunction
 from pgjax.tree_util import param_names, ravel
 
@@ -495,11 +495,13 @@ def draw(folder: str | Path) -> list[Path]:
 
 
 def save(result: Result, out_dir: str | Path, *, argv: list[str] | None = None) -> Path:
-    """Writes table (parquet/csv/md/tex), raw.npz, manifest.json, values.{parquet,csv,md} and the figure into
-    ``out_dir`` atomically (staged; see :func:`pgjax.io.staged_output`)."""
+    """Writes table and quality table (parquet/csv/md/tex; :func:`pgjax.experiment.quality_table`), raw.npz,
+    manifest.json, values.{parquet,csv,md} and the figure into ``out_dir`` atomically (staged; see
+    :func:`pgjax.io.staged_output`)."""
     out_dir = Path(out_dir)
     with pio.staged_output(out_dir) as stage:
         pio.write_table(result.table, stage)
+        pio.write_quality(quality_table(result), stage)
         write_raw(stage, result.sweep)
         write_values(result.values, stage)
         pio.write_manifest(stage, manifest(result, argv))

@@ -5,6 +5,9 @@ A results folder ``<dir>/`` holds
 * ``table.parquet``: the source of truth, a tidy long table with one row per
   (estimator, n, param) and the columns in :data:`TABLE_COLUMNS`;
 * ``table.csv``, ``table.md``, ``table.tex``: the same table for people and papers;
+* ``quality.parquet`` (+ csv, md, tex), for a sweep with a true or reference gradient: one row per
+  (estimator, n[, setting]) of vector quantities over all coordinates (noise-to-signal ratio, cosine
+  similarities, gradient noise scale; :data:`QUALITY_COLUMNS`, :mod:`pgjax.analysis.quality`);
 * ``raw.npz``: the raw per-seed estimates, one ``(R, P)`` array per
   (estimator, n) under the key ``f"{estimator}|{n}"``, plus ``param_names`` and
   ``true_grad``; or, for a sweep over named axes (:mod:`pgjax.engine.grid`), every
@@ -47,7 +50,7 @@ standard library's module of that name.
 from __future__ import annotations
 
 from pgjax.io.atomic import atomic_write_bytes, atomic_write_text
-from pgjax.io.compare import compare_tables
+from pgjax.io.compare import compare_tables, new_tables
 from pgjax.io.manifest import read_manifest, write_manifest
 from pgjax.io.provenance import environment_info
 from pgjax.io.raw import RawGrid, read_raw, read_raw_grid, write_raw, write_raw_grid
@@ -56,12 +59,15 @@ from pgjax.io.schema import (
     FLOAT_COLUMNS,
     INT_COLUMNS,
     MANIFEST_FILE,
+    QUALITY_COLUMNS,
+    QUALITY_FILE,
     RAW_FILE,
     SCHEMA,
     STRING_COLUMNS,
     TABLE_COLUMNS,
     TABLE_FILE,
     ResultsError,
+    normalize_quality,
     normalize_table,
 )
 from pgjax.io.staging import (
@@ -75,7 +81,7 @@ from pgjax.io.staging import (
     remove_stale,
     staged_output,
 )
-from pgjax.io.tables import read_frame, read_table, write_frame, write_table
+from pgjax.io.tables import read_frame, read_quality, read_table, write_frame, write_quality, write_table
 
 __all__ = [
     "SCHEMA",
@@ -84,6 +90,8 @@ __all__ = [
     "INT_COLUMNS",
     "FLOAT_COLUMNS",
     "TABLE_FILE",
+    "QUALITY_COLUMNS",
+    "QUALITY_FILE",
     "RAW_FILE",
     "MANIFEST_FILE",
     "CELLS_DIR",
@@ -100,6 +108,9 @@ __all__ = [
     "check_writable",
     "normalize_table",
     "write_table",
+    "normalize_quality",
+    "write_quality",
+    "read_quality",
     "write_frame",
     "read_frame",
     "render_markdown",
@@ -115,4 +126,5 @@ __all__ = [
     "read_manifest",
     "environment_info",
     "compare_tables",
+    "new_tables",
 ]

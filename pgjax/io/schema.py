@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from pgjax.analysis.quality import QUALITY_COLUMNS as QUALITY_STATS_COLUMNS
 from pgjax.analysis.stats import COLUMNS as STATS_COLUMNS
 from pgjax.errors import PgjaxError
 
@@ -27,6 +28,15 @@ STRING_COLUMNS: tuple[str, ...] = ("experiment", "problem", "estimator", "param"
 INT_COLUMNS: tuple[str, ...] = ("n", "n_seeds", "n_nonfinite")
 FLOAT_COLUMNS: tuple[str, ...] = tuple(c for c in STATS_COLUMNS if c not in STRING_COLUMNS + INT_COLUMNS)
 TABLE_COLUMNS: tuple[str, ...] = ("experiment", "problem", *STATS_COLUMNS)
+
+QUALITY_FILE = "quality.parquet"
+"""The gradient-quality table of a sweep: one row per (estimator, n[, setting]) over all coordinates
+(:mod:`pgjax.analysis.quality`), beside the per-coordinate ``table.parquet``."""
+QUALITY_COLUMNS: tuple[str, ...] = ("experiment", "problem", *QUALITY_STATS_COLUMNS)
+QUALITY_INT_COLUMNS: tuple[str, ...] = ("n", "n_seeds", "n_pairs")
+QUALITY_FLOAT_COLUMNS: tuple[str, ...] = tuple(
+    c for c in QUALITY_STATS_COLUMNS if c not in ("estimator", *QUALITY_INT_COLUMNS)
+)
 
 
 class ResultsError(PgjaxError):
@@ -53,6 +63,27 @@ def normalize_table(df: pd.DataFrame) -> pd.DataFrame:
     for col in INT_COLUMNS:
         out[col] = out[col].astype("int64")
     for col in FLOAT_COLUMNS:
+        out[col] = out[col].astype("float64")
+    return out
+
+
+def normalize_quality(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with the columns of :data:`QUALITY_COLUMNS` first, in order and with their dtypes (strings,
+    int64 counts, float64 statistics), then any extra (axis) columns unchanged; a fresh index.
+
+    Raises:
+      ValueError: a required column is missing.
+    """
+    missing = [c for c in QUALITY_COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(f"quality table lacks required columns {missing}")
+    extra = [c for c in df.columns if c not in QUALITY_COLUMNS]
+    out = df.loc[:, list(QUALITY_COLUMNS) + extra].reset_index(drop=True).copy()
+    for col in ("experiment", "problem", "estimator"):
+        out[col] = out[col].astype(str)
+    for col in QUALITY_INT_COLUMNS:
+        out[col] = out[col].astype("int64")
+    for col in QUALITY_FLOAT_COLUMNS:
         out[col] = out[col].astype("float64")
     return out
 

@@ -16,7 +16,16 @@ import pandas as pd
 
 from pgjax.io.atomic import atomic_write_bytes, atomic_write_text
 from pgjax.io.render import render_latex, render_markdown
-from pgjax.io.schema import FLOAT_COLUMNS, INT_COLUMNS, TABLE_COLUMNS, TABLE_FILE, ResultsError, normalize_table
+from pgjax.io.schema import (
+    FLOAT_COLUMNS,
+    INT_COLUMNS,
+    QUALITY_FILE,
+    TABLE_COLUMNS,
+    TABLE_FILE,
+    ResultsError,
+    normalize_quality,
+    normalize_table,
+)
 
 
 def write_table(df: pd.DataFrame, folder: str | os.PathLike[str], *, parquet: bool = True) -> list[Path]:
@@ -101,3 +110,19 @@ def read_table(folder: str | os.PathLike[str]) -> pd.DataFrame:
         return normalize_table(df)
     except (ValueError, TypeError) as err:
         raise ResultsError(f"{path}: not a pgjax results table ({err})") from err
+
+
+def write_quality(df: pd.DataFrame, folder: str | os.PathLike[str], *, parquet: bool = True) -> list[Path]:
+    """Write the gradient-quality table (``quality.parquet``, ``.csv``, ``.md``, ``.tex``) after
+    :func:`~pgjax.io.schema.normalize_quality`; ``parquet=False`` re-renders all but the parquet file."""
+    return write_frame(normalize_quality(df), folder, Path(QUALITY_FILE).stem, parquet=parquet)
+
+
+def read_quality(folder: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read ``<folder>/quality.parquet`` back (canonical columns and dtypes); ResultsError naming the file if
+    it is missing, unreadable or not a quality table."""
+    table = read_frame(folder, Path(QUALITY_FILE).stem)
+    try:
+        return normalize_quality(table)
+    except (ValueError, TypeError) as err:
+        raise ResultsError(f"{Path(folder) / QUALITY_FILE}: not a pgjax quality table ({err})") from err

@@ -98,6 +98,16 @@ def test_lqr_gae_end_to_end(tmp_path):
     assert len(carriers) == 1 and result.sweep.execution["sweeps"] == 1
     assert result.sweep.execution["compiles"] == carriers[0].sweep.execution["compiles"]
     out = lqr_gae.save(result, tmp_path / "g")
+    # the saved quality table: the shared reinforce row (its critic "" in the table) and every GAE setting get
+    # exact values; the stationary critic's exact bias at lambda = 0 adds to its exact NSE
+    quality = pio.read_quality(out)
+    assert len(quality) == 5 and quality[["nse_exact", "noise_scale_exact"]].notna().all().all()
+    g2 = (table["true_grad"].iloc[:3] ** 2).sum()
+    for (critic, lam), rows in gae.groupby(["critic", "lam"]):
+        row = quality[(quality["critic"] == critic) & (quality["lam"] == lam)].iloc[0]
+        expected = (rows["var_exact"].sum() + (rows["bias_exact"] ** 2).sum()) / g2
+        assert row["nse_exact"] == pytest.approx(expected, rel=1e-12), (critic, lam)
+        assert row["noise_scale_exact"] == pytest.approx(4 * rows["var_exact"].sum() / g2, rel=1e-12)
     paths = lqr_gae.draw(out)
     assert (out / "figure.png").is_file() and len(paths) == 4
     raw = pio.read_raw_grid(out)  # critic and lambda as data beside each cell

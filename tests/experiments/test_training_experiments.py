@@ -11,6 +11,7 @@ import pytest
 os.environ.setdefault("PGJAX_NO_COMPILE_CACHE", "1")
 
 from pgjax import cli
+from pgjax import io as pio
 
 TINY = [
     "--n-seeds",
@@ -144,6 +145,11 @@ def test_variance_experiment_tables_and_figures(tmp_path):
     assert (table["reference_se"] > 0).all() and table["reference_var_fraction"].notna().all()
     for name in ("figure-initial.png", "figure-trained.png", "bias-initial.png", "bias-trained.png"):
         assert (out / name).exists(), name
+    # the grid's quality table: one row per (snapshot, estimator, n), against each snapshot's reference
+    quality = pio.read_quality(out)
+    assert len(quality) == 2 * 3 * 2 and set(quality["snapshot"]) == {"initial", "trained"}
+    assert quality["nse"].gt(0).all() and quality["cos"].between(-1, 1).all() and (quality["n_pairs"] == 10).all()
+    assert quality["nse_exact"].isna().all()  # no exact variances against a reference gradient
 
 
 def test_table_rerenders_training_tables(cartpole_run, capsys):
