@@ -129,3 +129,11 @@ __all__ += [
     "ValueBaseline",
     "make_trajectory_estimator",
 ]
+
+from pgjax.estimators.state_baselines import (  # noqa: E402  (registered after pgjax's older estimators, in this order)
+    ActionFactorisedBaseline,
+    OptimalStateBaseline,
+    StateValueBaseline,
+)
+
+__all__ += ["ActionFactorisedBaseline", "OptimalStateBaseline", "StateValueBaseline"]

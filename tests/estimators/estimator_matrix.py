@@ -10,7 +10,8 @@ on the Gaussian test functions (each function; between them the sigma and log-si
 antithetic sampling), through the experiments' own ``build`` (their config checks included); ``ESTIMATORS``
 on the softmax bandit; :data:`~pgjax.estimators.TRAJECTORY_ESTIMATORS` on LQR through lqr-variance's
 ``build_estimators``; lqr-pgpe's estimators on parameter-exploring LQR; every learning signal
-(:data:`pgjax.estimators.episodic.SIGNALS`) on CartPole.
+(:data:`pgjax.estimators.episodic.SIGNALS`) on CartPole; the estimators that need state- or action-dependent
+baselines (:func:`baseline_estimators`) on the contextual bandit and the target-matching task.
 
 Each case is one fused program (``run_sweep(..., fuse=True)``: its members are called exactly as
 separate estimators are, with the same key, inside the same sharded program: compiling one program per
@@ -57,9 +58,30 @@ def gaussian_cases():
     return out
 
 
+def baseline_estimators(problem) -> dict:
+    """name -> class of the registered estimators that need exact state- or action-dependent baselines
+    (StateBaselines, FactorisedActions) and run on ``problem``: the ones no other case covers."""
+    from pgjax.estimators import available_on
+    from pgjax.problems.base import FactorisedActions, StateBaselines
+
+    needs = {StateBaselines, FactorisedActions}
+    return {name: cls for name, cls in available_on(problem).items() if needs & set(cls.requires)}
+
+
+def baseline_problems() -> dict:
+    """The problems with exact state- and action-dependent baselines, small: case name -> problem."""
+    from pgjax.problems import ContextualBandit, TargetMatching
+
+    contextual = ContextualBandit.build(
+        state=(1.0, 0.5), theta=(0.2, -0.3), sigma=1.0, state_std=0.5, state_corr=0.3, reward_weights=(1.0, -0.5)
+    )
+    return {"contextual-bandit": contextual, "target-matching": TargetMatching(dim=3)}
+
+
 def other_cases():
     """The same for the softmax bandit, LQR (as lqr-variance builds its estimators), parameter-exploring LQR
-    (lqr-pgpe) and CartPole (every learning signal, with a critic)."""
+    (lqr-pgpe), CartPole (every learning signal, with a critic) and the problems with exact state- and
+    action-dependent baselines."""
     import jax
 
     from pgjax.envs import make_environment
@@ -95,6 +117,9 @@ def other_cases():
     params = cartpole.init_params()
     zeros = np.zeros(ravel(params).shape[0])
     out["cartpole"] = (cartpole, params, {signal: Episodic(signal) for signal in SIGNALS}, zeros)
+    for case, problem in baseline_problems().items():
+        estimators = {name: cls() for name, cls in baseline_estimators(problem).items()}
+        out[case] = (problem, problem.init_params(), estimators, None)
     return out
 
 
