@@ -47,7 +47,8 @@ def test_contextual_matches_the_action_only_bandit():
     """With w = 0, kappa = 0 and a diagonal Sigma the contextual bandit is the linear-Gaussian bandit with the
     quadratic reward, whose moments come from Gauss-Hermite quadrature: J, grad J and every score moment agree
     to rounding (two independent computations: cumulants of quadratics against tensor quadrature)."""
-    state, theta, sigma, std = (1.0, 0.5, -0.3), (0.6, -0.4, 0.9), 0.8, 0.6
+    # d = 2 like CONTEXTUAL, so the jitted moment programs compiled here serve the other tests too
+    state, theta, sigma, std = (1.0, -0.3), (0.6, 0.9), 0.8, 0.6
     ctx = ContextualBandit.build(state=state, theta=theta, sigma=sigma, state_std=std, reward_offset=1.0)
     bandit = LinearGaussianBandit.build(
         state=state, theta=theta, sigma=sigma, state_std=std, reward="quadratic", reward_target=1.0
