@@ -11,7 +11,7 @@ antithetic sampling), through the experiments' own ``build`` (their config check
 on the softmax bandit; :data:`~pgjax.estimators.TRAJECTORY_ESTIMATORS` on LQR through lqr-variance's
 ``build_estimators``; lqr-pgpe's estimators on parameter-exploring LQR; every learning signal
 (:data:`pgjax.estimators.episodic.SIGNALS`) on CartPole; the estimators that need state- or action-dependent
-baselines (:func:`baseline_estimators`) on the contextual bandit and the target-matching task.
+baselines (:func:`baseline_estimators`) on the target-matching task.
 
 Each case is one fused program (``run_sweep(..., fuse=True)``: its members are called exactly as
 separate estimators are, with the same key, inside the same sharded program: compiling one program per
@@ -69,13 +69,12 @@ def baseline_estimators(problem) -> dict:
 
 
 def baseline_problems() -> dict:
-    """The problems with exact state- and action-dependent baselines, small: case name -> problem."""
-    from pgjax.problems import ContextualBandit, TargetMatching
+    """A small problem with exact state- and action-dependent baselines, case name -> problem: the
+    target-matching task has both capabilities, so every such estimator runs on it (one compiled program; the
+    contextual bandit's are run through the engine by tests/estimators/test_state_baselines.py)."""
+    from pgjax.problems import TargetMatching
 
-    contextual = ContextualBandit.build(
-        state=(1.0, 0.5), theta=(0.2, -0.3), sigma=1.0, state_std=0.5, state_corr=0.3, reward_weights=(1.0, -0.5)
-    )
-    return {"contextual-bandit": contextual, "target-matching": TargetMatching(dim=3)}
+    return {"target-matching": TargetMatching(dim=3)}
 
 
 def other_cases():

@@ -34,7 +34,6 @@ KNOWN_ONE_DEVICE_DIFFERENCES = {
     "bandit|delta_cv_pathwise_est",
     "bandit|measure_valued",
     "bandit|measure_valued_coupled",
-    "contextual-bandit|optimal_state_baseline",
     "lqr-pgpe|pgpe_symmetric",
     "softmax-bandit|batch_mean_baseline",
     "softmax-bandit|constant_baseline",
