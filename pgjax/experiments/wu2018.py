@@ -2,10 +2,10 @@
 Policy Gradient with Action-Dependent Factorized Baselines", on their target-matching task.
 
 The problem (:class:`pgjax.problems.TargetMatching`): a ~ N(mu, diag(sigma^2)) in R^D, r = -|a - t|^2, one
-step. The paper's synthetic task is the same reward in a 2000-dimensional action space, learned over many
-steps with a neural policy and LEARNED baselines, reported as learning curves; here the task has one step and
-a fixed state, so Q = r and every baseline is exact, and the variance of the gradient estimate itself is
-measured at the initial policy, for D from 1 to 2000.
+step. The paper's synthetic task uses this reward in a 2000-dimensional action space to compare policies
+trained with approximate, learned baselines (learning curves); here the task has one step and a fixed state,
+so Q = r and every baseline is exact, nothing is trained, and the variance of the gradient estimate itself
+is measured at the initial policy, for D from 1 to 2000.
 
 Estimators (all unbiased, n samples per estimate): REINFORCE (no baseline), the value baseline V = E[r] (the
 state/value baseline, :class:`~pgjax.estimators.StateValueBaseline`; the state is fixed), the optimal constant

@@ -3,10 +3,10 @@ Action-Dependent Factorized Baselines", reduced to one step with exact values.
 
 Action a in R^D from a factorised Gaussian policy pi(a) = prod_i N(a_i; mu_i, sigma_i^2) with learnable means
 mu (D,) and log standard deviations log sigma (D,); reward r(a) = -|a - t|^2 for a fixed target t. The paper's
-task (its synthetic 2000-dimensional target matching) is the same reward on a multi-step task with a neural
-policy and LEARNED baselines, and it reports learning curves. Here the task has one step and a fixed state, so
-Q(s, a) = r(a) is known exactly, every baseline is exact, and what is measured is the variance of the gradient
-estimate itself, at the initial policy, against D.
+synthetic task (2000-dimensional target matching) uses this reward to compare policies TRAINED with
+approximate, learned baselines (it reports learning curves, not variances). Differences here: one step and a
+fixed state, so Q(s, a) = r(a) is known exactly and every baseline is exact; nothing is trained; what is
+measured is the variance of the gradient estimate itself, at the initial policy, against D.
 
 With a_i = mu_i + sigma_i eps_i, delta_i = mu_i - t_i and X_i = (delta_i + sigma_i eps_i)^2 (independent over i),
 r = -sum_i X_i, E[X_i] = delta_i^2 + sigma_i^2, Var[X_i] = 4 delta_i^2 sigma_i^2 + 2 sigma_i^4, and
