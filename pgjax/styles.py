@@ -93,6 +93,7 @@ ESTIMATOR_STYLES: dict[str, Style] = {
     "leave_one_out": Style(_B, "d", "-"),
     "value_baseline": Style(_B, "p", "--"),
     "learned_value_baseline": Style(_B, "<", "-."),
+    "state_value_baseline": Style(_B, "*", "--"),
     # green: optimal (variance-minimising) baselines; squares dashed: estimated from the batch, as above
     "optimal_baseline_exact": Style(_G, "^", "-"),
     "optimal_baseline_batch": Style(_G, "s", "--"),
@@ -110,6 +111,11 @@ ESTIMATOR_STYLES: dict[str, Style] = {
     "delta_cv_score": Style(_O, "p", "-"),
     "delta_cv_score_est": Style(_O, "v", "--"),
     "gae": Style(_O, "*", "-"),
+    # orange crosses: the variance-minimising state-dependent baseline (green's free shapes clash with the
+    # contextual bandit's other estimators)
+    "optimal_state_baseline": Style(_O, "P", "-."),
+    # reddish purple diamonds: the action-dependent factorised baseline (Wu et al. 2018)
+    "action_factorised_baseline": Style(_P, "D", "-"),
     # GAE with each critic (lqr-gae), in the colour of the critic
     "gae[exact]": Style(_G, "*", "-"),
     "gae[stationary]": Style(_V, "s", "--"),

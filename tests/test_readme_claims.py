@@ -530,6 +530,77 @@ def test_lqr_horizon_growth():
         )
 
 
+def test_contextual_bandit_baselines():
+    t = table("contextual-bandit-variance")
+    cfg = manifest("contextual-bandit-variance")["config"]
+    exact = t[t.n == 1].pivot(index="estimator", columns="param", values="var_exact")
+    names = ["reinforce", "state_value_baseline", "optimal_baseline_exact", "optimal_state_baseline"]
+    n = max(cfg["ns"])
+    ratio = t[(t.n == n) & (t.param == "theta[0]")].set_index("estimator").loc["optimal_state_baseline"]
+    source = "results/contextual-bandit-variance/table.parquet"
+    with Claims("contextual bandit baselines", source, "results/contextual-bandit-variance/manifest.json") as c:
+        for param in ("theta[0]", "theta[1]", "log_sigma"):
+            v = exact[param]
+            c.fact(
+                v.optimal_state_baseline < min(v.state_value_baseline, v.optimal_baseline_exact),
+                f"b*(s) has the smallest exact variance on {param}",
+                exact=v[names].to_dict(),
+            )
+            c.fact(
+                v.optimal_baseline_exact < v.state_value_baseline,
+                f"the value baseline is worse than the best constant one on {param}",
+                exact=v[names].to_dict(),
+            )
+        a, b = exact["theta[0]"], exact["log_sigma"]
+        c.text(
+            f"the exact single-sample variances of the theta_0 coordinate are {sig(a.reinforce)} (REINFORCE), "
+            f"{sig(a.state_value_baseline)} (value baseline V(s)), {sig(a.optimal_baseline_exact)} (best constant "
+            f"b*) and {sig(a.optimal_state_baseline)} (b*(s)); for log sigma {sig(b.reinforce)}, "
+            f"{sig(b.state_value_baseline)}, {sig(b.optimal_baseline_exact)} and {sig(b.optimal_state_baseline)}",
+            anchor="the exact single-sample variances of the theta_0 coordinate",
+            theta0=a[names].to_dict(),
+            log_sigma=b[names].to_dict(),
+        )
+        c.text(
+            f"At n = {n} ({cfg['n_seeds']} seeds) b*(s) keeps {sig(ratio.var_ratio)} "
+            f"[{sig(ratio.var_ratio_lo)}, {sig(ratio.var_ratio_hi)}] of REINFORCE's variance on theta_0 (exact "
+            f"{sig(a.optimal_state_baseline / a.reinforce)})",
+            ratio=ratio[["var_ratio", "var_ratio_lo", "var_ratio_hi"]].to_dict(),
+        )
+
+
+def test_wu2018_dimension():
+    t = table("wu2018")
+    cfg = manifest("wu2018")["config"]
+    exact = t.pivot_table(index=["param", "dim"], columns="estimator", values="var_exact")
+    d0, d1 = min(cfg["dims"]), max(cfg["dims"])
+    mu, ls = exact.loc["mu[0]"], exact.loc["log_sigma[0]"]
+    fact = lambda v, d: v.loc[d, "action_factorised_baseline"] / v.loc[d, "state_value_baseline"]
+    big = lambda x: f"{x:.2g}".replace("e+0", "e").replace("e+", "e") if x >= 1e5 else sig(x)  # 1.6e7
+    measured = t[(t.dim == d1) & (t.param == "mu[0]")].set_index("estimator").loc["action_factorised_baseline"]
+    with Claims("wu2018", "results/wu2018/table.parquet", "results/wu2018/manifest.json") as c:
+        flat = mu["action_factorised_baseline"]
+        c.fact(bool(np.allclose(flat, flat.iloc[0], rtol=1e-9)), "the factorised baseline's variance is flat in D")
+        c.text(
+            f"the exact variance of the mean coordinate mu_0 goes from {sig(mu.loc[d0, 'reinforce'])} at D = {d0} to "
+            f"{big(mu.loc[d1, 'reinforce'])} at D = {d1} without a baseline and from "
+            f"{sig(mu.loc[d0, 'state_value_baseline'])} to {sig(mu.loc[d1, 'state_value_baseline'])} with the value "
+            f"baseline, and stays {sig(flat.iloc[0])} with the action-dependent factorised baseline",
+            anchor="the exact variance of the mean coordinate mu_0",
+            mu=mu.loc[[d0, d1]].to_dict(),
+        )
+        c.text(
+            f"its variance ratio to the value baseline is {sig(fact(mu, d0))} at D = {d0} and {sig(fact(mu, d1))} at "
+            f"D = {d1} (log sigma: {sig(fact(ls, d0))} and {sig(fact(ls, d1))})",
+            anchor="its variance ratio to the value baseline",
+        )
+        c.text(
+            f"at D = {d1} the measured variance of mu_0 with the factorised baseline is {sig(measured['var'])} "
+            f"[{sig(measured.var_lo)}, {sig(measured.var_hi)}] ({cfg['n_seeds']} seeds)",
+            measured=measured[["var", "var_lo", "var_hi"]].to_dict(),
+        )
+
+
 def test_lqr_gae_bias():
     t = table("lqr-gae")
     exact = t[t.critic == "exact"]

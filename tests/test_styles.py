@@ -8,6 +8,7 @@ import pytest
 
 from pgjax import styles
 from pgjax.estimators import ALL_ESTIMATORS, ESTIMATORS, GAUSSIAN_ESTIMATORS
+from pgjax.estimators.base import builtin
 from pgjax.estimators.episodic import SIGNALS
 from pgjax.estimators.trajectory import TRAJECTORY_ESTIMATORS, VALUES
 
@@ -19,6 +20,7 @@ def registered_names() -> set[str]:
     names = set(ESTIMATORS) | set(GAUSSIAN_ESTIMATORS) | set(ALL_ESTIMATORS)
     names |= set(TRAJECTORY_ESTIMATORS) | set(SIGNALS) | set(lqr_pgpe.ESTIMATORS)
     names |= {f"gae[{value}]" for value in VALUES}  # lqr-gae's rows: GAE with each critic
+    names |= set(builtin())  # every estimator pgjax registers, whatever view it is in
     return names
 
 
@@ -70,6 +72,18 @@ EXPERIMENT_SETS = {
     ],
     "lqr-gae": ["reinforce", "reward_to_go", "gae[exact]", "gae[stationary]", "gae[learned]"],
     "lqr-pgpe": ["reinforce", "leave_one_out", "pgpe_symmetric", "pathwise"],
+    "contextual-bandit-variance": [
+        "reinforce",
+        "constant_baseline",
+        "batch_mean_baseline",
+        "leave_one_out",
+        "optimal_baseline_exact",
+        "optimal_baseline_batch",
+        "pathwise",
+        "state_value_baseline",
+        "optimal_state_baseline",
+    ],
+    "wu2018": ["reinforce", "state_value_baseline", "optimal_baseline_exact", "action_factorised_baseline"],
     "training": list(SIGNALS),
     "mohamed2020": ["reinforce", "optimal_baseline_exact", "pathwise", "measure_valued_coupled"],
 }

@@ -149,3 +149,11 @@ __all__ += [
     "UnorderedSet",
     "UnorderedSetBaseline",
 ]
+
+from pgjax.estimators.state_baselines import (  # noqa: E402  (registered after pgjax's older estimators, in this order)
+    ActionFactorisedBaseline,
+    OptimalStateBaseline,
+    StateValueBaseline,
+)
+
+__all__ += ["ActionFactorisedBaseline", "OptimalStateBaseline", "StateValueBaseline"]

@@ -13,10 +13,11 @@ The family is a subcommand of ``pgjax run variance-vs-n`` and its fields are the
     pgjax run variance-vs-n bandit --reward linear --n-seeds 1000
     pgjax run variance-vs-n test-function --function exp --k 2 --ns 1 4 16
     pgjax run variance-vs-n lqr --horizon 10 --estimators reinforce reward_to_go
+    pgjax run variance-vs-n contextual --state-cost 0 --n-seeds 1000
 
 Each family's config class holds its problem fields and its sweep fields (estimators, ns, n_seeds, seed,
-chunk_size) with the defaults of the experiment that preset it: ``bandit-variance``, ``test-function-variance``
-and ``lqr-variance`` are this experiment with the family fixed (their modules declare the name, the config
+chunk_size) with the defaults of the experiment that preset it: ``bandit-variance``, ``test-function-variance``,
+``lqr-variance`` and ``contextual-bandit-variance`` are this experiment with the family fixed (their modules declare the name, the config
 class and the hooks, nothing else), so ``pgjax run variance-vs-n lqr`` and ``pgjax run lqr-variance`` compute
 the same table; only the ``experiment`` column and the figure titles say which was run.
 
@@ -60,7 +61,7 @@ from pgjax.experiment import (
 )
 from pgjax.plotting import settings as plot_settings
 from pgjax.plotting import variance as plots
-from pgjax.problems import REWARDS, Antithetic, GaussianTestFunction, LinearGaussianBandit
+from pgjax.problems import REWARDS, Antithetic, ContextualBandit, GaussianTestFunction, LinearGaussianBandit
 from pgjax.problems.gaussian_test_functions import FUNCTIONS, SCALES
 from pgjax.problems.lqr import SYSTEMS, make_system
 
@@ -423,9 +424,10 @@ def build_lqr(config: LQRConfig, *, exact: bool = True) -> Setting:
     )
 
 
-def _lqr_sweep(config: LQRConfig) -> SweepFunction:
-    """The LQR family's SweepFunction: one run_sweep, its estimators compiled as one program when
-    ``config.fuse`` (and there are several); the engine sizes the micro-batch by the horizon."""
+def _fusing_sweep(config: LQRConfig | ContextualConfig) -> SweepFunction:
+    """The SweepFunction of the LQR and contextual families: one run_sweep, its estimators compiled as one
+    program when ``config.fuse`` (and there are several); on LQR the engine sizes the micro-batch by the
+    horizon."""
 
     def sweep(problem, params, estimators, ns, n_seeds, *, seed, chunk_size, progress, execution):
         return run_sweep(
@@ -442,6 +444,104 @@ def _lqr_sweep(config: LQRConfig) -> SweepFunction:
         )
 
     return sweep
+
+
+# --------------------------------------------------------------------------------------------- contextual
+#: The contextual family's default estimators: every score-function estimator of the bandits, the pathwise
+#: one, and the two exact state-dependent baselines.
+CONTEXTUAL_ESTIMATORS = (*ESTIMATORS, "state_value_baseline", "optimal_state_baseline")
+
+
+@dataclasses.dataclass(frozen=True)
+class ContextualConfig:
+    """Variance of gradient estimates against the sample size n on the contextual bandit s ~ N(m, Sigma),
+    a | s ~ N(theta . s, sigma^2), r = -(a - w . s - c)^2 - kappa |s|^2, whose reward depends on the state:
+    constant baselines against the exact state-dependent ones, V(s) = E[r | s] and the variance-minimising
+    b*_c(s) = E[r psi_c^2 | s] / E[psi_c^2 | s], all against exact variances."""
+
+    state: tuple[float, ...] = (1.0, 0.5)
+    """Mean m of the state distribution; length d."""
+    state_std: float = 0.5
+    """Std of every state coordinate (>= 0)."""
+    state_corr: float = 0.3
+    """Correlation rho between any two state coordinates, in (-1 / (d - 1), 1): Sigma = std^2 ((1 - rho) I + rho 11')."""
+    theta: tuple[float, ...] = (0.2, -0.3)
+    """Policy weights theta (length d): the action mean is theta . s."""
+    sigma: float = 1.0
+    """Policy standard deviation sigma (> 0); the learned parameter is log sigma."""
+    reward_weights: tuple[float, ...] = (1.0, -0.5)
+    """w (length d): the reward's state-dependent target is w . s + c."""
+    reward_offset: float = 0.0
+    """c: the target's constant part."""
+    state_cost: float = 0.5
+    """kappa (>= 0): a reward term -kappa |s|^2 that depends on the state only."""
+    estimators: tuple[str, ...] = CONTEXTUAL_ESTIMATORS
+    """Estimators to compare (reinforce is the reference of the variance ratios): any registered estimator
+    whose contract the contextual bandit meets."""
+    baseline: float | None = None
+    """The constant b of the constant_baseline estimator; None = the exact expected reward J(theta, sigma)."""
+    ns: tuple[int, ...] = (1, 4, 16, 64, 256)
+    """Sample sizes n (each >= 1): samples per gradient estimate."""
+    n_seeds: int = 2000
+    """Seeds R (>= 2): independent estimates per (estimator, n)."""
+    seed: int = 0
+    """Base seed of the per-seed keys."""
+    chunk_size: int = 1000
+    """Seeds per host-side chunk (>= 1); bounds memory, never changes the numbers."""
+    fuse: bool = True
+    """Compile all estimators as one program (same numbers, much less compilation on a CPU)."""
+
+    def validate(self) -> None:
+        """Raises ConfigError naming the first invalid field."""
+        check_estimator_names(self.estimators, registry())
+        if self.baseline is not None and not math.isfinite(self.baseline):
+            raise ConfigError("baseline", f"must be finite (got {self.baseline})")
+        check_sample_sizes(self.ns)
+        check_seeds(self.n_seeds, self.chunk_size)
+        problem = contextual_problem(self)
+        for name in self.estimators:
+            reason = unavailable(registry()[name], problem)
+            if reason is not None:
+                raise ConfigError("estimators", reason)
+
+
+def contextual_problem(config: ContextualConfig) -> ContextualBandit:
+    """The contextual bandit of a config (validating its problem fields)."""
+    return ContextualBandit.build(
+        state=config.state,
+        theta=config.theta,
+        sigma=config.sigma,
+        state_std=config.state_std,
+        state_corr=config.state_corr,
+        reward_weights=config.reward_weights,
+        reward_offset=config.reward_offset,
+        state_cost=config.state_cost,
+    )
+
+
+def build_contextual(config: ContextualConfig, *, exact: bool = True) -> Setting:
+    """The contextual bandit, its parameters and estimators (constant_baseline's b: ``config.baseline`` or the
+    exact J), with exact variances from the moments of quadratics of a standard normal."""
+    problem = contextual_problem(config)
+    params = problem.init_params()
+    baseline = float(config.baseline) if config.baseline is not None else _objective64(problem, params)
+    estimators = build_registered(config.estimators, problem, EstimatorOptions(baseline=baseline))
+    return Setting(
+        problem=problem,
+        params=params,
+        estimators=estimators,
+        exact_single_sample_var=exact_variances(estimators, problem, params) if exact else {},
+        problem_name=problem.describe(),
+        info={
+            "bias_estimators": _biased(estimators) + _comparator(estimators),
+            "objective_J": _objective64(problem, params),
+            "constant_baseline_b": estimators["constant_baseline"].baseline
+            if "constant_baseline" in estimators
+            else None,
+            "fused_compilation": bool(config.fuse),
+            "exact_variance_method": "moments of quadratics of a standard normal (pgjax.problems.lqr.moments), float64",
+        },
+    )
 
 
 # ----------------------------------------------------------------------------------------------- registry
@@ -482,8 +582,15 @@ FAMILIES: dict[str, Family] = {
             "lqr",
             LQRConfig,
             build_lqr,
-            sweep=_lqr_sweep,
+            sweep=_fusing_sweep,
             draw=plot_settings.draw_variance,
+            programs=lambda config: 1 if config.fuse else len(config.estimators),
+        ),
+        Family(
+            "contextual",
+            ContextualConfig,
+            build_contextual,
+            sweep=_fusing_sweep,
             programs=lambda config: 1 if config.fuse else len(config.estimators),
         ),
     )
@@ -585,11 +692,11 @@ Problem = _problem_type()
 @dataclasses.dataclass(frozen=True)
 class Config:
     """Variance of gradient estimates against the sample size n on any registered problem family (bandit,
-    test-function, lqr: a subcommand, its parameters as flags), measured against the exact gradient."""
+    test-function, lqr, contextual: a subcommand, its parameters as flags), measured against the exact gradient."""
 
     problem: Problem = BanditConfig()
-    """The problem family and its parameters: `bandit`, `test-function` or `lqr`, followed by its flags
-    (defaults: those of bandit-variance, test-function-variance, lqr-variance)."""
+    """The problem family and its parameters: `bandit`, `test-function`, `lqr` or `contextual`, followed by its
+    flags (defaults: those of bandit-variance, test-function-variance, lqr-variance, contextual-bandit-variance)."""
 
     def validate(self) -> None:
         """Raises ConfigError naming the first invalid field of the family's config."""

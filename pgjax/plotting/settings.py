@@ -7,6 +7,9 @@
 * :func:`draw_variance` (``lqr-variance``, ``lqr-pgpe``): the standard variance-against-n figure,
   ``bias.png`` as the standardised bias against n (every default estimator is unbiased) and ``ratio.png``,
   the paired variance ratio against REINFORCE (:func:`pgjax.plotting.variance.plot_ratio`).
+* :func:`draw_dimension` (``wu2018``): variance of the estimate against the action dimension D, log-log, the
+  exact variance as a line and the Monte Carlo variance as points with their 95% intervals, and below it the
+  variance ratio against REINFORCE (exact line, paired Monte Carlo interval);
 * :func:`draw_gae` (``lqr-gae``): bias, variance, MSE and the paired variance ratio against REINFORCE of
   GAE(lambda) against lambda, one line per critic, exact values dotted, reference estimators as horizontal
   lines; ``bias.png`` the bias alone.
@@ -51,7 +54,7 @@ from pgjax.plotting.variance import (
     _wrap as _measured_wrap,
 )
 
-__all__ = ["draw_gae", "draw_horizon", "draw_variance"]
+__all__ = ["draw_dimension", "draw_gae", "draw_horizon", "draw_variance"]
 
 _GREY = "0.45"
 
@@ -286,6 +289,106 @@ def draw_horizon(folder: str | Path) -> list[Path]:
         caption=f"R = {seeds} seeds per point; grey band: |bias| < 2 standard errors (where an unbiased "
         "estimate falls 95% of the time); points staggered in H for legibility.",
     )
+    return paths
+
+
+# ---------------------------------------------------------------------------------------------- dimension
+def draw_dimension(folder: str | Path) -> list[Path]:
+    """``figure``: per coordinate, the variance of the estimate against the action dimension D (log-log; solid
+    line: exact; markers: Monte Carlo with its 95% interval) and, below, the variance ratio against REINFORCE
+    (solid line: exact ratio; markers: paired Monte Carlo ratio with its interval)."""
+    folder = Path(folder)
+    table = pio.read_table(folder)
+    if "dim" not in table.columns:
+        raise pio.ResultsError(f"{folder / pio.TABLE_FILE}: not a wu2018 table (no dim column)")
+    manifest = _manifest(folder)
+    estimators = ordered_unique(table["estimator"])
+    params = ordered_unique(table["param"])
+    dims = np.sort(table["dim"].unique()).astype(float)
+    n_values = ordered_unique(table["n"])
+    seeds = int(table["n_seeds"].min())
+    has_ratio = has_ratios(table)
+    reference = ratio_reference(table) if has_ratio else None
+    rows = 2 if has_ratio else 1
+    handles, labels = _handles(estimators, estimators)
+    handles.append(Line2D([], [], color=_GREY, linestyle="-", linewidth=1.3))
+    labels.append("exact")
+    handles.append(Line2D([], [], color=_GREY, linestyle="none", marker="o"))
+    labels.append("Monte Carlo, 95% CI")
+    width = _width(len(params), 3.8)
+    title = _title(manifest, table, width)
+    ncol = _legend_columns(labels, width - 0.3)
+    stagger = 1.05
+    caption = [
+        f"n = {', '.join(str(n) for n in n_values)} samples per estimate; R = {seeds} seeds per point; lines: exact "
+        "variance (closed form); markers: Monte Carlo variance with its 95% CI (log scale, tail-extrapolated "
+        "kurtosis), staggered in D for legibility; every coordinate of a block has the law of the one shown."
+    ]
+    if has_ratio:
+        caption.append(
+            f"Bottom: variance / variance of {reference} on the same seeds; line: exact; bars: paired 95% CI."
+        )
+    caption = _wrap(caption, width - 0.3)
+    paths: list[Path] = []
+    with plt.rc_context(STYLE):
+        fig, top, bottom, axes = _figure(
+            rows, len(params), -(-len(labels) // ncol), len(caption), panel=(3.8, 2.8), title=title
+        )
+        try:
+            for col, param in enumerate(params):
+                sub = table[table["param"] == param]
+                ref = sub[sub["estimator"] == reference].set_index("dim")["var_exact"] if has_ratio else None
+                for idx, est in enumerate(estimators):
+                    style = _style(est, estimators)
+                    line = {"color": style["color"], "linestyle": "-", "linewidth": 1.3}
+                    dots = {k: v for k, v in style.items() if k != "linestyle"} | {"linestyle": "none"}
+                    shift = stagger ** (idx - (len(estimators) - 1) / 2)
+                    cell = sub[sub["estimator"] == est].sort_values("dim")
+                    d = cell["dim"].to_numpy(float)
+                    e = cell["var_exact"].to_numpy(float)
+                    good = _positive(e)
+                    ax = axes[0, col]
+                    if np.any(good):
+                        ax.plot(d[good], e[good], zorder=2, **line)
+                    v = cell["var"].to_numpy(float)
+                    ok = _positive(v)
+                    if np.any(ok):
+                        lo, hi = cell["var_lo"].to_numpy(float)[ok], cell["var_hi"].to_numpy(float)[ok]
+                        yerr = np.vstack(
+                            [np.maximum(v[ok] - np.where(_positive(lo), lo, v[ok]), 0), np.maximum(hi - v[ok], 0)]
+                        )
+                        ax.errorbar(d[ok] * shift, v[ok], yerr=yerr, capsize=2.0, elinewidth=0.9, zorder=3, **dots)
+                    if has_ratio and est != reference:
+                        exact_ratio = e / ref.reindex(cell["dim"]).to_numpy(float)
+                        fine = _positive(exact_ratio)
+                        if np.any(fine):
+                            axes[1, col].plot(d[fine], exact_ratio[fine], zorder=2, **line)
+                        _ratio_panel(
+                            axes[1, col],
+                            d,
+                            cell["var_ratio"].to_numpy(float),
+                            cell["var_ratio_lo"].to_numpy(float),
+                            cell["var_ratio_hi"].to_numpy(float),
+                            dots,
+                            shift,
+                        )
+                axes[0, col].set_title(param_label(str(param)))
+                for row in range(rows):
+                    ax = axes[row, col]
+                    ax.set_yscale("log")
+                    _log_x_ticks(ax, dims)
+                    ax.tick_params(axis="x", labelrotation=45)
+                    ax.tick_params(which="both", direction="out")
+                if has_ratio:
+                    axes[1, col].axhline(1.0, color=_GREY, linestyle="--", linewidth=1.0, zorder=1)
+            axes[0, 0].set_ylabel("variance of estimate")
+            if has_ratio:
+                axes[1, 0].set_ylabel(f"variance / {reference}'s")
+            top.supxlabel("action dimension $D$")
+            _footer(bottom, handles, labels, caption, ncol)
+            paths += save_figure(fig, folder / "figure")
+        finally:
+            plt.close(fig)
     return paths
 
 

@@ -4,6 +4,7 @@ from pgjax.problems.antithetic import Antithetic
 from pgjax.problems.bandit import BanditOutcome, BanditParams, LinearGaussianBandit
 from pgjax.problems.base import Problem, exact_gradient
 from pgjax.problems.bernoulli import BernoulliOutcome, BernoulliParams, BernoulliVector, SquaredDistance
+from pgjax.problems.contextual import ContextualBandit, StateActionQuadratic
 from pgjax.problems.gaussian_test_functions import (
     FUNCTIONS,
     GaussianLogParams,
@@ -13,8 +14,13 @@ from pgjax.problems.gaussian_test_functions import (
 from pgjax.problems.lqr import SYSTEMS, LinearQuadraticRegulator, LQRParams, ParameterExploringLQR, make_system
 from pgjax.problems.rewards import REWARDS, GaussianBump, Linear, Quadratic, Reward, make_reward
 from pgjax.problems.softmax_bandit import SoftmaxBandit
+from pgjax.problems.target_matching import TargetMatching, TargetMatchingParams
 
 __all__ = [
+    "ContextualBandit",
+    "StateActionQuadratic",
+    "TargetMatching",
+    "TargetMatchingParams",
     "LQRParams",
     "LinearQuadraticRegulator",
     "ParameterExploringLQR",

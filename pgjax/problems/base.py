@@ -35,7 +35,12 @@ capabilities it needs (``requires``, see :mod:`pgjax.estimators.base`):
   sizes the engine's micro-batch (:func:`sample_cost`; 1 for a problem that does not declare it);
 - :class:`FiniteOutcomes`: finitely many outcomes, ``num_outcomes`` and ``outcomes()`` (all of them as one
   batch), so that every expectation is an exact finite sum and samples can be drawn without replacement (the
-  softmax bandit's K arms, the 2^d Bernoulli vectors).
+  softmax bandit's K arms, the 2^d Bernoulli vectors);
+- :class:`StateBaselines`: the exact state-dependent baselines of a one-step problem with a random state (the
+  value V(s) = E[r | s] and the per-coordinate variance-minimising b*_c(s)) and the exact second moments of
+  their estimators (the contextual bandit, the target-matching task);
+- :class:`FactorisedActions`: a policy that factorises over action coordinates, with the exact
+  action-dependent baselines E[r | s, a_{-i}] of Wu et al. (2018) (the target-matching task).
 """
 
 from __future__ import annotations
@@ -214,6 +219,50 @@ def sample_cost(problem: Problem) -> int:
     return 1
 
 
+class StateBaselineMoments(NamedTuple):
+    """Exact second moments of state-baselined single-sample estimates, per coordinate c, each shaped like params:
+
+    - ``value``   E[(r - V(s))^2 psi_c^2] with V(s) = E[r | s];
+    - ``optimal`` E[(r - b*_c(s))^2 psi_c^2] with b*_c(s) = E[r psi_c^2 | s] / E[psi_c^2 | s].
+
+    The single-sample variance of either estimator is the moment minus (grad_c J)^2 (both are unbiased, since
+    E[psi | s] = 0).
+    """
+
+    value: Any
+    optimal: Any
+
+
+@runtime_checkable
+class StateBaselines(Protocol):
+    """A one-step problem whose outcome holds a state s drawn before the action, with exact state-dependent
+    baselines: ``state_value(params, outcome) -> (n,)`` the value V(s_i) = E[r | s_i];
+    ``optimal_state_baseline(params, outcome)`` the variance-minimising state-dependent baseline per coordinate,
+    b*_c(s_i) = E[r psi_c^2 | s_i] / E[psi_c^2 | s_i], as a pytree shaped like params with a leading axis n on
+    every leaf; and ``state_baseline_moments(params) -> StateBaselineMoments``, their exact second moments."""
+
+    def state_value(self, params: Params, outcome: Outcome) -> jax.Array: ...
+
+    def optimal_state_baseline(self, params: Params, outcome: Outcome) -> Params: ...
+
+    def state_baseline_moments(self, params: Params) -> StateBaselineMoments: ...
+
+
+@runtime_checkable
+class FactorisedActions(Protocol):
+    """A policy pi(a | s) = prod_i pi_i(a_i | s) over D action coordinates (Wu et al. 2018, "Variance Reduction
+    for Policy Gradient with Action-Dependent Factorized Baselines"): ``action_log_probs(params, outcome) -> (n,
+    D)`` the log pi_i(a_i | s) of each coordinate; ``action_baselines(params, outcome) -> (n, D)`` the exact
+    action-dependent baseline b_i = E[r | s, a_{-i}] of each coordinate; ``action_baseline_moments(params)``
+    the exact E[(sum_i (r - b_i) d log pi_i / d param_c)^2], shaped like params."""
+
+    def action_log_probs(self, params: Params, outcome: Outcome) -> jax.Array: ...
+
+    def action_baselines(self, params: Params, outcome: Outcome) -> jax.Array: ...
+
+    def action_baseline_moments(self, params: Params) -> Params: ...
+
+
 #: How messages name each capability ("needs a problem with <this>").
 CAPABILITIES: dict[type, str] = {
     ExactScoreMoments: "exact score moments (score_moments)",
@@ -233,6 +282,11 @@ CAPABILITIES: dict[type, str] = {
         "finitely many enumerable outcomes (num_outcomes, outcomes()): the softmax bandit or the Bernoulli "
         "vectors (kool2020-bernoulli)"
     ),
+    StateBaselines: (
+        "exact state-dependent baselines (state_value, optimal_state_baseline): the contextual bandit "
+        "(variance-vs-n contextual) or the target-matching task (wu2018)"
+    ),
+    FactorisedActions: "a factorised policy with exact action-dependent baselines: the target-matching task (wu2018)",
 }
 
 

@@ -11,7 +11,8 @@ antithetic sampling), through the experiments' own ``build`` (their config check
 on the softmax bandit; the estimators that need finitely many outcomes (sampling without replacement) on the
 Bernoulli vectors; :data:`~pgjax.estimators.TRAJECTORY_ESTIMATORS` on LQR through lqr-variance's
 ``build_estimators``; lqr-pgpe's estimators on parameter-exploring LQR; every learning signal
-(:data:`pgjax.estimators.episodic.SIGNALS`) on CartPole.
+(:data:`pgjax.estimators.episodic.SIGNALS`) on CartPole; the estimators that need state- or action-dependent
+baselines (:func:`baseline_estimators`) on the target-matching task.
 
 Each case is one fused program (``run_sweep(..., fuse=True)``: its members are called exactly as
 separate estimators are, with the same key, inside the same sharded program: compiling one program per
@@ -58,9 +59,29 @@ def gaussian_cases():
     return out
 
 
+def baseline_estimators(problem) -> dict:
+    """name -> class of the registered estimators that need exact state- or action-dependent baselines
+    (StateBaselines, FactorisedActions) and run on ``problem``: the ones no other case covers."""
+    from pgjax.estimators import available_on
+    from pgjax.problems.base import FactorisedActions, StateBaselines
+
+    needs = {StateBaselines, FactorisedActions}
+    return {name: cls for name, cls in available_on(problem).items() if needs & set(cls.requires)}
+
+
+def baseline_problems() -> dict:
+    """A small problem with exact state- and action-dependent baselines, case name -> problem: the
+    target-matching task has both capabilities, so every such estimator runs on it (one compiled program; the
+    contextual bandit's are run through the engine by tests/estimators/test_state_baselines.py)."""
+    from pgjax.problems import TargetMatching
+
+    return {"target-matching": TargetMatching(dim=3)}
+
+
 def other_cases():
-    """The same for the softmax bandit, the Bernoulli vectors, LQR (as lqr-variance builds its estimators), parameter-exploring LQR
-    (lqr-pgpe) and CartPole (every learning signal, with a critic)."""
+    """The same for the softmax bandit, the Bernoulli vectors, LQR (as lqr-variance builds its estimators),
+    parameter-exploring LQR (lqr-pgpe), CartPole (every learning signal, with a critic) and the problems with
+    exact state- and action-dependent baselines."""
     import jax
 
     from pgjax.envs import make_environment
@@ -103,6 +124,9 @@ def other_cases():
     params = cartpole.init_params()
     zeros = np.zeros(ravel(params).shape[0])
     out["cartpole"] = (cartpole, params, {signal: Episodic(signal) for signal in SIGNALS}, zeros)
+    for case, problem in baseline_problems().items():
+        estimators = {name: cls() for name, cls in baseline_estimators(problem).items()}
+        out[case] = (problem, problem.init_params(), estimators, None)
     return out
 
 

@@ -78,12 +78,23 @@ def expected_pairs(group: str) -> set[str]:
     if group == "gaussian":
         cases = ["bandit"] + [f"test-function-{f}" for f in FUNCTIONS]
         return {f"{case}|{name}" for case in cases for name in ALL_ESTIMATORS}
+    baselines = {
+        f"{case}|{name}"
+        for case, problem in estimator_matrix.baseline_problems().items()
+        for name in estimator_matrix.baseline_estimators(problem)
+    }
+    assert {name.split("|")[1] for name in baselines} >= {
+        "state_value_baseline",
+        "optimal_state_baseline",
+        "action_factorised_baseline",
+    }
     return (
         {f"softmax-bandit|{name}" for name in ESTIMATORS}
         | {f"bernoulli|{name}" for name in with_requirements(FiniteOutcomes)}
         | {f"lqr|{name}" for name in TRAJECTORY_ESTIMATORS}
         | {f"cartpole|{name}" for name in SIGNALS}
         | {"lqr-pgpe|pgpe_symmetric"}
+        | baselines
     )
 
 

@@ -1,5 +1,6 @@
 """``pgjax run variance-vs-n FAMILY ...`` as a user runs it: for every registered problem family it computes the
-same table as the experiment that presets that family (bandit-variance, test-function-variance, lqr-variance)
+same table as the experiment that presets that family (bandit-variance, test-function-variance, lqr-variance,
+contextual-bandit-variance)
 with the same settings, writes that family's figures and records the family in its manifest; a flag the family
 does not have, a bad value or an unknown family is one line on stderr, exit 2, nothing written."""
 
@@ -26,6 +27,10 @@ CASES = {
     "lqr": (
         "lqr-variance",
         dict(system="scalar", horizon=2, gain=(-0.5,), x0=(1.0,), estimators=("reinforce", "reward_to_go")),
+    ),
+    "contextual": (
+        "contextual-bandit-variance",
+        dict(state_cost=0.25, estimators=("reinforce", "optimal_state_baseline")),
     ),
 }
 SIZES = dict(ns=(1, 4), n_seeds=8)
