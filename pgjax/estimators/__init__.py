@@ -129,3 +129,25 @@ __all__ += [
     "ValueBaseline",
     "make_trajectory_estimator",
 ]
+
+from pgjax.estimators.group import (  # noqa: E402  (registered after the others: their order is unchanged)
+    GROUP_ESTIMATORS,
+    GRPO,
+    DrGRPO,
+    GroupMean,
+    GroupOptimal,
+    GroupRLOO,
+    GroupShrinkage,
+    exact_group_moments,
+)
+
+__all__ += [
+    "GROUP_ESTIMATORS",
+    "GRPO",
+    "DrGRPO",
+    "GroupMean",
+    "GroupOptimal",
+    "GroupRLOO",
+    "GroupShrinkage",
+    "exact_group_moments",
+]

@@ -32,7 +32,11 @@ capabilities it needs (``requires``, see :mod:`pgjax.estimators.base`):
   objective; samples are not differentiable in the parameters);
 - :class:`ParameterExploring`: a parameter-exploring problem (PGPE: gains drawn around a mean);
 - :class:`SampleCost`: ``sample_cost``, the elementary steps one sample costs (an episode's horizon), which
-  sizes the engine's micro-batch (:func:`sample_cost`; 1 for a problem that does not declare it).
+  sizes the engine's micro-batch (:func:`sample_cost`; 1 for a problem that does not declare it);
+- :class:`PromptGroups`: one sample answers each of P prompts, with per-prompt rewards and log-probabilities,
+  so that an estimator can form a group of G answers per prompt (the group baselines of RL from verifiable
+  rewards, :mod:`pgjax.estimators.group`); :class:`ExactSuccessMoments` adds the exact success/failure
+  reduction of a 0/1 reward (:class:`SuccessMoments`), which gives those estimators' exact moments.
 """
 
 from __future__ import annotations
@@ -186,6 +190,48 @@ class SampleCost(Protocol):
     def sample_cost(self) -> int: ...
 
 
+@runtime_checkable
+class PromptGroups(Protocol):
+    """One sample answers each of ``num_prompts`` prompts: ``prompt_rewards(outcome) -> (n, P)`` and
+    ``prompt_log_probs(params, outcome) -> (n, P)``, the reward and log-probability of each prompt's answer
+    (the core ``reward`` and ``log_prob`` are their mean and sum). The n samples of one estimate are then a
+    group of G = n answers per prompt."""
+
+    num_prompts: int
+
+    def prompt_rewards(self, outcome: Outcome) -> jax.Array: ...
+
+    def prompt_log_probs(self, params: Params, outcome: Outcome) -> jax.Array: ...
+
+
+class SuccessMoments(NamedTuple):
+    """The success/failure reduction of a 0/1 per-prompt reward, flat over the C coordinates of params
+    (``jax.flatten_util.ravel_pytree`` order), float64 when params are:
+
+    - ``success`` (P,): p_q = P(r = 1) for prompt q;
+    - ``prompt`` (C,) int: the prompt whose answer's score moves coordinate c (its score is 0 for the others);
+    - ``direction`` (C,): d_c with E[psi_c | r] = (r - p) d_c, so that grad_c p = p (1 - p) d_c;
+    - ``within1``, ``within0`` (C,): Var[psi_c | r = 1] and Var[psi_c | r = 0], the score's spread among the
+      correct (incorrect) answers; both 0 for a Bernoulli policy (K = 2 answers, one correct).
+
+    Given the rewards of a group, the scores of its answers are independent with these conditional moments,
+    which is what makes every group baseline's exact mean and variance a finite sum over the number of
+    successes k ~ Binomial(G, p) (:func:`pgjax.estimators.group.exact_group_moments`)."""
+
+    success: Any
+    prompt: Any
+    direction: Any
+    within1: Any
+    within0: Any
+
+
+@runtime_checkable
+class ExactSuccessMoments(Protocol):
+    """Prompt groups with a 0/1 reward and its exact success/failure reduction (:class:`SuccessMoments`)."""
+
+    def success_moments(self, params: Params) -> SuccessMoments: ...
+
+
 def sample_cost(problem: Problem) -> int:
     """Elementary steps in one sample of ``problem``: its :class:`SampleCost` ``sample_cost``, else 1 (a
     bandit or a test function draws a sample in one step)."""
@@ -212,6 +258,8 @@ CAPABILITIES: dict[type, str] = {
     EpisodeBatches: "episodes of a simulated environment",
     ParameterExploring: "parameter-exploring gains (PGPE)",
     SampleCost: "a declared per-sample cost (sample_cost)",
+    PromptGroups: "prompt groups (prompt_rewards, prompt_log_probs): the success bandit (group-baselines)",
+    ExactSuccessMoments: "a 0/1 reward's exact success moments (success_moments): the success bandit",
 }
 
 
