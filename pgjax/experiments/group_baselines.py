@@ -23,13 +23,15 @@ Three parts, all on problems whose reward is 1 for a correct answer and 0 otherw
    standard error and the variance with its 95% interval (:func:`pgjax.analysis.stats.variance_ci`), beside
    the exact values (``monte_carlo.parquet``); the figures plot them at the p of ``mc_success`` on the exact lines.
 
-Tables: ``exact.parquet`` (part 1), ``prompts.parquet`` and ``batch.parquet`` (part 2, and the grid's batch
+Tables: ``exact.parquet`` (part 1; parquet only, with ``summary`` its rows at a few G and p in every format),
+``prompts.parquet`` and ``batch.parquet`` (part 2, and the grid's batch
 numbers), ``monte_carlo.parquet`` (part 3). Figures are drawn from the saved tables only.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import io
 import math
 import sys
 import time
@@ -326,12 +328,28 @@ def save(result: ExperimentResult, out_dir, *, argv=None, overwrite=None) -> Pat
         **_jsonable(info),
     }
     with pio.staged_output(Path(out_dir), overwrite=overwrite) as stage:
-        pio.write_frame(result.table, stage, "exact")
+        # the full grid (G x p x estimator) as parquet only: its csv/md/tex renderings would be megabytes; the
+        # summary (a few G and p) is the one to read
+        buffer = io.BytesIO()
+        result.table.to_parquet(buffer, index=False)
+        pio.atomic_write_bytes(stage / "exact.parquet", buffer.getvalue())
+        pio.write_frame(summary(result.table), stage, "summary")
         for stem, frame in tables.items():
             pio.write_frame(frame, stage, stem)
         pio.write_manifest(stage, manifest)
         draw(stage)
     return Path(out_dir)
+
+
+#: The group sizes and success probabilities of the summary table (those present in the grid).
+SUMMARY_GROUPS = (2, 4, 8, 16, 32, 64)
+SUMMARY_SUCCESS = (0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99)
+
+
+def summary(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the exact grid at :data:`SUMMARY_GROUPS` x :data:`SUMMARY_SUCCESS` (those in the grid)."""
+    keep = table["G"].isin(SUMMARY_GROUPS) & np.isclose(table["p"].to_numpy()[:, None], SUMMARY_SUCCESS).any(axis=1)
+    return table[keep].reset_index(drop=True)
 
 
 def headline(result: ExperimentResult) -> pd.DataFrame:

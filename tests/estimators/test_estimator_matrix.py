@@ -72,7 +72,7 @@ def run_group(folder: Path, group: str) -> dict[int, dict[str, np.ndarray]]:
 def expected_pairs(group: str) -> set[str]:
     """The (case, estimator) pairs a group must run, from the registries: a new estimator in any of them, a new
     test function or a new learning signal is required here without editing the test."""
-    from pgjax.estimators import ALL_ESTIMATORS, ESTIMATORS, TRAJECTORY_ESTIMATORS
+    from pgjax.estimators import ALL_ESTIMATORS, ESTIMATORS, GROUP_ESTIMATORS, TRAJECTORY_ESTIMATORS
     from pgjax.estimators.episodic import SIGNALS
     from pgjax.problems import FUNCTIONS
 
@@ -81,6 +81,7 @@ def expected_pairs(group: str) -> set[str]:
         return {f"{case}|{name}" for case in cases for name in ALL_ESTIMATORS}
     return (
         {f"softmax-bandit|{name}" for name in ESTIMATORS}
+        | {f"success-bandit|{name}" for name in GROUP_ESTIMATORS}
         | {f"lqr|{name}" for name in TRAJECTORY_ESTIMATORS}
         | {f"cartpole|{name}" for name in SIGNALS}
         | {"lqr-pgpe|pgpe_symmetric"}
