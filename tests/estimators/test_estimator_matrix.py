@@ -37,6 +37,7 @@ KNOWN_ONE_DEVICE_DIFFERENCES = {
     "lqr-pgpe|pgpe_symmetric",
     "softmax-bandit|batch_mean_baseline",
     "softmax-bandit|constant_baseline",
+    "success-bandit|group_shrinkage",
     "test-function-cos|measure_valued_coupled",
     "test-function-exp|measure_valued_coupled",
     "test-function-quadratic|measure_valued_coupled",
