@@ -986,7 +986,7 @@ def test_group_baselines_section():
             f"and {sig(at.rel_mse.group_mean, 3)} for the batch mean",
             rel_mse=at.rel_mse.to_dict(),
         )
-        c.text(f"({sig(at.degenerate.grpo, 2)} of the groups are all wrong)", degenerate=at.degenerate.grpo)
+        c.text(f"({sig(at.degenerate.grpo, 2)} of the groups are all wrong,", degenerate=at.degenerate.grpo)
         c.text(
             f"GRPO's scale is {sig(g2.iloc[0], 3)} at G = 2 for every p, {sig(half.scale.grpo, 3)} at p = 0.5 and "
             f"G = 8, and up to {sig(top.scale, 3)} (G = {top.G:.0f}, p = {top.p:g})",
