@@ -352,6 +352,15 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
     return table[keep].reset_index(drop=True)
 
 
+def retable(folder) -> str:
+    """Re-renders the csv/md/tex of every table but the parquet-only grid from its parquet file (``pgjax
+    table``), and returns the summary as Markdown."""
+    folder = Path(folder)
+    for stem in ("summary", "prompts", "batch", "monte_carlo"):
+        pio.write_frame(pio.read_frame(folder, stem), folder, stem, parquet=False)
+    return pio.render_markdown(pio.read_frame(folder, "summary"))
+
+
 def headline(result: ExperimentResult) -> pd.DataFrame:
     """Per estimator at G = 8 (or the nearest G): relative bias and MSE at p = 0.1 and 0.5."""
     table = result.table
@@ -555,4 +564,4 @@ def _draw_prompts(folder: Path) -> list[Path]:
 
 
 #: The hooks `pgjax run`, `pgjax plot` and `pgjax table` use instead of pgjax's defaults (see pgjax.experiment.Hooks).
-HOOKS = Hooks(total_work=total_work, save=save, draw=draw, headline=headline)
+HOOKS = Hooks(total_work=total_work, save=save, draw=draw, retable=retable, headline=headline)

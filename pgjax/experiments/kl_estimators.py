@@ -201,6 +201,15 @@ def save(result: ExperimentResult, out_dir, *, argv=None, overwrite=None) -> Pat
     return Path(out_dir)
 
 
+def retable(folder) -> str:
+    """Re-renders the csv/md/tex of both tables from their parquet files (``pgjax table``); returns the Monte
+    Carlo table as Markdown."""
+    folder = Path(folder)
+    for stem in ("exact", "monte_carlo"):
+        pio.write_frame(pio.read_frame(folder, stem), folder, stem, parquet=False)
+    return pio.render_markdown(pio.read_frame(folder, "monte_carlo"))
+
+
 def headline(result: ExperimentResult) -> pd.DataFrame:
     """The exact rows at the Monte Carlo steps."""
     table = result.table
@@ -264,4 +273,4 @@ def draw(folder) -> list[Path]:
 
 
 #: The hooks `pgjax run`, `pgjax plot` and `pgjax table` use instead of pgjax's defaults (see pgjax.experiment.Hooks).
-HOOKS = Hooks(total_work=total_work, save=save, draw=draw, headline=headline)
+HOOKS = Hooks(total_work=total_work, save=save, draw=draw, retable=retable, headline=headline)

@@ -48,6 +48,9 @@ def test_group_baselines_through_cli(tmp_path, capsys):
     cosine = batch.set_index(["problem", "G"])["cosine"]
     np.testing.assert_allclose(cosine.xs(2, level="G"), 1.0, atol=1e-12)
     assert (cosine.xs(4, level="G") < 1 - 1e-6).all()
+    # pgjax table re-renders from the parquet files, leaving them as they are
+    before = (out / "summary.parquet").read_bytes()
+    assert cli.main(["table", str(out)]) == 0 and (out / "summary.parquet").read_bytes() == before
 
 
 def test_kl_estimators_through_cli(tmp_path, capsys):
@@ -58,6 +61,7 @@ def test_kl_estimators_through_cli(tmp_path, capsys):
     exact = pio.read_frame(out, "exact")
     mc = pio.read_frame(out, "monte_carlo")
     assert (out / "kl-estimators.png").is_file() and len(exact) == 4 * 3 and len(mc) == 2 * 3
+    assert cli.main(["table", str(out)]) == 0
     unbiased = exact[exact["estimator"].isin(["k1", "k3"])]
     np.testing.assert_allclose(unbiased["bias"], 0.0, atol=1e-12)
     assert (exact.loc[exact["estimator"] == "k2", "bias"].abs() > 1e-9).all() and (exact["kl"] > 0).all()
