@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from pgjax.errors import ConfigError
-from pgjax.problems import SuccessBandit, exact_gradient
+from pgjax.estimators.group import success_reduction
+from pgjax.problems import SuccessBandit
 from pgjax.problems.base import ExactSuccessMoments, PromptGroups
 
 CORRECT = [[1, 0, 0, 1], [0, 1, 0, 0], [1, 0, 0, 0]]
@@ -28,10 +29,10 @@ def test_objective_gradient_and_reduction_against_direct_sums():
     p = (pi * m).sum(axis=1)
     with jax.enable_x64(True):
         params = jax.tree.map(lambda x: jnp.asarray(x, jnp.float64), problem.init_params())
-        assert float(problem.objective(params)) == pytest.approx(p.mean(), abs=1e-14)
-        mom = jax.tree.map(np.asarray, problem.success_moments(params))
-    grad = np.asarray(exact_gradient(problem, problem.init_params()).logits)
-    np.testing.assert_allclose(grad, pi * (m - p[:, None]) / len(p), atol=1e-14)
+        objective, grad = jax.jit(jax.value_and_grad(problem.objective))(params)
+        assert float(objective) == pytest.approx(p.mean(), abs=1e-14)
+    mom, _ = success_reduction(problem, params)  # one compiled program, float64
+    np.testing.assert_allclose(np.asarray(grad.logits), pi * (m - p[:, None]) / len(p), atol=1e-14)
     np.testing.assert_allclose(mom.success, p, atol=1e-14)
     # Directly from the scores psi_a = e_a - pi of every answer a, conditioned on its reward.
     for q in range(len(p)):
@@ -50,12 +51,12 @@ def test_bernoulli_model():
     """from_success: K = 2, p_q = sigmoid(logits[q, 0]) and no spread of the score within a reward (the
     sampler is checked through the engine in tests/estimators/test_group.py)."""
     problem = SuccessBandit.from_success([0.1, 0.5, 0.9])
-    with jax.enable_x64(True):
-        params = jax.tree.map(lambda x: jnp.asarray(x, jnp.float64), problem.init_params())
-        mom = problem.success_moments(params)
-        np.testing.assert_allclose(np.asarray(mom.success), [0.1, 0.5, 0.9], atol=1e-14)
-        np.testing.assert_allclose(np.asarray(mom.within1), 0.0, atol=1e-14)
-        np.testing.assert_allclose(np.asarray(mom.within0), 0.0, atol=1e-14)
+    mom, grad = success_reduction(problem, problem.init_params())
+    np.testing.assert_allclose(mom.success, [0.1, 0.5, 0.9], atol=1e-7)  # logit p rounded to float32
+    np.testing.assert_allclose(mom.within1, 0.0, atol=1e-14)
+    np.testing.assert_allclose(mom.within0, 0.0, atol=1e-14)
+    p = mom.success
+    np.testing.assert_allclose(grad[::2], p * (1 - p) / 3, atol=1e-15)  # d sigmoid / d theta, over P = 3 prompts
 
 
 @pytest.mark.parametrize(
