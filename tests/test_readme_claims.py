@@ -1198,3 +1198,151 @@ def test_gradient_quality_section():
     covered = ((exact.nse_lo <= exact.nse_exact) & (exact.nse_exact <= exact.nse_hi)).sum()
     with Claims("bandit-variance quality coverage", "results/bandit-variance/quality.parquet") as c:
         c.text(f"{covered} of the {len(exact)} NSE intervals of bandit-variance cover the exact value")
+
+
+# ------------------------------------------------------------------------------ group baselines and KL
+
+
+def _group_exact_at(G: int, p: float) -> pd.DataFrame:
+    t = table("group-baselines", "exact")
+    return t[(t.G == G) & np.isclose(t.p, p)].set_index("estimator")
+
+
+def _rloo_best_range(G: int) -> tuple[float, float] | None:
+    t = table("group-baselines", "exact")
+    practical = t[(t.G == G) & t.estimator.isin(["group_mean", "group_rloo", "grpo"])]
+    best = practical.pivot(index="p", columns="estimator", values="rel_mse").idxmin(axis=1)
+    rloo = best[best == "group_rloo"].index
+    return (float(rloo.min()), float(rloo.max())) if len(rloo) else None
+
+
+def test_group_baselines_section():
+    cfg = manifest("group-baselines")["config"]
+    t = table("group-baselines", "exact")
+    at = _group_exact_at(8, 0.1)
+    half = _group_exact_at(8, 0.5)
+    grpo = t[t.estimator == "grpo"]
+    top = grpo.loc[grpo.scale.idxmax()]
+    g2 = grpo[grpo.G == 2].scale
+    practical = t[t.estimator.isin(["group_mean", "group_rloo", "grpo"])]
+    best = practical.loc[practical.groupby(["G", "p"]).rel_mse.idxmin()]
+    small = best[best.G <= 4]
+    r8, r64 = _rloo_best_range(8), _rloo_best_range(64)
+    prompts = table("group-baselines", "prompts")
+    pg = prompts[(prompts.G == 8) & (prompts.estimator == "grpo")].set_index("p").scale
+    batch = table("group-baselines", "batch")
+    cos = batch[(batch.problem == "prompts") & (batch.estimator == "grpo")].set_index("G").cosine
+    others = batch[batch.estimator != "grpo"].cosine
+    mse8 = batch[(batch.problem == "prompts") & (batch.G == 8)].set_index("estimator").rel_mse
+    mc = table("group-baselines", "monte_carlo")
+    live = mc[mc.exact_var > 1e-12 * mc.grad**2]
+    z = ((live["mean"] - live.exact_mean) / live.mean_se).abs()
+    inside = ((live.var_lo <= live.exact_var) & (live.exact_var <= live.var_hi)).mean()
+    with Claims("group-baselines section", "results/group-baselines/*.parquet", "manifest.json") as c:
+        c.fact(
+            list(cfg["groups"]) == list(range(2, 65, 2)) and cfg["n_success"] == 99 and cfg["n_seeds"] == 2000,
+            "G = 2, 4, ..., 64, 99 success probabilities, 2000 Monte Carlo seeds",
+            config=cfg,
+        )
+        c.text(
+            f"at p = 0.1 and G = 8 GRPO's expected update is {sig(at.scale.grpo, 3)} times the true gradient: a bias "
+            f"of +{sig(at.rel_bias.grpo, 3)} grad J, along the gradient",
+            grpo=at.loc["grpo"].to_dict(),
+        )
+        c.text(
+            f"Its relative MSE there is {sig(at.rel_mse.grpo, 3)}, against {sig(at.rel_mse.group_rloo, 3)} for RLOO "
+            f"and {sig(at.rel_mse.group_mean, 3)} for the batch mean",
+            rel_mse=at.rel_mse.to_dict(),
+        )
+        c.text(f"({sig(at.degenerate.grpo, 2)} of the groups are all wrong,", degenerate=at.degenerate.grpo)
+        c.text(
+            f"GRPO's scale is {sig(g2.iloc[0], 3)} at G = 2 for every p, {sig(half.scale.grpo, 3)} at p = 0.5 and "
+            f"G = 8, and up to {sig(top.scale, 3)} (G = {top.G:.0f}, p = {top.p:g})",
+            g2=[g2.min(), g2.max()],
+            top=top.to_dict(),
+        )
+        c.fact(np.allclose(g2, g2.iloc[0], atol=1e-12), "GRPO's scale at G = 2 is the same for every p")
+        c.text(
+            f"the batch mean (identical to Dr. GRPO here) scales it by exactly 1 - 1/G ({sig(at.scale.group_mean, 3)} "
+            "at G = 8)",
+            scale=at.scale.group_mean,
+        )
+        c.fact(
+            (small.estimator == "group_mean").all() and not (best.estimator == "grpo").any(),
+            "the batch mean has the lowest MSE of the reward-only baselines at every p for G <= 4; GRPO nowhere",
+        )
+        c.text(
+            f"RLOO for {r8[0]:g} <= p <= {r8[1]:g} at G = 8 and {r64[0]:g} <= p <= {r64[1]:g} at G = 64",
+            g8=r8,
+            g64=r64,
+        )
+        c.text(
+            f"GRPO weights the prompts at p = 0.02 and 0.98 {sig(pg[0.02], 3)} times their gradient, the one at "
+            f"p = 0.5 {sig(pg[0.5], 3)} times",
+            scales=pg.to_dict(),
+        )
+        c.text(
+            f"the cosine between its expected update and grad J falls to {cos[8]:.4f} at G = 8 and {cos[64]:.4f} at "
+            "G = 64",
+            cosine=cos.to_dict(),
+        )
+        c.fact(np.allclose(others, 1.0, atol=1e-9), "every other baseline's expected update is parallel to grad J")
+        c.text(
+            f"relative MSE of the batch at G = 8: batch mean {sig(mse8.group_mean, 3)}, RLOO "
+            f"{sig(mse8.group_rloo, 3)}, shrinkage {sig(mse8.group_shrinkage, 3)}, GRPO {sig(mse8.grpo, 3)}, exact "
+            f"optimal constant {sig(mse8.group_optimal, 2)}",
+            mse=mse8.to_dict(),
+        )
+        c.text(
+            f"shrinkage baseline's relative variance at p = 0.5 and G = 8 is {sig(half.rel_var.group_shrinkage, 2)} "
+            f"(RLOO: {sig(half.rel_var.group_rloo, 2)})",
+            rel_var=half.rel_var.to_dict(),
+        )
+        c.text(
+            f"{len(live)} Monte Carlo cells with a non-zero exact variance, the largest |bias - exact bias| is "
+            f"{z.max():.1f} standard errors, and {100 * inside:.1f}% of the 95% variance intervals contain the exact "
+            "variance",
+            cells=len(live),
+            max_z=z.max(),
+            inside=inside,
+        )
+
+
+def test_kl_estimators_section():
+    cfg = manifest("kl-estimators")["config"]
+    t = table("kl-estimators", "exact")
+    mc = table("kl-estimators", "monte_carlo")
+    first, last = t[t.step == 0].set_index("estimator"), t[t.step == t.step.max()].set_index("estimator")
+    mid = t[t.step == 20].set_index("estimator")
+    k2 = t[t.estimator == "k2"].sort_values("kl")
+    ten = k2[k2.rel_bias.abs() > 0.1].iloc[0]
+    wide = t.pivot(index="kl", columns="estimator", values="rel_std")
+    cross = wide[wide.k1 < wide.k3].index.min()
+    k3 = t[t.estimator == "k3"].rel_std
+    z = ((mc["mean"] - mc.exact_mean) / mc.mean_se).abs()
+    inside = ((mc.var_lo <= mc.exact_var) & (mc.exact_var <= mc.var_hi)).all()
+    with Claims("kl-estimators section", "results/kl-estimators/*.parquet") as c:
+        c.fact(cfg["answers"] == 10 and cfg["n"] == 1 and cfg["n_seeds"] == 20000, "K = 10, one draw, 20000 seeds")
+        c.text(
+            f"KL from {first.kl.k1:.1e} to {last.kl.k1:.2f} nats",
+            kl=[first.kl.k1, last.kl.k1],
+        )
+        c.text(
+            f"k1's standard deviation is {sig(first.rel_std.k1, 3)} times the KL at KL = {first.kl.k1:.1e}, "
+            f"{sig(mid.rel_std.k1, 3)} times at {mid.kl.k1:.1e} and {sig(last.rel_std.k1, 3)} times at "
+            f"{last.kl.k1:.2f}",
+            rel_std=[first.rel_std.k1, mid.rel_std.k1, last.rel_std.k1],
+        )
+        c.text(f"k3's stays between {sig(k3.min(), 3)} and {sig(k3.max(), 3)}", k3=[k3.min(), k3.max()])
+        c.text(
+            f"k2 is biased upwards by {100 * first.rel_bias.k2:.2f}% at KL = {first.kl.k2:.1e}, by more than 10% "
+            f"from KL = {ten.kl:.3f} and by {100 * last.rel_bias.k2:.0f}% at {last.kl.k2:.2f}",
+            k2=[first.rel_bias.k2, ten.kl, last.rel_bias.k2],
+        )
+        c.fact((k2.bias > 0).all(), "k2's bias is positive at every distance of the default run")
+        c.text(f"k1 has the smaller standard deviation than k3 from KL = {cross:.2f}", crossing=cross)
+        c.text(
+            f"all {len(mc)} Monte Carlo points lie within {ceil_to(z.max(), 1)} standard errors of the exact mean",
+            max_z=z.max(),
+        )
+        c.fact(bool(inside), "every 95% variance interval of the Monte Carlo points contains the exact variance")

@@ -157,3 +157,25 @@ from pgjax.estimators.state_baselines import (  # noqa: E402  (registered after 
 )
 
 __all__ += ["ActionFactorisedBaseline", "OptimalStateBaseline", "StateValueBaseline"]
+
+from pgjax.estimators.group import (  # noqa: E402  (registered after the others: their order is unchanged)
+    GROUP_ESTIMATORS,
+    GRPO,
+    DrGRPO,
+    GroupMean,
+    GroupOptimal,
+    GroupRLOO,
+    GroupShrinkage,
+    exact_group_moments,
+)
+
+__all__ += [
+    "GROUP_ESTIMATORS",
+    "GRPO",
+    "DrGRPO",
+    "GroupMean",
+    "GroupOptimal",
+    "GroupRLOO",
+    "GroupShrinkage",
+    "exact_group_moments",
+]

@@ -14,6 +14,7 @@ from pgjax.problems.gaussian_test_functions import (
 from pgjax.problems.lqr import SYSTEMS, LinearQuadraticRegulator, LQRParams, ParameterExploringLQR, make_system
 from pgjax.problems.rewards import REWARDS, GaussianBump, Linear, Quadratic, Reward, make_reward
 from pgjax.problems.softmax_bandit import SoftmaxBandit
+from pgjax.problems.success_bandit import SuccessBandit
 from pgjax.problems.target_matching import TargetMatching, TargetMatchingParams
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "ParameterExploringLQR",
     "SYSTEMS",
     "SoftmaxBandit",
+    "SuccessBandit",
     "make_system",
     "Antithetic",
     "BanditOutcome",

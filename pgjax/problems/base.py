@@ -40,7 +40,11 @@ capabilities it needs (``requires``, see :mod:`pgjax.estimators.base`):
   value V(s) = E[r | s] and the per-coordinate variance-minimising b*_c(s)) and the exact second moments of
   their estimators (the contextual bandit, the target-matching task);
 - :class:`FactorisedActions`: a policy that factorises over action coordinates, with the exact
-  action-dependent baselines E[r | s, a_{-i}] of Wu et al. (2018) (the target-matching task).
+  action-dependent baselines E[r | s, a_{-i}] of Wu et al. (2018) (the target-matching task);
+- :class:`PromptGroups`: one sample answers each of P prompts, with per-prompt rewards and log-probabilities,
+  so that an estimator can form a group of G answers per prompt (the group baselines of RL from verifiable
+  rewards, :mod:`pgjax.estimators.group`); :class:`ExactSuccessMoments` adds the exact success/failure
+  reduction of a 0/1 reward (:class:`SuccessMoments`), which gives those estimators' exact moments.
 """
 
 from __future__ import annotations
@@ -208,6 +212,47 @@ class FiniteOutcomes(Protocol):
     def outcomes(self) -> Outcome: ...
 
 
+class PromptGroups(Protocol):
+    """One sample answers each of ``num_prompts`` prompts: ``prompt_rewards(outcome) -> (n, P)`` and
+    ``prompt_log_probs(params, outcome) -> (n, P)``, the reward and log-probability of each prompt's answer
+    (the core ``reward`` and ``log_prob`` are their mean and sum). The n samples of one estimate are then a
+    group of G = n answers per prompt."""
+
+    num_prompts: int
+
+    def prompt_rewards(self, outcome: Outcome) -> jax.Array: ...
+
+    def prompt_log_probs(self, params: Params, outcome: Outcome) -> jax.Array: ...
+
+
+class SuccessMoments(NamedTuple):
+    """The success/failure reduction of a 0/1 per-prompt reward, flat over the C coordinates of params
+    (``jax.flatten_util.ravel_pytree`` order), float64 when params are:
+
+    - ``success`` (P,): p_q = P(r = 1) for prompt q;
+    - ``prompt`` (C,) int: the prompt whose answer's score moves coordinate c (its score is 0 for the others);
+    - ``direction`` (C,): d_c with E[psi_c | r] = (r - p) d_c, so that grad_c p = p (1 - p) d_c;
+    - ``within1``, ``within0`` (C,): Var[psi_c | r = 1] and Var[psi_c | r = 0], the score's spread among the
+      correct (incorrect) answers; both 0 for a Bernoulli policy (K = 2 answers, one correct).
+
+    Given the rewards of a group, the scores of its answers are independent with these conditional moments,
+    which is what makes every group baseline's exact mean and variance a finite sum over the number of
+    successes k ~ Binomial(G, p) (:func:`pgjax.estimators.group.exact_group_moments`)."""
+
+    success: Any
+    prompt: Any
+    direction: Any
+    within1: Any
+    within0: Any
+
+
+@runtime_checkable
+class ExactSuccessMoments(Protocol):
+    """Prompt groups with a 0/1 reward and its exact success/failure reduction (:class:`SuccessMoments`)."""
+
+    def success_moments(self, params: Params) -> SuccessMoments: ...
+
+
 def sample_cost(problem: Problem) -> int:
     """Elementary steps in one sample of ``problem``: its :class:`SampleCost` ``sample_cost``, else 1 (a
     bandit or a test function draws a sample in one step)."""
@@ -287,6 +332,8 @@ CAPABILITIES: dict[type, str] = {
         "(variance-vs-n contextual) or the target-matching task (wu2018)"
     ),
     FactorisedActions: "a factorised policy with exact action-dependent baselines: the target-matching task (wu2018)",
+    PromptGroups: "prompt groups (prompt_rewards, prompt_log_probs): the success bandit (group-baselines)",
+    ExactSuccessMoments: "a 0/1 reward's exact success moments (success_moments): the success bandit",
 }
 
 

@@ -8,11 +8,12 @@ The cases are built from the registries, so a newly registered estimator is cove
 file: :data:`pgjax.estimators.ESTIMATORS` and :data:`~pgjax.estimators.GAUSSIAN_ESTIMATORS` on the bandit and
 on the Gaussian test functions (each function; between them the sigma and log-sigma parameterisations and
 antithetic sampling), through the experiments' own ``build`` (their config checks included); ``ESTIMATORS``
-on the softmax bandit; the estimators that need finitely many outcomes (sampling without replacement) on the
-Bernoulli vectors; :data:`~pgjax.estimators.TRAJECTORY_ESTIMATORS` on LQR through lqr-variance's
-``build_estimators``; lqr-pgpe's estimators on parameter-exploring LQR; every learning signal
-(:data:`pgjax.estimators.episodic.SIGNALS`) on CartPole; the estimators that need state- or action-dependent
-baselines (:func:`baseline_estimators`) on the target-matching task.
+on the softmax bandit; :data:`~pgjax.estimators.GROUP_ESTIMATORS` on the success bandit; the estimators that need
+finitely many outcomes (sampling without replacement) on the Bernoulli vectors;
+:data:`~pgjax.estimators.TRAJECTORY_ESTIMATORS` on LQR through lqr-variance's ``build_estimators``; lqr-pgpe's
+estimators on parameter-exploring LQR; every learning signal (:data:`pgjax.estimators.episodic.SIGNALS`) on
+CartPole; the estimators that need state- or action-dependent baselines (:func:`baseline_estimators`) on the
+target-matching task.
 
 Each case is one fused program (``run_sweep(..., fuse=True)``: its members are called exactly as
 separate estimators are, with the same key, inside the same sharded program: compiling one program per
@@ -85,12 +86,12 @@ def other_cases():
     import jax
 
     from pgjax.envs import make_environment
-    from pgjax.estimators import ESTIMATORS, TRAJECTORY_ESTIMATORS
+    from pgjax.estimators import ESTIMATORS, GROUP_ESTIMATORS, TRAJECTORY_ESTIMATORS
     from pgjax.estimators.base import with_requirements
     from pgjax.estimators.episodic import SIGNALS, Episodic
     from pgjax.experiments import lqr_pgpe, lqr_variance, variance_vs_n
     from pgjax.policies import Critic, make_policy
-    from pgjax.problems import BernoulliVector, SoftmaxBandit
+    from pgjax.problems import BernoulliVector, SoftmaxBandit, SuccessBandit
     from pgjax.problems.base import FiniteOutcomes
     from pgjax.problems.environment import EnvironmentProblem, FrozenTree
     from pgjax.tree_util import ravel
@@ -104,6 +105,9 @@ def other_cases():
     bernoulli = BernoulliVector(logits0=(0.3, -1.0, 2.0))
     finite = {name: cls() for name, cls in with_requirements(FiniteOutcomes).items()}
     out["bernoulli"] = (bernoulli, bernoulli.init_params(), finite, None)
+    success = SuccessBandit.build(correct=[[1, 0, 1], [0, 1, 0]], logits=[[0.2, -0.1, 0.3], [0.5, 0.0, -0.4]])
+    groups = {name: cls() for name, cls in GROUP_ESTIMATORS.items()}
+    out["success-bandit"] = (success, success.init_params(), groups, None)
 
     lqr_system = dict(system="scalar", horizon=2, gain=(-0.5,), x0=(1.0,))  # small, with every noise source
     config = lqr_variance.Config(**lqr_system, **sizes)

@@ -37,6 +37,7 @@ KNOWN_ONE_DEVICE_DIFFERENCES = {
     "lqr-pgpe|pgpe_symmetric",
     "softmax-bandit|batch_mean_baseline",
     "softmax-bandit|constant_baseline",
+    "success-bandit|group_shrinkage",
 }
 #: float32 rounding, amplified a little by the leave-one-out regressions: |1 device - 4 devices| <= this
 #: (1 + |estimate|). A mix-up of seeds, keys or devices moves estimates by their whole spread, far beyond.
@@ -69,7 +70,7 @@ def run_group(folder: Path, group: str) -> dict[int, dict[str, np.ndarray]]:
 def expected_pairs(group: str) -> set[str]:
     """The (case, estimator) pairs a group must run, from the registries: a new estimator in any of them, a new
     test function or a new learning signal is required here without editing the test."""
-    from pgjax.estimators import ALL_ESTIMATORS, ESTIMATORS, TRAJECTORY_ESTIMATORS
+    from pgjax.estimators import ALL_ESTIMATORS, ESTIMATORS, GROUP_ESTIMATORS, TRAJECTORY_ESTIMATORS
     from pgjax.estimators.base import with_requirements
     from pgjax.estimators.episodic import SIGNALS
     from pgjax.problems import FUNCTIONS
@@ -91,6 +92,7 @@ def expected_pairs(group: str) -> set[str]:
     return (
         {f"softmax-bandit|{name}" for name in ESTIMATORS}
         | {f"bernoulli|{name}" for name in with_requirements(FiniteOutcomes)}
+        | {f"success-bandit|{name}" for name in GROUP_ESTIMATORS}
         | {f"lqr|{name}" for name in TRAJECTORY_ESTIMATORS}
         | {f"cartpole|{name}" for name in SIGNALS}
         | {"lqr-pgpe|pgpe_symmetric"}
