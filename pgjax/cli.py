@@ -70,6 +70,11 @@ RUN_FLAGS = {
         "fit is an error before any work.",
     ),
     "no_compile_cache": (bool, False, "Do not use the persistent JAX compilation cache."),
+    "no_figures": (
+        bool,
+        False,
+        "Write the tables, raw estimates and manifest only (no figures); `pgjax plot OUT` draws them later.",
+    ),
     "distributed": (
         bool,
         False,
@@ -247,10 +252,13 @@ def cmd_run(args: Sequence[str]) -> int:
     if store.folder.is_dir():
         store.prepare()  # its run.json names the experiment (a training checkpoint does not write one)
     save = hooks.save or experiment.save
-    with pio.overwriting(options.overwrite):
+    from pgjax.plotting.variance import figures_skipped
+
+    with pio.overwriting(options.overwrite), figures_skipped(options.no_figures):
         save(result, out, argv=["pgjax", "run", *args])
     store.prune()
-    print(f"wrote {out}/ (table.md, table.parquet, figure.png, manifest.json, ...)")
+    figures = "" if options.no_figures else "figure.png, "
+    print(f"wrote {out}/ (table.md, table.parquet, {figures}manifest.json, ...)")
     execution = getattr(getattr(result, "sweep", None), "execution", {}) or {}
     reused = execution.get("cells_loaded", len(store.loaded))  # a partly finished group is recomputed whole
     if reused:

@@ -497,7 +497,8 @@ def save_with(
         pio.write_quality(quality_table(result), stage)
         write_raw(stage, result.sweep)
         pio.write_manifest(stage, manifest(result, argv))
-        draw(stage)
+        if plots.figures_enabled():  # `pgjax run --no-figures`: `pgjax plot` draws them later
+            draw(stage)
     return out_dir
 
 

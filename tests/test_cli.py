@@ -279,6 +279,7 @@ def test_overwrite_replaces_another_experiments_folder_whole(tmp_path, capsys):
         "2",
         "--estimators",
         "reinforce",
+        "--no-figures",
         "--out",
         str(out),
         "--overwrite",
@@ -290,6 +291,23 @@ def test_overwrite_replaces_another_experiments_folder_whole(tmp_path, capsys):
     names = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() and "cells" not in p.parts}
     assert names == set(manifest["files"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no staging or old folder left
+
+
+def test_no_figures_writes_the_tables_only_and_plot_draws_them_later(tmp_path, capsys):
+    """`--no-figures` (a cluster or shard run) writes tables, raw estimates and manifest, every file it wrote
+    listed in the manifest; `pgjax plot` then draws the figures from the saved tables."""
+    out = tmp_path / "out"
+    small = ["--n-seeds", "16", "--ns", "2", "8", "--estimators", "reinforce", "pathwise"]
+    code, stdout, err = _run(capsys, "run", "bandit-variance", *small, "--no-figures", "--out", str(out))
+    assert code == 0, err
+    assert "figure.png" not in stdout
+    written = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() and "cells" not in p.parts}
+    assert written == set(pio.read_manifest(out)["files"])
+    assert {"table.parquet", "raw.npz", "quality.parquet"} <= written
+    assert not [name for name in written if name.endswith((".png", ".pdf"))]
+    code, _, err = _run(capsys, "plot", str(out))
+    assert code == 0, err
+    assert (out / "figure.png").stat().st_size > 1000 and (out / "ratio.pdf").stat().st_size > 1000
 
 
 def test_rerun_replaces_the_folder_whole(capsys, tmp_path):
@@ -435,6 +453,7 @@ def test_nonfinite_estimates_are_reported_on_stderr(tmp_path, capsys):
         "4",
         "--estimators",
         "reinforce",
+        "--no-figures",
         "--out",
         str(out),
     )

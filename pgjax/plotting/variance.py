@@ -27,10 +27,12 @@ name the estimators' own settings (:func:`settings_caption`).
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import io
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -584,8 +586,31 @@ def _decorate(
     )
 
 
+#: False inside :func:`figures_skipped`: `pgjax run --no-figures` writes tables, raw estimates and the
+#: manifest only, and `pgjax plot DIR` draws the figures later from the saved tables.
+_FIGURES = contextvars.ContextVar("pgjax_figures", default=True)
+
+
+@contextlib.contextmanager
+def figures_skipped(skip: bool = True) -> Iterator[None]:
+    """Within the block (when ``skip``), :func:`save_figure` writes nothing and experiments skip drawing."""
+    token = _FIGURES.set(not skip)
+    try:
+        yield
+    finally:
+        _FIGURES.reset(token)
+
+
+def figures_enabled() -> bool:
+    """False inside :func:`figures_skipped`."""
+    return _FIGURES.get()
+
+
 def save_figure(fig: Figure, stem: Path) -> list[Path]:
-    """Save ``stem.png`` (200 dpi) and ``stem.pdf``, each atomically."""
+    """Save ``stem.png`` (200 dpi) and ``stem.pdf``, each atomically (nothing inside :func:`figures_skipped`)."""
+    if not figures_enabled():
+        plt.close(fig)
+        return []
     paths = []
     for fmt in ("png", "pdf"):
         buffer = io.BytesIO()

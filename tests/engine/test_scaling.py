@@ -109,6 +109,7 @@ RUN = [
     "reinforce",
     "leave_one_out",
     "pathwise",
+    "--no-figures",  # the tables are compared; tests/test_cli.py and the plotting tests draw figures
 ]
 
 
@@ -276,7 +277,7 @@ def test_changed_config_never_reuses_cells(tmp_path, cache_env, capsys):
     from pgjax import cli
 
     out = tmp_path / "run"
-    small = ["--n-seeds", "50", "--ns", "4", "--estimators", "reinforce"]
+    small = ["--n-seeds", "50", "--ns", "4", "--estimators", "reinforce", "--no-figures"]
     assert cli.main(["run", "bandit-variance", *small, "--out", str(out)]) == 0
     first, _, _ = pio.read_raw(out)
     for change in (["--seed", "1"],):  # every other config field: tests/engine/test_cells.py
@@ -297,7 +298,7 @@ def test_corrupt_cell_gives_one_line_error_naming_it(tmp_path, capsys):
     from pgjax import cli
 
     out = tmp_path / "run"
-    small = ["--n-seeds", "50", "--ns", "4", "--estimators", "reinforce", "--out", str(out)]
+    small = ["--n-seeds", "50", "--ns", "4", "--estimators", "reinforce", "--no-figures", "--out", str(out)]
     assert cli.main(["run", "bandit-variance", *small]) == 0
     cell = _cell_files(out)[0]
     cell.write_bytes(cell.read_bytes()[:100])
@@ -346,7 +347,7 @@ def test_mohamed_fig3_on_four_devices_gives_the_one_device_estimates(tmp_path, c
 
     out = tmp_path / "four"
     proc = _pgjax(
-        ["run", "mohamed2020-fig3", *_flags(FIG3), "--devices", "4", "--out", str(out)],
+        ["run", "mohamed2020-fig3", *_flags(FIG3), "--devices", "4", "--no-figures", "--out", str(out)],
         {**cache_env, "JAX_NUM_CPU_DEVICES": "4"},
     )
     reference = mohamed2020_fig3.run(mohamed2020_fig3.Config(**FIG3), execution={"devices": 1})
@@ -379,6 +380,7 @@ def test_mohamed_fig2_resume_equals_an_uninterrupted_run(tmp_path):
         "300",
         "--no-fuse",
         "--no-compile-cache",
+        "--no-figures",
         "--devices",
         "1",
         "--out",

@@ -113,7 +113,7 @@ def plugin(tmp_path, monkeypatch):
 
 
 def _run(out, *args) -> pd.DataFrame:
-    assert cli.main(["run", *args, "--out", str(out)]) == 0
+    assert cli.main(["run", *args, "--no-figures", "--out", str(out)]) == 0
     return pd.read_parquet(out / "table.parquet")
 
 

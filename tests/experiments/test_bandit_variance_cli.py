@@ -46,6 +46,7 @@ def example_run(tmp_path_factory):
             "4",
             "--n-seeds",
             "16",
+            "--no-figures",
             "--out",
             str(out),
         ]

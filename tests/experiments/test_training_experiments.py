@@ -105,7 +105,16 @@ def test_pong_smoke_and_pendulum_run(tmp_path):
     assert (tmp_path / "pong" / "figure.png").exists()
     assert (
         cli.main(
-            ["run", "pendulum-gaussian", *small, "--estimators", "leave_one_out", "--out", str(tmp_path / "pendulum")]
+            [
+                "run",
+                "pendulum-gaussian",
+                *small,
+                "--estimators",
+                "leave_one_out",
+                "--no-figures",
+                "--out",
+                str(tmp_path / "pendulum"),
+            ]
         )
         == 0
     )

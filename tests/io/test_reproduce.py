@@ -8,7 +8,7 @@ import pandas as pd
 
 from pgjax import cli
 
-TINY = ["bandit-variance", "--n-seeds", "100", "--ns", "1", "4", "--estimators", "reinforce"]
+TINY = ["bandit-variance", "--n-seeds", "100", "--ns", "1", "4", "--estimators", "reinforce", "--no-figures"]
 
 
 def test_a_run_is_reproduced_value_by_value_and_a_changed_value_is_reported(tmp_path, capsys):
