@@ -212,6 +212,7 @@ class FiniteOutcomes(Protocol):
     def outcomes(self) -> Outcome: ...
 
 
+@runtime_checkable
 class PromptGroups(Protocol):
     """One sample answers each of ``num_prompts`` prompts: ``prompt_rewards(outcome) -> (n, P)`` and
     ``prompt_log_probs(params, outcome) -> (n, P)``, the reward and log-probability of each prompt's answer
