@@ -59,7 +59,8 @@ TARGET_CHUNKED_RATIO = 0.9
 #: Target of the issue: a 10^10-sample sweep under 2 GiB of peak resident memory on the CPU.
 TARGET_BIG_RUN_RSS_BYTES = 2 * 2**30
 
-#: Sizes of the full run and of ``--quick`` (for tests and smoke runs; the numbers mean little).
+#: Sizes of the full run and of ``--quick`` (for tests and smoke runs; the numbers mean little; its CLI runs skip
+#: the figures, whose drawing would dominate them).
 FULL = dict(
     n_seeds=4096,
     n=4096,
@@ -80,7 +81,7 @@ QUICK = dict(
     memory_seeds=(16, 1_600),
     memory_ns=(102_400,),
     big_run=None,
-    cli_args=("--n-seeds", "20", "--ns", "4", "--estimators", "reinforce"),
+    cli_args=("--n-seeds", "20", "--ns", "4", "--estimators", "reinforce", "--no-figures"),
     cache_rounds=1,
     parallel_memory=True,
 )
