@@ -76,9 +76,10 @@ def quadratic():
     jacobians, other = run_all(rng)
     shapes = {name: [x.shape for x in jac] for name, jac in {**jacobians, **other}.items()}
     jacobians = {name: flat(jac) for name, jac in jacobians.items()}
-    exact_var = {
-        name: flat(est.single_sample_variance(problem, problem.init_params())) for name, (_, est) in ESTIMATORS.items()
-    }
+    with jax.enable_x64(True):  # the exact single-sample variances (quadrature), one float64 program
+        p64 = jax.tree.map(lambda v: jnp.asarray(v, jnp.float64), problem.init_params())
+        exact = jax.jit(lambda p: {name: est.exact_variance(problem, p) for name, (_, est) in ESTIMATORS.items()})(p64)
+        exact_var = {name: flat(v) for name, v in exact.items()}
     grad = flat(jax.grad(problem.objective)(problem.init_params()))
     return problem, params, jacobians, exact_var, grad, shapes
 
@@ -142,23 +143,48 @@ def test_jacobian_variances_are_the_exact_single_sample_variances(quadratic):
         assert np.all((lo <= exact_var[name]) & (exact_var[name] <= hi)), (name, lo, exact_var[name], hi)
 
 
-def test_delta_method_is_exact_on_a_quadratic():
+@pytest.fixture(scope="module")
+def identities():
+    """One compiled program for the deterministic checks: the delta method on the quadratic (pathwise), the
+    estimated coefficient, and the moving-average baseline on cos(x) from a given state."""
+    quad, wave = problem_of("quadratic", 1.5), problem_of("cos", 1.0)
+    quad_params, wave_params = mc_params(quad), mc_params(wave)
+    state = (jnp.asarray(0.7), 3)
+    _, _, update = mc.moving_avg_baseline(wave.f)
+
+    @jax.jit
+    def run(key):
+        delta = lambda name: mc.control_variates_jacobians(
+            quad.f, mc.control_delta_method, getattr(mc, name), quad_params, mc.multi_normal, key, 64
+        )
+        moving = lambda estimator: mc.control_variates_jacobians(
+            wave.f, mc.moving_avg_baseline, estimator, wave_params, mc.multi_normal, key, 16, state
+        )
+        wave_jac = lambda fn, function: fn(function, wave_params, mc.multi_normal, key, 16)
+        return {
+            "delta": {name: delta(name) for name in ("pathwise_jacobians",)},
+            "betas": mc.estimate_control_variate_coefficients(
+                quad.f, mc.control_delta_method, mc.score_function_jacobians, quad_params, mc.multi_normal, key, 30
+            ),
+            "beta_jac": mc.score_function_jacobians(quad.f, quad_params, mc.multi_normal, jax.random.split(key)[0], 30),
+            "score_cv": moving(mc.score_function_jacobians),
+            "path_cv": moving(mc.pathwise_jacobians)[0],
+            "state": update(wave_params, mc.multi_normal(*wave_params).sample((16,), key=key), state),
+            "plain": wave_jac(mc.score_function_jacobians, wave.f),
+            "score": wave_jac(mc.score_function_jacobians, lambda x: 1.0),
+            "path": wave_jac(mc.pathwise_jacobians, wave.f),
+        }
+
+    grad = flat(jax.grad(quad.objective)(quad.init_params()))
+    return run(jax.random.PRNGKey(1)), grad
+
+
+def test_delta_method_is_exact_on_a_quadratic(identities):
     """For a quadratic f the second-order expansion is f itself, so every row of the control-variate
-    Jacobians is the exact gradient (zero variance). (With the score function: the migration page's example,
-    checked in the last test.)"""
-    problem = problem_of("quadratic", 1.5)
-    params = mc_params(problem)
-    names = ("pathwise_jacobians", "measure_valued_jacobians")
-    run = jax.jit(
-        lambda key: [
-            mc.control_variates_jacobians(
-                problem.f, mc.control_delta_method, getattr(mc, name), params, mc.multi_normal, key, 64
-            )
-            for name in names
-        ]
-    )
-    grad = flat(jax.grad(problem.objective)(problem.init_params()))
-    for name, (jac, state) in zip(names, run(jax.random.PRNGKey(1))):
+    Jacobians is the exact gradient (zero variance); here with the pathwise estimator, and with the score
+    function in the migration page's example (the last test)."""
+    out, grad = identities
+    for name, (jac, state) in out["delta"].items():
         assert state is None
         np.testing.assert_allclose(
             flat(jac), np.broadcast_to(grad, (64, grad.size)), rtol=1e-4, atol=1e-4, err_msg=name
@@ -214,30 +240,10 @@ def test_moving_avg_baseline_state_updates_as_documented(heuristic, debias):
         np.testing.assert_allclose(float(state[0]), value, rtol=1e-5)
 
 
-def test_moving_avg_baseline_in_the_jacobians():
-    """With the score function the rows are (f(x_i) - b') grad log p(x_i), b' the state updated with this
-    batch; the pathwise rows are unchanged (the baseline does not depend on x)."""
-    problem = problem_of("cos", 1.0)
-    params = mc_params(problem)
-    n = 16
-    state = (jnp.asarray(0.7), 3)
-    _, _, update = mc.moving_avg_baseline(problem.f)
-
-    @jax.jit
-    def run(key):
-        cv = lambda estimator: mc.control_variates_jacobians(
-            problem.f, mc.moving_avg_baseline, estimator, params, mc.multi_normal, key, n, state
-        )
-        return {
-            "score_cv": cv(mc.score_function_jacobians),
-            "path_cv": cv(mc.pathwise_jacobians)[0],
-            "state": update(params, mc.multi_normal(*params).sample((n,), key=key), state),
-            "plain": mc.score_function_jacobians(problem.f, params, mc.multi_normal, key, n),
-            "score": mc.score_function_jacobians(lambda x: 1.0, params, mc.multi_normal, key, n),
-            "path": mc.pathwise_jacobians(problem.f, params, mc.multi_normal, key, n),
-        }
-
-    out = run(jax.random.PRNGKey(9))
+def test_moving_avg_baseline_in_the_jacobians(identities):
+    """With the score function the rows are (f(x_i) - b') grad log p(x_i), b' the state (0.7, 3) updated with
+    this batch; the pathwise rows are unchanged (the baseline does not depend on x)."""
+    out, _ = identities
     jac, new_state = out["score_cv"]
     assert float(new_state[0]) == pytest.approx(float(out["state"][0]), rel=1e-6) and int(new_state[1]) == 4
     expected = flat(out["plain"]) - float(new_state[0]) * flat(out["score"])
@@ -245,21 +251,11 @@ def test_moving_avg_baseline_in_the_jacobians():
     np.testing.assert_allclose(flat(out["path_cv"]), flat(out["path"]))
 
 
-def test_estimated_coefficient_is_the_covariance_ratio():
+def test_estimated_coefficient_is_the_covariance_ratio(identities):
     """estimate_cv_coeffs: beta_k = sum_d Cov(G[f], G[h]) / (sum_d Var(G[h]) + 1e-3) over fresh samples
     (key split(rng)[0]); for a quadratic G[h] = G[f], so beta = S / (S + 1e-3), S = sum_d Var(G[f])."""
-    problem = problem_of("quadratic", 1.5)
-    params = mc_params(problem)
-    rng = jax.random.PRNGKey(4)
-    betas, jac = jax.jit(
-        lambda key: (
-            mc.estimate_control_variate_coefficients(
-                problem.f, mc.control_delta_method, mc.score_function_jacobians, params, mc.multi_normal, key, 30
-            ),
-            mc.score_function_jacobians(problem.f, params, mc.multi_normal, jax.random.split(key)[0], 30),
-        )
-    )(rng)
-    for beta, j in zip(betas, jac):
+    out, _ = identities
+    for beta, j in zip(out["betas"], out["beta_jac"]):
         s = float(np.var(np.asarray(j, np.float64), axis=0).sum())
         assert float(beta) == pytest.approx(s / (s + 1e-3), rel=1e-4)
 
