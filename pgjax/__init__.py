@@ -7,6 +7,7 @@ The common entry points are importable from the top level (loaded lazily, so ``i
     pgjax.exact_variances  exact single-sample variances, where known     (pgjax.experiment)
     pgjax.save             write table, raw estimates, manifest, figures  (pgjax.experiment)
     pgjax.plotting, pgjax.analysis.stats, pgjax.io, pgjax.problems, pgjax.estimators
+    pgjax.mc               optax.monte_carlo's API (docs/coming-from-optax-monte-carlo.md)
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ _LAZY = {
     "save": ("pgjax.experiment", "save"),
     "ExperimentResult": ("pgjax.experiment", "ExperimentResult"),
 }
-_SUBMODULES = {"analysis", "engine", "estimators", "experiment", "io", "plotting", "problems", "tree_util"}
+_SUBMODULES = {"analysis", "engine", "estimators", "experiment", "io", "mc", "plotting", "problems", "tree_util"}
 
 
 def __getattr__(name: str):

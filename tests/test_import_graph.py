@@ -15,7 +15,8 @@ Layers, lowest first; a module may import modules of its own layer or of lower l
    the compilation cache);
 1. ``problems``: the objectives with exact gradients (bandits, LQR, test functions, environments), and
    ``envs``: the environments in JAX that ``problems.environment`` turns into objectives;
-2. ``estimators``: the gradient estimators, which work on problems;
+2. ``estimators``: the gradient estimators, which work on problems, and ``mc``: optax.monte_carlo's interface
+   (per-sample Jacobians, control variates), built on the estimators;
 3. what works on numbers and files only, never on problems or estimators: ``analysis`` (``stats`` and
    ``bootstrap``: tables and intervals) and ``io`` (the results folder: atomic writes, table schema and renderings, raw
    estimates, manifest and provenance), so the machinery above can save and read without the reverse;
@@ -48,6 +49,7 @@ LAYERS = {
     "problems": 1,
     "envs": 1,
     "estimators": 2,
+    "mc": 2,
     "analysis": 3,
     "io": 3,
     "engine": 4,
