@@ -393,7 +393,7 @@ def manifest(result: ExperimentResult, argv: list[str] | None = None) -> dict:
     if isinstance(sweep, GridSweep):
         return _grid_manifest(result, argv)
     return {
-        **_provenance(result, argv),
+        **provenance(result, argv),
         "seed_scheme": (
             "key(seed i, sample size n) = fold_in(fold_in(jax.random.key(seed), i), n); "
             "all estimators share each key (common random numbers)"
@@ -411,9 +411,10 @@ def manifest(result: ExperimentResult, argv: list[str] | None = None) -> dict:
     }
 
 
-def _provenance(result: ExperimentResult, argv: list[str] | None) -> dict:
+def provenance(result: ExperimentResult, argv: list[str] | None = None, info: dict | None = None) -> dict:
     """The manifest fields every result has, first: schema, experiment, problem, config, command line, time
-    and environment."""
+    and environment; then ``info`` (made JSON-safe). An experiment that writes its own tables (its ``save``
+    hook) builds its manifest from this."""
     return {
         "schema": pio.SCHEMA,
         "experiment": result.experiment,
@@ -422,6 +423,7 @@ def _provenance(result: ExperimentResult, argv: list[str] | None) -> dict:
         "command": list(sys.argv if argv is None else argv),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "environment": pio.environment_info(),
+        **_jsonable(info or {}),
     }
 
 
@@ -432,7 +434,7 @@ def _grid_manifest(result: ExperimentResult, argv: list[str] | None) -> dict:
     entries = [({name: None for name in grid.axes}, grid.shared)] if grid.shared is not None else []
     entries += list(grid)
     return {
-        **_provenance(result, argv),
+        **provenance(result, argv),
         "seed_scheme": (
             "key(seed i, sample size n) = fold_in(fold_in(jax.random.key(seed), i), n) in every setting; "
             "all estimators of all settings share each key (common random numbers)"

@@ -33,7 +33,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import math
-import sys
 import time
 from pathlib import Path
 
@@ -313,20 +312,11 @@ def total_work(config: Config) -> int:
 
 def save(result: ExperimentResult, out_dir, *, argv=None, overwrite=None) -> Path:
     """Writes the four tables, the manifest and the figures, replacing ``out_dir`` as a whole."""
-    from pgjax.experiment import _jsonable
+    from pgjax.experiment import provenance
 
     info = dict(result.info)
     tables = info.pop("tables")
-    manifest = {
-        "schema": pio.SCHEMA,
-        "experiment": NAME,
-        "problem": result.problem,
-        "config": _jsonable(dataclasses.asdict(result.config)),
-        "command": list(sys.argv if argv is None else argv),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "environment": pio.environment_info(),
-        **_jsonable(info),
-    }
+    manifest = provenance(result, argv, info)
     with pio.staged_output(Path(out_dir), overwrite=overwrite) as stage:
         # the full grid (G x p x estimator) as parquet only: its csv/md/tex renderings would be megabytes; the
         # summary (a few G and p) is the one to read

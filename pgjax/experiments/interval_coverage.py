@@ -310,22 +310,10 @@ def draw(folder) -> list[Path]:
 
 def save(result: ExperimentResult, out_dir, *, argv=None, overwrite=None) -> Path:
     """Writes the coverage table, its summary, the manifest and the figure, replacing ``out_dir`` as a whole."""
-    import sys
-
-    from pgjax.experiment import _jsonable
+    from pgjax.experiment import provenance
 
     out_dir = Path(out_dir)
-    manifest = {
-        "schema": pio.SCHEMA,
-        "experiment": NAME,
-        "problem": result.problem,
-        "config": _jsonable(dataclasses.asdict(result.config)),
-        "command": list(sys.argv if argv is None else argv),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "environment": pio.environment_info(),
-        "interval_methods": list(stats.INTERVAL_METHODS),
-        **_jsonable(result.info),
-    }
+    manifest = provenance(result, argv, {"interval_methods": list(stats.INTERVAL_METHODS), **result.info})
     with pio.staged_output(out_dir, overwrite=overwrite) as stage:
         pio.write_frame(result.table, stage, "table")
         pio.write_frame(summary(result.table), stage, "summary")

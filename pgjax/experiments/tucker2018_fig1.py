@@ -28,7 +28,6 @@ saves every 10 updates; the paper does not list the ones it shows).
 from __future__ import annotations
 
 import dataclasses
-import sys
 import time
 from pathlib import Path
 
@@ -340,20 +339,10 @@ def draw(folder) -> list[Path]:
 
 def save(result: ExperimentResult, out_dir, *, argv=None, overwrite=None) -> Path:
     """Writes the exact, Monte Carlo and summary tables, the manifest and the figure, replacing ``out_dir``."""
-    from pgjax.experiment import _jsonable
+    from pgjax.experiment import provenance
 
     out_dir = Path(out_dir)
-    info = {k: v for k, v in result.info.items() if k != "monte_carlo"}
-    manifest = {
-        "schema": pio.SCHEMA,
-        "experiment": NAME,
-        "problem": result.problem,
-        "config": _jsonable(dataclasses.asdict(result.config)),
-        "command": list(sys.argv if argv is None else argv),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "environment": pio.environment_info(),
-        **_jsonable(info),
-    }
+    manifest = provenance(result, argv, {k: v for k, v in result.info.items() if k != "monte_carlo"})
     with pio.staged_output(out_dir, overwrite=overwrite) as stage:
         pio.write_frame(result.table, stage, "exact")
         if len(result.info["monte_carlo"]):
