@@ -128,6 +128,11 @@ ESTIMATOR_STYLES: dict[str, Style] = {
     "sum_and_sample_baseline": Style(_O, "D", "-"),
     "sum_and_sample_stochastic": Style(_V, "*", "--"),
     "sum_and_sample_stochastic_baseline": Style(_V, "8", "-"),
+    # the sample KL estimators (pgjax.estimators.kl, kl-estimators): solid for the unbiased k1 and k3, dashed
+    # for the biased k2
+    "k1": Style(_B, "s", "-"),
+    "k2": Style(_P, "s", "--"),
+    "k3": Style(_G, "D", "-"),
 }
 
 #: Marker shapes that look alike at plotting size; two estimators of one colour never share a group.

@@ -281,8 +281,9 @@ class Sweep:
 
     Attributes:
       estimates: ``estimates[estimator_name][n]`` is a float32 array (R, P) of flattened gradient estimates.
-      param_names: names of the P coordinates (``theta[0]``, ..., ``log_sigma``).
-      true_grad: the exact gradient, float64 (P,).
+      param_names: names of the P coordinates (``theta[0]``, ..., ``log_sigma``), or of the P outputs of
+        estimators that do not return a gradient (``run_sweep(..., output_names=...)``: ``kl``).
+      true_grad: the exact gradient, float64 (P,) (or the reference of those outputs: the exact KL).
       compile_seconds / run_seconds: per estimator, time to compile and time to run all chunks.
       execution: how it ran: devices, processes, chunk size, compilations, cells reused, peak device memory.
     """
@@ -342,6 +343,7 @@ def run_sweep(
     store: CellStore | None = None,
     reference_gradient: np.ndarray | Sequence[float] | None = None,
     fuse: bool = False,
+    output_names: Sequence[str] | None = None,
 ) -> Sweep:
     """Runs every estimator for seeds 0..n_seeds-1 at every sample size in ``ns``.
 
@@ -377,6 +379,10 @@ def run_sweep(
         into one entry per name, as an unfused sweep is keyed. The one program's timings are reported under
         :data:`FUSED`, its cells (one per n, holding every member) are stored and resumed together, and
         ``execution["fused"]`` says it was fused.
+      output_names: the names of the P output columns of estimators whose output is not a gradient shaped
+        like params (``params_shaped = False``: the KL estimators of :mod:`pgjax.estimators.kl` return one
+        column, ``("kl",)``); they replace the parameter names, and ``reference_gradient`` (required then) is
+        the (P,) number they estimate (the exact KL). Every estimate must have P columns (ValueError).
 
     Returns:
       A :class:`Sweep` holding float32 (R, P) estimates per estimator and n. In a multi-process run every
@@ -422,7 +428,14 @@ def run_sweep(
         lambda x: jax.make_array_from_callback(np.shape(x), replicated, lambda i, x=np.asarray(x): x[i]),
         (params, jax.random.key_data(base_key)),
     )
-    names = param_names(params)
+    if output_names is None:
+        names = param_names(params)
+    else:
+        names = [str(name) for name in output_names]
+        if not names or len(set(names)) != len(names):
+            raise ValueError(f"output_names must be distinct names, at least one (got {output_names})")
+        if reference_gradient is None:
+            raise ValueError("output_names needs reference_gradient: the number the outputs estimate")
     n_outputs = sum(len(names_of) for names_of in outputs.values())
     check_host_memory(
         4 * n_seeds * len(ns) * n_outputs * len(names),
@@ -551,6 +564,10 @@ def run_sweep(
                 else {key: estimates[key]}
             ).items()
         }
+    for name, block in estimates.items() if output_names is not None else ():
+        for n, x in block.items():
+            if x.shape[1] != len(names):
+                raise ValueError(f"{name} at n = {n} returns {x.shape[1]} columns, expected {len(names)} ({names[:3]})")
     return Sweep(
         estimates=estimates,
         param_names=names,

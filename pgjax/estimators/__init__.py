@@ -179,3 +179,7 @@ __all__ += [
     "GroupShrinkage",
     "exact_group_moments",
 ]
+
+from pgjax.estimators.kl import K1, K2, K3, KL_ESTIMATOR_CLASSES  # noqa: E402  (registered last: estimate a KL)
+
+__all__ += ["K1", "K2", "K3", "KL_ESTIMATOR_CLASSES"]

@@ -7,7 +7,11 @@ KL(p || q_t) runs from about 1e-5 to about 1. For every t and estimator (:mod:`p
 mean, bias and variance of one draw x ~ p by enumerating the K answers, with the relative bias bias / KL, the
 relative standard deviation sd / KL and the MSE (``exact.parquet``). At the t of ``mc_distances``,
 ``n_seeds`` independent estimates of ``n`` draws each give Monte Carlo points: the mean with its standard
-error and the variance with its 95% interval, beside the exact values (``monte_carlo.parquet``).
+error and the variance with its 95% interval, beside the exact values (``monte_carlo.parquet``). They come from
+the engine like every other experiment's: the registered estimators k1, k2, k3 (``params_shaped = False``, one
+output column ``kl``) on the pair problem :class:`pgjax.problems.kl_pair.KLPair` (p's logits are its parameters,
+q_t its fixed reference), one setting per Monte Carlo step (:func:`pgjax.engine.run_grid`, axis ``step``), the
+exact KL as the engine's reference and each estimator's exact variance (``n_sample_variance``) beside it.
 """
 
 from __future__ import annotations
@@ -25,10 +29,13 @@ import pandas as pd
 
 from pgjax import io as pio
 from pgjax.analysis import stats
-from pgjax.engine import Sweep
+from pgjax.engine import Sweep, run_sweep
+from pgjax.engine.grid import Setting, run_grid
 from pgjax.errors import ConfigError
-from pgjax.estimators.kl import KL_ESTIMATORS, UNBIASED, exact_kl_table, sample_kl_seeds
+from pgjax.estimators.kl import KL_ESTIMATOR_CLASSES, KL_ESTIMATORS, UNBIASED, exact_kl_table
 from pgjax.experiment import ExperimentResult, Hooks, check_seeds
+from pgjax.problems.kl_pair import KLPair
+from pgjax.problems.softmax_bandit import SoftmaxParams
 
 NAME = "kl-estimators"
 
@@ -87,15 +94,43 @@ def policies(config: Config) -> tuple[np.ndarray, np.ndarray]:
     return rng.standard_normal(config.answers), rng.standard_normal(config.answers)
 
 
+def kl_problem(config: Config, t: float) -> KLPair:
+    """The pair (p = softmax(z), q_t = softmax(z + t delta)) at step t: p's logits are the parameters."""
+    z, delta = policies(config)
+    return KLPair.build(logits=z, reference_logits=z + t * delta)
+
+
+def _kl_sweep(problem, params, estimators, ns, n_seeds, *, seed, chunk_size, progress, execution) -> Sweep:
+    """One setting's sweep (:class:`pgjax.engine.grid.SweepFunction`): the estimators' one output column ``kl``,
+    measured against the exact KL(p || q)."""
+    return run_sweep(
+        problem,
+        params,
+        estimators,
+        ns,
+        n_seeds,
+        seed=seed,
+        chunk_size=chunk_size,
+        progress=progress,
+        reference_gradient=[float(problem.exact_kl(params))],
+        output_names=("kl",),
+        **(execution or {}),
+    )
+
+
 def run(config: Config = Config(), *, progress=None, execution: dict | None = None) -> ExperimentResult:
-    """Exact lines and Monte Carlo points (nothing is written; see :func:`save`). ``execution`` is accepted and
-    ignored: the draws are one vmapped program on the default device."""
+    """Exact lines and Monte Carlo points (nothing is written; see :func:`save`). The Monte Carlo points are
+    the engine's: one setting per Monte Carlo step (:func:`pgjax.engine.run_grid`, axis ``step``), the
+    registered estimators k1, k2, k3 fused into one program per setting (the same draws for all three), in
+    float64 (``jax.enable_x64``: a KL of 1e-5 is far below float32's rounding of log p); ``execution`` is
+    passed to the engine."""
     config.validate()
     z, delta = policies(config)
+    steps = config.steps()
     exact_rows, mc_rows = [], []
     t0 = time.perf_counter()
     with jax.enable_x64(True):
-        for i, t in enumerate(config.steps()):
+        for i, t in enumerate(steps):
             values = jax.device_get(exact_kl_table(jnp.asarray(z), jnp.asarray(z + t * delta)))
             kl = float(values["kl"])
             for name in KL_ESTIMATORS:
@@ -116,22 +151,48 @@ def run(config: Config = Config(), *, progress=None, execution: dict | None = No
                     }
                 )
     exact_seconds = time.perf_counter() - t0
+    exact_at = {(r["step"], r["estimator"]): r for r in exact_rows}
+    estimators = {name: cls() for name, cls in KL_ESTIMATOR_CLASSES.items()}
+
+    def build(setting: dict) -> Setting:
+        i = setting["step"]
+        problem = kl_problem(config, float(steps[i]))
+        params = SoftmaxParams(logits=jnp.asarray(z))
+        return Setting(
+            problem=problem,
+            params=params,
+            estimators=estimators,
+            exact_single_sample_var={name: e.single_sample_variance(problem, params) for name, e in estimators.items()},
+            true_grad=np.array([exact_at[(i, "k1")]["kl"]]),
+            problem_name=problem.describe(),
+            info={"t": float(steps[i])},
+        )
+
     t0 = time.perf_counter()
-    estimates = {}
-    for i in sorted(config.mc_distances):
-        t = float(config.steps()[i])
-        with jax.enable_x64(True):  # float64 log-ratios: a KL of 1e-5 is far below float32's rounding of log p
-            draws = sample_kl_seeds(jnp.asarray(z), jnp.asarray(z + t * delta), config.n, config.n_seeds, config.seed)
-        exact_at = {r["estimator"]: r for r in exact_rows if r["step"] == i}
-        for name, x in draws.items():
-            estimates.setdefault(name, {})[i] = x[:, None]
+    with jax.enable_x64(True):  # float64 log-ratios: a KL of 1e-5 is far below float32's rounding of log p
+        grid = run_grid(
+            build,
+            {"step": sorted(config.mc_distances)},
+            (config.n,),
+            config.n_seeds,
+            seed=config.seed,
+            progress=progress,
+            execution=execution,
+            sweep=_kl_sweep,
+            fuse=True,
+        )
+    mc_seconds = time.perf_counter() - t0
+    for (i,), entry in grid.settings.items():
+        sweep = entry.sweep
+        for name in estimators:
+            x = np.asarray(sweep.estimates[name][config.n], np.float64)[:, 0]
             var, lo, hi = stats.variance_ci(x)
-            row = exact_at[name]
+            row = exact_at[(i, name)]
             mc_rows.append(
                 {
                     "step": i,
-                    "t": t,
-                    "kl": row["kl"],
+                    "t": float(steps[i]),
+                    "kl": float(sweep.true_grad[0]),
                     "estimator": name,
                     "n": config.n,
                     "n_seeds": config.n_seeds,
@@ -141,33 +202,20 @@ def run(config: Config = Config(), *, progress=None, execution: dict | None = No
                     "var": float(var),
                     "var_lo": float(lo),
                     "var_hi": float(hi),
-                    "exact_var": row["var"] / config.n,
+                    "exact_var": float(entry.exact_single_sample_var[name][0]) / config.n,
                 }
             )
-        if progress is not None:
-            progress(config.n_seeds)
-    mc_seconds = time.perf_counter() - t0
-    sweep = Sweep(
-        estimates={},
-        param_names=["kl"],
-        true_grad=np.zeros(1),
-        n_seeds=config.n_seeds,
-        seed=config.seed,
-        ns=(config.n,),
-        chunk_size=config.n_seeds,
-        compile_seconds={},
-        run_seconds={},
-    )
     return ExperimentResult(
         experiment=NAME,
         config=config,
         problem=f"KL(p || q_t), p = softmax(z), q_t = softmax(z + t delta), K = {config.answers}",
         table=pd.DataFrame(exact_rows),
-        sweep=sweep,
+        sweep=grid,
         info={
             "monte_carlo": pd.DataFrame(mc_rows),
             "exact_seconds": exact_seconds,
             "monte_carlo_seconds": mc_seconds,
+            "execution": grid.execution,
             "estimators": {"k1": "-log r", "k2": "(log r)^2 / 2", "k3": "(r - 1) - log r", "r": "q(x) / p(x), x ~ p"},
         },
     )
@@ -217,9 +265,6 @@ def headline(result: ExperimentResult) -> pd.DataFrame:
     return table[table["step"].isin(steps)][["t", "kl", "estimator", "rel_bias", "rel_std"]]
 
 
-COLOURS = {"k1": "#0072B2", "k2": "#D55E00", "k3": "#009E73"}
-
-
 def draw(folder) -> list[Path]:
     """kl-estimators.png: relative bias, relative sd and relative root-MSE of one draw against the exact KL,
     exact lines and Monte Carlo points with 95% intervals."""
@@ -229,6 +274,7 @@ def draw(folder) -> list[Path]:
     import matplotlib.pyplot as plt
 
     from pgjax.plotting import variance as plots
+    from pgjax.styles import estimator_style
 
     folder = Path(folder)
     exact = pio.read_frame(folder, "exact")
@@ -237,13 +283,15 @@ def draw(folder) -> list[Path]:
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
     n = config["n"]
     for name, e in exact.groupby("estimator", sort=False):
-        colour = COLOURS.get(name, "0.3")
+        look = estimator_style(name)
+        colour = look["color"]
         label = {"k1": "k1 = -log r", "k2": "k2 = (log r)^2 / 2", "k3": "k3 = (r - 1) - log r"}.get(name, name)
-        axes[0].plot(e["kl"], e["rel_bias"], color=colour, label=label)
-        axes[1].plot(e["kl"], np.sqrt(e["var"] / n) / e["kl"], color=colour, label=label)
-        axes[2].plot(e["kl"], np.sqrt(e["bias"] ** 2 + e["var"] / n) / e["kl"], color=colour, label=label)
+        line = dict(color=colour, ls=look["linestyle"], label=label)
+        axes[0].plot(e["kl"], e["rel_bias"], **line)
+        axes[1].plot(e["kl"], np.sqrt(e["var"] / n) / e["kl"], **line)
+        axes[2].plot(e["kl"], np.sqrt(e["bias"] ** 2 + e["var"] / n) / e["kl"], **line)
         m = mc[mc["estimator"] == name]
-        kw = dict(fmt="o", ms=4, color=colour, mfc="white", capsize=2, zorder=5)
+        kw = dict(fmt=look["marker"], ms=4, color=colour, mfc="white", capsize=2, zorder=5)
         axes[0].errorbar(m["kl"], (m["mean"] - m["kl"]) / m["kl"], yerr=1.96 * m["mean_se"] / m["kl"], **kw)
         sd, lo, hi = np.sqrt(m["var"]), np.sqrt(m["var_lo"]), np.sqrt(m["var_hi"])
         axes[1].errorbar(m["kl"], sd / m["kl"], yerr=[(sd - lo) / m["kl"], (hi - sd) / m["kl"]], **kw)

@@ -44,7 +44,10 @@ capabilities it needs (``requires``, see :mod:`pgjax.estimators.base`):
 - :class:`PromptGroups`: one sample answers each of P prompts, with per-prompt rewards and log-probabilities,
   so that an estimator can form a group of G answers per prompt (the group baselines of RL from verifiable
   rewards, :mod:`pgjax.estimators.group`); :class:`ExactSuccessMoments` adds the exact success/failure
-  reduction of a 0/1 reward (:class:`SuccessMoments`), which gives those estimators' exact moments.
+  reduction of a 0/1 reward (:class:`SuccessMoments`), which gives those estimators' exact moments;
+- :class:`ReferencePolicy`: a fixed reference policy q beside the sampling policy p = pi_params, with log q(x)
+  of each outcome and the exact KL(p || q), what the sample KL estimators k1, k2, k3 need
+  (:mod:`pgjax.estimators.kl`, the categorical pair :mod:`pgjax.problems.kl_pair`).
 """
 
 from __future__ import annotations
@@ -309,6 +312,18 @@ class FactorisedActions(Protocol):
     def action_baseline_moments(self, params: Params) -> Params: ...
 
 
+@runtime_checkable
+class ReferencePolicy(Protocol):
+    """A sampling policy p (the problem's own, p = pi_params: ``log_prob(params, outcome)`` gives log p(x)) and a
+    fixed reference policy q over the same outcomes: ``reference_log_prob(outcome) -> (n,)`` log q(x) of each
+    outcome, and ``exact_kl(params)``, the exact KL(p || q) = E_p[log p(x) - log q(x)] (a scalar), the number the
+    sample KL estimators of :mod:`pgjax.estimators.kl` estimate (:class:`pgjax.problems.kl_pair.KLPair`)."""
+
+    def reference_log_prob(self, outcome: Outcome) -> jax.Array: ...
+
+    def exact_kl(self, params: Params) -> jax.Array: ...
+
+
 #: How messages name each capability ("needs a problem with <this>").
 CAPABILITIES: dict[type, str] = {
     ExactScoreMoments: "exact score moments (score_moments)",
@@ -335,6 +350,10 @@ CAPABILITIES: dict[type, str] = {
     FactorisedActions: "a factorised policy with exact action-dependent baselines: the target-matching task (wu2018)",
     PromptGroups: "prompt groups (prompt_rewards, prompt_log_probs): the success bandit (group-baselines)",
     ExactSuccessMoments: "a 0/1 reward's exact success moments (success_moments): the success bandit",
+    ReferencePolicy: (
+        "a fixed reference policy q and the exact KL(p || q) (reference_log_prob, exact_kl): the categorical KL "
+        "pair (kl-estimators)"
+    ),
 }
 
 

@@ -13,7 +13,8 @@ finitely many outcomes (sampling without replacement) on the Bernoulli vectors;
 :data:`~pgjax.estimators.TRAJECTORY_ESTIMATORS` on LQR through lqr-variance's ``build_estimators``; lqr-pgpe's
 estimators on parameter-exploring LQR; every learning signal (:data:`pgjax.estimators.episodic.SIGNALS`) on
 CartPole; the estimators that need state- or action-dependent baselines (:func:`baseline_estimators`) on the
-target-matching task.
+target-matching task; the KL estimators (:data:`~pgjax.estimators.KL_ESTIMATOR_CLASSES`, one output column) on a
+pair of categorical policies.
 
 Each case is one fused program (``run_sweep(..., fuse=True)``: its members are called exactly as
 separate estimators are, with the same key, inside the same sharded program: compiling one program per
@@ -89,11 +90,13 @@ def other_cases():
     from pgjax.estimators import ESTIMATORS, GROUP_ESTIMATORS, TRAJECTORY_ESTIMATORS
     from pgjax.estimators.base import with_requirements
     from pgjax.estimators.episodic import SIGNALS, Episodic
+    from pgjax.estimators.kl import KL_ESTIMATOR_CLASSES
     from pgjax.experiments import lqr_pgpe, lqr_variance, variance_vs_n
     from pgjax.policies import Critic, make_policy
     from pgjax.problems import BernoulliVector, SoftmaxBandit, SuccessBandit
     from pgjax.problems.base import FiniteOutcomes
     from pgjax.problems.environment import EnvironmentProblem, FrozenTree
+    from pgjax.problems.kl_pair import KLPair
     from pgjax.tree_util import ravel
 
     sizes = dict(ns=(N,), n_seeds=N_SEEDS)
@@ -131,7 +134,16 @@ def other_cases():
     for case, problem in baseline_problems().items():
         estimators = {name: cls() for name, cls in baseline_estimators(problem).items()}
         out[case] = (problem, problem.init_params(), estimators, None)
+    # the KL estimators (one output column, "kl": OUTPUT_NAMES) on a pair of categorical policies
+    pair = KLPair.build(logits=(0.3, -1.0, 2.0), reference_logits=(0.0, 0.5, 1.0))
+    params = pair.init_params()
+    kl = {name: cls() for name, cls in KL_ESTIMATOR_CLASSES.items()}
+    out["kl-pair"] = (pair, params, kl, np.array([float(pair.exact_kl(params))]))
     return out
+
+
+#: Cases whose estimators do not return a gradient: the names of their output columns (run_sweep's output_names).
+OUTPUT_NAMES = {"kl-pair": ("kl",)}
 
 
 #: Cases run on 4 devices only: each Gaussian test function runs the same estimators as the bandit (whose 1- and
@@ -162,6 +174,7 @@ def sweep_all(group: str) -> dict[str, np.ndarray]:
                 micro_batch_elements=MICRO_BATCH_ELEMENTS,
                 reference_gradient=reference,
                 fuse=True,
+                output_names=OUTPUT_NAMES.get(case),
             )
             assert sweep.execution["devices"] == devices
             for name in estimators:

@@ -70,7 +70,13 @@ def run_group(folder: Path, group: str) -> dict[int, dict[str, np.ndarray]]:
 def expected_pairs(group: str) -> set[str]:
     """The (case, estimator) pairs a group must run, from the registries: a new estimator in any of them, a new
     test function or a new learning signal is required here without editing the test."""
-    from pgjax.estimators import ALL_ESTIMATORS, ESTIMATORS, GROUP_ESTIMATORS, TRAJECTORY_ESTIMATORS
+    from pgjax.estimators import (
+        ALL_ESTIMATORS,
+        ESTIMATORS,
+        GROUP_ESTIMATORS,
+        KL_ESTIMATOR_CLASSES,
+        TRAJECTORY_ESTIMATORS,
+    )
     from pgjax.estimators.base import with_requirements
     from pgjax.estimators.episodic import SIGNALS
     from pgjax.problems import FUNCTIONS
@@ -96,6 +102,7 @@ def expected_pairs(group: str) -> set[str]:
         | {f"lqr|{name}" for name in TRAJECTORY_ESTIMATORS}
         | {f"cartpole|{name}" for name in SIGNALS}
         | {"lqr-pgpe|pgpe_symmetric"}
+        | {f"kl-pair|{name}" for name in KL_ESTIMATOR_CLASSES}
         | baselines
     )
 
