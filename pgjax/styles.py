@@ -133,6 +133,15 @@ ESTIMATOR_STYLES: dict[str, Style] = {
     "k1": Style(_B, "s", "-"),
     "k2": Style(_P, "s", "--"),
     "k3": Style(_G, "D", "-"),
+    # the group baselines of RL from verifiable rewards (pgjax.estimators.group, group-baselines), in the free
+    # (colour, marker) pairs: sky blue for the batch mean and Dr. GRPO (a batch mean here), black for GRPO (a
+    # normalised return, as normalised_return is), RLOO and the optimal constant, reddish purple for shrinkage
+    "group_mean": Style(_S, "*", "-"),
+    "dr_grpo": Style(_S, "D", "--"),
+    "grpo": Style(_K, "D", "-."),
+    "group_rloo": Style(_K, "P", "-"),
+    "group_optimal": Style(_K, "*", "--"),
+    "group_shrinkage": Style(_P, "*", "-"),
 }
 
 #: Marker shapes that look alike at plotting size; two estimators of one colour never share a group.
