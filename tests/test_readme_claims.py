@@ -1131,6 +1131,68 @@ def test_variance_decomposition_claims():
         c.text(f"Sigma_s is not resolved at these sample sizes: {zero} of its {len(sig_s)} intervals contain 0{other}")
 
 
+def test_variance_decomposition_pendulum_claims():
+    t = table("variance-decomposition-pendulum", "terms")
+    s = table("variance-decomposition-pendulum", "summary")
+    m = manifest("variance-decomposition-pendulum")
+    cfg, default = m["config"], manifest("variance-decomposition")["config"]
+    sources = (
+        "results/variance-decomposition-pendulum/terms.parquet",
+        "results/variance-decomposition-pendulum/manifest.json",
+    )
+    with Claims("variance decomposition on Pendulum", *sources) as c:
+        c.fact(
+            cfg["env"] == "pendulum"
+            and {k: v for k, v in cfg.items() if k != "env"} == {k: v for k, v in default.items() if k != "env"},
+            "Pendulum, with the CartPole run's sizes",
+            config=cfg,
+        )
+        frac = s["frac_a_none"]
+        c.text(f"without a baseline it is {frac.min():.0%} to {frac.max():.0%} of the total variance")
+
+        def cell(snap, term, tt=0):
+            r = t[(t.snapshot == snap) & (t.term == term) & (t.t == tt)].iloc[0]
+            return f"{sig(r['mean'] / 1e3, 3)} [{sig(r['lo'] / 1e3, 3)}, {sig(r['hi'] / 1e3, 3)}]"
+
+        c.text(
+            f"in thousands, {cell('initial', 'sigma_a_none')} initially and {cell('trained', 'sigma_a_none')} after "
+            f"{cfg['train_updates']} updates at t = 0, against a trajectory term of {cell('initial', 'sigma_tau')} and "
+            f"{cell('trained', 'sigma_tau')}. The critic cuts the action term to {cell('initial', 'sigma_a_value')} and "
+            f"{cell('trained', 'sigma_a_value')}"
+        )
+        row = lambda snap, tt: s[(s.snapshot == snap) & (s.t == tt)].iloc[0]
+        removes = [row(snap, 0)["value_baseline_removes"] for snap in ("initial", "trained")]
+        c.text(f"removing {removes[0]:.0%} and {removes[1]:.0%} of the variance at t = 0")
+        ratio = s.set_index(["snapshot", "t"])["ratio_a_value_to_tau"]
+        early = [t_ for t_ in cfg["times"] if t_ < max(cfg["times"])]
+        ini, tra = ratio["initial"].loc[early], ratio["trained"].loc[early]
+        c.text(
+            f"what remains for an action-dependent baseline is {sig(ratio['initial', 0])} and {sig(ratio['trained', 0])} "
+            f"times Sigma_tau at t = 0 ({sig(ini.min())} to {sig(ini.max())} initially and {sig(tra.min())} to "
+            f"{sig(tra.max())} after training up to t = {max(early)})"
+        )
+        last = max(cfg["times"])
+        tau = t[(t.term == "sigma_tau") & (t.t == last)].set_index("snapshot")["mean"]
+        c.fact(min(ratio["initial", last], ratio["trained", last]) > 100, "hundreds of times at the last t", last=last)
+        c.text(
+            f"at t = {last}, where {cfg['horizon'] - last} steps remain (Sigma_tau {tau['initial']:.0f} and "
+            f"{tau['trained']:.0f})"
+        )
+        snaps = m["snapshots"]
+        before, after = snaps["initial"]["last_training_return"], snaps["trained"]["last_training_return"]
+        c.fact(after <= before, "the trained snapshot's last return is not higher", before=before, after=after)
+        c.text(f"the last training batch's mean return is {before:.0f} before and {after:.0f} after")
+        sig_s = t[t.term == "sigma_s"]
+        zero = (sig_s.lo <= 0) & (sig_s.hi >= 0)
+        above = sig_s[sig_s.lo > 0]
+        c.fact(
+            int(zero.sum()) + len(above) == len(sig_s) and set(above.t) == {last}, "the rest lie above 0 at the last t"
+        )
+        c.text(
+            f"{int(zero.sum())} of the {len(sig_s)} Sigma_s intervals contain 0; the other {len(above)} (t = {last}) lie above it"
+        )
+
+
 # ------------------------------------------------------------------------------------------ gradient quality
 
 
