@@ -109,8 +109,12 @@ def draw_quality(folder: str | Path) -> list[Path]:
         labels += ["exact (LQR)", f"{budget:g} pairs: PPO's default per update"]
         seeds = info.get("n_seeds", {})
         caption = (
-            f"Points: mean over seeds (LQR {seeds.get('lqr', '?')}, CartPole {seeds.get('cartpole', '?')}"
-            + (f", Pendulum {seeds['pendulum']}" if "pendulum" in seeds else "")
+            "Points: mean over seeds ("
+            + ", ".join(
+                f"{label} {seeds.get(key, '?')}"
+                for key, label in (("lqr", "LQR"), ("cartpole", "CartPole"), ("pendulum", "Pendulum"))
+                if any(str(s).split("-")[0] == key for s in settings)
+            )
             + " per point; "
             "pairwise cosines over disjoint seed pairs) with 95% normal intervals (log-scale for the ratio)."
         )
