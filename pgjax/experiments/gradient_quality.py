@@ -1,4 +1,5 @@
-"""Gradient quality against the number of state-action pairs, on exact LQR and on CartPole (and Pendulum) snapshots.
+"""Gradient quality against the number of state-action pairs, on exact LQR and on CartPole (and Pendulum)
+snapshots.
 
 The question of A. Ilyas, L. Engstrom, S. Santurkar, D. Tsipras, F. Janoos, L. Rudolph and A. Madry (2020),
 "A Closer Look at Deep Policy Gradients" (ICLR), Figs. 2 and 3: how well does the gradient estimate a
@@ -12,9 +13,9 @@ of episodes n this measures (:mod:`pgjax.analysis.quality`), over R seeds:
 
 Against the number of state-action pairs of an estimate, n x (mean episode length): on LQR every episode
 has H steps; on CartPole the mean length of each snapshot's episodes is measured on ``length_episodes``
-episodes from keys of their own (on Pendulum, which never terminates, it is the horizon). The figure marks 2048 state-action pairs, the number PPO's default
-settings use per update (2048 steps per rollout, the default of Schulman et al.'s baselines
-implementation, and of Ilyas et al.'s runs).
+episodes from keys of their own (on Pendulum, which never terminates, this measures the horizon). The
+figure marks 2048 state-action pairs, the number PPO's default settings use per update (2048 steps per
+rollout, the default of Schulman et al.'s baselines implementation, and of Ilyas et al.'s runs).
 
 Settings (the ``setting`` column of both tables):
 
@@ -28,8 +29,9 @@ Settings (the ``setting`` column of both tables):
 * ``pendulum-<snapshot>`` (``--pendulum``, off by default to keep the default run within a few minutes):
   the same on Pendulum-v1 with the MLP-Gaussian policy of pendulum-gaussian
   (:mod:`pgjax.experiments.pendulum_gaussian`: hidden widths 32, 32, state-independent log sigma, horizon 200,
-  gamma = 0.99), its snapshots trained as CartPole's are (GAE, training run 0, :func:`cartpole_variance.snapshot`)
-  at pendulum-gaussian's learning rate and episodes per update, each with its own large-batch reference.
+  gamma = 0.99), its snapshots trained as CartPole's are (GAE, training run 0,
+  :func:`cartpole_variance.snapshot`) at pendulum-gaussian's learning rate and episodes per update, each
+  with its own large-batch reference.
   Its ~1200 coordinates go into ``quality.parquet`` only: their per-coordinate rows would add tens of
   thousands of rows to ``table.parquet`` and say nothing the vector measures do not.
 
@@ -39,8 +41,8 @@ with the same critic.
 
 Outputs: ``quality.parquet`` (one row per setting, estimator and n; the columns of
 :data:`pgjax.io.QUALITY_COLUMNS` plus ``setting``, ``episode_length`` and ``pairs``), ``table.parquet``
-(the per-coordinate statistics of the LQR and CartPole settings), ``manifest.json`` and ``figure.{png,pdf}`` (drawn from
-``quality.parquet`` only). No ``raw.npz``: the settings have different parameters, and ``pgjax reproduce``
+(the per-coordinate statistics of the LQR and CartPole settings), ``manifest.json`` and ``figure.{png,pdf}``
+(drawn from ``quality.parquet`` only). No ``raw.npz``: the settings have different parameters, and ``pgjax reproduce``
 recomputes everything from the manifest's command.
 """
 
@@ -85,7 +87,7 @@ ESTIMATOR_CHOICES = tuple(name for name in SIGNALS if name in registry())
 class Config:
     """Cosine similarity to the true gradient, mean pairwise cosine, noise-to-signal ratio and gradient noise
     scale against the number of state-action pairs (n episodes x episode length), on exact LQR and at
-    CartPole training snapshots (Ilyas et al. 2020)."""
+    CartPole (with --pendulum, also Pendulum) training snapshots (Ilyas et al. 2020)."""
 
     estimators: tuple[str, ...] = DEFAULT_ESTIMATORS
     """Estimators, each run in both settings (a CartPole learning signal that is also an LQR estimator);
@@ -125,7 +127,7 @@ class Config:
     reference_batches: int = 256
     """Independent CartPole reference batches (>= 2): the reference gradient is their mean."""
     length_episodes: int = 256
-    """Episodes (>= 1) that measure each CartPole snapshot's mean episode length."""
+    """Episodes (>= 1) that measure each CartPole (Pendulum) snapshot's mean episode length."""
     full: bool = False
     """Larger run: LQR n = 1..1024 (powers of 2) on 2000 seeds, CartPole (and Pendulum) n = 2..256 on 1000
     seeds with a 1024-batch reference (overrides those flags)."""
@@ -246,8 +248,8 @@ def _renamed(validate, fields: dict[str, str]) -> None:
 
 
 def mean_episode_length(config: cartpole_variance.Config, updates: int, episodes: int, seed: int) -> float:
-    """The mean number of steps of ``episodes`` episodes of a snapshot's policy (CartPole's or Pendulum's), from keys
-    ``fold_in(key(seed), i)`` (disjoint from the sweep's and the reference's)."""
+    """The mean number of steps of ``episodes`` episodes of a snapshot's policy (CartPole's or Pendulum's), from
+    keys ``fold_in(key(seed), i)`` (disjoint from the sweep's and the reference's)."""
     from pgjax.envs import make_environment
     from pgjax.policies import make_policy
     from pgjax.problems.environment import EnvironmentProblem
@@ -296,8 +298,8 @@ def snapshot_settings(
 
 
 def run(config: Config = Config(), *, progress=None, execution: dict | None = None) -> ExperimentResult:
-    """The LQR sweep (exact gradient and variances) and the CartPole (and Pendulum) snapshot grids (reference gradients),
-    with their statistics and quality tables (nothing is written; see :func:`save`)."""
+    """The LQR sweep (exact gradient and variances) and the CartPole (and Pendulum) snapshot grids (reference
+    gradients), with their statistics and quality tables (nothing is written; see :func:`save`)."""
     config.validate()
     config = config.resolved()
     lqr_config = config.lqr_config()
