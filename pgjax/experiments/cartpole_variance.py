@@ -59,6 +59,8 @@ class Config:
     """Environment (a gymnax name; see pgjax.envs)."""
     policy: str = "linear-softmax"
     """Policy (linear policies keep the table to a few coordinates)."""
+    hidden: tuple[int, ...] = (64, 64)
+    """Hidden layer widths of an mlp-* policy (ignored by the linear ones)."""
     horizon: int = 500
     """Steps per episode."""
     discount: float = 1.0
@@ -113,6 +115,7 @@ class Config:
         return TrainSetup(
             env=self.env,
             policy=self.policy,
+            hidden=self.hidden,
             estimator="gae",
             episodes=self.train_episodes,
             horizon=self.horizon,
@@ -159,7 +162,7 @@ def run(config: Config = Config(), *, progress=None, execution: dict | None = No
     config.validate()
     execution = dict(execution or {})
     environment = make_environment(config.env)
-    policy = make_policy(config.policy, environment)
+    policy = make_policy(config.policy, environment, hidden=config.hidden)
     # Estimators other than the learning signals, checked against the problem before any training.
     estimators = {
         name: Episodic(name, config.lam)

@@ -1,7 +1,7 @@
 """The figure of the gradient-quality experiment, drawn from its saved ``quality.parquet`` only.
 
-:func:`draw_quality` draws, per setting (one column: LQR with its exact gradient, each CartPole snapshot with
-its reference gradient) and against the state-action pairs of one estimate (log scale), three rows: the
+:func:`draw_quality` draws, per setting (one column: LQR with its exact gradient, each CartPole or Pendulum
+snapshot with its reference gradient) and against the state-action pairs of one estimate (log scale), three rows: the
 mean cosine similarity between an estimate and the true gradient, the mean pairwise cosine between two
 independent estimates (Ilyas et al. 2020, "A Closer Look at Deep Policy Gradients", Figs. 2-3), and the
 noise-to-signal ratio E||g_hat - g||^2 / ||g||^2 (log scale) with its exact value as a dotted line where
@@ -41,6 +41,8 @@ def _column_title(setting: str) -> str:
         return "LQR (exact gradient)"
     if setting.startswith("cartpole-"):
         return f"CartPole, {setting.removeprefix('cartpole-')} policy\n(reference gradient)"
+    if setting.startswith("pendulum-"):
+        return f"Pendulum, {setting.removeprefix('pendulum-')} policy\n(reference gradient)"
     return setting
 
 
@@ -107,7 +109,13 @@ def draw_quality(folder: str | Path) -> list[Path]:
         labels += ["exact (LQR)", f"{budget:g} pairs: PPO's default per update"]
         seeds = info.get("n_seeds", {})
         caption = (
-            f"Points: mean over seeds (LQR {seeds.get('lqr', '?')}, CartPole {seeds.get('cartpole', '?')} per point; "
+            "Points: mean over seeds ("
+            + ", ".join(
+                f"{label} {seeds.get(key, '?')}"
+                for key, label in (("lqr", "LQR"), ("cartpole", "CartPole"), ("pendulum", "Pendulum"))
+                if any(str(s).split("-")[0] == key for s in settings)
+            )
+            + " per point; "
             "pairwise cosines over disjoint seed pairs) with 95% normal intervals (log-scale for the ratio)."
         )
         fig.legend(

@@ -3,6 +3,7 @@ the gradient-quality experiment through the CLI."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from statistics import NormalDist
@@ -82,3 +83,42 @@ def test_a_bad_flag_is_one_line_naming_it(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--lqr-seeds" in err[0], err
     assert not (tmp_path / "x").exists()
+
+
+def test_pendulum_settings_are_snapshot_grids_of_full_length_episodes():
+    """The Pendulum path (``--pendulum``) on a tiny Pendulum-v1 setting: one snapshot, a small MLP, horizon 5
+    (the committed run's policy, horizon and discount are pendulum-gaussian's). Pendulum never terminates, so
+    every measured episode runs the horizon: episode_length is exactly 5."""
+    from pgjax.experiments import gradient_quality as gq
+    from pgjax.experiments import pendulum_gaussian
+
+    config = gq.Config(pendulum=True, length_episodes=3, estimators=("reinforce",))
+    full = config.pendulum_config()
+    policy = pendulum_gaussian.Config()
+    assert (full.env, full.policy, full.hidden, full.horizon, full.discount) == (
+        policy.env,
+        policy.policy,
+        policy.hidden,
+        policy.horizon,
+        policy.discount,
+    )
+    tiny = dataclasses.replace(
+        full, hidden=(4,), horizon=5, snapshots=(0,), ns=(2,), n_seeds=4, reference_batches=2, reference_episodes=2
+    )
+    table, quality, info = gq.snapshot_settings("pendulum", tiny, config, None, None)
+    assert list(quality["setting"]) == ["pendulum-initial"] and list(quality["estimator"]) == ["reinforce"]
+    assert quality["episode_length"].tolist() == [5.0] and quality["n_pairs"].tolist() == [2]
+    assert quality["nse"].gt(0).all() and quality["cos"].between(-1, 1).all()
+    assert set(table["setting"]) == {"pendulum-initial"} and info["mean_episode_length"] == {"initial": 5.0}
+    assert info["reference_nse_floor"]["initial"] > 0
+
+
+def test_pendulum_flags_are_checked_only_when_on():
+    from pgjax.errors import ConfigError
+    from pgjax.experiments import gradient_quality as gq
+
+    gq.Config(pendulum_ns=(1, 4)).validate()  # off: its flags are not used
+    with pytest.raises(ConfigError, match="pendulum-ns"):
+        gq.Config(pendulum=True, pendulum_ns=(1, 4)).validate()
+    with pytest.raises(ConfigError, match="pendulum-seeds"):
+        gq.Config(pendulum=True, pendulum_seeds=3).validate()
