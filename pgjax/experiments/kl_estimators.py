@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import sys
 import time
 from pathlib import Path
 
@@ -227,20 +226,11 @@ def total_work(config: Config) -> int:
 
 def save(result: ExperimentResult, out_dir, *, argv=None, overwrite=None) -> Path:
     """Writes exact.parquet, monte_carlo.parquet, the manifest and the figure, replacing ``out_dir``."""
-    from pgjax.experiment import _jsonable
+    from pgjax.experiment import provenance
 
     info = dict(result.info)
     mc = info.pop("monte_carlo")
-    manifest = {
-        "schema": pio.SCHEMA,
-        "experiment": NAME,
-        "problem": result.problem,
-        "config": _jsonable(dataclasses.asdict(result.config)),
-        "command": list(sys.argv if argv is None else argv),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "environment": pio.environment_info(),
-        **_jsonable(info),
-    }
+    manifest = provenance(result, argv, info)
     with pio.staged_output(Path(out_dir), overwrite=overwrite) as stage:
         pio.write_frame(result.table, stage, "exact")
         pio.write_frame(mc, stage, "monte_carlo")

@@ -24,7 +24,6 @@ snapshot, t and term, the mean over seeds with its 95% interval (mean +- 1.96 se
 from __future__ import annotations
 
 import dataclasses
-import sys
 import time
 from pathlib import Path
 
@@ -405,19 +404,10 @@ def draw(folder) -> list[Path]:
 
 def save(result: ExperimentResult, out_dir, *, argv=None, overwrite=None) -> Path:
     """Writes the terms and summary tables, the manifest and the figure, replacing ``out_dir``."""
-    from pgjax.experiment import _jsonable
+    from pgjax.experiment import provenance
 
     out_dir = Path(out_dir)
-    manifest = {
-        "schema": pio.SCHEMA,
-        "experiment": NAME,
-        "problem": result.problem,
-        "config": _jsonable(dataclasses.asdict(result.config)),
-        "command": list(sys.argv if argv is None else argv),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "environment": pio.environment_info(),
-        **_jsonable(result.info),
-    }
+    manifest = provenance(result, argv, result.info)
     with pio.staged_output(out_dir, overwrite=overwrite) as stage:
         pio.write_frame(result.table, stage, "terms")
         pio.write_frame(summary(result.table), stage, "summary")
