@@ -286,9 +286,10 @@ def main(args: Sequence[str], *, run_options, merge, main) -> int:
         else:
             jobs = [executor.submit(task) for task in tasks]
         done_before = count - len(pending)
+        listed = ", ".join(f"shard {i}/{count} job {job.job_id}" for i, job in zip(pending, jobs))
         print(
             f"submitted {len(jobs)} shard task(s) of {count} ({done_before} already finished) to {backend}: "
-            f"job {jobs[0].job_id.split('_')[0]}{'' if backend == 'slurm' else ' ...'}; logs in {root / 'logs'}",
+            f"{listed}; logs in {root / 'logs'}",
             flush=True,
         )
         if no_wait:
