@@ -250,7 +250,11 @@ def cmd_run(args: Sequence[str]) -> int:
         enable_compilation_cache()
 
     store = CellStore(
-        out / pio.CELLS_DIR, resume=options.resume, context=run_context(module.NAME, config), seed_range=seed_range
+        out / pio.CELLS_DIR,
+        resume=options.resume,
+        context=run_context(module.NAME, config),
+        seed_range=seed_range,
+        shard_of=shards.total_seeds(config) if seed_range is not None else None,
     )
     execution = {
         "devices": options.devices or None,

@@ -415,6 +415,9 @@ def train(
     if not learning_rates or min(learning_rates) <= 0:
         raise ConfigError("learning_rates", f"every learning rate must be > 0 (got {learning_rates})")
     if store is not None:
+        from pgjax.engine.cells import check_shard_sweep
+
+        check_shard_sweep(store, n_seeds)
         checkpoint = getattr(store, "folder", None)
         resume = bool(store.resume)
     lo, hi = (0, n_seeds) if seed_range is None else (int(seed_range[0]), int(seed_range[1]))

@@ -125,3 +125,21 @@ def test_launch_mistakes_are_one_line(tmp_path, capsys, args, message):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err, err
     assert not (tmp_path / "x.shards").exists()
+
+
+def test_task_environments_pick_gpus_and_share_them(monkeypatch):
+    """Local tasks get their GPUs through CUDA_VISIBLE_DEVICES, and XLA_PYTHON_CLIENT_PREALLOCATE=false when
+    tasks share one (unless the user set a JAX memory variable); SLURM tasks are left to SLURM."""
+    from pgjax.launch import task_environments
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,5")
+    for name in ("XLA_PYTHON_CLIENT_PREALLOCATE", "XLA_PYTHON_CLIENT_MEM_FRACTION"):
+        monkeypatch.delenv(name, raising=False)
+    envs = task_environments("local", 3, 1)
+    assert [e["CUDA_VISIBLE_DEVICES"] for e in envs] == ["4", "5", "4"]
+    assert all(e["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false" for e in envs)
+    assert all("XLA_PYTHON_CLIENT_PREALLOCATE" not in e for e in task_environments("local", 2, 1))  # one GPU each
+    assert [e["CUDA_VISIBLE_DEVICES"] for e in task_environments("local", 2, 0)] == ["4,5", "4,5"]
+    monkeypatch.setenv("XLA_PYTHON_CLIENT_MEM_FRACTION", "0.3")
+    assert all("XLA_PYTHON_CLIENT_PREALLOCATE" not in e for e in task_environments("local", 3, 1))
+    assert task_environments("slurm", 3, 1) == [{}, {}, {}]

@@ -36,7 +36,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from pgjax.errors import PgjaxError
+from pgjax.errors import ConfigError, PgjaxError
 from pgjax.estimators.base import Estimator
 from pgjax.io import RUN_MARKER, ResultsError, atomic_write_bytes, atomic_write_text
 from pgjax.problems.base import Params, Problem
@@ -107,6 +107,18 @@ def cell_identity(
     return identity
 
 
+def check_shard_sweep(store: Any, n_seeds: int) -> None:
+    """ConfigError naming --seed-range when a shard's store is used by a sweep (or training) of another number
+    of seeds than the run's R (a reference sweep of its own size): such an experiment cannot be sharded."""
+    total = getattr(store, "shard_of", None)
+    if total is not None and int(n_seeds) != int(total):
+        raise ConfigError(
+            "seed_range",
+            f"this experiment also runs {n_seeds} seeds besides its {total}; only experiments whose every sweep "
+            f"runs the config's seeds can be sharded",
+        )
+
+
 def cell_rows(identity: Mapping[str, Any]) -> int:
     """The number of seeds (rows) of a cell: ``stop - start`` of a shard's ``"seeds"``, else ``n_seeds``."""
     seeds = identity.get("seeds")
@@ -130,6 +142,7 @@ class CellStore:
       seed_range: ``(start, stop)`` for the store of one shard of a run (``pgjax run --seed-range``): every cell
         it saves must hold exactly those seeds (its identity's ``"seeds"``), so an experiment that computes
         all seeds despite the shard fails loudly instead of writing a shard that is not one.
+      shard_of: the run's number of seeds R that ``seed_range`` is a shard of (see :func:`check_shard_sweep`).
     """
 
     def __init__(
@@ -139,10 +152,12 @@ class CellStore:
         resume: bool = False,
         context: Mapping[str, Any] | None = None,
         seed_range: tuple[int, int] | None = None,
+        shard_of: int | None = None,
     ):
         self.root = Path(root)
         self.resume = resume
         self.seed_range = None if seed_range is None else (int(seed_range[0]), int(seed_range[1]))
+        self.shard_of = shard_of
         self.context = dict(context) if context is not None else None
         self.run_key = cell_key(self.context)[:16] if self.context is not None else None
         self.folder = self.root / self.run_key if self.run_key else self.root

@@ -112,3 +112,13 @@ def test_bad_seed_range_is_one_line_and_writes_nothing(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--seed-range: must be START:STOP with 0 <= START < STOP <= 12" in err
     assert not out.exists()
+
+
+def test_a_sweep_of_other_seeds_in_a_shard_is_refused(tmp_path):
+    """An experiment that runs a sweep of another size (a reference of its own seeds) cannot be sharded."""
+    from pgjax.engine.cells import CellStore, check_shard_sweep
+
+    store = CellStore(tmp_path, seed_range=(0, 4), shard_of=12)
+    check_shard_sweep(store, 12)
+    with pytest.raises(ConfigError, match="--seed-range: this experiment also runs 100 seeds besides its 12"):
+        check_shard_sweep(store, 100)
