@@ -5,6 +5,8 @@
     pgjax table DIR                    re-render the tables of a results folder and print the Markdown one
     pgjax plot DIR                     re-draw the figures of a results folder from its saved table
     pgjax reproduce DIR [--out NEW]    re-run the command that wrote DIR and compare every table, value by value
+    pgjax merge OUT SHARD_DIR...       merge seed shards (pgjax run NAME --seed-range A:B) into one results folder
+    pgjax launch NAME --shards N --backend slurm|local [...]  one job array of seed shards, then merge
     pgjax explain [--write] [flags]    the log-derivative trick worked with numbers (docs/log-derivative-trick.md)
     pgjax bench [--quick] [--out DIR]  the speed benchmark of the score-function estimator
     pgjax bench-scaling [--quick]      the scale-out benchmark (devices, memory, compilation cache)
@@ -74,6 +76,19 @@ RUN_FLAGS = {
         bool,
         False,
         "Write the tables, raw estimates and manifest only (no figures); `pgjax plot OUT` draws them later.",
+    ),
+    "seed_range": (
+        str,
+        "",
+        "START:STOP: compute only the global seeds START..STOP-1 (the same keys and numbers as in the whole "
+        "run) and write a shard folder (cells/ and shard.json) for `pgjax merge`, not tables. Default --out: "
+        "runs/NAME.shards/seeds-START-STOP.",
+    ),
+    "shard": (
+        str,
+        "",
+        "I/N: the I-th (0-based) of N nearly equal seed ranges, as --seed-range (e.g. --shard "
+        "$SLURM_ARRAY_TASK_ID/10). Default --out: runs/NAME.shards/shard-I-of-N.",
     ),
     "distributed": (
         bool,
@@ -200,6 +215,7 @@ def cmd_list() -> int:
 def cmd_run(args: Sequence[str]) -> int:
     from pgjax import experiment
     from pgjax import io as pio
+    from pgjax.engine import shards
     from pgjax.engine.cells import CellStore, run_context
     from pgjax.errors import ConfigError
 
@@ -217,6 +233,12 @@ def cmd_run(args: Sequence[str]) -> int:
     if not options.max_memory > 0:
         raise ConfigError("max_memory", f"must be > 0 GiB (got {options.max_memory})")
     out = Path(options.out)
+    seed_range = _seed_range(module, config, options)
+    if seed_range is not None and options.out == DEFAULT_OUT.format(name=module.NAME):
+        tail = (
+            f"shard-{options.shard.replace('/', '-of-')}" if options.shard else f"seeds-{seed_range[0]}-{seed_range[1]}"
+        )
+        out = Path(DEFAULT_OUT.format(name=module.NAME) + ".shards") / tail
     if options.distributed or options.coordinator_address:
         _start_distributed(options)
     import jax
@@ -225,12 +247,20 @@ def cmd_run(args: Sequence[str]) -> int:
     if writer:
         pio.check_writable(out)
         pio.remove_stale(out)  # what a killed earlier run left: temporaries, or its old folder set aside
-        if not options.overwrite:
+        if seed_range is not None:
+            shards.check_shard_folder(out, module.NAME, overwrite=options.overwrite)
+        elif not options.overwrite:
             pio.check_replaceable(out, module.NAME)
     if not options.no_compile_cache:
         enable_compilation_cache()
 
-    store = CellStore(out / pio.CELLS_DIR, resume=options.resume, context=run_context(module.NAME, config))
+    store = CellStore(
+        out / pio.CELLS_DIR,
+        resume=options.resume,
+        context=run_context(module.NAME, config),
+        seed_range=seed_range,
+        shard_of=shards.total_seeds(config) if seed_range is not None else None,
+    )
     execution = {
         "devices": options.devices or None,
         "max_memory_bytes": int(options.max_memory * 2**30),
@@ -238,6 +268,12 @@ def cmd_run(args: Sequence[str]) -> int:
     }
     hooks = experiment.hooks(module)
     total = hooks.total_work(config) if hooks.total_work else None
+    if seed_range is not None:
+        execution["seed_range"] = seed_range
+        if total and hooks.progress_unit == "seed":  # the engine reports this shard's seeds only
+            total = max(1, total * (seed_range[1] - seed_range[0]) // shards.total_seeds(config))
+        if writer:
+            (out / shards.SHARD_FILE).unlink(missing_ok=True)  # no longer a finished shard until this one is
     try:
         with _progress(module.NAME, total, hooks.progress_unit, enabled=writer) as update:
             result = module.run(config, progress=update, execution=execution)
@@ -249,6 +285,8 @@ def cmd_run(args: Sequence[str]) -> int:
         ) from None
     if not writer:
         return 0
+    if seed_range is not None:
+        return _finish_shard(module, config, store, out, seed_range, ["pgjax", "run", *args])
     if store.folder.is_dir():
         store.prepare()  # its run.json names the experiment (a training checkpoint does not write one)
     save = hooks.save or experiment.save
@@ -270,6 +308,53 @@ def cmd_run(args: Sequence[str]) -> int:
     print(pio.render_markdown(headline))
     for line in nonfinite_report(result):
         print(f"pgjax: warning: {line}", file=sys.stderr)
+    return 0
+
+
+def _seed_range(module, config, options) -> tuple[int, int] | None:
+    """The shard's global seed range from --seed-range or --shard (None for a whole run)."""
+    from pgjax.engine import shards
+    from pgjax.errors import ConfigError
+
+    if not (options.seed_range or options.shard):
+        return None
+    if options.seed_range and options.shard:
+        raise UsageError("give --seed-range or --shard, not both")
+    total = shards.total_seeds(config)
+    if total is None:
+        raise ConfigError("seed_range", f"{module.NAME} has no --n-seeds to cut into shards")
+    if options.seed_range:
+        return shards.parse_seed_range(options.seed_range, total)
+    return shards.shard_range(options.shard, total)
+
+
+def _finish_shard(module, config, store, out: Path, seed_range, argv) -> int:
+    """Writes the shard's shard.json (the mark of a finished shard) once all its cells are saved."""
+    from pgjax.engine import shards
+    from pgjax.errors import ConfigError
+
+    cells = sorted(set(store.saved) | set(store.loaded))
+    if not cells:
+        raise ConfigError(
+            "seed_range", f"{module.NAME} cannot be sharded: none of its seeds went through the engine's cells"
+        )
+    store.prepare()
+    shards.write_shard_manifest(
+        out,
+        experiment=module.NAME,
+        context=store.context,
+        run_key=store.run_key,
+        seeds=seed_range,
+        n_seeds=shards.total_seeds(config),
+        cells=cells,
+        argv=argv,
+    )
+    store.prune()
+    start, stop = seed_range
+    print(
+        f"wrote shard {out}/ (seeds {start}:{stop} of {shards.total_seeds(config)}, {len(cells)} cell file(s)); "
+        f"when every shard is done: pgjax merge OUT SHARD_DIR..."
+    )
     return 0
 
 
@@ -554,6 +639,104 @@ def cmd_reproduce(args: Sequence[str]) -> int:
     return 0
 
 
+MERGE_HELP = """usage: pgjax merge OUT SHARD_DIR... [--overwrite]
+
+Merges the shard folders written by `pgjax run NAME --seed-range START:STOP` (or --shard I/N, or `pgjax
+launch`) into the results folder OUT: the same tables, raw estimates and figures as one run of all the seeds,
+computed from the shards' per-seed estimates (nothing is recomputed). The shards must be of one run (the same
+experiment, config, pgjax and jax versions and device kind) and their seed ranges disjoint and covering
+0..R-1; otherwise one line names the shards, or the missing seed ranges. OUT's manifest records the
+equivalent single-run command (so `pgjax reproduce OUT` re-runs it unsharded) and the shards merged."""
+
+#: Flags of a shard's command that a merge leaves out: where it wrote, and which seeds.
+_SHARD_ONLY = ("--seed-range", "--shard", "--out")
+
+
+def unsharded_flags(command: Sequence[str]) -> list[str]:
+    """The flags of a shard's recorded `pgjax run NAME ...` command without its shard, --out, --resume and
+    --overwrite: those of the equivalent single run."""
+    flags, skip = [], False
+    for arg in list(command)[3:]:
+        if skip:
+            skip = False
+        elif arg in _SHARD_ONLY:
+            skip = True
+        elif not (arg.split("=", 1)[0] in _SHARD_ONLY or arg in ("--resume", "--overwrite")):
+            flags.append(arg)
+    return flags
+
+
+def cmd_merge(args: Sequence[str]) -> int:
+    from pgjax import experiment
+    from pgjax import io as pio
+    from pgjax.engine import shards
+    from pgjax.engine.cells import run_context
+    from pgjax.errors import PgjaxError
+
+    if list(args) in (["-h"], ["--help"]):
+        print(MERGE_HELP)
+        return 0
+    overwrite = "--overwrite" in args
+    args = [a for a in args if a != "--overwrite"]
+    unknown = [a for a in args if a.startswith("-")]
+    if unknown:
+        raise UsageError(f"merge: unknown flag {unknown[0]!r}; see pgjax merge --help")
+    if len(args) < 2:
+        raise UsageError("usage: pgjax merge OUT SHARD_DIR... [--overwrite]")
+    out, folders = Path(args[0]), [Path(a) for a in args[1:]]
+    for folder in folders:
+        if not folder.is_dir():
+            raise UsageError(f"{folder}: no such shard folder")
+    found = shards.check_shards(folders)
+    for shard in found:
+        inside = shard.folder.resolve()
+        if out.resolve() == inside or out.resolve() in inside.parents:
+            raise UsageError(f"{out} holds the shard {shard.folder}: merge into another folder")
+    first = found[0]
+    module = experiment.load(first.experiment)
+    flags = unsharded_flags(first.command)
+    options = tyro_parse(_run_options(module), flags, prog=f"pgjax merge ({module.NAME})")
+    config = module.Config(**{f.name: getattr(options, f.name) for f in dataclasses.fields(module.Config)})
+    config.validate()
+    if run_context(module.NAME, config)["config"] != first.context.get("config"):
+        raise PgjaxError(f"{first.folder}: its recorded command does not give the config of its shard")
+    pio.check_writable(out)
+    pio.remove_stale(out)
+    if not overwrite:
+        pio.check_replaceable(out, module.NAME)
+    if not options.no_compile_cache:
+        enable_compilation_cache()
+    store = shards.ShardStore(found)
+    execution = {
+        "devices": options.devices or None,
+        "max_memory_bytes": int(options.max_memory * 2**30),
+        "store": store,
+    }
+    result = module.run(config, progress=None, execution=execution)
+    hooks = experiment.hooks(module)
+    save = hooks.save or experiment.save
+    with pio.overwriting(overwrite):
+        save(result, out, argv=["pgjax", "run", module.NAME, *flags, "--out", str(out)])
+    manifest = pio.read_manifest(out)
+    manifest["merged_from"] = {
+        "shards": [{"folder": str(s.folder), "seeds": list(s.seeds)} for s in found],
+        "run": first.run,
+        "backend": first.context.get("backend"),
+        "device_kind": first.context.get("device_kind"),
+    }
+    pio.write_manifest(out, manifest)
+    print(f"merged {len(found)} shard(s) (seeds 0:{first.n_seeds}) into {out}/")
+    headline = hooks.headline(result) if hooks.headline else _headline(result.table)
+    print(pio.render_markdown(headline))
+    return 0
+
+
+def cmd_launch(args: Sequence[str]) -> int:
+    from pgjax import launch
+
+    return launch.main(list(args), run_options=_run_options, merge=cmd_merge, main=main)
+
+
 def cmd_bench(args: Sequence[str]) -> int:
     from pgjax.bench import score as bench
 
@@ -603,6 +786,8 @@ COMMANDS = {
     "table": cmd_table,
     "plot": cmd_plot,
     "reproduce": cmd_reproduce,
+    "merge": cmd_merge,
+    "launch": cmd_launch,
     "explain": cmd_explain,
     "bench": cmd_bench,
     "bench-scaling": cmd_bench_scaling,

@@ -15,8 +15,10 @@ blocks, each one call of the same compiled program, with a progress callback bet
 chunk under a name derived from a hash of the setup; ``resume`` restarts from the last one. The per-run
 computation never depends on the chunking, so a resumed run gives bit-identical results.
 
-Sharding: runs (seeds x learning rates) are laid out along one mesh axis over the local devices (jax's
-automatic partitioning of the vmapped program; no communication between runs). Unlike the sweep engine's
+Blocks and sharding: runs (seeds x learning rates) are computed in blocks of ``min(runs, MAX_RUN_BLOCK)``
+runs, a shape that depends on the config only, so a shard of the seeds (``seed_range``) computes each of its
+seeds exactly as the unsharded run does. Each block is laid out along one mesh axis over the local devices
+(jax's automatic partitioning of the vmapped program; no communication between runs). Unlike the sweep engine's
 fixed micro-batch programs, a run's numbers can then move in the last bits with the number of devices
 (XLA compiles a shard of 2 runs differently from 8): results agree to float rounding, not bit for bit.
 """
@@ -24,6 +26,7 @@ fixed micro-batch programs, a run's numbers can then move in the last bits with 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import io
 import json
@@ -330,6 +333,43 @@ def _load_checkpoint(path: Path, identity: dict, template):
     return jax.tree.unflatten(treedef, state), metrics, blocks_done
 
 
+#: Most runs (seeds x learning rates) per compiled call: the run axis is cut into blocks of
+#: ``min(runs, MAX_RUN_BLOCK)`` runs, aligned at multiples of the block, whatever shard of the seeds is computed.
+MAX_RUN_BLOCK = 256
+FINAL_SCHEMA = "pgjax.train-final/1"
+
+
+@functools.lru_cache(maxsize=16)
+def _programs(setup: TrainSetup, seed: int):
+    """The trainer and its jitted ``init`` and ``chunk`` programs, shared by the calls of one setup and seed
+    (shards and merges of one run compile once per process)."""
+    trainer = Trainer(setup)
+    init = jax.jit(jax.vmap(lambda i, lr: trainer.init(run_key(seed, i), lr)))
+
+    def chunk_fn(state, lr, length):
+        def one(s, lr_):
+            return jax.lax.scan(lambda c, _: trainer.block(c, lr_), s, None, length=length)
+
+        return jax.vmap(one)(state, lr)
+
+    return trainer, init, jax.jit(chunk_fn, static_argnames="length", donate_argnums=0)
+
+
+def _final_rows(metrics: dict[str, np.ndarray]) -> np.ndarray:
+    """Per-seed rows of the final metrics (L, S, B) of every metric: (S, len(METRICS) * L * B) float32."""
+    parts = [np.swapaxes(np.asarray(metrics[k], np.float32), 0, 1).reshape(metrics[k].shape[1], -1) for k in METRICS]
+    return np.concatenate(parts, axis=1)
+
+
+def _from_rows(rows: np.ndarray, L: int, blocks: int) -> dict[str, np.ndarray]:
+    """The inverse of :func:`_final_rows`."""
+    S = rows.shape[0]
+    width = L * blocks
+    return {
+        k: np.swapaxes(rows[:, i * width : (i + 1) * width].reshape(S, L, blocks), 0, 1) for i, k in enumerate(METRICS)
+    }
+
+
 def train(
     setup: TrainSetup,
     n_seeds: int,
@@ -342,8 +382,14 @@ def train(
     resume: bool = False,
     devices: int | None = None,
     stop_after_chunks: int | None = None,
+    seed_range: tuple[int, int] | None = None,
+    store=None,
 ) -> TrainResult:
     """Trains ``n_seeds`` seeds x ``learning_rates`` runs of ``setup`` in one vmapped program.
+
+    Run r is learning rate ``r // n_seeds`` and seed ``r % n_seeds``. The runs are computed in blocks of
+    ``min(runs, MAX_RUN_BLOCK)`` runs (one compiled shape, a function of the config only), aligned at multiples
+    of the block: so a seed's numbers are the same whichever shard of the seeds a call computes.
 
     Args:
       chunk_blocks: metric blocks per compiled call (default: about 10 calls in all); the progress callback
@@ -352,6 +398,12 @@ def train(
       resume: continue from the checkpoint of the same setup, if there is one.
       devices: local devices to lay the runs over (default: all that divide the number of runs).
       stop_after_chunks: stop after this many chunks of THIS call (for tests of interruption).
+      seed_range: ``(start, stop)``: train only the global seeds start..stop-1 (a shard of the run; the blocks
+        that hold them are computed whole, so each seed's numbers are those of the unsharded run). The result
+        then holds stop - start seeds.
+      store: a :class:`pgjax.engine.cells.CellStore` (or a merge's store of shards): its folder holds the
+        checkpoint, it resumes when the store does, and the finished run's per-seed metrics are one cell of it
+        (loaded instead of trained when resuming or merging).
     """
     import time
 
@@ -362,7 +414,17 @@ def train(
         raise ConfigError("n_seeds", f"must be >= 1 (got {n_seeds})")
     if not learning_rates or min(learning_rates) <= 0:
         raise ConfigError("learning_rates", f"every learning rate must be > 0 (got {learning_rates})")
-    trainer = Trainer(setup)
+    if store is not None:
+        from pgjax.engine.cells import check_shard_sweep
+
+        check_shard_sweep(store, n_seeds)
+        checkpoint = getattr(store, "folder", None)
+        resume = bool(store.resume)
+    lo, hi = (0, n_seeds) if seed_range is None else (int(seed_range[0]), int(seed_range[1]))
+    if not 0 <= lo < hi <= n_seeds:
+        raise ConfigError("seed_range", f"must be START:STOP with 0 <= START < STOP <= {n_seeds} (got {lo}:{hi})")
+    count = hi - lo
+    trainer, init, chunk = _programs(setup, seed)
     blocks = setup.blocks
     chunk_blocks = int(chunk_blocks or max(1, math.ceil(blocks / 10)))
     if chunk_blocks < 1:
@@ -374,35 +436,53 @@ def train(
     if runs > MAX_COUNT:  # before any allocation
         raise ConfigError("n_seeds", f"{n_seeds} seeds x {L} learning rate(s) is over {MAX_COUNT} runs (2^31 - 1)")
     check_host_memory(
-        4 * runs * blocks * len(METRICS),
+        4 * L * count * blocks * len(METRICS),
         "n_seeds",
-        f"the metrics of {n_seeds} seeds x {L} learning rate(s) x {blocks} block(s)",
+        f"the metrics of {count} seeds x {L} learning rate(s) x {blocks} block(s)",
     )
-    lrs = np.repeat(np.asarray(learning_rates, np.float32), n_seeds)  # run r: lr index r // S, seed r % S
-    seed_index = np.tile(np.arange(n_seeds, dtype=np.uint32), L)
-    sharding = _run_sharding(runs, devices)
+    width = min(runs, MAX_RUN_BLOCK)
+    wanted = np.array([j * n_seeds + i for j in range(L) for i in range(lo, hi)], np.int64)
+    run_blocks = sorted({int(r) // width for r in wanted})
+    all_lrs = np.repeat(np.asarray(learning_rates, np.float32), n_seeds)  # run r: lr index r // S, seed r % S
+    sharding = _run_sharding(width, devices)
     put = (lambda x: jax.device_put(x, sharding)) if sharding is not None else jnp.asarray
 
-    init = jax.jit(jax.vmap(lambda i, lr: trainer.init(run_key(seed, i), lr)))
-
-    def chunk_fn(state, lr, length):
-        def one(s, lr_):
-            return jax.lax.scan(lambda c, _: trainer.block(c, lr_), s, None, length=length)
-
-        return jax.vmap(one)(state, lr)
-
-    chunk = jax.jit(chunk_fn, static_argnames="length", donate_argnums=0)
     identity = checkpoint_identity(
         setup, learning_rates, n_seeds, seed, chunk_blocks, devices=1 if sharding is None else sharding.mesh.size
     )
+    identity["run_block"] = width
+    if seed_range is not None:
+        identity["seeds"] = [lo, hi]
+    final_identity = {k: v for k, v in identity.items() if k != "chunk_blocks"} | {"schema": FINAL_SCHEMA}
     path = _checkpoint_path(Path(checkpoint), identity) if checkpoint is not None else None
+    learning_rates = tuple(float(x) for x in learning_rates)
+    updates = np.arange(1, blocks + 1) * setup.log_every
+    if store is not None and resume:
+        rows = store.load(final_identity)
+        if rows is not None:
+            return TrainResult(
+                setup=setup,
+                learning_rates=learning_rates,
+                n_seeds=count,
+                seed=seed,
+                metrics=_from_rows(np.asarray(rows), L, blocks),
+                updates=updates,
+                state=None,
+                compile_seconds=0.0,
+                run_seconds=0.0,
+                resumed_blocks=blocks,
+                checkpoint_path=None if path is None else str(path),
+            )
 
-    metrics = {k: np.full((runs, blocks), np.nan, np.float32) for k in METRICS}
+    metrics = {k: np.full((len(run_blocks) * width, blocks), np.nan, np.float32) for k in METRICS}
     compile_s = run_s = 0.0
     with CompileCounter():
         t0 = time.perf_counter()
-        lr_dev = put(lrs)
-        state = init(put(seed_index), lr_dev)
+        lr_dev, state = [], []
+        for k in run_blocks:
+            global_runs = np.minimum(np.arange(k * width, (k + 1) * width), runs - 1)  # the last block repeats run N-1
+            lr_dev.append(put(all_lrs[global_runs]))
+            state.append(init(put((global_runs % n_seeds).astype(np.uint32)), lr_dev[-1]))
         jax.block_until_ready(state)
         compile_s += time.perf_counter() - t0
         done = 0
@@ -410,7 +490,7 @@ def train(
             loaded = _load_checkpoint(path, identity, jax.device_get(state))
             if loaded is not None:
                 host_state, metrics, done = loaded
-                state = jax.tree.map(put, host_state)
+                state = [jax.tree.map(put, s) for s in host_state]
         resumed = done
         chunks_run = 0
         while done < blocks:
@@ -418,30 +498,36 @@ def train(
                 break
             length = min(chunk_blocks, blocks - done)
             t0 = time.perf_counter()
-            state, m = chunk(state, lr_dev, length)
-            m = jax.device_get(m)
+            for b in range(len(run_blocks)):
+                state[b], m = chunk(state[b], lr_dev[b], length)
+                m = jax.device_get(m)
+                for k in METRICS:
+                    metrics[k][b * width : (b + 1) * width, done : done + length] = m[k]
             elapsed = time.perf_counter() - t0
             if chunks_run == 0 and done == resumed:
                 compile_s += elapsed  # the first call compiles
             else:
                 run_s += elapsed
-            for k in METRICS:
-                metrics[k][:, done : done + length] = m[k]
             done += length
             chunks_run += 1
             if path is not None:
                 _save_checkpoint(path, identity, state, metrics, done)
             if progress is not None:
                 progress(length * setup.log_every)
-    shaped = {k: v.reshape(L, n_seeds, blocks) for k, v in metrics.items()}
+    position = np.array([run_blocks.index(int(r) // width) * width + int(r) % width for r in wanted])
+    shaped = {k: v[position].reshape(L, count, blocks) for k, v in metrics.items()}
+    host_state = jax.device_get(state)
+    final_state = jax.tree.map(lambda *xs: np.concatenate(xs)[position], *host_state)
+    if store is not None and done == blocks:
+        store.save(final_identity, _final_rows(shaped))
     return TrainResult(
         setup=setup,
-        learning_rates=tuple(float(x) for x in learning_rates),
-        n_seeds=n_seeds,
+        learning_rates=learning_rates,
+        n_seeds=count,
         seed=seed,
         metrics=shaped,
-        updates=np.arange(1, blocks + 1) * setup.log_every,
-        state=jax.device_get(state),
+        updates=updates,
+        state=final_state,
         compile_seconds=compile_s,
         run_seconds=run_s,
         resumed_blocks=resumed,

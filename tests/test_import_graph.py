@@ -61,6 +61,7 @@ LAYERS = {
     "bench": 5,
     "explain": 6,
     "experiments": 6,
+    "launch": 6,
     "cli": 7,
 }
 

@@ -36,6 +36,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from pgjax.errors import ConfigError, PgjaxError
 from pgjax.estimators.base import Estimator
 from pgjax.io import RUN_MARKER, ResultsError, atomic_write_bytes, atomic_write_text
 from pgjax.problems.base import Params, Problem
@@ -106,6 +107,24 @@ def cell_identity(
     return identity
 
 
+def check_shard_sweep(store: Any, n_seeds: int) -> None:
+    """ConfigError naming --seed-range when a shard's store is used by a sweep (or training) of another number
+    of seeds than the run's R (a reference sweep of its own size): such an experiment cannot be sharded."""
+    total = getattr(store, "shard_of", None)
+    if total is not None and int(n_seeds) != int(total):
+        raise ConfigError(
+            "seed_range",
+            f"this experiment also runs {n_seeds} seeds besides its {total}; only experiments whose every sweep "
+            f"runs the config's seeds can be sharded",
+        )
+
+
+def cell_rows(identity: Mapping[str, Any]) -> int:
+    """The number of seeds (rows) of a cell: ``stop - start`` of a shard's ``"seeds"``, else ``n_seeds``."""
+    seeds = identity.get("seeds")
+    return int(seeds[1] - seeds[0]) if seeds else int(identity["n_seeds"])
+
+
 def cell_key(identity: Mapping[str, Any]) -> str:
     """A short stable hash of a cell's (or a run's) identity."""
     blob = json.dumps(identity, sort_keys=True).encode()
@@ -120,11 +139,25 @@ class CellStore:
       resume: when False, :meth:`load` always misses (every cell is recomputed, and saved again).
       context: the run's :func:`run_context`; the cells live in ``root/<its hash>/`` (:attr:`folder`).
         None keeps them in ``root`` itself (for code that builds a store by hand).
+      seed_range: ``(start, stop)`` for the store of one shard of a run (``pgjax run --seed-range``): every cell
+        it saves must hold exactly those seeds (its identity's ``"seeds"``), so an experiment that computes
+        all seeds despite the shard fails loudly instead of writing a shard that is not one.
+      shard_of: the run's number of seeds R that ``seed_range`` is a shard of (see :func:`check_shard_sweep`).
     """
 
-    def __init__(self, root: str | os.PathLike[str], *, resume: bool = False, context: Mapping[str, Any] | None = None):
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        resume: bool = False,
+        context: Mapping[str, Any] | None = None,
+        seed_range: tuple[int, int] | None = None,
+        shard_of: int | None = None,
+    ):
         self.root = Path(root)
         self.resume = resume
+        self.seed_range = None if seed_range is None else (int(seed_range[0]), int(seed_range[1]))
+        self.shard_of = shard_of
         self.context = dict(context) if context is not None else None
         self.run_key = cell_key(self.context)[:16] if self.context is not None else None
         self.folder = self.root / self.run_key if self.run_key else self.root
@@ -154,7 +187,7 @@ class CellStore:
                 estimates = np.array(data["estimates"])
         except Exception as err:  # zip, json and key errors all mean the same to the user
             raise ResultsError(f"{path}: unreadable cell file ({type(err).__name__}); delete it to recompute") from None
-        if meta != self._stored_identity(identity) or estimates.ndim != 2 or estimates.shape[0] != identity["n_seeds"]:
+        if meta != self._stored_identity(identity) or estimates.ndim != 2 or estimates.shape[0] != cell_rows(identity):
             raise ResultsError(f"{path}: cell file does not match its name; delete it to recompute")
         self.loaded.append(path.name)
         return estimates
@@ -168,7 +201,17 @@ class CellStore:
         return self.folder
 
     def save(self, identity: Mapping[str, Any], estimates: np.ndarray) -> Path:
-        """Writes one finished cell atomically."""
+        """Writes one finished cell atomically.
+
+        Raises:
+          PgjaxError: in a shard's store, for a cell that does not hold exactly the shard's seeds.
+        """
+        if self.seed_range is not None and identity.get("seeds") != list(self.seed_range):
+            raise PgjaxError(
+                f"--seed-range: this experiment computed a cell of seeds {identity.get('seeds') or 'all'} in the shard "
+                f"of seeds {self.seed_range[0]}:{self.seed_range[1]}; it does not pass seed_range to the engine, "
+                f"so it cannot be sharded"
+            )
         self.prepare()
         buffer = io.BytesIO()
         stored = self._stored_identity(identity)

@@ -298,6 +298,8 @@ class Sweep:
     compile_seconds: dict[str, float]
     run_seconds: dict[str, float]
     execution: dict = dataclasses.field(default_factory=dict)
+    first_seed: int = 0
+    """The global index of the first row: 0, or the start of a shard's ``seed_range``."""
 
 
 def _to_host(outputs) -> tuple[np.ndarray, ...]:
@@ -344,6 +346,7 @@ def run_sweep(
     reference_gradient: np.ndarray | Sequence[float] | None = None,
     fuse: bool = False,
     output_names: Sequence[str] | None = None,
+    seed_range: tuple[int, int] | None = None,
 ) -> Sweep:
     """Runs every estimator for seeds 0..n_seeds-1 at every sample size in ``ns``.
 
@@ -383,6 +386,12 @@ def run_sweep(
         like params (``params_shaped = False``: the KL estimators of :mod:`pgjax.estimators.kl` return one
         column, ``("kl",)``); they replace the parameter names, and ``reference_gradient`` (required then) is
         the (P,) number they estimate (the exact KL). Every estimate must have P columns (ValueError).
+      seed_range: ``(start, stop)``: compute only the global seeds start..stop-1 of the ``n_seeds`` (one shard
+        of a run, ``pgjax run --seed-range``). Each seed keeps its key ``seed_key(base, i, n)`` and its lane in
+        the micro-batch (the host walks calls aligned at multiples of the call's seeds, as an unsharded run
+        does, and drops the seeds outside the range), so its estimates are bit-identical to the unsharded
+        run's. The sweep then holds stop - start rows (``Sweep.first_seed`` = start) and its cells carry the
+        range in their identity (``"seeds"``).
 
     Returns:
       A :class:`Sweep` holding float32 (R, P) estimates per estimator and n. In a multi-process run every
@@ -397,8 +406,16 @@ def run_sweep(
         raise ValueError(f"n_seeds must be >= 1 (got {n_seeds})")
     if chunk_size is not None and chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1 (got {chunk_size})")
+    if store is not None:
+        from pgjax.engine.cells import check_shard_sweep
+
+        check_shard_sweep(store, n_seeds)
+    lo, hi = (0, int(n_seeds)) if seed_range is None else (int(seed_range[0]), int(seed_range[1]))
+    if not 0 <= lo < hi <= n_seeds:
+        raise ConfigError("seed_range", f"must be START:STOP with 0 <= START < STOP <= {n_seeds} (got {lo}:{hi})")
+    count = hi - lo
     if chunk_size is not None:  # more seeds in flight than there are seeds would only be reported, never used
-        chunk_size = min(int(chunk_size), int(n_seeds))
+        chunk_size = min(int(chunk_size), count)
     if micro_batch_elements is None:
         micro_batch_elements = default_micro_batch_elements(problem)
     if micro_batch_elements < 1:
@@ -438,9 +455,9 @@ def run_sweep(
             raise ValueError("output_names needs reference_gradient: the number the outputs estimate")
     n_outputs = sum(len(names_of) for names_of in outputs.values())
     check_host_memory(
-        4 * n_seeds * len(ns) * n_outputs * len(names),
+        4 * count * len(ns) * n_outputs * len(names),
         "n_seeds",
-        f"the float32 estimates of {n_seeds} seeds x {len(ns)} sample size(s) x "
+        f"the float32 estimates of {count} seeds x {len(ns)} sample size(s) x "
         f"{n_outputs} estimator(s) x {len(names)} parameter(s)",
     )
     if reference_gradient is None:
@@ -469,6 +486,7 @@ def run_sweep(
                     seed=seed,
                     micro_batch_elements=micro_batch_elements,
                 )
+                | ({} if seed_range is None else {"seeds": [lo, hi]})
                 for n in ns
             }
             done = {n: store.load(identities[n]) if store is not None else None for n in ns}
@@ -482,7 +500,7 @@ def run_sweep(
                 if all(finished[n] for n in group):  # a group is computed (and resumed) as a whole
                     for n in group:
                         width = _output_width(estimator, problem, params, n) if jax.process_count() > 1 else 0
-                        estimates[name][n] = _from_process_zero(done[n], (n_seeds, width))
+                        estimates[name][n] = _from_process_zero(done[n], (count, width))
                     loaded_cells += len(group)
                     continue
                 t0 = time.perf_counter()
@@ -499,7 +517,8 @@ def run_sweep(
                     )
                     peak_bytes = max(peak_bytes, call_bytes)
                 step = n_dev * micro
-                starts = list(range(0, n_seeds, step))
+                first = lo // step * step  # calls aligned as in an unsharded run: every seed keeps its lane
+                starts = list(range(first, hi, step))
                 depth = calls_in_flight(
                     call_bytes, step, max_memory_bytes=budget, chunk_size=chunk_size, what=f"{name} at n = {max(group)}"
                 )
@@ -531,23 +550,23 @@ def run_sweep(
                     for j, part in enumerate(_to_host(out)):  # waits for the oldest call
                         if rows[j] is None:
                             rows[j] = np.empty((len(starts) * step, part.shape[1]), part.dtype)
-                        rows[j][start : start + step] = part
+                        rows[j][start - first : start - first + step] = part
                     del out
                     if position + depth < len(starts):  # then refill the window: never more than depth calls
                         dispatch(starts[position + depth])
                     if progress is not None:  # report whole seeds, pro rata over the groups
-                        seeds_done = min(start + step, n_seeds)
-                        target = (g * n_seeds + seeds_done) // len(groups)
+                        seeds_done = max(0, min(start + step, hi) - lo)
+                        target = (g * count + seeds_done) // len(groups)
                         if target > reported:
                             progress(target - reported)
                             reported = target
                 for j, n in enumerate(group):
-                    estimates[name][n] = rows[j][:n_seeds]
+                    estimates[name][n] = rows[j][lo - first : lo - first + count]
                     if store is not None and jax.process_index() == 0:
                         store.save(identities[n], estimates[name][n])
                 run_s[name] += time.perf_counter() - t0
-            if progress is not None and reported < n_seeds:
-                progress(n_seeds - reported)
+            if progress is not None and reported < count:
+                progress(count - reported)
             estimates[name] = {n: estimates[name][n] for n in ns}
 
     chunk = chunk_size if chunk_size is not None else max((c["seeds_in_flight"] for c in chunks), default=0)
@@ -572,10 +591,11 @@ def run_sweep(
         estimates=estimates,
         param_names=names,
         true_grad=true_grad,
-        n_seeds=n_seeds,
+        n_seeds=count,
         seed=seed,
         ns=ns,
         chunk_size=int(chunk),
+        first_seed=lo,
         compile_seconds=compile_s,
         run_seconds=run_s,
         execution={

@@ -168,9 +168,9 @@ def run(experiment: str, config: TrainingConfig, *, progress=None, execution: di
             seed=config.seed,
             chunk_blocks=max(1, -(-setup.blocks // config.chunks)),
             progress=progress,
-            checkpoint=store.folder if store is not None else None,
-            resume=bool(store is not None and store.resume),
+            store=store,
             devices=execution.get("devices"),
+            seed_range=execution.get("seed_range"),
         )
         if store is not None and out.checkpoint_path is not None:
             (store.loaded if out.resumed_blocks else store.saved).append(Path(out.checkpoint_path).name)
@@ -213,6 +213,10 @@ def run(experiment: str, config: TrainingConfig, *, progress=None, execution: di
         f"{config.env} ({config.policy} policy), horizon {config.horizon}, {config.episodes} episodes "
         f"per update, {config.updates} updates, {config.n_seeds} seeds"
     )
+    if execution.get("seed_range") is not None:
+        start, stop = execution["seed_range"]
+        problem += f" (the shard of seeds {start}:{stop})"
+
     return TrainingResult(
         experiment=experiment,
         config=config,
