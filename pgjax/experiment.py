@@ -504,6 +504,29 @@ def save_with(
     return out_dir
 
 
+def save_frames(
+    result: ExperimentResult,
+    out_dir: str | Path,
+    frames: Mapping[str, pd.DataFrame],
+    draw,
+    *,
+    argv: list[str] | None = None,
+    overwrite: bool | None = None,
+    info: dict | None = None,
+) -> Path:
+    """The save hook of an experiment with its own tables: each of ``frames`` (stem -> table, written as
+    parquet, csv, md and tex), the manifest (:func:`provenance` with ``info``, default ``result.info``) and
+    ``draw(folder)``'s figures (none under `pgjax run --no-figures`), replacing ``out_dir`` as a whole."""
+    out_dir = Path(out_dir)
+    with pio.staged_output(out_dir, overwrite=overwrite) as stage:
+        for stem, frame in frames.items():
+            pio.write_frame(frame, stage, stem)
+        pio.write_manifest(stage, provenance(result, argv, result.info if info is None else info))
+        if plots.figures_enabled():
+            draw(stage)
+    return out_dir
+
+
 def discover() -> dict[str, str]:
     """Experiment name -> module path, of the modules that keep the experiment contract.
 

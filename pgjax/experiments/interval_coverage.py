@@ -310,16 +310,11 @@ def draw(folder) -> list[Path]:
 
 def save(result: ExperimentResult, out_dir, *, argv=None, overwrite=None) -> Path:
     """Writes the coverage table, its summary, the manifest and the figure, replacing ``out_dir`` as a whole."""
-    from pgjax.experiment import provenance
+    from pgjax.experiment import save_frames
 
-    out_dir = Path(out_dir)
-    manifest = provenance(result, argv, {"interval_methods": list(stats.INTERVAL_METHODS), **result.info})
-    with pio.staged_output(out_dir, overwrite=overwrite) as stage:
-        pio.write_frame(result.table, stage, "table")
-        pio.write_frame(summary(result.table), stage, "summary")
-        pio.write_manifest(stage, manifest)
-        draw(stage)
-    return out_dir
+    frames = {"table": result.table, "summary": summary(result.table)}
+    info = {"interval_methods": list(stats.INTERVAL_METHODS), **result.info}
+    return save_frames(result, out_dir, frames, draw, argv=argv, overwrite=overwrite, info=info)
 
 
 README_MARKERS = ("<!-- excerpt:interval-coverage -->", "<!-- /excerpt:interval-coverage -->")

@@ -226,17 +226,11 @@ def total_work(config: Config) -> int:
 
 def save(result: ExperimentResult, out_dir, *, argv=None, overwrite=None) -> Path:
     """Writes exact.parquet, monte_carlo.parquet, the manifest and the figure, replacing ``out_dir``."""
-    from pgjax.experiment import provenance
+    from pgjax.experiment import save_frames
 
     info = dict(result.info)
-    mc = info.pop("monte_carlo")
-    manifest = provenance(result, argv, info)
-    with pio.staged_output(Path(out_dir), overwrite=overwrite) as stage:
-        pio.write_frame(result.table, stage, "exact")
-        pio.write_frame(mc, stage, "monte_carlo")
-        pio.write_manifest(stage, manifest)
-        draw(stage)
-    return Path(out_dir)
+    frames = {"exact": result.table, "monte_carlo": info.pop("monte_carlo")}
+    return save_frames(result, out_dir, frames, draw, argv=argv, overwrite=overwrite, info=info)
 
 
 def retable(folder) -> str:

@@ -339,18 +339,13 @@ def draw(folder) -> list[Path]:
 
 def save(result: ExperimentResult, out_dir, *, argv=None, overwrite=None) -> Path:
     """Writes the exact, Monte Carlo and summary tables, the manifest and the figure, replacing ``out_dir``."""
-    from pgjax.experiment import provenance
+    from pgjax.experiment import save_frames
 
-    out_dir = Path(out_dir)
-    manifest = provenance(result, argv, {k: v for k, v in result.info.items() if k != "monte_carlo"})
-    with pio.staged_output(out_dir, overwrite=overwrite) as stage:
-        pio.write_frame(result.table, stage, "exact")
-        if len(result.info["monte_carlo"]):
-            pio.write_frame(result.info["monte_carlo"], stage, "monte_carlo")
-        pio.write_frame(summary(result.table, result.config.lambdas), stage, "summary")
-        pio.write_manifest(stage, manifest)
-        draw(stage)
-    return out_dir
+    info = dict(result.info)
+    mc = info.pop("monte_carlo")
+    frames = {"exact": result.table, **({"monte_carlo": mc} if len(mc) else {})}
+    frames["summary"] = summary(result.table, result.config.lambdas)
+    return save_frames(result, out_dir, frames, draw, argv=argv, overwrite=overwrite, info=info)
 
 
 def headline(result: ExperimentResult) -> pd.DataFrame:

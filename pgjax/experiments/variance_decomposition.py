@@ -404,16 +404,10 @@ def draw(folder) -> list[Path]:
 
 def save(result: ExperimentResult, out_dir, *, argv=None, overwrite=None) -> Path:
     """Writes the terms and summary tables, the manifest and the figure, replacing ``out_dir``."""
-    from pgjax.experiment import provenance
+    from pgjax.experiment import save_frames
 
-    out_dir = Path(out_dir)
-    manifest = provenance(result, argv, result.info)
-    with pio.staged_output(out_dir, overwrite=overwrite) as stage:
-        pio.write_frame(result.table, stage, "terms")
-        pio.write_frame(summary(result.table), stage, "summary")
-        pio.write_manifest(stage, manifest)
-        draw(stage)
-    return out_dir
+    frames = {"terms": result.table, "summary": summary(result.table)}
+    return save_frames(result, out_dir, frames, draw, argv=argv, overwrite=overwrite)
 
 
 def headline(result: ExperimentResult) -> pd.DataFrame:
