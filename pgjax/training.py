@@ -414,15 +414,13 @@ def train(
         raise ConfigError("n_seeds", f"must be >= 1 (got {n_seeds})")
     if not learning_rates or min(learning_rates) <= 0:
         raise ConfigError("learning_rates", f"every learning rate must be > 0 (got {learning_rates})")
-    if store is not None:
-        from pgjax.engine.cells import check_shard_sweep
+    from pgjax.engine.cells import check_shard_sweep, seed_bounds
 
+    if store is not None:
         check_shard_sweep(store, n_seeds)
         checkpoint = getattr(store, "folder", None)
         resume = bool(store.resume)
-    lo, hi = (0, n_seeds) if seed_range is None else (int(seed_range[0]), int(seed_range[1]))
-    if not 0 <= lo < hi <= n_seeds:
-        raise ConfigError("seed_range", f"must be START:STOP with 0 <= START < STOP <= {n_seeds} (got {lo}:{hi})")
+    lo, hi = seed_bounds(seed_range, n_seeds)
     count = hi - lo
     trainer, init, chunk = _programs(setup, seed)
     blocks = setup.blocks

@@ -119,6 +119,15 @@ def check_shard_sweep(store: Any, n_seeds: int) -> None:
         )
 
 
+def seed_bounds(seed_range: tuple[int, int] | None, n_seeds: int) -> tuple[int, int]:
+    """``(start, stop)`` of the global seeds a sweep or training call computes: all ``n_seeds``, or a shard's
+    ``seed_range``; ConfigError naming --seed-range unless 0 <= start < stop <= n_seeds."""
+    lo, hi = (0, int(n_seeds)) if seed_range is None else (int(seed_range[0]), int(seed_range[1]))
+    if not 0 <= lo < hi <= n_seeds:
+        raise ConfigError("seed_range", f"must be START:STOP with 0 <= START < STOP <= {n_seeds} (got {lo}:{hi})")
+    return lo, hi
+
+
 def cell_rows(identity: Mapping[str, Any]) -> int:
     """The number of seeds (rows) of a cell: ``stop - start`` of a shard's ``"seeds"``, else ``n_seeds``."""
     seeds = identity.get("seeds")

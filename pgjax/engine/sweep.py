@@ -406,13 +406,11 @@ def run_sweep(
         raise ValueError(f"n_seeds must be >= 1 (got {n_seeds})")
     if chunk_size is not None and chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1 (got {chunk_size})")
-    if store is not None:
-        from pgjax.engine.cells import check_shard_sweep
+    from pgjax.engine.cells import check_shard_sweep, seed_bounds
 
+    if store is not None:
         check_shard_sweep(store, n_seeds)
-    lo, hi = (0, int(n_seeds)) if seed_range is None else (int(seed_range[0]), int(seed_range[1]))
-    if not 0 <= lo < hi <= n_seeds:
-        raise ConfigError("seed_range", f"must be START:STOP with 0 <= START < STOP <= {n_seeds} (got {lo}:{hi})")
+    lo, hi = seed_bounds(seed_range, n_seeds)
     count = hi - lo
     if chunk_size is not None:  # more seeds in flight than there are seeds would only be reported, never used
         chunk_size = min(int(chunk_size), count)
