@@ -46,14 +46,19 @@ def tyro_parse(cls, args: Sequence[str], prog: str):
 
 
 def enable_compilation_cache() -> Path | None:
-    """Turns on JAX's persistent compilation cache in the user cache folder, so a second run of the same
-    experiment skips compilation. Opt out with `--no-compile-cache` or PGJAX_NO_COMPILE_CACHE=1."""
+    """Turns on JAX's persistent compilation cache, so a second run of the same experiment skips compilation.
+
+    The folder is ``$PGJAX_COMPILE_CACHE_DIR`` when set (the test suite points it at one temporary folder
+    that its workers and subprocesses share), else ``pgjax/jax-compilation-cache`` in the user cache folder
+    (``$XDG_CACHE_HOME`` or ``~/.cache``). Opt out with `--no-compile-cache` or PGJAX_NO_COMPILE_CACHE=1."""
     if os.environ.get("PGJAX_NO_COMPILE_CACHE", "") not in ("", "0"):
         return None
     import jax
 
-    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    folder = root / "pgjax" / "jax-compilation-cache"
+    if os.environ.get("PGJAX_COMPILE_CACHE_DIR"):
+        folder = Path(os.environ["PGJAX_COMPILE_CACHE_DIR"])
+    else:
+        folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pgjax" / "jax-compilation-cache"
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError:

@@ -16,6 +16,8 @@ from __future__ import annotations
 import math
 import os
 import pickle
+import shutil
+import tempfile
 
 import numpy as np
 import pytest
@@ -25,6 +27,26 @@ try:
     import fcntl
 except ImportError:  # not a POSIX system: computed_once falls back to computing in every worker
     fcntl = None
+
+
+def pytest_configure(config):
+    """One JAX compilation cache for the whole test run, in a temporary folder that every pytest-xdist worker
+    and every ``pgjax`` subprocess shares (workers inherit the controller's environment), so a program that
+    several tests compile (the same experiment at the same sizes) is compiled once per run; the user's own
+    cache folder is never touched. A run with PGJAX_NO_COMPILE_CACHE=1 or its own PGJAX_COMPILE_CACHE_DIR
+    keeps that choice."""
+    if hasattr(config, "workerinput") or os.environ.get("PGJAX_COMPILE_CACHE_DIR"):
+        return
+    folder = tempfile.mkdtemp(prefix="pgjax-test-compile-cache-")
+    os.environ["PGJAX_COMPILE_CACHE_DIR"] = folder
+    config._pgjax_compile_cache = folder
+
+
+def pytest_unconfigure(config):
+    folder = getattr(config, "_pgjax_compile_cache", None)
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
+        os.environ.pop("PGJAX_COMPILE_CACHE_DIR", None)
 
 
 def standard_normal_moment(k: int) -> float:

@@ -14,8 +14,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-os.environ.setdefault("PGJAX_NO_COMPILE_CACHE", "1")  # keep the user cache out of tests
-
 from pgjax import cli
 from pgjax import io as pio
 

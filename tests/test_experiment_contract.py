@@ -13,8 +13,6 @@ import textwrap
 
 import pytest
 
-os.environ.setdefault("PGJAX_NO_COMPILE_CACHE", "1")  # keep the user cache out of tests
-
 from pgjax import cli, experiment
 
 #: A tiny valid plugin experiment; ``{extra}`` is appended at module level.

@@ -13,8 +13,6 @@ from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("PGJAX_NO_COMPILE_CACHE", "1")
-
 pytest.importorskip("submitit")
 
 from pgjax import cli

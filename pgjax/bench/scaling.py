@@ -312,8 +312,10 @@ def _worker(spec: str) -> int:
 
 # =========================================================================================== parent side
 def _clean_env(**extra: str) -> dict[str, str]:
-    """The environment without JAX_* / XLA_* / PGJAX_NO_COMPILE_CACHE settings, on the CPU, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_", "XLA_")) and k != "PGJAX_NO_COMPILE_CACHE"}
+    """The environment without JAX_* / XLA_* / PGJAX_NO_COMPILE_CACHE / PGJAX_COMPILE_CACHE_DIR settings, on the
+    CPU, plus ``extra`` (the benchmark chooses the compilation cache folder itself)."""
+    drop = ("PGJAX_NO_COMPILE_CACHE", "PGJAX_COMPILE_CACHE_DIR")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_", "XLA_")) and k not in drop}
     env.update({"JAX_PLATFORMS": "cpu", "MPLBACKEND": "Agg", **extra})
     return env
 

@@ -5,12 +5,8 @@ killed task and the launcher are in tests/test_launch.py.)"""
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
-
-os.environ.setdefault("PGJAX_NO_COMPILE_CACHE", "1")
 
 from pgjax import cli
 from pgjax import io as pio

@@ -6,13 +6,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 
 import jax
 import numpy as np
 import pytest
-
-os.environ.setdefault("PGJAX_NO_COMPILE_CACHE", "1")  # keep the user cache out of tests
 
 from pgjax import cli
 from pgjax import io as pio

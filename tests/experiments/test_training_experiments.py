@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 
 import pandas as pd
 import pytest
-
-os.environ.setdefault("PGJAX_NO_COMPILE_CACHE", "1")
 
 from pgjax import cli
 from pgjax import io as pio

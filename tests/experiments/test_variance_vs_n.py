@@ -6,12 +6,8 @@ does not have, a bad value or an unknown family is one line on stderr, exit 2, n
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
-
-os.environ.setdefault("PGJAX_NO_COMPILE_CACHE", "1")  # keep the user cache out of tests
 
 from pgjax import cli, experiment
 from pgjax import io as pio

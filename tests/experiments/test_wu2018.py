@@ -12,12 +12,8 @@ for the coordinate mu[0] (E R = 2 (D - 1), Var R = 6 (D - 1)). Bad flags are one
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
-
-os.environ.setdefault("PGJAX_NO_COMPILE_CACHE", "1")
 
 from pgjax import cli
 from pgjax import io as pio
