@@ -5,6 +5,7 @@
     pgjax table DIR                    re-render the tables of a results folder and print the Markdown one
     pgjax plot DIR                     re-draw the figures of a results folder from its saved table
     pgjax reproduce DIR [--out NEW]    re-run the command that wrote DIR and compare every table, value by value
+    pgjax report DIR... [--out OUT]    one static HTML page per results folder: figures, sortable tables, manifest
     pgjax merge OUT SHARD_DIR...       merge seed shards (pgjax run NAME --seed-range A:B) into one results folder
     pgjax launch NAME --shards N --backend slurm|local [...]  one job array of seed shards, then merge
     pgjax explain [--write] [flags]    the log-derivative trick worked with numbers (docs/log-derivative-trick.md)
@@ -570,6 +571,71 @@ def cmd_plot(args: Sequence[str]) -> int:
     return 0
 
 
+REPORT_HELP = """usage: pgjax report DIR [DIR ...] [--out OUTDIR]
+
+Writes one self-contained static HTML page per results folder, to explore it without a notebook: its figures
+(embedded), every table (*.parquet) with columns that sort on a click on their name and a filter box for long
+ones, numbers to 4 significant figures as in table.md, and its manifest (config, command, git commit,
+environment; the raw JSON too). The page needs no server and no network: open it in any browser.
+
+Without --out the page is DIR/report.html (DIR must be writable; a later `pgjax run` into DIR replaces it
+with the rest of the folder). With --out, each page is OUTDIR/<folder name>.html, and with several folders
+OUTDIR/index.html links them; several folders need --out. A folder without a pgjax manifest.json is refused,
+and then nothing is written."""
+
+
+def cmd_report(args: Sequence[str]) -> int:
+    from pgjax import io as pio
+    from pgjax.io.report import INDEX_FILE
+
+    if list(args) in (["-h"], ["--help"]):
+        print(REPORT_HELP)
+        return 0
+    args = list(args)
+    out, folders = None, []
+    while args:
+        arg = args.pop(0)
+        if arg == "--out":
+            if not args:
+                raise UsageError("--out needs a value")
+            out = Path(args.pop(0))
+        elif arg.startswith("--out="):
+            out = Path(arg.split("=", 1)[1])
+        elif arg.startswith("-"):
+            raise UsageError(f"report: unknown flag {arg!r}; see pgjax report --help")
+        else:
+            folders.append(Path(arg))
+    if not folders:
+        raise UsageError("usage: pgjax report DIR [DIR ...] [--out OUTDIR]")
+    if len(folders) > 1 and out is None:
+        raise UsageError("several folders need --out OUTDIR (their pages and the index page linking them go there)")
+    for folder in folders:
+        if not folder.is_dir():
+            raise UsageError(f"{folder}: no such results folder")
+    targets: dict[Path, Path] = {}
+    for folder in folders:
+        target = pio.report_path(folder, out)
+        key = Path(os.path.abspath(target))
+        if key in targets:
+            raise UsageError(f"{targets[key]} and {folder} would both be written to {target}: give one of them")
+        if len(folders) > 1 and target.name == INDEX_FILE:
+            raise UsageError(f"{folder}: its page would be the index page {target}; rename or copy the folder")
+        targets[key] = folder
+    pages = [pio.render_report(folder) for folder in folders]  # every folder read before anything is written
+    pio.check_writable(out if out is not None else folders[0], parent=False)  # one folder when no --out
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for folder, page in zip(folders, pages):
+        written.append(pio.atomic_write_text(pio.report_path(folder, out), page.html))
+    if len(folders) > 1:
+        links = [(path.name, page) for path, page in zip(written, pages)]
+        written.append(pio.atomic_write_text(out / INDEX_FILE, pio.render_index(links)))
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
 REPRODUCE_HELP = """usage: pgjax reproduce DIR [--out NEW] [--ignore COLUMN ...]
 
 Re-runs the `pgjax run` command recorded in DIR/manifest.json, writing to NEW (default: a new temporary
@@ -786,6 +852,7 @@ COMMANDS = {
     "table": cmd_table,
     "plot": cmd_plot,
     "reproduce": cmd_reproduce,
+    "report": cmd_report,
     "merge": cmd_merge,
     "launch": cmd_launch,
     "explain": cmd_explain,

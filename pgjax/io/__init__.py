@@ -16,7 +16,8 @@ A results folder ``<dir>/`` holds
   (:func:`write_raw_grid`, :func:`read_raw_grid`);
 * ``manifest.json``: config, command line, versions, device, timings; it always
   carries ``"schema": SCHEMA`` and ``"experiment"``;
-* figures (written by :mod:`pgjax.plotting.variance`).
+* figures (written by :mod:`pgjax.plotting.variance`);
+* optionally ``report.html``, the page ``pgjax report`` writes from all of the above (:mod:`pgjax.io.report`).
 
 Every file is written atomically (temp file in the same folder, fsync,
 ``os.replace``), and a whole run is written through :func:`staged_output`, which
@@ -37,6 +38,7 @@ One module per concern, each importable on its own; this package re-exports thei
 * :mod:`pgjax.io.atomic`: atomic file writes;
 * :mod:`pgjax.io.staging`: whole-folder staging and replacement, and the checks that guard it;
 * :mod:`pgjax.io.render`: Markdown and LaTeX renderings of a table;
+* :mod:`pgjax.io.report`: the static HTML page of a results folder (``pgjax report``);
 * :mod:`pgjax.io.tables`: a table's parquet, csv, md and tex files;
 * :mod:`pgjax.io.raw`: ``raw.npz`` of a sweep or of a grid over named axes;
 * :mod:`pgjax.io.manifest`: ``manifest.json``;
@@ -55,6 +57,7 @@ from pgjax.io.manifest import read_manifest, write_manifest
 from pgjax.io.provenance import environment_info
 from pgjax.io.raw import RawGrid, read_raw, read_raw_grid, write_raw, write_raw_grid
 from pgjax.io.render import render_latex, render_markdown, with_excerpt
+from pgjax.io.report import render_index, render_report, report_path
 from pgjax.io.schema import (
     FLOAT_COLUMNS,
     INT_COLUMNS,
@@ -62,6 +65,7 @@ from pgjax.io.schema import (
     QUALITY_COLUMNS,
     QUALITY_FILE,
     RAW_FILE,
+    REPORT_FILE,
     SCHEMA,
     STRING_COLUMNS,
     TABLE_COLUMNS,
@@ -94,6 +98,7 @@ __all__ = [
     "QUALITY_FILE",
     "RAW_FILE",
     "MANIFEST_FILE",
+    "REPORT_FILE",
     "CELLS_DIR",
     "RUN_MARKER",
     "ResultsError",
@@ -116,6 +121,9 @@ __all__ = [
     "render_markdown",
     "render_latex",
     "with_excerpt",
+    "render_report",
+    "render_index",
+    "report_path",
     "read_table",
     "write_raw",
     "read_raw",

@@ -18,8 +18,9 @@ from pgjax.io.schema import _is_missing
 _SIG_FIGS = 4
 
 
-def _format_number(value: Any, na_rep: str) -> str:
-    """Ints as ints, floats with 4 significant figures, NaN as ``na_rep``."""
+def format_number(value: Any, na_rep: str) -> str:
+    """Ints as ints, floats with 4 significant figures, NaN as ``na_rep`` (every rendering of a table: Markdown,
+    LaTeX and the HTML page of :mod:`pgjax.io.report`)."""
     if isinstance(value, (bool, np.bool_)):
         return str(value)
     if isinstance(value, (int, np.integer)):
@@ -41,7 +42,7 @@ def _constant(df: pd.DataFrame, col: str) -> str | None:
     return str(values[0]) if len(values) == 1 else None
 
 
-def _display_frame(df: pd.DataFrame) -> tuple[pd.DataFrame, str | None, str | None]:
+def display_frame(df: pd.DataFrame) -> tuple[pd.DataFrame, str | None, str | None]:
     """Drop constant experiment/problem columns; return them for the caption."""
     experiment = _constant(df, "experiment")
     problem = _constant(df, "problem")
@@ -53,7 +54,7 @@ def _display_frame(df: pd.DataFrame) -> tuple[pd.DataFrame, str | None, str | No
     return df.drop(columns=drop), experiment, problem
 
 
-def _numeric_columns(df: pd.DataFrame) -> list[str]:
+def numeric_columns(df: pd.DataFrame) -> list[str]:
     return [c for c in df.columns if pd.api.types.is_numeric_dtype(df[c])]
 
 
@@ -73,11 +74,11 @@ def render_markdown(df: pd.DataFrame) -> str:
     show as ``–``. If the table covers one experiment and one problem, those
     columns are dropped and named in a heading line instead.
     """
-    shown, experiment, problem = _display_frame(df)
-    numeric = set(_numeric_columns(shown))
+    shown, experiment, problem = display_frame(df)
+    numeric = set(numeric_columns(shown))
     cells = pd.DataFrame(
         {
-            col: [_format_number(v, "–") if col in numeric else str(v) for v in shown[col].tolist()]
+            col: [format_number(v, "–") if col in numeric else str(v) for v in shown[col].tolist()]
             for col in shown.columns
         },
         columns=shown.columns,
@@ -95,15 +96,19 @@ def render_markdown(df: pd.DataFrame) -> str:
         lines.append("")
     lines.append(body)
     lines.append("")
+    lines.append(table_legend(df))
+    return "\n".join(lines) + "\n"
+
+
+def table_legend(df: pd.DataFrame) -> str:
+    """The line under a rendered table that explains its variance columns (if it has them) and its numbers."""
     if "var" not in df.columns:
-        lines.append("Numbers to 4 significant figures; – : not available.")
-        return "\n".join(lines) + "\n"
-    lines.append(
+        return "Numbers to 4 significant figures; – : not available."
+    return (
         "var: variance of the estimate across seeds; var_lo, var_hi: its 95% CI; "
         "var_exact: exact variance where known; n_var: n × var; "
         "numbers to 4 significant figures; – : not available."
     )
-    return "\n".join(lines) + "\n"
 
 
 _LATEX_SPECIAL = {
@@ -127,7 +132,7 @@ def _latex_escape(text: str) -> str:
 def _latex_number(value: Any) -> str:
     """A number for a LaTeX table: 4 significant figures, math-mode minus and
     powers of ten, ``--`` for missing."""
-    text = _format_number(value, "--")
+    text = format_number(value, "--")
     if text == "--":
         return text
     if text in ("inf", "-inf"):
@@ -149,8 +154,8 @@ def render_latex(df: pd.DataFrame) -> str:
     experiment and one problem, those columns are dropped and named in the
     caption instead.
     """
-    shown, experiment, problem = _display_frame(df)
-    numeric = set(_numeric_columns(shown))
+    shown, experiment, problem = display_frame(df)
+    numeric = set(numeric_columns(shown))
     cells = pd.DataFrame(
         {
             _latex_escape(str(col)): [

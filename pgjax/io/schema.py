@@ -29,6 +29,12 @@ INT_COLUMNS: tuple[str, ...] = ("n", "n_seeds", "n_nonfinite")
 FLOAT_COLUMNS: tuple[str, ...] = tuple(c for c in STATS_COLUMNS if c not in STRING_COLUMNS + INT_COLUMNS)
 TABLE_COLUMNS: tuple[str, ...] = ("experiment", "problem", *STATS_COLUMNS)
 
+REPORT_FILE = "report.html"
+"""The page ``pgjax report DIR`` writes into DIR (:mod:`pgjax.io.report`)."""
+REPORT_MARKER = '<meta name="generator" content="pgjax report">'
+"""The line in the ``<head>`` of every page :mod:`pgjax.io.report` writes: a ``report.html`` in a results folder
+that carries it is pgjax's own, which a later run of the experiment may replace."""
+
 QUALITY_FILE = "quality.parquet"
 """The gradient-quality table of a sweep: one row per (estimator, n[, setting]) over all coordinates
 (:mod:`pgjax.analysis.quality`), beside the per-coordinate ``table.parquet``."""

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from pgjax.io.atomic import _dir_mode, _fsync_dir, atomic_write_text
 from pgjax.io.manifest import read_manifest
-from pgjax.io.schema import MANIFEST_FILE, ResultsError
+from pgjax.io.schema import MANIFEST_FILE, REPORT_FILE, REPORT_MARKER, ResultsError
 
 #: The resume store's subfolder of a results folder, carried from the old folder into the new one.
 CELLS_DIR = "cells"
@@ -88,6 +88,19 @@ def _files_under(folder: Path) -> list[str]:
     )
 
 
+def _is_report(path: Path) -> bool:
+    """Whether ``path`` is the page ``pgjax report`` wrote into its results folder (:mod:`pgjax.io.report`): a
+    plain file named ``report.html`` whose head carries :data:`~pgjax.io.schema.REPORT_MARKER`."""
+    if path.name != REPORT_FILE or path.is_symlink() or not path.is_file():
+        return False
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(1024)
+    except OSError:
+        return False
+    return REPORT_MARKER.encode("utf-8") in head
+
+
 def _manifest_experiment(folder: Path) -> str | None:
     """The experiment named by ``folder/manifest.json``, or None if there is no readable pgjax manifest."""
     try:
@@ -130,7 +143,8 @@ def foreign_content(out_dir: str | os.PathLike[str], experiment: str | None) -> 
     A folder may be replaced when it does not exist, is empty, or holds only what runs of the same
     experiment wrote: a ``manifest.json`` naming ``experiment`` and the files it lists (its ``files``;
     a manifest written before that list existed owns files of the usual result suffixes), and the resume
-    store ``cells/`` of that experiment. A folder with no manifest may hold only ``cells/`` (a run that was
+    store ``cells/`` of that experiment, and the page ``pgjax report`` wrote into it (``report.html`` with
+    :data:`~pgjax.io.schema.REPORT_MARKER`: the run replaces it with the folder). A folder with no manifest may hold only ``cells/`` (a run that was
     stopped before it finished). Temporaries (``*.tmp-*``) are ignored. ``experiment`` None (contents
     without a manifest) matches no results at all.
     """
@@ -161,7 +175,7 @@ def foreign_content(out_dir: str | os.PathLike[str], experiment: str | None) -> 
                 return reason
         elif manifest is None:
             strangers.append(entry.name)
-        elif entry.name == MANIFEST_FILE:
+        elif entry.name == MANIFEST_FILE or _is_report(entry):
             continue
         elif listed is not None:
             names = [entry.name] if entry.is_file() else [f"{entry.name}/{rel}" for rel in _files_under(entry)]
