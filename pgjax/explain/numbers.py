@@ -28,6 +28,7 @@ float32 rounding and the document regenerates byte for byte.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import ClassVar
 
@@ -39,7 +40,7 @@ import numpy as np
 from pgjax.analysis import stats
 from pgjax.engine import run_sweep, seed_key
 from pgjax.errors import ConfigError
-from pgjax.estimators import Reinforce, draw, make_estimator
+from pgjax.estimators import ConstantBaseline, Reinforce, draw, make_estimator
 from pgjax.problems import BanditOutcome, LinearGaussianBandit, Quadratic, Reward, exact_gradient, make_reward
 from pgjax.problems.quadrature import gauss_hermite
 from pgjax.problems.softmax_bandit import SoftmaxBandit
@@ -336,29 +337,38 @@ def _outcome(problem: LinearGaussianBandit, actions) -> BanditOutcome:
     return BanditOutcome(state=jnp.asarray(problem.state_mean), action=jnp.asarray(actions))
 
 
-def shortcut_limit(problem: LinearGaussianBandit, params, num_nodes: int = 64) -> float:
-    """E_pi[r dpi/dtheta] exactly: integral pi^2 r psi da = E_{N(mu, sigma^2/2)}[r psi] / (2 sigma sqrt(pi))."""
+@functools.partial(jax.jit, static_argnums=(0, 2))
+def _shortcut_limit(problem: LinearGaussianBandit, params, num_nodes: int) -> jax.Array:
     mu, var = problem.action_moments(params)
     nodes, weights = gauss_hermite(num_nodes)
     actions = mu + jnp.sqrt(var / 2.0) * jnp.asarray(nodes)
     outcome = _outcome(problem, actions)
     psi = jax.jacfwd(problem.log_prob)(params, outcome).theta[:, 0]
-    value = jnp.sum(jnp.asarray(weights) * problem.reward(outcome) * psi) / (2.0 * jnp.sqrt(var * jnp.pi))
-    return float(value)
+    return jnp.sum(jnp.asarray(weights) * problem.reward(outcome) * psi) / (2.0 * jnp.sqrt(var * jnp.pi))
 
 
-def grid_integrals(problem: LinearGaussianBandit, params, points: int = 4801) -> tuple[float, float]:
-    """(integral dpi/dtheta r da, integral pi dpi/dtheta r da) by the trapezoid rule on mu +- 12 sigma."""
+def shortcut_limit(problem: LinearGaussianBandit, params, num_nodes: int = 64) -> float:
+    """E_pi[r dpi/dtheta] exactly: integral pi^2 r psi da = E_{N(mu, sigma^2/2)}[r psi] / (2 sigma sqrt(pi))."""
+    return float(_shortcut_limit(problem, params, num_nodes))
+
+
+@functools.partial(jax.jit, static_argnums=(0, 2))
+def _grid_curves(problem: LinearGaussianBandit, params, points: int):
+    """(actions, pi, dpi/dtheta, r) on mu +- 12 sigma, one compiled call."""
     mu, var = problem.action_moments(params)
     actions = mu + jnp.sqrt(var) * jnp.linspace(-12.0, 12.0, points)
     outcome = _outcome(problem, actions)
     density = jnp.exp(problem.log_prob(params, outcome))
     slope = jax.jacfwd(lambda p: jnp.exp(problem.log_prob(p, outcome)))(params).theta[:, 0]
-    reward = problem.reward(outcome)
-    a = np.asarray(actions)
+    return actions, density, slope, problem.reward(outcome)
+
+
+def grid_integrals(problem: LinearGaussianBandit, params, points: int = 4801) -> tuple[float, float]:
+    """(integral dpi/dtheta r da, integral pi dpi/dtheta r da) by the trapezoid rule on mu +- 12 sigma."""
+    actions, density, slope, reward = (np.asarray(x) for x in _grid_curves(problem, params, points))
     return (
-        float(np.trapezoid(np.asarray(slope * reward), a)),
-        float(np.trapezoid(np.asarray(density * slope * reward), a)),
+        float(np.trapezoid(slope * reward, actions)),
+        float(np.trapezoid(density * slope * reward, actions)),
     )
 
 
@@ -381,15 +391,31 @@ def sample_table(problem: LinearGaussianBandit, params, key, n: int) -> tuple[tu
     return tuple(rows), step
 
 
-def score_mean_exact(problem: LinearGaussianBandit, params, num_nodes: int = 64) -> tuple[float, float]:
-    """(E[psi_theta], E[psi_log_sigma]) by Gauss-Hermite quadrature of the autodiff score (exact: the score is a
-    polynomial of degree <= 2 in eps = (a - mu) / sigma)."""
+@functools.partial(jax.jit, static_argnums=(0, 2))
+def _score_mean_exact(problem: LinearGaussianBandit, params, num_nodes: int):
     mu, var = problem.action_moments(params)
     nodes, weights = gauss_hermite(num_nodes)
     outcome = _outcome(problem, mu + jnp.sqrt(var) * jnp.asarray(nodes))
     psi = jax.jacfwd(problem.log_prob)(params, outcome)
     w = jnp.asarray(weights)
-    return float(jnp.sum(w * psi.theta[:, 0])), float(jnp.sum(w * psi.log_sigma))
+    return jnp.sum(w * psi.theta[:, 0]), jnp.sum(w * psi.log_sigma)
+
+
+def score_mean_exact(problem: LinearGaussianBandit, params, num_nodes: int = 64) -> tuple[float, float]:
+    """(E[psi_theta], E[psi_log_sigma]) by Gauss-Hermite quadrature of the autodiff score (exact: the score is a
+    polynomial of degree <= 2 in eps = (a - mu) / sigma)."""
+    theta, log_sigma = _score_mean_exact(problem, params, num_nodes)
+    return float(theta), float(log_sigma)
+
+
+def _exact_moments(problem: LinearGaussianBandit, params):
+    """(J, grad J, Var[r psi], Var[(r - J) psi]) per coordinate, from the exact score moments (eagerly: the
+    operations are those of section 6, already compiled, so this is faster than a jit of its own)."""
+    objective = float(problem.objective(params))
+    grad = exact_gradient(problem, params)
+    plain = Reinforce().single_sample_variance(problem, params)
+    based = ConstantBaseline(baseline=objective).single_sample_variance(problem, params)
+    return objective, grad, plain, based
 
 
 def sigma_scan(problem: LinearGaussianBandit, params, sigma0: float, factors) -> tuple[SigmaRow, ...]:
@@ -398,10 +424,7 @@ def sigma_scan(problem: LinearGaussianBandit, params, sigma0: float, factors) ->
     for factor in factors:
         sigma = sigma0 * factor if factor != 1 else sigma0
         p = params.replace(log_sigma=params.log_sigma if factor == 1 else jnp.log(jnp.asarray(sigma)))
-        objective = float(problem.objective(p))
-        grad = exact_gradient(problem, p)
-        plain = Reinforce().single_sample_variance(problem, p)
-        based = make_estimator("constant_baseline", baseline=objective).single_sample_variance(problem, p)
+        objective, grad, plain, based = _exact_moments(problem, p)
         rows.append(
             SigmaRow(
                 sigma=sigma,
@@ -435,6 +458,12 @@ def _variance_row(key, x, plain, exact, plain_exact, baseline) -> VarianceRow:
     )
 
 
+@functools.partial(jax.jit, static_argnums=0)
+def _gradient_and_variance(problem: LinearGaussianBandit, params):
+    """(grad J, Var[r psi]) per coordinate, exactly, in one compiled call."""
+    return jax.grad(problem.objective)(params), Reinforce().single_sample_variance(problem, params)
+
+
 def two_d(setup: Setup, reward: Reward, sizes: Sizes) -> TwoD:
     """Section 8: s = (s, s / 2), theta = (theta, 0); exact gradient and variances, and reinforce over R seeds."""
     state = (setup.state, setup.state / 2)
@@ -442,8 +471,7 @@ def two_d(setup: Setup, reward: Reward, sizes: Sizes) -> TwoD:
     problem = LinearGaussianBandit.build(state=list(state), theta=list(theta), sigma=setup.sigma, reward=reward)
     params = problem.init_params()
     flat = lambda tree: np.concatenate([np.ravel(np.asarray(x, dtype=np.float64)) for x in jax.tree.leaves(tree)])
-    grad = flat(exact_gradient(problem, params))
-    single = flat(Reinforce().single_sample_variance(problem, params))
+    grad, single = (flat(x) for x in _gradient_and_variance(problem, params))
     sweep = run_sweep(problem, params, {"reinforce": Reinforce()}, [sizes.two_d_n], setup.n_seeds, seed=setup.seed)
     estimate = _across(sweep.estimates["reinforce"][sizes.two_d_n], sizes.two_d_n, slice(None))
     x = estimate.samples

@@ -526,7 +526,7 @@ def _log_sigma_section(nb: Numbers) -> Section:
         with_b = "but quieter" if small.var_theta_baseline < here.var_theta_baseline else "and"
         verdict = (
             f"Narrowing the policy from σ = {fmt(here.sigma)} to σ = {fmt(small.sigma)} makes the θ estimates "
-            f"noisier without a baseline ({change}; the J ψ part alone is {fmt(part, 3)}), {with_b} with "
+            f"noisier without a baseline ({change}; the J ψ part by itself has variance {fmt(part, 3)}), {with_b} with "
             f"b = J ({change_b}). So a policy that learns to be precise needs its baseline more and more."
         )
     else:
@@ -547,9 +547,9 @@ def _log_sigma_section(nb: Numbers) -> Section:
         "7. Learning σ too: the log σ score",
         (
             Paragraph(
-                "So far σ was held fixed. The main experiment (`pgjax run bandit-variance`) learns it too, "
-                "through log σ, so that no gradient step can make σ negative. The recipe is unchanged: only the "
-                "score is new. Differentiate log π(a) = -(a - μ)² / (2σ²) - log σ + a constant in log σ, and "
+                "So far σ was held fixed. The main experiment (`pgjax run bandit-variance`) treats it as a "
+                "parameter too and estimates the slope in log σ alongside θ (learning log σ rather than σ, no "
+                "gradient step can make σ negative). The recipe is unchanged: only the score is new. Differentiate log π(a) = -(a - μ)² / (2σ²) - log σ + a constant in log σ, and "
                 "write ε = (a - μ) / σ for the standardised action (ε ~ N(0, 1)):"
             ),
             Formula(("ψ_logσ(a) = ∂ log π(a)/∂ log σ = (a - μ)² / σ² - 1 = ε² - 1",)),

@@ -375,8 +375,9 @@ def test_sigma_scan_matches_closed_forms(nb, markdown):
             assert row.var_theta == pytest.approx(s.state**2 * (d**4 / sg**2 + 14 * d**2 + 15 * sg**2), rel=1e-9)
             assert row.var_theta_baseline == pytest.approx(s.state**2 * (8 * d**2 + 10 * sg**2), rel=1e-9)
     small = rows[0]
-    assert f"the J ψ part alone is {fmt(small.objective**2 * s.state**2 / small.sigma**2, 3)}" in markdown or (
-        "does not make the θ estimates noisier" in markdown
+    assert (
+        f"the J ψ part by itself has variance {fmt(small.objective**2 * s.state**2 / small.sigma**2, 3)}" in markdown
+        or ("does not make the θ estimates noisier" in markdown)
     )
 
 
