@@ -372,15 +372,21 @@ def grid_integrals(problem: LinearGaussianBandit, params, points: int = 4801) ->
     )
 
 
+@functools.partial(jax.jit, static_argnums=(0, 3))
+def _nudged_densities(problem: LinearGaussianBandit, params, key, n: int, step):
+    """n draws with ``key``, their rewards, pi(a) and the central difference (pi(theta + h) - pi(theta - h)) / 2h."""
+    outcome, rewards = draw(key, params, problem, n)
+    density = jnp.exp(problem.log_prob(params, outcome))
+    up = jnp.exp(problem.log_prob(params.replace(theta=params.theta + step), outcome))
+    down = jnp.exp(problem.log_prob(params.replace(theta=params.theta - step), outcome))
+    return outcome, rewards, density, (up - down) / (2.0 * step)
+
+
 def sample_table(problem: LinearGaussianBandit, params, key, n: int) -> tuple[tuple[SampleRow, ...], float]:
     """The multiply-by-one table for the n samples drawn with ``key``, and the finite-difference step."""
-    outcome, rewards = draw(key, params, problem, n)
     theta = params.theta
     step = FD_STEP * max(1.0, abs(float(theta[0])))
-    density = jnp.exp(problem.log_prob(params, outcome))
-    up = jnp.exp(problem.log_prob(params.replace(theta=theta + step), outcome))
-    down = jnp.exp(problem.log_prob(params.replace(theta=theta - step), outcome))
-    slope = (up - down) / (2.0 * step)
+    outcome, rewards, density, slope = _nudged_densities(problem, params, key, n, step)
     s = float(problem.state_mean[0])
     mu = s * float(theta[0])
     sigma = float(jnp.exp(params.log_sigma))
