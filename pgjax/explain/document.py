@@ -160,24 +160,79 @@ def _plain(text: str) -> str:
     return text.replace("`", "").replace("**", "")
 
 
-def _text_table(table: Table, indent: str = "  ") -> list[str]:
-    cells = [tuple(_plain(c) for c in table.columns)] + [tuple(_plain(c) for c in row) for row in table.rows]
-    widths = [max(len(row[j]) for row in cells) for j in range(len(table.columns))]
+def _longest_word(text: str) -> int:
+    return max((len(word) for word in text.split()), default=0)
+
+
+def _wrap(cell: str, width: int) -> list[str]:
+    """``cell`` on lines of at most ``width`` characters, broken at spaces only (a longer word keeps its line)."""
+    if len(cell) <= width:
+        return [cell]
+    return textwrap.wrap(cell, width, break_long_words=False, break_on_hyphens=False) or [""]
+
+
+def _column_widths(header: list[str], body: list[list[str]], align: tuple[str, ...], room: int) -> list[int]:
+    """Column widths whose sum fits ``room`` where the words allow.
+
+    Each column starts as wide as its longest cell. While the sum is too large, the widest column that can
+    still narrow is rewrapped one character narrower (and takes the width of its rewrapped text): first only
+    headings wrap (down to the widest body cell), then the body cells of left-aligned (label) columns, then
+    any cell, never breaking a word.
+    """
+    columns = range(len(header))
+    widths = [max([len(header[j])] + [len(row[j]) for row in body]) for j in columns]
+    body_width = [max([0] + [len(row[j]) for row in body]) for j in columns]
+    word = [max(_longest_word(c) for c in [header[j], *(row[j] for row in body)]) for j in columns]
+    phases = (
+        ([max(_longest_word(header[j]), body_width[j]) for j in columns], False, columns),
+        (word, True, [j for j in columns if align[j] == "l"]),
+        (word, True, columns),
+    )
+    for floor, wrap_body, candidates in phases:
+        while sum(widths) > room:
+            slack = [j for j in candidates if widths[j] > floor[j]]
+            if not slack:
+                break
+            j = max(slack, key=lambda k: (widths[k], -k))
+            cells = [header[j], *(row[j] for row in body)] if wrap_body else [header[j]]
+            wrapped = max(len(line) for cell in cells for line in _wrap(cell, widths[j] - 1))
+            widths[j] = max(floor[j], body_width[j] if not wrap_body else 0, wrapped)
+    return widths
+
+
+def _text_table(table: Table, indent: str = "  ", width: int | None = None) -> list[str]:
+    """Aligned columns two spaces apart under a rule of dashes. With ``width``, headings (then, if needed,
+    cells) wrap at spaces onto several lines so that every line fits ``width`` columns where the words allow."""
+    header = [_plain(c) for c in table.columns]
+    body = [[_plain(c) for c in row] for row in table.rows]
+    gaps = 2 * (len(header) - 1) + len(indent)
     align = table.alignment()
+    widths = _column_widths(header, body, align, width - gaps if width is not None else 10**9)
 
-    def line(row):
-        parts = [c.ljust(w) if a == "l" else c.rjust(w) for c, w, a in zip(row, widths, align)]
-        return (indent + "  ".join(parts)).rstrip()
+    def lines(row: list[str], bottom: bool) -> list[str]:
+        wrapped = [_wrap(c, w) for c, w in zip(row, widths)]
+        height = max(len(cell) for cell in wrapped)
+        pad = lambda cell: [""] * (height - len(cell)) + cell if bottom else cell + [""] * (height - len(cell))
+        wrapped = [pad(cell) for cell in wrapped]
+        out = []
+        for k in range(height):
+            parts = [c[k].ljust(w) if a == "l" else c[k].rjust(w) for c, w, a in zip(wrapped, widths, align)]
+            out.append((indent + "  ".join(parts)).rstrip())
+        return out
 
-    rule = indent + "  ".join("-" * w for w in widths)
-    return [line(cells[0]), rule, *(line(row) for row in cells[1:])]
+    rows = [lines(row, bottom=False) for row in body]
+    spaced = any(len(row) > 1 for row in rows)  # rows of several lines: a blank line between rows
+    out = [*lines(header, bottom=True), indent + "  ".join("-" * w for w in widths)]
+    for i, row in enumerate(rows):
+        out += ([""] if spaced and i else []) + row
+    return out
 
 
 def render_text(doc: Document, *, width: int = 100, figure_root: str = "", figure_note: str = "") -> str:
     """The document as plain text for a terminal: wrapped paragraphs, aligned tables, figures by path.
 
     Args:
-      width: wrap width of paragraphs.
+      width: wrap width of paragraphs, and of tables where their words allow.
       figure_root: prefix for figure paths (the Markdown file's folder, e.g. ``docs/``).
       figure_note: added after a figure's path, e.g. how to draw it.
     """
@@ -191,7 +246,7 @@ def render_text(doc: Document, *, width: int = 100, figure_root: str = "", figur
             elif isinstance(block, Formula):
                 out += [*(f"    {line}" for line in block.lines), ""]
             elif isinstance(block, Table):
-                out += [*_text_table(block), ""]
+                out += [*_text_table(block, width=width), ""]
             elif isinstance(block, Figure):
                 text = f"[Figure: {figure_root}{block.path}{figure_note}] {_plain(block.caption)}"
                 out += [*textwrap.wrap(text, width), ""]

@@ -28,6 +28,7 @@ float32 rounding and the document regenerates byte for byte.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import ClassVar
 
@@ -39,7 +40,7 @@ import numpy as np
 from pgjax.analysis import stats
 from pgjax.engine import run_sweep, seed_key
 from pgjax.errors import ConfigError
-from pgjax.estimators import Reinforce, draw, make_estimator
+from pgjax.estimators import ConstantBaseline, Reinforce, draw, make_estimator
 from pgjax.problems import BanditOutcome, LinearGaussianBandit, Quadratic, Reward, exact_gradient, make_reward
 from pgjax.problems.quadrature import gauss_hermite
 from pgjax.problems.softmax_bandit import SoftmaxBandit
@@ -92,6 +93,8 @@ class Sizes:
     softmax_table_n: int = 6
     softmax_n: int = 10_000
     figure_points: int = 401
+    sigma_factors: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0, 2.0)  # the smallest first; 1 must be one
+    two_d_n: int = 10_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,6 +136,22 @@ class DensityGradientAverage:
     def __call__(self, key, params, problem, n):
         outcome, rewards = draw(key, params, problem, n)
         return jax.grad(lambda p: jnp.mean(rewards * jnp.exp(problem.log_prob(p, outcome))))(params)
+
+
+@dataclasses.dataclass(frozen=True)
+class ScoreAverage:
+    """The average score g = (1/n) sum_i grad log pi(a_i), a_i ~ pi: an estimator of E_pi[psi] = 0.
+
+    Not a gradient estimator: it measures, with the engine's keys, that the score averages to zero
+    (the identity behind every baseline: integral grad pi da = grad integral pi da = grad 1 = 0). Same
+    signature as every pgjax estimator.
+    """
+
+    name: ClassVar[str] = "score_average"
+
+    def __call__(self, key, params, problem, n):
+        outcome, _ = draw(key, params, problem, n)
+        return jax.grad(lambda p: jnp.mean(problem.log_prob(p, outcome)))(params)
 
 
 # ----------------------------------------------------------------------------------------- records
@@ -183,6 +202,60 @@ class SoftmaxRow:
 
 
 @dataclasses.dataclass(frozen=True)
+class ScoreRow:
+    """One coordinate of the score, measured on single samples (n = 1) over many seeds."""
+
+    coordinate: str  # "theta" or "log_sigma"
+    mean_exact: float  # E[psi] by the problem's Gauss-Hermite quadrature: 0
+    mean: float
+    mean_se: float
+    variance_exact: float  # E[psi^2] from the problem's score_moments (psi2)
+    variance: float
+    variance_lo: float
+    variance_hi: float
+    samples: np.ndarray
+
+
+@dataclasses.dataclass(frozen=True)
+class SigmaRow:
+    """Exact single-sample variances at one sigma (theta and s unchanged): no baseline and b = J(sigma)."""
+
+    sigma: float
+    objective: float
+    grad_theta: float
+    grad_log_sigma: float
+    var_theta: float  # Var[r psi_theta]
+    var_theta_baseline: float  # Var[(r - J) psi_theta]
+    var_log_sigma: float  # Var[r psi_log_sigma]
+    var_log_sigma_baseline: float  # Var[(r - J) psi_log_sigma]
+
+
+@dataclasses.dataclass(frozen=True)
+class LogSigma:
+    """Section 7: the log sigma coordinate of the same estimates."""
+
+    grad: float  # exact dJ/dlog sigma
+    scores: tuple[ScoreRow, ...]  # theta, log_sigma
+    convergence: tuple[Across, ...]  # the log sigma coordinate of section 4's estimates, every other n from 100
+    single_variance: float  # exact Var[r psi_log_sigma]
+    variance: tuple[VarianceRow, ...]  # reinforce and mean_reward_baseline, log sigma coordinate
+    sigma_rows: tuple[SigmaRow, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class TwoD:
+    """Section 8: the state s = (s1, s2) with theta = (theta, 0), so mu = theta s1 as before."""
+
+    state: tuple[float, float]
+    theta: tuple[float, float]
+    grad: np.ndarray  # (3,): dJ/dtheta1, dJ/dtheta2, dJ/dlog sigma, exact
+    single_variance: np.ndarray  # (3,): exact Var of one term r psi per coordinate
+    estimate: Across  # reinforce at n = two_d_n, all three coordinates
+    correlation: float  # of the theta1 and theta2 estimates over the R seeds
+    max_ratio_gap: float  # max over seeds of |g_theta2 - (s2 / s1) g_theta1|
+
+
+@dataclasses.dataclass(frozen=True)
 class Numbers:
     setup: Setup
     sizes: Sizes
@@ -220,6 +293,10 @@ class Numbers:
     softmax_single_variance: np.ndarray
     # 6. variance
     variance: tuple[VarianceRow, ...]
+    # 7. the log sigma score
+    log_sigma: LogSigma
+    # 8. a two-dimensional state
+    two_d: TwoD
     # figure curves
     curve_action: np.ndarray
     curve_density: np.ndarray
@@ -260,41 +337,56 @@ def _outcome(problem: LinearGaussianBandit, actions) -> BanditOutcome:
     return BanditOutcome(state=jnp.asarray(problem.state_mean), action=jnp.asarray(actions))
 
 
-def shortcut_limit(problem: LinearGaussianBandit, params, num_nodes: int = 64) -> float:
-    """E_pi[r dpi/dtheta] exactly: integral pi^2 r psi da = E_{N(mu, sigma^2/2)}[r psi] / (2 sigma sqrt(pi))."""
+@functools.partial(jax.jit, static_argnums=(0, 2))
+def _shortcut_limit(problem: LinearGaussianBandit, params, num_nodes: int) -> jax.Array:
     mu, var = problem.action_moments(params)
     nodes, weights = gauss_hermite(num_nodes)
     actions = mu + jnp.sqrt(var / 2.0) * jnp.asarray(nodes)
     outcome = _outcome(problem, actions)
     psi = jax.jacfwd(problem.log_prob)(params, outcome).theta[:, 0]
-    value = jnp.sum(jnp.asarray(weights) * problem.reward(outcome) * psi) / (2.0 * jnp.sqrt(var * jnp.pi))
-    return float(value)
+    return jnp.sum(jnp.asarray(weights) * problem.reward(outcome) * psi) / (2.0 * jnp.sqrt(var * jnp.pi))
 
 
-def grid_integrals(problem: LinearGaussianBandit, params, points: int = 4801) -> tuple[float, float]:
-    """(integral dpi/dtheta r da, integral pi dpi/dtheta r da) by the trapezoid rule on mu +- 12 sigma."""
+def shortcut_limit(problem: LinearGaussianBandit, params, num_nodes: int = 64) -> float:
+    """E_pi[r dpi/dtheta] exactly: integral pi^2 r psi da = E_{N(mu, sigma^2/2)}[r psi] / (2 sigma sqrt(pi))."""
+    return float(_shortcut_limit(problem, params, num_nodes))
+
+
+@functools.partial(jax.jit, static_argnums=(0, 2))
+def _grid_curves(problem: LinearGaussianBandit, params, points: int):
+    """(actions, pi, dpi/dtheta, r) on mu +- 12 sigma, one compiled call."""
     mu, var = problem.action_moments(params)
     actions = mu + jnp.sqrt(var) * jnp.linspace(-12.0, 12.0, points)
     outcome = _outcome(problem, actions)
     density = jnp.exp(problem.log_prob(params, outcome))
     slope = jax.jacfwd(lambda p: jnp.exp(problem.log_prob(p, outcome)))(params).theta[:, 0]
-    reward = problem.reward(outcome)
-    a = np.asarray(actions)
+    return actions, density, slope, problem.reward(outcome)
+
+
+def grid_integrals(problem: LinearGaussianBandit, params, points: int = 4801) -> tuple[float, float]:
+    """(integral dpi/dtheta r da, integral pi dpi/dtheta r da) by the trapezoid rule on mu +- 12 sigma."""
+    actions, density, slope, reward = (np.asarray(x) for x in _grid_curves(problem, params, points))
     return (
-        float(np.trapezoid(np.asarray(slope * reward), a)),
-        float(np.trapezoid(np.asarray(density * slope * reward), a)),
+        float(np.trapezoid(slope * reward, actions)),
+        float(np.trapezoid(density * slope * reward, actions)),
     )
+
+
+@functools.partial(jax.jit, static_argnums=(0, 3))
+def _nudged_densities(problem: LinearGaussianBandit, params, key, n: int, step):
+    """n draws with ``key``, their rewards, pi(a) and the central difference (pi(theta + h) - pi(theta - h)) / 2h."""
+    outcome, rewards = draw(key, params, problem, n)
+    density = jnp.exp(problem.log_prob(params, outcome))
+    up = jnp.exp(problem.log_prob(params.replace(theta=params.theta + step), outcome))
+    down = jnp.exp(problem.log_prob(params.replace(theta=params.theta - step), outcome))
+    return outcome, rewards, density, (up - down) / (2.0 * step)
 
 
 def sample_table(problem: LinearGaussianBandit, params, key, n: int) -> tuple[tuple[SampleRow, ...], float]:
     """The multiply-by-one table for the n samples drawn with ``key``, and the finite-difference step."""
-    outcome, rewards = draw(key, params, problem, n)
     theta = params.theta
     step = FD_STEP * max(1.0, abs(float(theta[0])))
-    density = jnp.exp(problem.log_prob(params, outcome))
-    up = jnp.exp(problem.log_prob(params.replace(theta=theta + step), outcome))
-    down = jnp.exp(problem.log_prob(params.replace(theta=theta - step), outcome))
-    slope = (up - down) / (2.0 * step)
+    outcome, rewards, density, slope = _nudged_densities(problem, params, key, n, step)
     s = float(problem.state_mean[0])
     mu = s * float(theta[0])
     sigma = float(jnp.exp(params.log_sigma))
@@ -303,6 +395,101 @@ def sample_table(problem: LinearGaussianBandit, params, key, n: int) -> tuple[tu
         score = (a - mu) * s / sigma**2
         rows.append(SampleRow(float(a), float(p), float(dp), float(dp / p), float(score), float(r), float(r * score)))
     return tuple(rows), step
+
+
+@functools.partial(jax.jit, static_argnums=(0, 2))
+def _score_mean_exact(problem: LinearGaussianBandit, params, num_nodes: int):
+    mu, var = problem.action_moments(params)
+    nodes, weights = gauss_hermite(num_nodes)
+    outcome = _outcome(problem, mu + jnp.sqrt(var) * jnp.asarray(nodes))
+    psi = jax.jacfwd(problem.log_prob)(params, outcome)
+    w = jnp.asarray(weights)
+    return jnp.sum(w * psi.theta[:, 0]), jnp.sum(w * psi.log_sigma)
+
+
+def score_mean_exact(problem: LinearGaussianBandit, params, num_nodes: int = 64) -> tuple[float, float]:
+    """(E[psi_theta], E[psi_log_sigma]) by Gauss-Hermite quadrature of the autodiff score (exact: the score is a
+    polynomial of degree <= 2 in eps = (a - mu) / sigma)."""
+    theta, log_sigma = _score_mean_exact(problem, params, num_nodes)
+    return float(theta), float(log_sigma)
+
+
+def _exact_moments(problem: LinearGaussianBandit, params):
+    """(J, grad J, Var[r psi], Var[(r - J) psi]) per coordinate, from the exact score moments (eagerly: the
+    operations are those of section 6, already compiled, so this is faster than a jit of its own)."""
+    objective = float(problem.objective(params))
+    grad = exact_gradient(problem, params)
+    plain = Reinforce().single_sample_variance(problem, params)
+    based = ConstantBaseline(baseline=objective).single_sample_variance(problem, params)
+    return objective, grad, plain, based
+
+
+def sigma_scan(problem: LinearGaussianBandit, params, sigma0: float, factors) -> tuple[SigmaRow, ...]:
+    """Exact single-sample variances of the theta and log sigma coordinates at sigma = factor * sigma0."""
+    rows = []
+    for factor in factors:
+        sigma = sigma0 * factor if factor != 1 else sigma0
+        p = params.replace(log_sigma=params.log_sigma if factor == 1 else jnp.log(jnp.asarray(sigma)))
+        objective, grad, plain, based = _exact_moments(problem, p)
+        rows.append(
+            SigmaRow(
+                sigma=sigma,
+                objective=objective,
+                grad_theta=_theta(grad),
+                grad_log_sigma=float(grad.log_sigma),
+                var_theta=_theta(plain),
+                var_theta_baseline=_theta(based),
+                var_log_sigma=float(plain.log_sigma),
+                var_log_sigma_baseline=float(based.log_sigma),
+            )
+        )
+    return tuple(rows)
+
+
+def _variance_row(key, x, plain, exact, plain_exact, baseline) -> VarianceRow:
+    var, lo, hi = stats.variance_ci(x, 0.95)
+    ratio, r_lo, r_hi = stats.variance_ratio_ci(x, plain, 0.95)
+    return VarianceRow(
+        key,
+        baseline,
+        exact,
+        float(var),
+        float(lo),
+        float(hi),
+        exact / plain_exact,
+        float(ratio),
+        float(r_lo),
+        float(r_hi),
+        x,
+    )
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _gradient_and_variance(problem: LinearGaussianBandit, params):
+    """(grad J, Var[r psi]) per coordinate, exactly, in one compiled call."""
+    return jax.grad(problem.objective)(params), Reinforce().single_sample_variance(problem, params)
+
+
+def two_d(setup: Setup, reward: Reward, sizes: Sizes) -> TwoD:
+    """Section 8: s = (s, s / 2), theta = (theta, 0); exact gradient and variances, and reinforce over R seeds."""
+    state = (setup.state, setup.state / 2)
+    theta = (setup.theta, 0.0)
+    problem = LinearGaussianBandit.build(state=list(state), theta=list(theta), sigma=setup.sigma, reward=reward)
+    params = problem.init_params()
+    flat = lambda tree: np.concatenate([np.ravel(np.asarray(x, dtype=np.float64)) for x in jax.tree.leaves(tree)])
+    grad, single = (flat(x) for x in _gradient_and_variance(problem, params))
+    sweep = run_sweep(problem, params, {"reinforce": Reinforce()}, [sizes.two_d_n], setup.n_seeds, seed=setup.seed)
+    estimate = _across(sweep.estimates["reinforce"][sizes.two_d_n], sizes.two_d_n, slice(None))
+    x = estimate.samples
+    return TwoD(
+        state=state,
+        theta=theta,
+        grad=grad,
+        single_variance=single,
+        estimate=estimate,
+        correlation=float(np.corrcoef(x[:, 0], x[:, 1])[0, 1]),
+        max_ratio_gap=float(np.max(np.abs(x[:, 1] - state[1] / state[0] * x[:, 0]))),
+    )
 
 
 def check_ratio_claim(rows) -> None:
@@ -379,7 +566,8 @@ def _compute(setup: Setup, sizes: Sizes) -> Numbers:
     )
     sm_sweep = run_sweep(softmax, sm_params, {"reinforce": Reinforce()}, [sizes.softmax_n], R, seed=setup.seed)
 
-    # 6. variance of one-sample estimates, exact and measured on shared samples.
+    # 6. variance of one-sample estimates, exact and measured on shared samples (the score average rides
+    # along for section 7: same keys, so it is the score of the very samples behind the other estimates).
     objective = float(problem.objective(params))
     estimators = {
         "reinforce": Reinforce(),
@@ -387,36 +575,61 @@ def _compute(setup: Setup, sizes: Sizes) -> Numbers:
         "optimal_baseline_exact": make_estimator("optimal_baseline_exact"),
         "pathwise": make_estimator("pathwise"),
     }
-    var_sweep = run_sweep(problem, params, estimators, [1], sizes.variance_seeds, seed=setup.seed)
+    var_sweep = run_sweep(
+        problem, params, {**estimators, "score": ScoreAverage()}, [1], sizes.variance_seeds, seed=setup.seed
+    )
+    single = {name: est.single_sample_variance(problem, params) for name, est in estimators.items()}
     plain = np.asarray(var_sweep.estimates["reinforce"][1][:, 0], dtype=np.float64)
-    plain_exact = _theta(estimators["reinforce"].single_sample_variance(problem, params))
+    plain_exact = _theta(single["reinforce"])
     variance = []
     for name, estimator in estimators.items():
         x = np.asarray(var_sweep.estimates[name][1][:, 0], dtype=np.float64)
-        exact = _theta(estimator.single_sample_variance(problem, params))
-        var, lo, hi = stats.variance_ci(x, 0.95)
-        ratio, r_lo, r_hi = stats.variance_ratio_ci(x, plain, 0.95)
         if name == "mean_reward_baseline":
             baseline = objective
         elif name == "optimal_baseline_exact":
             baseline = _theta(estimator.baseline(problem, params))
         else:
             baseline = None
-        variance.append(
-            VarianceRow(
-                name,
-                baseline,
-                exact,
+        variance.append(_variance_row(name, x, plain, _theta(single[name]), plain_exact, baseline))
+
+    # 7. the log sigma coordinate: the same sweeps' second column.
+    column = lambda name: np.asarray(var_sweep.estimates[name][1][:, 1], dtype=np.float64)
+    ls_plain_exact = float(single["reinforce"].log_sigma)
+    ls_variance = tuple(
+        _variance_row(name, column(name), column("reinforce"), float(single[name].log_sigma), ls_plain_exact, b)
+        for name, b in (("reinforce", None), ("mean_reward_baseline", objective))
+    )
+    psi2 = problem.score_moments(params).psi2
+    means = score_mean_exact(problem, params)
+    scores = []
+    for j, (coordinate, exact_var) in enumerate((("theta", _theta(psi2)), ("log_sigma", float(psi2.log_sigma)))):
+        x = np.asarray(var_sweep.estimates["score"][1][:, j], dtype=np.float64)
+        var, lo, hi = stats.variance_ci(x, 0.95)
+        scores.append(
+            ScoreRow(
+                coordinate,
+                means[j],
+                float(np.mean(x)),
+                float(np.std(x, ddof=1) / math.sqrt(len(x))),
+                exact_var,
                 float(var),
                 float(lo),
                 float(hi),
-                exact / plain_exact,
-                float(ratio),
-                float(r_lo),
-                float(r_hi),
                 x,
             )
         )
+    log_sigma = LogSigma(
+        grad=float(exact_gradient(problem, params).log_sigma),
+        scores=tuple(scores),
+        convergence=tuple(
+            _scalarise(_across(sweep.estimates["reinforce"][n], n, 1)) for n in sizes.convergence_ns[2::2]
+        ),
+        single_variance=ls_plain_exact,
+        variance=ls_variance,
+        sigma_rows=sigma_scan(
+            problem, params, setup.sigma, sizes.sigma_factors
+        ),  # sizes.sigma_factors[0] is the smallest
+    )
 
     # Figure curves.
     actions = mu + setup.sigma * jnp.linspace(-3.5, 3.5, sizes.figure_points)
@@ -459,6 +672,8 @@ def _compute(setup: Setup, sizes: Sizes) -> Numbers:
             Reinforce().single_sample_variance(softmax, sm_params).logits, dtype=np.float64
         ),
         variance=tuple(variance),
+        log_sigma=log_sigma,
+        two_d=two_d(setup, reward, sizes),
         curve_action=np.asarray(actions, dtype=np.float64),
         curve_density=np.asarray(density, dtype=np.float64),
         curve_score=np.asarray(score, dtype=np.float64),

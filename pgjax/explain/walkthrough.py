@@ -373,7 +373,7 @@ def _buys_section(nb: Numbers) -> Section:
     )
 
 
-def _variance_section(nb: Numbers, figure_path: str) -> Section:
+def _variance_section(nb: Numbers, figure_path: str | None, figure_command: str) -> Section:
     labels = {
         "reinforce": ("score function, no baseline", "r ψ"),
         "mean_reward_baseline": ("baseline b = J = {b}", "(r - b) ψ"),
@@ -454,6 +454,229 @@ def _variance_section(nb: Numbers, figure_path: str) -> Section:
                 f"product π ψ r = ∂π/∂θ · r, whose shaded area is the exact slope {fmt(nb.grad)}. Right: "
                 f"histograms (log scale) of the {_count(R)} one-sample estimates (n = 1) of three estimators, "
                 "over the range of the middle 99% of the plain ones; the dashed line is the exact slope.",
+            )
+            if figure_path is not None
+            else Paragraph(
+                "(The figure of this section, drawn for these settings, comes with the Markdown file that "
+                f"`{figure_command}` writes; printing draws none.)"
+            ),
+        ),
+    )
+
+
+def _zero(x: float, tolerance: float = 1e-12) -> str:
+    """An exact value that is 0 up to float64 rounding, printed as 0."""
+    return fmt(0.0 if abs(x) < tolerance else x)
+
+
+def _log_sigma_section(nb: Numbers) -> Section:
+    s, ls = nb.setup, nb.log_sigma
+    R = nb.setup.n_seeds
+    R_var = nb.sizes.variance_seeds
+    formulas = {"theta": ("θ", "(a - μ) s / σ² = ε s / σ"), "log_sigma": ("log σ", "(a - μ)² / σ² - 1 = ε² - 1")}
+    score_rows = tuple(
+        (
+            formulas[row.coordinate][0],
+            formulas[row.coordinate][1],
+            _zero(row.mean_exact),
+            f"{fmm(row.mean, 2)} ± {fmt(row.mean_se, 2)}",
+            fmt(row.variance_exact),
+            f"{fmm(row.variance)} {_interval(row.variance_lo, row.variance_hi)}",
+        )
+        for row in ls.scores
+    )
+    g = fmt(ls.grad)
+    conv_rows = tuple(
+        (_count(a.n), fmm(a.estimate), fmm(a.se, 3), fmm(math.sqrt(ls.single_variance / a.n), 3), g)
+        for a in ls.convergence
+    )
+    plain, based = ls.variance
+    var_rows = tuple(
+        (
+            name,
+            term,
+            fmt(v.exact),
+            f"{fmm(v.measured)} {_interval(v.measured_lo, v.measured_hi)}",
+            fmt(v.ratio_exact, 3),
+            "reference" if v is plain else f"{fmm(v.ratio, 3)} {_interval(v.ratio_lo, v.ratio_hi)}",
+        )
+        for v, name, term in (
+            (plain, "no baseline", "r (ε² - 1)"),
+            (based, f"baseline b = J = {fmt(based.baseline)}", "(r - b) (ε² - 1)"),
+        )
+    )
+    sigma_rows = tuple(
+        (
+            fmt(row.sigma),
+            fmt(row.grad_theta),
+            fmt(row.var_theta, 3),
+            fmt(row.var_theta_baseline, 3),
+            fmt(row.grad_log_sigma),
+            fmt(row.var_log_sigma, 3),
+            fmt(row.var_log_sigma_baseline, 3),
+        )
+        for row in ls.sigma_rows
+    )
+    small = ls.sigma_rows[0]
+    here = ls.sigma_rows[nb.sizes.sigma_factors.index(1.0)]
+    part = small.objective**2 * s.state**2 / small.sigma**2  # Var[J psi_theta] at the smallest sigma
+    change = f"{fmt(here.var_theta, 3)} → {fmt(small.var_theta, 3)}"
+    change_b = f"{fmt(here.var_theta_baseline, 3)} → {fmt(small.var_theta_baseline, 3)}"
+    if small.var_theta > here.var_theta:
+        with_b = "but quieter" if small.var_theta_baseline < here.var_theta_baseline else "and"
+        verdict = (
+            f"Narrowing the policy from σ = {fmt(here.sigma)} to σ = {fmt(small.sigma)} makes the θ estimates "
+            f"noisier without a baseline ({change}; the J ψ part by itself has variance {fmt(part, 3)}), {with_b} with "
+            f"b = J ({change_b}). So a policy that learns to be precise needs its baseline more and more."
+        )
+    else:
+        verdict = (
+            f"Here narrowing the policy from σ = {fmt(here.sigma)} to σ = {fmt(small.sigma)} does not make the "
+            f"θ estimates noisier ({change} without a baseline, {change_b} with b = J): the J ψ part, "
+            f"{fmt(part, 3)} at σ = {fmt(small.sigma)}, stays small."
+        )
+    if nb.best_theta is not None:
+        slope = (
+            f"For the quadratic reward J = -((μ - {fmt(s.target)})² + σ²), so dJ/dlog σ = -2σ² = {g}: "
+            "a narrower policy always earns more on average."
+        )
+    else:
+        way = "narrowing" if ls.grad < 0 else "widening"
+        slope = f"Here dJ/dlog σ = {g}: {way} the policy raises the average reward."
+    return Section(
+        "7. Learning σ too: the log σ score",
+        (
+            Paragraph(
+                "So far σ was held fixed. The main experiment (`pgjax run bandit-variance`) treats it as a "
+                "parameter too and estimates the slope in log σ alongside θ (learning log σ rather than σ, no "
+                "gradient step can make σ negative). The recipe is unchanged: only the score is new. Differentiate log π(a) = -(a - μ)² / (2σ²) - log σ + a constant in log σ, and "
+                "write ε = (a - μ) / σ for the standardised action (ε ~ N(0, 1)):"
+            ),
+            Formula(("ψ_logσ(a) = ∂ log π(a)/∂ log σ = (a - μ)² / σ² - 1 = ε² - 1",)),
+            Paragraph(
+                "**Why its average is zero.** The average of ε² is 1, the variance of a standard normal, so "
+                "ε² - 1 averages to 0: actions further than σ from μ (|ε| > 1) vote to widen the policy, "
+                "closer ones vote to narrow it, and the votes balance. It is the identity of section 6 again "
+                "(the slopes of probabilities that add up to one add up to zero), so a baseline is allowed "
+                "for this coordinate too. The variance of the score is E[(ε² - 1)²] = E[ε⁴] - 2 E[ε²] + 1 = "
+                "3 - 2 + 1 = 2, whatever θ, σ and s are; the θ score ε s / σ has variance s² / σ². Exact "
+                f"values (Gauss-Hermite quadrature of pgjax's autodiff score), and measured on the R = {_count(R_var)} "
+                "single samples of section 6 (mean ± standard error; variance with a 95% interval):"
+            ),
+            Table(
+                ("score", "formula", "mean, exact", "mean, measured", "variance, exact", "variance, measured"),
+                score_rows,
+                ("l", "l", "r", "r", "r", "r"),
+            ),
+            Paragraph(
+                f"{slope} The log σ entries of the estimates of section 4 (the same samples; pgjax's "
+                "`reinforce` returns both coordinates at once) close in on it at the rate √(V/n), with "
+                f"V = {fmt(ls.single_variance)} the exact variance of one term r (ε² - 1) (standard errors "
+                f"from R = {R} seeds):"
+            ),
+            Table(
+                ("n", "log σ estimate", "standard error, measured", "standard error, exact", "exact slope"),
+                conv_rows,
+                ("r", "r", "r", "r", "r"),
+            ),
+            Paragraph(
+                "**What it does to the variance.** The baseline works on this coordinate as on θ. Variances "
+                f"of one term of the log σ coordinate, exact and measured on the R = {_count(R_var)} samples of "
+                "section 6, with 95% intervals:"
+            ),
+            Table(
+                (
+                    "log σ coordinate",
+                    "averages",
+                    "variance, exact",
+                    "variance, measured",
+                    "relative, exact",
+                    "relative, measured",
+                ),
+                var_rows,
+                ("l", "l", "r", "r", "r", "r"),
+            ),
+            Paragraph(
+                "Learning σ also changes the noise of the θ coordinate, because its score ε s / σ grows as "
+                "the policy narrows. Split a term as r ψ = J ψ + (r - J) ψ: the first part has variance "
+                "J² s² / σ², which a baseline b = J removes. Exact variances of one term at other values of "
+                f"σ (θ = {fmt(s.theta)} and s = {fmt(s.state)} as before):"
+            ),
+            Table(
+                (
+                    "σ",
+                    "dJ/dθ",
+                    "Var r ψ_θ",
+                    "Var (r - J) ψ_θ",
+                    "dJ/dlog σ",
+                    "Var r ψ_logσ",
+                    "Var (r - J) ψ_logσ",
+                ),
+                sigma_rows,
+                ("r", "r", "r", "r", "r", "r", "r"),
+            ),
+            Paragraph(
+                f"{verdict} The log σ score keeps its variance of 2 at every σ; the noise of its coordinate "
+                "changes only through the rewards."
+            ),
+        ),
+    )
+
+
+def _two_d_section(nb: Numbers) -> Section:
+    s, t = nb.setup, nb.two_d
+    R = s.n_seeds
+    est = t.estimate
+    (s1, s2), (t1, t2) = t.state, t.theta
+    names = ("θ1", "θ2", "log σ")
+    entries = (fmt(s1), fmt(s2), "")
+    rows = tuple(
+        (
+            names[j],
+            entries[j],
+            fmt(t.grad[j]),
+            fmm(est.estimate[j]),
+            fmm(est.se[j], 3),
+            fmm(math.sqrt(t.single_variance[j] / est.n), 3),
+        )
+        for j in range(3)
+    )
+    return Section(
+        "8. Two weights: a two-dimensional state",
+        (
+            Paragraph(
+                "The main experiment's state has two entries, s = (s1, s2), one weight each, and the mean "
+                f"action is μ = θ · s = θ1 s1 + θ2 s2. Take s = ({fmt(s1)}, {fmt(s2)}) and "
+                f"θ = ({fmt(t1)}, {fmt(t2)}): the same mean action μ = {fmt(nb.mu)} as before, so the same "
+                "policy and the same average reward. The score of θ is now a vector, one entry per weight:"
+            ),
+            Formula(("ψ_θ(a) = (a - μ) s / σ² = (ε / σ) (s1, s2),      ψ_logσ(a) = ε² - 1",)),
+            Paragraph(
+                "J depends on the weights only through μ, so by the chain rule dJ/dθ = s · dJ/dμ: the "
+                f"gradient points along s. Its first entry, {fmt(nb.grad)}, is the slope of section 1, and its "
+                f"second is s2 / s1 = {fmt(s2 / s1)} times that; the log σ entry is that of section 7. "
+                f"Estimates from n = {_count(est.n)} samples, standard errors from R = {R} seeds:"
+            ),
+            Table(
+                (
+                    "coordinate",
+                    "s entry",
+                    "exact slope",
+                    f"estimate (n = {_count(est.n)})",
+                    "standard error, measured",
+                    "standard error, exact",
+                ),
+                rows,
+                ("l", "r", "r", "r", "r", "r"),
+            ),
+            Paragraph(
+                "Every sample's θ score is a multiple of s, so every estimate is too: in each of the "
+                f"R = {R} seeds the θ2 estimate is s2 / s1 times the θ1 estimate (largest difference "
+                f"{fmt(t.max_ratio_gap, 2)}, correlation {fmt(t.correlation, 6)}). With one fixed state the "
+                "samples cannot tell the two weights apart: they only say whether μ should go up or down, and "
+                "the gradient moves θ along s. A state drawn afresh for every sample (`pgjax run "
+                "bandit-variance --state-std 0.5`) gives scores that point in different directions, and each "
+                "weight its own information."
             ),
         ),
     )
@@ -481,19 +704,28 @@ def _summary_section(nb: Numbers) -> Section:
     )
 
 
-def compose(nb: Numbers, *, command: str, figure_path: str) -> Document:
+def compose(
+    nb: Numbers, *, command: str, figure_path: str | None, checked: bool = True, figure_command: str = ""
+) -> Document:
     """The walkthrough document.
 
     Args:
       nb: the numbers (from :func:`pgjax.explain.numbers.compute`).
-      command: the command line that regenerates the Markdown file (named in its header).
-      figure_path: the figure's path relative to the Markdown file.
+      command: the command line that produced the page (named in its header).
+      figure_path: the figure's path relative to the Markdown file, or None for a page printed without one
+        (then ``figure_command`` says which command draws it).
+      checked: the page is the committed docs/log-derivative-trick.md (or prints exactly it), whose claims and
+        staleness the tests check; otherwise the header says only that the tests check the committed page.
     """
     s = nb.setup
+    tests = (
+        "`tests/explain/test_explain.py` checks each claim and fails when this file is out of date."
+        if checked
+        else "The same code writes docs/log-derivative-trick.md, whose claims `tests/explain/test_explain.py` checks."
+    )
     header = (
         f"Every number on this page was computed by pgjax when `{command}` ran (float64, seed {s.seed}; "
-        f"standard errors from R = {s.n_seeds} seeds unless stated). `tests/explain/test_explain.py` checks each "
-        "claim and fails when this file is out of date."
+        f"standard errors from R = {s.n_seeds} seeds unless stated). {tests}"
     )
     return Document(
         title=TITLE,
@@ -505,7 +737,9 @@ def compose(nb: Numbers, *, command: str, figure_path: str) -> Document:
             _multiply_section(nb),
             _convergence_section(nb),
             _buys_section(nb),
-            _variance_section(nb, figure_path),
+            _variance_section(nb, figure_path, figure_command),
+            _log_sigma_section(nb),
+            _two_d_section(nb),
             _summary_section(nb),
         ),
     )

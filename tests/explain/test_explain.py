@@ -14,6 +14,7 @@ worker computes them and the others read them from a shared temporary file.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import difflib
 import math
 import os
@@ -293,6 +294,159 @@ def test_variances_match_an_independent_quadrature(nb):
     assert rows["pathwise"].exact == pytest.approx(var(dr * s.state), rel=1e-8, abs=1e-10)
 
 
+# ------------------------------------------------------------------------------------- section 7
+def _hermite(nb, sigma: float):
+    """(eps, weights, r(a)) on 80 Gauss-Hermite nodes for a = mu + sigma eps (numpy's nodes, not pgjax's)."""
+    s = nb.setup
+    x, w = np.polynomial.hermite_e.hermegauss(80)
+    reward = make_reward(s.reward, target=s.target)
+    with jax.enable_x64(True):
+        r = np.asarray(reward(jnp.asarray(nb.mu + sigma * x)), dtype=np.float64)
+    return x, w / math.sqrt(2 * math.pi), r
+
+
+def test_log_sigma_score_averages_zero_with_variance_two(nb):
+    """psi_log_sigma = eps^2 - 1: E = 0 and Var = E[eps^4] - 2 E[eps^2] + 1 = 2; psi_theta = eps s / sigma has
+    variance s^2 / sigma^2. Exact values and the measured ones (the engine's single samples) against them."""
+    s = nb.setup
+    theta, log_sigma = nb.log_sigma.scores
+    assert (theta.coordinate, log_sigma.coordinate) == ("theta", "log_sigma")
+    assert abs(theta.mean_exact) < 1e-12 and abs(log_sigma.mean_exact) < 1e-12
+    assert theta.variance_exact == pytest.approx(s.state**2 / s.sigma**2, rel=1e-12)
+    assert log_sigma.variance_exact == pytest.approx(2.0, rel=1e-12)
+    z = z_for(4)
+    for row in (theta, log_sigma):
+        assert row.samples.shape == (nb.sizes.variance_seeds,)
+        assert abs(row.mean) <= z * row.mean_se, (row.coordinate, row.mean)
+        assert abs(row.variance - row.variance_exact) <= z * stats.variance_se(row.samples), row.coordinate
+    # Sample by sample, the two scores are one eps: psi_log_sigma = (psi_theta sigma / s)^2 - 1 >= -1.
+    eps = theta.samples * s.sigma / s.state
+    np.testing.assert_allclose(log_sigma.samples, eps**2 - 1, rtol=1e-9, atol=1e-12)
+    assert np.all(log_sigma.samples >= -1.0 - 1e-12)
+
+
+def test_log_sigma_slope_and_variances_match_an_independent_quadrature(nb, markdown):
+    s, ls = nb.setup, nb.log_sigma
+    x, w, r = _hermite(nb, s.sigma)
+    psi = x**2 - 1
+    var = lambda f: np.sum(w * f**2) - np.sum(w * f) ** 2
+    assert ls.grad == pytest.approx(np.sum(w * r * psi), rel=1e-9, abs=1e-12)
+    if nb.best_theta is not None:  # quadratic: J = -((mu - c)^2 + sigma^2), dJ/dlog sigma = -2 sigma^2
+        assert ls.grad == pytest.approx(-2 * s.sigma**2, rel=1e-12)
+    assert ls.single_variance == pytest.approx(var(r * psi), rel=1e-8)
+    plain, based = ls.variance
+    assert based.baseline == pytest.approx(nb.objective, rel=1e-12)
+    assert plain.exact == ls.single_variance
+    assert based.exact == pytest.approx(var((r - nb.objective) * psi), rel=1e-8)
+    z = z_for(2)
+    for v in (plain, based):
+        assert abs(v.measured - v.exact) <= z * stats.variance_se(v.samples), v.key
+    lo, hi = stats.variance_ratio_ci(based.samples, plain.samples, 1 - ALPHA)[1:]
+    assert lo <= based.ratio_exact <= hi
+    z = z_for(len(ls.convergence))
+    assert [a.n for a in ls.convergence] == list(nb.sizes.convergence_ns[2::2])
+    for a in ls.convergence:
+        assert abs(a.mean - ls.grad) <= z * a.se_mean, a.n
+        assert abs(a.se**2 - ls.single_variance / a.n) <= z * stats.variance_se(a.samples), a.n
+    assert f"V = {fmt(ls.single_variance)} the exact variance of one term r (ε² - 1)" in markdown
+
+
+def test_sigma_scan_matches_closed_forms(nb, markdown):
+    """At every sigma of the table: exact variances by independent quadrature, and for the quadratic reward by
+    polynomial algebra (d = mu - c): Var[r psi_theta] = s^2 (d^4 / sigma^2 + 14 d^2 + 15 sigma^2) and
+    Var[(r - J) psi_theta] = s^2 (8 d^2 + 10 sigma^2)."""
+    s = nb.setup
+    rows = nb.log_sigma.sigma_rows
+    assert [row.sigma for row in rows] == [s.sigma * f for f in nb.sizes.sigma_factors]
+    var = lambda f: np.sum(w * f**2) - np.sum(w * f) ** 2
+    for row in rows:
+        x, w, r = _hermite(nb, row.sigma)
+        j = np.sum(w * r)
+        psi_t, psi_ls = x * s.state / row.sigma, x**2 - 1
+        assert row.objective == pytest.approx(j, rel=1e-10, abs=1e-12)
+        assert row.grad_theta == pytest.approx(nb.grad, rel=1e-9, abs=1e-12)  # dJ/dtheta does not depend on sigma
+        assert row.grad_log_sigma == pytest.approx(np.sum(w * r * psi_ls), rel=1e-9, abs=1e-12)
+        assert row.var_theta == pytest.approx(var(r * psi_t), rel=1e-8)
+        assert row.var_theta_baseline == pytest.approx(var((r - j) * psi_t), rel=1e-8)
+        assert row.var_log_sigma == pytest.approx(var(r * psi_ls), rel=1e-8)
+        assert row.var_log_sigma_baseline == pytest.approx(var((r - j) * psi_ls), rel=1e-8)
+        if nb.best_theta is not None:
+            d, sg = nb.mu - s.target, row.sigma
+            assert row.var_theta == pytest.approx(s.state**2 * (d**4 / sg**2 + 14 * d**2 + 15 * sg**2), rel=1e-9)
+            assert row.var_theta_baseline == pytest.approx(s.state**2 * (8 * d**2 + 10 * sg**2), rel=1e-9)
+    small = rows[0]
+    assert (
+        f"the J ψ part by itself has variance {fmt(small.objective**2 * s.state**2 / small.sigma**2, 3)}" in markdown
+        or ("does not make the θ estimates noisier" in markdown)
+    )
+
+
+# ------------------------------------------------------------------------------------- section 8
+def test_two_d_gradient_is_the_state_times_the_scalar_derivative(nb):
+    """mu = theta . s, so dJ/dtheta = s dJ/dmu, with dJ/dmu = (section 1's slope) / s1; the log sigma entry is
+    section 7's; one-term variances are s_j^2 / s1^2 times the scalar one; estimates are unbiased with the
+    exact standard errors; and every estimate lies on the line through s."""
+    t = nb.two_d
+    s1, s2 = t.state
+    assert s1 == nb.setup.state and t.theta[1] == 0.0
+    dj_dmu = nb.grad / s1
+    if nb.best_theta is not None:  # quadratic: dJ/dmu = -2 (mu - c)
+        assert dj_dmu == pytest.approx(-2 * (nb.mu - nb.setup.target), rel=1e-12, abs=1e-12)
+    np.testing.assert_allclose(t.grad[:2], np.array([s1, s2]) * dj_dmu, rtol=1e-12, atol=1e-12)
+    assert t.grad[2] == pytest.approx(nb.log_sigma.grad, rel=1e-12, abs=1e-12)
+    np.testing.assert_allclose(t.single_variance[:2], np.array([s1, s2]) ** 2 / s1**2 * nb.single_variance, rtol=1e-9)
+    assert t.single_variance[2] == pytest.approx(nb.log_sigma.single_variance, rel=1e-9)
+    est = t.estimate
+    assert est.samples.shape == (nb.setup.n_seeds, 3)
+    z = z_for(3)
+    assert np.all(np.abs(est.mean - t.grad) <= z * est.se_mean), (est.mean, t.grad)
+    assert np.all(np.abs(est.se**2 - t.single_variance / est.n) <= z * stats.variance_se(est.samples))
+    np.testing.assert_allclose(est.samples[:, 1], s2 / s1 * est.samples[:, 0], rtol=1e-12, atol=1e-12)
+    assert t.max_ratio_gap <= 1e-12 * np.max(np.abs(est.samples[:, :2]))
+    assert t.correlation == pytest.approx(1.0, abs=1e-12)
+
+
+# ------------------------------------------------------------------------------ honest headers
+def _header(text: str) -> str:
+    """The provenance paragraph: the text before the first section."""
+    return text.split("## 1.", 1)[0] if "## 1." in text else text.split("1. The set-up", 1)[0]
+
+
+def test_default_flags_print_the_committed_page_with_its_figure(nb):
+    doc = command.document_for(command.Options(), nb)
+    md = document.render_markdown(doc)
+    assert "`pgjax explain --write`" in _header(md)
+    assert "fails when this file is out of date" in _header(md)
+    assert "](figures/log-derivative-trick.png)" in md
+    text = document.render_text(doc, figure_root="docs/", figure_note=", drawn by --write")
+    assert "[Figure: docs/figures/log-derivative-trick.png, drawn by --write]" in text
+
+
+def test_custom_flags_print_an_honest_header_and_no_default_figure(nb):
+    """With other numbers the page must not claim `pgjax explain --write` made it, nor link the committed
+    figure (drawn with the default settings); it names its own command and the one that draws its figure."""
+    options = command.parse(["--theta", "0.2", "--sigma", "0.5", "--format", "markdown"])
+    md = document.render_markdown(command.document_for(options, nb))
+    header = _header(md)
+    assert "--write" not in header and "out of date" not in header
+    assert "`pgjax explain --theta 0.2 --sigma 0.5 --format markdown`" in header
+    assert "log-derivative-trick.png" not in md and "![" not in md
+    assert "`pgjax explain --write --theta 0.2 --sigma 0.5 --out walkthrough.md` writes" in md
+    # Text, and a custom --out: the figure it names is the one --write would draw there, not the committed one.
+    options = command.parse(["--seed", "3", "--out", "mine/walk.md"])
+    text = document.render_text(command.document_for(options, nb), figure_root="mine/")
+    text = " ".join(text.split())  # words as read, whatever the wrapping
+    assert "--write" not in _header(text)
+    assert "pgjax explain --seed 3 --out mine/walk.md ran" in _header(text)
+    assert "figures/" not in text and "[Figure:" not in text
+    assert "pgjax explain --write --seed 3 --out mine/walk.md writes" in text
+    # --write elsewhere: the written page names its command and links the figure written beside it.
+    options = command.parse(["--write", "--theta", "0.2", "--out", "mine/walk.md"])
+    md = document.render_markdown(command.document_for(options, nb))
+    assert "`pgjax explain --write --theta 0.2 --out mine/walk.md`" in _header(md)
+    assert "out of date" not in _header(md) and "](figures/walk.png)" in md
+
+
 # ------------------------------------------------------------------------------------ rendering
 def test_text_rendering_aligns_tables_and_names_the_figure(built):
     options, _, doc = built
@@ -300,8 +454,55 @@ def test_text_rendering_aligns_tables_and_names_the_figure(built):
     assert "](" not in text and not any(line.startswith("|") for line in text.splitlines())
     assert f"docs/{command.figure_name(options.out)}" in text
     for block in (b for section in doc.sections for b in section.blocks if isinstance(b, document.Table)):
-        lines = document._text_table(block)
-        assert len({len(line) for line in lines}) == 1, lines
+        unwrapped = document._text_table(block)  # no width: one line per row, all as long as the rule
+        assert len({len(line) for line in unwrapped}) == 1, unwrapped
+        lines = document._text_table(block, width=100)
+        rule = next(line for line in lines if set(line.strip()) == {"-", " "} or set(line.strip()) == {"-"})
+        assert max(len(line) for line in lines) == len(rule) <= 100, lines
+
+
+def _words(cells) -> list[str]:
+    return [word for cell in cells for word in document._plain(cell).split()]
+
+
+def test_text_tables_wrap_to_the_width_and_keep_every_word():
+    """A table too wide for 100 columns wraps its headings, then its label cells, then other cells, at spaces;
+    no word is lost or reordered within a column."""
+    label = "a rather long label that has to wrap onto several lines"
+    table = document.Table(
+        ("name", "a heading with many words in it", "value, measured with a 95% interval", "another long heading"),
+        ((label, "1.234", "12.3 [11.1, 13.6]", "-1.235e-5"), ("short", "-2", "0.1 [0.05, 0.2]", "7")),
+        ("l", "r", "r", "r"),
+    )
+    lines = document._text_table(table, width=60)
+    assert max(len(line) for line in lines) <= 60
+    assert len(lines) > 2 + len(table.rows)  # it did wrap
+    assert sorted(_words([*table.columns, *(c for row in table.rows for c in row)])) == sorted(
+        word for line in lines if not set(line.strip()) <= {"-", " "} for word in line.split()
+    )
+    assert document._text_table(table) == document._text_table(table, width=1000)  # fits: unchanged
+
+
+def test_text_output_fits_100_columns(built, nb):
+    """Every line of the text output fits a 100-column terminal: the committed flags, and custom flags with
+    long numbers (the numbers of the tables stretched to the widest that fmt prints)."""
+    options, _, doc = built
+    docs = [doc]
+    wide = dataclasses.replace(
+        nb,
+        setup=dataclasses.replace(nb.setup, theta=-0.123456789, sigma=0.0123456, state=-12.345678, seed=123456),
+        grad=-1.2345678e-5,
+        objective=-12345.6789,
+        mu=-1.2345678e-3,
+        single_variance=1.2345678e7,
+    )
+    flags = ["--theta", "-0.123456789", "--sigma", "0.0123456", "--state", "-12.345678", "--seed", "123456"]
+    for argv in (flags, [*flags, "--reward", "gaussian_bump", "--n-seeds", "100000", "--out", "a/b/c/walk.md"]):
+        docs.append(command.document_for(command.parse(argv), wide))
+    for d in docs:
+        text = document.render_text(d, figure_root="docs/", figure_note=", drawn by --write")
+        too_wide = [line for line in text.splitlines() if len(line) > 100]
+        assert not too_wide, too_wide
 
 
 def test_fmt():
@@ -318,8 +519,6 @@ def test_fmt():
 
 def test_text_follows_the_numbers_at_the_optimum(nb):
     """Sentences that hold only for some settings are chosen from the numbers: here a zero slope."""
-    import dataclasses
-
     at_optimum = dataclasses.replace(
         nb, setup=dataclasses.replace(nb.setup, theta=1.0), grad=0.0, best_theta=1.0, window_grad=0.0
     )
@@ -362,6 +561,7 @@ def test_exact_integrals_follow_the_flags(reward):
         (["--format", "html"], "--format"),
         (["--n-seeds", "2"], "--n-seeds"),
         (["--theta", "nan"], "--theta"),
+        (["--html", "page.html", "--write"], "--html"),
     ],
 )
 def test_bad_values_raise_config_error_naming_the_flag(argv, field):
@@ -404,10 +604,7 @@ def _reuse(monkeypatch, built):
 
     def fake_build(options, sizes=None):
         assert options.setup() == nb_.setup
-        doc = walkthrough.compose(
-            nb_, command=command.regenerate_command(options), figure_path=command.figure_name(options.out)
-        )
-        return nb_, doc
+        return nb_, command.document_for(options, nb_)
 
     monkeypatch.setattr(command, "build", fake_build)
 
@@ -441,18 +638,22 @@ def test_print_text_and_markdown(monkeypatch, built, capsys, markdown):
 # -------------------------------------------------------------------------- the softmax bandit
 def test_softmax_bandit_exact_objective_gradient_and_scores():
     problem = SoftmaxBandit.build(rewards=[1.0, -2.0, 0.5, 3.0], logits=[0.3, -1.0, 0.0, 0.7])
+
+    @jax.jit  # one compiled call instead of many small ones: the same values, seconds faster
+    def library(params):
+        jac = jax.jacfwd(problem.log_prob)(params, SoftmaxOutcome(arm=jnp.arange(4))).logits
+        return problem.objective(params), jac, problem.scores(params), problem.score_moments(params)
+
     with jax.enable_x64(True):
         params = problem.init_params()
         pi = np.exp(np.asarray(problem.logits0)) / np.exp(np.asarray(problem.logits0)).sum()
         r = np.asarray(problem.rewards)
-        assert float(problem.objective(params)) == pytest.approx(pi @ r, rel=1e-12)
+        objective, jac, scores, mom = library(params)
+        assert float(objective) == pytest.approx(pi @ r, rel=1e-12)
         grad = exact_gradient(problem, params).logits
         np.testing.assert_allclose(grad, pi * (r - pi @ r), rtol=1e-12)
-        arms = jnp.arange(4)
-        jac = jax.jacfwd(problem.log_prob)(params, SoftmaxOutcome(arm=arms)).logits
         np.testing.assert_allclose(jac, np.eye(4) - pi, rtol=1e-12, atol=1e-15)
-        np.testing.assert_allclose(problem.scores(params), np.eye(4) - pi, rtol=1e-12, atol=1e-15)
-        mom = problem.score_moments(params)
+        np.testing.assert_allclose(scores, np.eye(4) - pi, rtol=1e-12, atol=1e-15)
         psi2 = (np.eye(4) - pi) ** 2
         np.testing.assert_allclose(mom.r2_psi2.logits, (pi * r**2) @ psi2, rtol=1e-12)
         assert np.all(np.isnan(mom.dr2.logits))
