@@ -16,8 +16,9 @@ its critic fitted to the initial policy) and ``trained`` (``train_updates`` upda
   Sigma_tau, by branching saved brax states (:class:`pgjax.experiments.variance_decomposition.BranchingDecomposition`).
 
 Configurations. The default is a short CPU run (horizon 50, 256 seeds at n in {2, 8}, 64 reference batches of
-16 episodes, 32 decomposition seeds, 20 training updates of 8 episodes): about 10 minutes on 2 CPU cores, most
-of it compiling brax programs (about a minute each). ``--full`` is the GPU configuration (:data:`FULL`): horizon
+16 episodes, 32 decomposition seeds, 20 training updates of 8 episodes): 16 minutes on the shared 2-core
+project machine, most of it compiling brax programs (one to three minutes each there) and drawing the
+per-coordinate figures. ``--full`` is the GPU configuration (:data:`FULL`): horizon
 1000 (Hopper's time limit), 1000 seeds at n in {2, 4, 8, 16, 32}, 1024 reference batches of 64 episodes, 128
 decomposition seeds x 4 states x 8 actions x 8 continuations at six branch times, 200 training updates; about
 5e8 environment steps, not run on a GPU yet.
@@ -150,7 +151,8 @@ class Config:
 
         config = self.resolved()
         if not is_brax_name(config.env):
-            raise ConfigError("env", f"choose a brax environment: {', '.join(BRAX_ENVIRONMENTS)} (got {config.env!r})")
+            names = ", ".join(BRAX_ENVIRONMENTS)
+            raise ConfigError("env", f"choose one of {names} (or name:backend; got {config.env!r})")
         check_estimator_names(config.estimators, {**dict.fromkeys(SIGNALS), **registry()})
         check_sample_sizes(config.ns)
         if min(config.ns) < 2:
