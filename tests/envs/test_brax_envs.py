@@ -7,7 +7,8 @@ them once after the main suite (``pytest -m brax``), with a horizon of a few ste
 - the adapter's rollout (:func:`pgjax.envs.rollout`) against brax's own ``reset``/``step`` driven by hand with
   the same actions: same rewards, the done-mask where brax says done, the state frozen after it;
 - ``brax-variance`` through the CLI on a tiny Hopper setting: training, the variance sweeps against the
-  reference gradient, and the branching of saved brax states, written as tables and figures.
+  reference gradient, and the branching of saved brax states, written as tables and figures;
+- many-seed training (:func:`pgjax.training.train`) on InvertedPendulum and HalfCheetah.
 
 Unmarked: without brax, a brax name is one line naming the extra.
 """
@@ -126,3 +127,24 @@ def test_brax_variance_config_errors_name_the_field():
         assert info.value.field == field, bad
     full = bvx.Config(full=True).resolved()
     assert full.horizon == 1000 and full.n_seeds == 1000 and not full.full
+
+
+@pytest.mark.brax
+@pytest.mark.parametrize("name", ["inverted-pendulum", "halfcheetah"])
+def test_many_seed_training_runs_on_brax(name):
+    """pgjax.training.train (vmapped seeds, one compiled program) on the other two environments: InvertedPendulum
+    pays +1 per step upright, so a batch's mean return is its mean length; HalfCheetah never ends early."""
+    from pgjax.training import TrainSetup, train
+
+    setup = TrainSetup(
+        env=name, policy="linear-gaussian", estimator="reinforce", episodes=2, horizon=6, updates=2, log_every=1
+    )
+    out = train(setup, 2, learning_rates=(0.01,))
+    ret, length = out.metrics["return"], out.metrics["length"]
+    assert ret.shape == (1, 2, 2) and np.isfinite(out.metrics["grad_norm"]).all()
+    if name == "inverted-pendulum":
+        np.testing.assert_allclose(ret, length, rtol=1e-6)
+        assert (length >= 1).all() and (length <= 6).all()
+    else:
+        np.testing.assert_array_equal(length, 6.0)
+        assert np.isfinite(ret).all() and (ret != 0).all()
