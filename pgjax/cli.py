@@ -9,6 +9,7 @@
     pgjax merge OUT SHARD_DIR...       merge seed shards (pgjax run NAME --seed-range A:B) into one results folder
     pgjax launch NAME --shards N --backend slurm|local [...]  one job array of seed shards, then merge
     pgjax explain [--write] [flags]    the log-derivative trick worked with numbers (docs/log-derivative-trick.md)
+    pgjax export-rliable DIR... --out FILE.npz  training results as rliable's score matrices (runs x tasks)
     pgjax bench [--quick] [--out DIR]  the speed benchmark of the score-function estimator
     pgjax bench-scaling [--quick]      the scale-out benchmark (devices, memory, compilation cache)
     pgjax bench-lqr [--quick]          the trajectory benchmark (LQR rollout + reward-to-go vs NumPy)
@@ -797,6 +798,53 @@ def cmd_merge(args: Sequence[str]) -> int:
     return 0
 
 
+EXPORT_RLIABLE_HELP = """usage: pgjax export-rliable DIR... --out FILE.npz [--tasks NAME ...]
+
+Writes the training results folders DIR... (one task each, named by the env of its manifest unless --tasks
+names them) as rliable's score matrices: final/<variant> of shape (runs, tasks), the final returns, and, when
+every folder has the same updates, curves/<variant> (runs, tasks, blocks), with tasks, algorithms and
+updates (pgjax.io.rliable_export). Load them with numpy.load and pass {variant: matrix} to
+rliable.library.get_interval_estimates."""
+
+
+def cmd_export_rliable(args: Sequence[str]) -> int:
+    from pgjax import io as pio
+
+    if list(args) in (["-h"], ["--help"]):
+        print(EXPORT_RLIABLE_HELP)
+        return 0
+    args = list(args)
+    out, tasks, folders = None, None, []
+    while args:
+        arg = args.pop(0)
+        if arg == "--out":
+            if not args:
+                raise UsageError("--out needs a file name")
+            out = Path(args.pop(0))
+        elif arg == "--tasks":
+            tasks = []
+            while args and not args[0].startswith("-"):
+                tasks.append(args.pop(0))
+        elif arg.startswith("-"):
+            raise UsageError(f"export-rliable: unknown flag {arg!r}; see pgjax export-rliable --help")
+        else:
+            folders.append(Path(arg))
+    if out is None or not folders:
+        raise UsageError("usage: pgjax export-rliable DIR... --out FILE.npz [--tasks NAME ...]")
+    for folder in folders:
+        if not folder.is_dir():
+            raise UsageError(f"{folder}: no such results folder")
+    scores = pio.rliable_scores(folders, tasks)
+    pio.write_rliable(out, scores)
+    runs = next(iter(scores.final.values())).shape[0]
+    curves = "" if scores.curves is None else f" and curves over {len(scores.updates)} blocks"
+    print(
+        f"wrote {out}: {len(scores.algorithms)} algorithm(s) x {runs} runs x {len(scores.tasks)} task(s) "
+        f"({', '.join(scores.tasks)}), final returns{curves}"
+    )
+    return 0
+
+
 def cmd_launch(args: Sequence[str]) -> int:
     from pgjax import launch
 
@@ -856,6 +904,7 @@ COMMANDS = {
     "merge": cmd_merge,
     "launch": cmd_launch,
     "explain": cmd_explain,
+    "export-rliable": cmd_export_rliable,
     "bench": cmd_bench,
     "bench-scaling": cmd_bench_scaling,
     "bench-lqr": cmd_bench_lqr,

@@ -139,21 +139,33 @@ class Environment:
 
 
 def _unknown_message(name: object) -> str:
+    from pgjax.brax_envs import BRAX_ENVIRONMENTS
+
     short = ", ".join(ENVIRONMENTS)
     ids = ", ".join(ENVIRONMENTS.values())
-    return f"unknown environment {name!r}; choose one of {short} (or the gymnax ids {ids})"
+    brax = ", ".join(BRAX_ENVIRONMENTS)
+    return (
+        f"unknown environment {name!r}; choose one of {short} (or the gymnax ids {ids}), "
+        f"or with pgjax[brax] {brax} (optionally name:backend)"
+    )
 
 
 def make_environment(name: str) -> Environment:
-    """The :class:`Environment` for a short name (``"cartpole"``) or a gymnax id (``"CartPole-v1"``).
+    """The :class:`Environment` for a short name (``"cartpole"``) or a gymnax id (``"CartPole-v1"``), or the
+    :class:`pgjax.brax_envs.BraxEnvironment` (same protocol) of a brax name (``"hopper"``, ``"hopper:spring"``;
+    needs the ``brax`` extra).
 
     Raises:
-      ConfigError("env", ...): for any other name.
+      ConfigError("env", ...): for any other name, or a brax name without brax installed.
     """
+    from pgjax.brax_envs import is_brax_name, make_brax_environment
+
     if isinstance(name, str) and name in ENVIRONMENTS:
         return Environment(ENVIRONMENTS[name])
     if isinstance(name, str) and name in _GYMNAX_IDS:
         return Environment(name)
+    if is_brax_name(name):
+        return make_brax_environment(name)
     raise ConfigError("env", _unknown_message(name))
 
 

@@ -14,7 +14,8 @@ Layers, lowest first; a module may import modules of its own layer or of lower l
    estimators both compute), ``cli_support`` (what every command shares: the one-line error, tyro parsing,
    the compilation cache);
 1. ``problems``: the objectives with exact gradients (bandits, LQR, test functions, environments), and
-   ``envs``: the environments in JAX that ``problems.environment`` turns into objectives;
+   ``envs``: the environments in JAX that ``problems.environment`` turns into objectives, with ``brax_envs``
+   (brax's environments behind the same protocol);
 2. ``estimators``: the gradient estimators, which work on problems, and ``mc``: optax.monte_carlo's interface
    (per-sample Jacobians, control variates), built on the estimators;
 3. what works on numbers and files only, never on problems or estimators: ``analysis`` (``stats`` and
@@ -48,6 +49,7 @@ LAYERS = {
     "cli_support": 0,
     "problems": 1,
     "envs": 1,
+    "brax_envs": 1,
     "estimators": 2,
     "mc": 2,
     "analysis": 3,

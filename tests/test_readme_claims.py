@@ -1461,3 +1461,56 @@ def test_kl_estimators_section():
             max_z=z.max(),
         )
         c.fact(bool(inside), "every 95% variance interval of the Monte Carlo points contains the exact variance")
+
+
+def test_brax_variance_claims():
+    t = table("brax-variance")
+    s = table("brax-variance", "summary")
+    m = manifest("brax-variance")
+    cfg = m["config"]
+    with Claims("brax-variance on Hopper", "results/brax-variance/table.parquet", "summary.parquet") as c:
+        c.fact(
+            (cfg["env"], cfg["policy"], cfg["horizon"], cfg["train_updates"], cfg["train_episodes"])
+            == ("hopper", "linear-gaussian", 50, 20, 8),
+            "Hopper, linear-Gaussian, H = 50, 20 updates of 8 episodes",
+            config=cfg,
+        )
+        c.text(f"H = {cfg['horizon']}, gamma = {num(cfg['discount'])})")
+        returns = [m["snapshots"][k]["training_return_at_snapshot"] for k in ("initial", "trained")]
+        c.text(f"training batch went from {returns[0]:.1f} to {returns[1]:.1f}", returns=returns)
+        c.text(
+            f"{cfg['n_seeds']} seeds per point, bias against a reference gradient of {cfg['reference_batches']} x "
+            f"{cfg['reference_episodes']} leave-one-out episodes"
+        )
+        worst = max(f["reference"]["max_reference_var_fraction"] for f in m["snapshots"].values())
+        c.text(f"at most {worst:.1%} of any variance", worst=worst)
+        n = max(cfg["ns"])
+        total = t[t.n == n].groupby(["snapshot", "estimator"])["var"].sum()
+        ratio = lambda est, snap: sig(total[snap, est] / total[snap, "reinforce"])
+        c.text(
+            f"At n = {n}, summed over the {t.param.nunique()} coordinates and relative to REINFORCE: reward-to-go "
+            f"{ratio('reward_to_go', 'initial')} (initial) and {ratio('reward_to_go', 'trained')} (trained), the "
+            f"batch-mean baseline {ratio('batch_mean_baseline', 'initial')} and "
+            f"{ratio('batch_mean_baseline', 'trained')}, leave-one-out {ratio('leave_one_out', 'initial')} and "
+            f"{ratio('leave_one_out', 'trained')}"
+        )
+        z = (t["bias"] / t["bias_se"]).abs()
+        unbiased = t.estimator.isin(["reinforce", "reward_to_go", "leave_one_out"])
+        cells = len(t[t.estimator == "reinforce"])
+        c.text(f"Over all {cells} (snapshot, n, coordinate) cells", cells=cells)
+        c.text(f"within {math.ceil(z[unbiased].max() * 10) / 10:.1f} standard errors", z=z[unbiased].max())
+        c.text(f"bias reaches {z[t.estimator == 'batch_mean_baseline'].max():.1f}")
+        pct = lambda values: f"{min(values):.0%} to {max(values):.0%}"
+        initial, trained = s[s.snapshot == "initial"], s[s.snapshot == "trained"]
+        c.text(f"without a baseline is {pct(initial.frac_a_none)} of the total at the initial snapshot")
+        c.text(f"the critic baseline removes {pct(initial.value_baseline_removes)} of the total initially")
+        c.fact(
+            (trained.frac_a_none > 0.95).all() and (trained.value_baseline_removes > 0.95).all(),
+            "after training the action term is all of the total and the critic removes all of it (within noise)",
+            trained=trained.to_dict("list"),
+        )
+        r_in, r_tr = initial.ratio_a_value_to_tau, trained.ratio_a_value_to_tau
+        c.text(
+            f"{sig(r_in.min())} to {sig(r_in.max())} times the trajectory term initially and {sig(r_tr.min())} to "
+            f"{sig(r_tr.max())} times after training"
+        )

@@ -55,9 +55,9 @@ class Config:
     branching saved environment states, at an initial and a trained snapshot."""
 
     env: str = "cartpole"
-    """Environment: cartpole or pendulum."""
+    """Environment: cartpole or pendulum, or with pgjax[brax] hopper, halfcheetah or inverted-pendulum."""
     policy: str = ""
-    """Policy (default: linear-softmax on cartpole, linear-gaussian on pendulum)."""
+    """Policy (default: linear-softmax on cartpole, linear-gaussian on the others)."""
     horizon: int = 100
     """Steps per episode (the returns run to this horizon)."""
     discount: float = 0.99
@@ -85,12 +85,15 @@ class Config:
 
     @property
     def policy_name(self) -> str:
-        return self.policy or DEFAULT_POLICY.get(self.env, "")
+        return self.policy or DEFAULT_POLICY.get(self.env, "linear-gaussian")
 
     def validate(self) -> None:
         """Raises ConfigError naming the first invalid field."""
-        if self.env not in DEFAULT_POLICY:
-            raise ConfigError("env", f"choose from {', '.join(DEFAULT_POLICY)} (got {self.env!r})")
+        from pgjax.brax_envs import BRAX_ENVIRONMENTS, is_brax_name
+
+        if self.env not in DEFAULT_POLICY and not is_brax_name(self.env):
+            names = ", ".join([*DEFAULT_POLICY, *BRAX_ENVIRONMENTS])
+            raise ConfigError("env", f"choose from {names} (got {self.env!r})")
         if self.horizon < 2:
             raise ConfigError("horizon", f"must be >= 2 (got {self.horizon})")
         if not (0.0 < self.discount <= 1.0):
@@ -261,16 +264,40 @@ def snapshots(config: Config) -> dict[str, tuple]:
 
 def run(config: Config = Config(), *, progress=None, execution: dict | None = None) -> ExperimentResult:
     """Trains the snapshot and runs the branching sweep at both snapshots (nothing is written)."""
+    config.validate()
+    table, info = branching_terms(config, snapshots(config), progress=progress, execution=execution)
+    return ExperimentResult(
+        experiment=NAME,
+        config=config,
+        problem=describe(config),
+        table=table,
+        sweep=None,
+        info=info,
+    )
+
+
+def describe(config: Config) -> str:
+    """The problem's one-line description: environment, policy, horizon and discount."""
+    from pgjax.envs import make_environment
+
+    environment = make_environment(config.env)
+    return f"{environment.name}, {config.policy_name} policy, H = {config.horizon}, gamma = {config.discount}"
+
+
+def branching_terms(
+    config: Config, trained: dict[str, tuple], *, progress=None, execution: dict | None = None
+) -> tuple[pd.DataFrame, dict]:
+    """The ``terms`` table and the manifest facts of the branching sweep at the snapshots ``trained`` (from
+    :func:`snapshots`): one sweep of :class:`BranchingDecomposition` per snapshot, ``config.n_seeds`` seeds of
+    ``config.states`` episodes each, all through one compiled program (the params are (policy, critic))."""
     from pgjax.envs import make_environment
     from pgjax.policies import Critic, make_policy
 
-    config.validate()
     environment = make_environment(config.env)
     policy = make_policy(config.policy_name, environment)
     estimator = BranchingDecomposition(tuple(config.times), config.actions, config.continuations)
     z95 = stats.unbiasedness_z(1, 0.05)
     rows, info = [], {"snapshots": {}, "timings": {}}
-    trained = snapshots(config)
     problem = EnvironmentProblem(
         environment, policy, config.horizon, config.discount, critic=Critic(hidden=(32,)), value_scale=100.0
     )
@@ -310,15 +337,7 @@ def run(config: Config = Config(), *, progress=None, execution: dict | None = No
                         "n_seeds": config.n_seeds,
                     }
                 )
-    table = pd.DataFrame(rows)
-    return ExperimentResult(
-        experiment=NAME,
-        config=config,
-        problem=f"{environment.name}, {config.policy_name} policy, H = {config.horizon}, gamma = {config.discount}",
-        table=table,
-        sweep=None,
-        info=info,
-    )
+    return pd.DataFrame(rows), info
 
 
 def summary(table: pd.DataFrame) -> pd.DataFrame:
@@ -342,8 +361,26 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def draw(folder) -> list[Path]:
-    """One panel per snapshot: each term against t on a log axis, 95% intervals (points whose interval reaches
-    0 are drawn at the interval's upper end as open triangles)."""
+    """The figure of :func:`draw_terms` from the folder's ``terms`` table and manifest."""
+    folder = Path(folder)
+    table = pio.read_frame(folder, "terms")
+    manifest = pio.read_manifest(folder)
+    c = manifest["config"]
+    # CartPole's episodes end when the pole falls; Pendulum's never end before the horizon
+    over = "; late branches of the initial policy find most episodes over" if c["env"] == "cartpole" else ""
+    title = (
+        f"Variance decomposition by branching, {manifest['problem']}: {c['n_seeds']} seeds x {c['states']} "
+        f"states x {c['actions']} actions x {c['continuations']} continuations,\n95% intervals (open triangles: "
+        f"upper end of an interval reaching 0{over})"
+    )
+    updates = {snap: info["updates"] for snap, info in manifest["snapshots"].items()}
+    return draw_terms(table, updates, title, folder / "figure")
+
+
+def draw_terms(table: pd.DataFrame, updates: dict[str, int], title: str, path: Path) -> list[Path]:
+    """One panel per snapshot of a ``terms`` table: each term against t on a log axis, 95% intervals (points
+    whose interval reaches 0 are drawn at the interval's upper end as open triangles); ``updates`` gives each
+    snapshot's training updates for its panel title. Saved as ``path`` (.png and .pdf)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -351,9 +388,6 @@ def draw(folder) -> list[Path]:
 
     from pgjax.plotting import variance as plots
 
-    folder = Path(folder)
-    table = pio.read_frame(folder, "terms")
-    manifest = pio.read_manifest(folder)
     labels = {
         "sigma_s": r"$\Sigma_s$",
         "sigma_a_none": r"$\Sigma_a^{0}$ (no baseline)",
@@ -380,24 +414,15 @@ def draw(folder) -> list[Path]:
             )
             up = g[~ok & (g["hi"] > 0)]
             ax.plot(up["t"], up["hi"], "v", ms=4, color=colour, mfc="none")
-        info = manifest["snapshots"][snap]
-        ax.set_title(f"{snap} ({info['updates']} updates)", fontsize=10)
+        ax.set_title(f"{snap} ({updates[snap]} updates)", fontsize=10)
         ax.set_yscale("log")
         ax.set_xlabel("branch time t")
         ax.grid(alpha=0.3, which="both")
     axes[0, 0].set_ylabel("trace of the covariance term")
     axes[0, 0].legend(fontsize=7, loc="best")
-    c = manifest["config"]
-    # CartPole's episodes end when the pole falls; Pendulum's never end before the horizon
-    over = "; late branches of the initial policy find most episodes over" if c["env"] == "cartpole" else ""
-    fig.suptitle(
-        f"Variance decomposition by branching, {manifest['problem']}: {c['n_seeds']} seeds x {c['states']} "
-        f"states x {c['actions']} actions x {c['continuations']} continuations,\n95% intervals (open triangles: "
-        f"upper end of an interval reaching 0{over})",
-        fontsize=8.5,
-    )
+    fig.suptitle(title, fontsize=8.5)
     fig.tight_layout()
-    paths = plots.save_figure(fig, folder / "figure")
+    paths = plots.save_figure(fig, path)
     plt.close(fig)
     return paths
 

@@ -43,7 +43,9 @@ One module per concern, each importable on its own; this package re-exports thei
 * :mod:`pgjax.io.raw`: ``raw.npz`` of a sweep or of a grid over named axes;
 * :mod:`pgjax.io.manifest`: ``manifest.json``;
 * :mod:`pgjax.io.provenance`: versions, device and git commit for the manifest;
-* :mod:`pgjax.io.compare`: value-by-value comparison of two folders' tables (``pgjax reproduce``).
+* :mod:`pgjax.io.compare`: value-by-value comparison of two folders' tables (``pgjax reproduce``);
+* :mod:`pgjax.io.rliable_export`: training results as rliable's per-algorithm (runs x tasks) score matrices
+  (``pgjax export-rliable``).
 
 Import it as ``from pgjax.io import name`` or ``from pgjax import io as pio``: a bare ``io`` would hide the
 standard library's module of that name.
@@ -58,6 +60,7 @@ from pgjax.io.provenance import environment_info
 from pgjax.io.raw import RawGrid, read_raw, read_raw_grid, write_raw, write_raw_grid
 from pgjax.io.render import render_latex, render_markdown, with_excerpt
 from pgjax.io.report import render_index, render_report, report_path
+from pgjax.io.rliable_export import RliableScores, read_rliable, rliable_scores, write_rliable
 from pgjax.io.schema import (
     FLOAT_COLUMNS,
     INT_COLUMNS,
@@ -135,4 +138,8 @@ __all__ = [
     "environment_info",
     "compare_tables",
     "new_tables",
+    "RliableScores",
+    "rliable_scores",
+    "write_rliable",
+    "read_rliable",
 ]
