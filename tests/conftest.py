@@ -35,11 +35,15 @@ def pytest_configure(config):
     several tests compile (the same experiment at the same sizes) is compiled once per run; the user's own
     cache folder is never touched. A run with PGJAX_NO_COMPILE_CACHE=1 or its own PGJAX_COMPILE_CACHE_DIR
     keeps that choice."""
-    if hasattr(config, "workerinput") or os.environ.get("PGJAX_COMPILE_CACHE_DIR"):
-        return
-    folder = tempfile.mkdtemp(prefix="pgjax-test-compile-cache-")
-    os.environ["PGJAX_COMPILE_CACHE_DIR"] = folder
-    config._pgjax_compile_cache = folder
+    if not hasattr(config, "workerinput") and not os.environ.get("PGJAX_COMPILE_CACHE_DIR"):
+        folder = tempfile.mkdtemp(prefix="pgjax-test-compile-cache-")
+        os.environ["PGJAX_COMPILE_CACHE_DIR"] = folder
+        config._pgjax_compile_cache = folder
+    if os.environ.get("PGJAX_TEST_PROCESS_CACHE", "1") != "0":
+        # this process's own programs too (library calls, not only `pgjax` commands), as a `pgjax` run would
+        from pgjax.cli_support import enable_compilation_cache
+
+        enable_compilation_cache()
 
 
 def pytest_unconfigure(config):
