@@ -61,7 +61,8 @@ import numpy as np
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from pgjax.engine.prng import DEFAULT_PRNG, base_key as prng_base_key, check_prng, key_impl
+from pgjax.engine.prng import DEFAULT_PRNG, check_prng, key_impl
+from pgjax.engine.prng import base_key as prng_base_key
 from pgjax.errors import ConfigError, PgjaxError
 from pgjax.problems.base import Params, Problem, exact_gradient, sample_cost
 from pgjax.tree_util import param_names, ravel
