@@ -75,9 +75,9 @@ RUN_FLAGS = {
     "prng": (
         str,
         "threefry",
-        "Pseudo-random number generator: threefry (JAX's default; every committed result) or threefry-fast "
-        "(the same Threefry-2x32-20 block function and keys, both output words used, about 2.5x faster normals "
-        "on a CPU; other numbers). Recorded in the manifest; only for experiments that draw through the engine.",
+        "Pseudo-random number generator: threefry (JAX's; every committed result) or threefry-fast (the same "
+        "keys and random bits, unrolled and fused: about 1.9x faster normals on a CPU; estimates may differ in "
+        "their last bits). Recorded in the manifest; only for experiments that draw through the engine.",
     ),
     "no_compile_cache": (bool, False, "Do not use the persistent JAX compilation cache."),
     "no_figures": (

@@ -8,21 +8,24 @@ implementation, so the choice of generator is made once, for the base key, and e
 Choices (:data:`PRNGS`):
 
 - ``"threefry"`` (the default): JAX's own ``threefry2x32`` implementation. Every committed result uses it.
-- ``"threefry-fast"``: the same block function, Threefry-2x32 with 20 rounds (Salmon, Moraes, Dror and Shaw,
-  "Parallel random numbers: as easy as 1, 2, 3", SC 2011; the Random123 default, which passes TestU01's
-  BigCrush there), with the same key schedule: the seed's key, ``split`` and ``fold_in`` give exactly JAX's
-  threefry keys (tested). Only the random bits differ. JAX hashes one 64-bit counter per 32-bit output and
-  keeps ``y0 XOR y1`` of the two output words (and, on a CPU, lowers the 20 rounds as a rolled loop); here
-  counter ``(2^31, j)`` gives the two words ``(y0_j, y1_j)``, both used, in the order
-  ``bits = [y0_0 .. y0_{h-1}, y1_0 .. y1_{h-1}][:size]`` with ``h = ceil(size / 2)``, and the rounds are
-  unrolled so that XLA fuses the whole hash into the consumer of the bits. The high counter word 2^31 keeps
-  these counters apart from those of ``split`` and ``fold_in`` (whose high word is 0). Half the hashes per
-  number, and no loop: about 2.5-3x JAX's threefry normals on a 2-core CPU (``pgjax bench``).
+- ``"threefry-fast"``: the same generator, computed differently. Threefry-2x32 with 20 rounds (Salmon, Moraes,
+  Dror and Shaw, "Parallel random numbers: as easy as 1, 2, 3", SC 2011: the Random123 default, which passes
+  TestU01's BigCrush there), with JAX's key schedule and bit layout: the seed's key, ``split``, ``fold_in`` and
+  the random bits (element p: ``y0 XOR y1`` of the block of counter (0, p)) are exactly JAX's threefry values
+  (tested), hence so are the uniforms, normals, Gumbels, ... drawn from them. What differs is the program:
+  JAX lowers the 20 rounds on a CPU as a rolled loop over whole arrays, written to memory every 4 rounds;
+  here they are unrolled, so XLA fuses the whole hash into one loop. XLA's CPU fusion would then copy the
+  hash into every consumer of the numbers (an estimator reads its normals in several fusions: up to four hashes
+  per number); the bits are therefore computed as two halves joined by a ``concatenate``, which XLA does not
+  fuse through, so each number is hashed once. About 1.9x JAX's threefry normals through the engine on a
+  2-core CPU (``pgjax bench``). Because the rest of the program is fused differently, an estimate can differ
+  from the ``"threefry"`` one in its last bits (seen for one estimator at n = 1), so it is an option, not the
+  default.
 
 Both are counter-based: a seed's numbers are a pure function of its key, computed elementwise, so per-seed
 estimates stay bit-identical across chunk sizes, devices and processes for either choice (tested through the
-engine). A result's numbers depend on the choice; the engine records it (``Sweep.execution["prng"]``, the
-manifest's ``execution``), and a resumed cell is only reused under the same choice.
+engine). The engine records the choice (``Sweep.execution["prng"]``, the manifest's ``execution``), and a
+resumed cell is only reused under the same choice.
 """
 
 from __future__ import annotations
@@ -46,8 +49,6 @@ PRNGS = ("threefry", "threefry-fast")
 _ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
 #: Threefish key-schedule parity constant for 32-bit words.
 _PARITY = 0x1BD11BDA
-#: High counter word of the random-bits counters (split and fold_in use 0).
-_BITS_DOMAIN = 1 << 31
 
 
 def threefry2x32_20(k0: jax.Array, k1: jax.Array, x0: jax.Array, x1: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -78,7 +79,7 @@ def _seed(seed: jax.Array) -> jax.Array:
 
 
 def _split(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
-    # JAX's (partitionable) threefry split: key i of the flat index is the block of counter (hi(i), lo(i)).
+    # JAX's (partitionable) threefry split: key i of the flat index is the block of counter (0, i).
     size = math.prod(shape)
     if size >= 2**32:
         raise ValueError(f"cannot split into {size} keys (at most 2^32 - 1)")
@@ -94,19 +95,33 @@ def _fold_in(key: jax.Array, data: jax.Array) -> jax.Array:
 
 
 def _random_bits(key: jax.Array, bit_width: int, shape: tuple[int, ...]) -> jax.Array:
+    # JAX's (partitionable) threefry bits: element p is y0 ^ y1 of the block of counter (0, p) (64-bit: y0, y1).
     size = math.prod(shape)
-    blocks = size if bit_width == 64 else (size + 1) // 2
-    if blocks >= 2**32:
-        raise ValueError(f"cannot draw {size} random numbers from one key (at most 2^33 - 2)")
-    counter = lax.iota(jnp.uint32, blocks)
-    y0, y1 = threefry2x32_20(key[0], key[1], jnp.full_like(counter, _BITS_DOMAIN), counter)
-    if bit_width == 64:
-        wide = jnp.dtype("uint64")
-        return ((y0.astype(wide) << wide.type(32)) | y1.astype(wide)).reshape(shape)
-    bits = jnp.concatenate([y0, y1])[:size].reshape(shape)
-    if bit_width == 32:
-        return bits
-    return bits.astype(jnp.dtype(f"uint{bit_width}"))
+    if size >= 2**32:
+        raise ValueError(f"cannot draw {size} random numbers from one key (at most 2^32 - 1)")
+
+    def block(start: int, stop: int) -> jax.Array:
+        counter = lax.iota(jnp.uint32, stop - start) + jnp.uint32(start)
+        y0, y1 = threefry2x32_20(key[0], key[1], jnp.zeros_like(counter), counter)
+        if bit_width == 64:
+            wide = jnp.dtype("uint64")
+            return (y0.astype(wide) << wide.type(32)) | y1.astype(wide)
+        return y0 ^ y1
+
+    # Two halves, concatenated: XLA's CPU fusion duplicates cheap integer chains into every consumer (an
+    # estimator reads its normals in several fusions: up to 4 hashes per number), but never fuses through a
+    # concatenate, so the hash is computed once per number into an array. The halves split the first axis longer
+    # than 1 (a reshape after the concatenate would be fused into an index computation that hashes twice), and
+    # their values are those of one block over all elements.
+    axis = next((i for i, d in enumerate(shape) if d >= 2), None) if size else None
+    if axis is None:
+        bits = block(0, size).reshape(shape)
+    else:
+        half, inner = shape[axis] // 2, math.prod(shape[axis + 1 :])
+        first = block(0, half * inner).reshape(*shape[:axis], half, *shape[axis + 1 :])
+        second = block(half * inner, size).reshape(*shape[:axis], shape[axis] - half, *shape[axis + 1 :])
+        bits = jnp.concatenate([first, second], axis=axis)
+    return bits if bit_width in (32, 64) else bits.astype(jnp.dtype(f"uint{bit_width}"))
 
 
 #: The ``threefry-fast`` key implementation (a ``jax.random`` key impl: pass it as ``impl=``).
