@@ -19,7 +19,12 @@ process and in interleaved rounds (so that all contenders see the same machine l
    ufuncs, the score sums fused into dot products, no per-sample score arrays). Several block sizes, bit
    generators and thread counts are raced; the fastest is the rival;
 3. a per-seed, per-sample Python loop over NumPy as a newcomer would write it (:func:`python_loop_reinforce`),
-   timed on a few seeds and extrapolated as a per-sample rate.
+   timed on a few seeds and extrapolated as a per-sample rate;
+4. the estimator and the RNG limit again through the faster generator :data:`FAST_PRNG`
+   (``run_sweep(prng="threefry-fast")``, :mod:`pgjax.engine.prng`: JAX's threefry numbers, computed faster on a
+   CPU), in the same rounds. The headline numbers are the default generator's; ``by_prng`` holds each
+   generator's rates and its ratios to its own RNG limit and to NumPy, with issue 16's targets
+   (:data:`TARGET16_RATIO_VS_NUMPY`, :data:`TARGET16_RATIO_VS_RNG_LIMIT`).
 
 Every contender's time is the best (minimum) of its timed rounds (``repeats`` or more; the counts are recorded). Rates are in samples per second,
 samples = R x n. Before timing, the NumPy rivals are checked against the JAX estimator and the exact
