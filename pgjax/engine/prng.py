@@ -18,13 +18,13 @@ Choices (:data:`PRNGS`):
   hash into every consumer of the numbers (an estimator reads its normals in several fusions: up to four hashes
   per number); the bits are therefore computed as two halves joined by a ``concatenate``, which XLA does not
   fuse through, so each number is hashed once. About 1.9x JAX's threefry normals through the engine on a
-  2-core CPU (``pgjax bench``). Because the rest of the program is fused differently, an estimate can differ
-  from the ``"threefry"`` one in its last bits (seen for one estimator at n = 1), so it is an option, not the
-  default.
+  busy 2-core CPU (``pgjax bench`` races both). Because the rest of the program is fused differently, an
+  estimate can differ from the ``"threefry"`` one in its last bits (seen for one estimator at n = 1), so it
+  is an option, not the default.
 
 Both are counter-based: a seed's numbers are a pure function of its key, computed elementwise, so per-seed
-estimates stay bit-identical across chunk sizes, devices and processes for either choice (tested through the
-engine). The engine records the choice (``Sweep.execution["prng"]``, the manifest's ``execution``), and a
+estimates stay bit-identical across chunk sizes, devices and processes for either choice (chunk sizes and
+seed ranges are tested through the engine). The engine records the choice (``Sweep.execution["prng"]``, the manifest's ``execution``), and a
 resumed cell is only reused under the same choice.
 """
 
