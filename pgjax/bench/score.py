@@ -736,9 +736,10 @@ def _generator_lines(result: Mapping[str, Any]) -> list[str]:
     lines = [
         "",
         f"Per generator (`pgjax run --prng`; `{result['prng']}` is the default and gives every committed result; "
-        f"`{result['fast_prng']}` is Threefry-2x32-20 with the same keys, both output words of each block used, "
-        "other numbers; `pgjax/engine/prng.py`). Each path's estimator and RNG limit (drawing that generator's "
-        "normals only) ran in the same interleaved rounds as the others. Targets of issue 16: estimator "
+        f"`{result['fast_prng']}` draws the same keys and numbers, computed faster on a CPU, while an estimate may "
+        "differ in its last bits; `pgjax/engine/prng.py`). Each path's estimator and RNG limit (drawing that "
+        "generator's normals only) ran in the same interleaved rounds as the others "
+        f"({result['timed_rounds'].get('estimator_fast', '?')} for the fast path). Targets of issue 16: estimator "
         f">= {targets['ratio_vs_rng_limit']} x its RNG limit and >= {targets['ratio_vs_numpy_vectorized']} x the "
         "fastest NumPy configuration:",
         "",
