@@ -42,6 +42,7 @@ import numpy as np
 
 from pgjax.bench.report import cores, format_rate, load_average, write_report
 from pgjax.bench.score import (
+    FAST_PRNG,
     DrawNormals,
     EngineTimer,
     device_info,
@@ -56,6 +57,8 @@ from pgjax.problems.lqr import LinearQuadraticRegulator
 from pgjax.tree_util import ravel
 
 TARGET_RATIO_VS_NUMPY = 1.0
+#: Issue 16's target for this benchmark, checked for each generator: >= 2 x the fastest NumPy configuration.
+TARGET16_RATIO_VS_NUMPY = 2.0
 CHECK_ALPHA = 1e-6
 JSON_FILE = "lqr.json"
 MARKDOWN_FILE = "lqr.md"
@@ -273,6 +276,15 @@ def run_benchmark(
         engine[f"rng_limit[mbe={mbe}]"] = EngineTimer(
             problem, params, DrawNormals(), "rng_limit", n_seeds, n, micro_batch_elements=mbe, seed=seed
         )
+    fast = {}  # the same through the faster generator (the same numbers; pgjax.engine.prng), in the same rounds
+    for mbe in micro_batch_elements:
+        common = dict(micro_batch_elements=mbe, seed=seed, prng=FAST_PRNG)
+        fast[f"fast_estimator[mbe={mbe}]"] = EngineTimer(
+            problem, params, RewardToGo(), "reward_to_go", n_seeds, n, **common
+        )
+        fast[f"fast_rng_limit[mbe={mbe}]"] = EngineTimer(
+            problem, params, DrawNormals(), "rng_limit", n_seeds, n, **common
+        )
 
     # Correctness before timing.
     first = engine[f"estimator[mbe={micro_batch_elements[0]}]"]
@@ -294,6 +306,8 @@ def run_benchmark(
     if not method_gap < 1e-3:
         raise RuntimeError(f"NumPy variants disagree on the same draws (relative gap {method_gap:.2e})")
     comparisons = {"jax_vs_exact": mean_agreement(jax_estimates, truth=true_grad)}
+    fast_estimates = np.asarray(fast[f"fast_estimator[mbe={micro_batch_elements[0]}]"].estimates(), np.float64)
+    comparisons[f"jax_{FAST_PRNG}_vs_exact"] = mean_agreement(fast_estimates, truth=true_grad)
     for g, est in by_generator.items():
         comparisons[f"numpy_{g}_vs_jax"] = mean_agreement(est, jax_estimates)
         comparisons[f"numpy_{g}_vs_exact"] = mean_agreement(est, truth=true_grad)
@@ -313,7 +327,7 @@ def run_benchmark(
     }
     variant_times = race(numpy_timers, max(1, min(repeats, 2)))
     best_variant = min(variant_times, key=variant_times.get)
-    main = race({**engine, "numpy_vectorized": numpy_timers[best_variant]}, repeats)
+    main = race({**engine, **fast, "numpy_vectorized": numpy_timers[best_variant]}, repeats)
     variant_times[best_variant] = min(variant_times[best_variant], main["numpy_vectorized"])
     est_keys = [k for k in engine if k.startswith("estimator")]
     best_est = min(est_keys, key=main.get)
@@ -321,6 +335,20 @@ def run_benchmark(
     rng_key = f"rng_limit[mbe={best_mbe}]"
     seconds = {"estimator": main[best_est], "rng_limit": main[rng_key], "numpy_vectorized": variant_times[best_variant]}
     rates = {k: steps / v for k, v in seconds.items()}
+    by_prng = {}
+    for prng, prefix in (("threefry", ""), (FAST_PRNG, "fast_")):
+        est_best = min((k for k in main if k.startswith(f"{prefix}estimator")), key=main.get)
+        mbe_best = int(est_best.split("=")[1].rstrip("]"))
+        est_rate, rng_rate = steps / main[est_best], steps / main[f"{prefix}rng_limit[mbe={mbe_best}]"]
+        vs_numpy = est_rate / rates["numpy_vectorized"]
+        by_prng[prng] = {
+            "steps_per_s": est_rate,
+            "rng_limit_steps_per_s": rng_rate,
+            "micro_batch_elements": mbe_best,
+            "ratio_vs_numpy_vectorized": vs_numpy,
+            "ratio_vs_rng_limit": est_rate / rng_rate,
+            "target_issue16_met": vs_numpy >= TARGET16_RATIO_VS_NUMPY,
+        }
     single = {k: t for k, t in variant_times.items() if "threads=1]" in k}
     best_single = min(single, key=single.get) if single else None
     device = device_info()
@@ -340,8 +368,10 @@ def run_benchmark(
         "micro_batch_elements": {"raced": list(micro_batch_elements), "best": best_mbe},
         "best_seconds": seconds,
         "rates_steps_per_s": rates,
-        "engine_seconds": {k: main[k] for k in engine},
-        "compile_seconds": {k: t.compile_seconds[0] for k, t in engine.items() if t.compile_seconds},
+        "engine_seconds": {k: main[k] for k in {**engine, **fast}},
+        "compile_seconds": {k: t.compile_seconds[0] for k, t in {**engine, **fast}.items() if t.compile_seconds},
+        "by_prng": by_prng,
+        "target_issue16": {"ratio_vs_numpy_vectorized": TARGET16_RATIO_VS_NUMPY},
         "numpy_vectorized_best": best_variant,
         "numpy_single_thread_best": best_single,
         "ratio_vs_numpy_single_thread": (rates["estimator"] / (steps / single[best_single])) if best_single else None,
@@ -398,6 +428,21 @@ def render_markdown(res: Mapping[str, Any]) -> str:
             else ""
         )
         + ").",
+        "",
+        f"Per generator (`pgjax run --prng`; `{FAST_PRNG}` draws the same numbers as the default `threefry`, "
+        "computed faster on a CPU; `pgjax/engine/prng.py`), each at its fastest micro-batch setting, in the same "
+        f"rounds. Target of issue 16: >= {res['target_issue16']['ratio_vs_numpy_vectorized']} x the fastest NumPy "
+        "configuration:",
+        "",
+        "| generator | micro-batch elements | estimator steps/s | RNG limit steps/s | estimator / RNG limit "
+        "| estimator / NumPy | target |",
+        "|---|---:|---:|---:|---:|---:|---|",
+        *(
+            f"| `{prng}` | {row['micro_batch_elements']} | {format_rate(row['steps_per_s'])} | "
+            f"{format_rate(row['rng_limit_steps_per_s'])} | {row['ratio_vs_rng_limit']:.2f} | "
+            f"{row['ratio_vs_numpy_vectorized']:.2f} | **{'met' if row['target_issue16_met'] else 'NOT met'}** |"
+            for prng, row in res["by_prng"].items()
+        ),
         "",
         "NumPy configurations raced (every one checked to give the same estimates on the same draws):",
         "",
@@ -472,6 +517,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"estimator / NumPy expert: {res['ratio_vs_numpy_vectorized']:.2f} "
         f"(target >= 1: {'met' if res['target_met'] else 'NOT met'})"
     )
+    for prng, row in res["by_prng"].items():
+        print(
+            f"--prng {prng:14s} {row['steps_per_s'] / 1e6:9.1f} M steps/s: {row['ratio_vs_numpy_vectorized']:.2f} x "
+            f"NumPy, {row['ratio_vs_rng_limit']:.2f} x RNG limit (issue-16 target >= {TARGET16_RATIO_VS_NUMPY}: "
+            f"{'met' if row['target_issue16_met'] else 'NOT met'})"
+        )
     print(f"wrote {Path(args.out) / JSON_FILE} and {Path(args.out) / MARKDOWN_FILE}")
     return 0
 

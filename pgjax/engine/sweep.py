@@ -61,6 +61,8 @@ import numpy as np
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from pgjax.engine.prng import DEFAULT_PRNG, check_prng, key_impl
+from pgjax.engine.prng import base_key as prng_base_key
 from pgjax.errors import ConfigError, PgjaxError
 from pgjax.problems.base import Params, Problem, exact_gradient, sample_cost
 from pgjax.tree_util import param_names, ravel
@@ -118,15 +120,16 @@ _run_micro_batch = jax.jit(_micro_batch_body, static_argnames=("estimator", "pro
 
 
 @functools.lru_cache(maxsize=64)
-def _sharded_micro_batch(estimator, problem, ns, mesh):
-    """The micro-batch program with one micro-batch per device (seeds sharded over ``mesh``)."""
+def _sharded_micro_batch(estimator, problem, ns, mesh, prng=DEFAULT_PRNG):
+    """The micro-batch program with one micro-batch per device (seeds sharded over ``mesh``), drawing from the
+    generator ``prng`` (:mod:`pgjax.engine.prng`)."""
 
     def body(params, key_data, seed_blocks):
         # Mark the replicated inputs as device-varying. Otherwise a jax.grad inside the body (every
         # estimator takes one w.r.t. params) transposes the implicit broadcast into a psum over devices,
         # summing the per-device gradients: silently wrong numbers.
         params, key_data = jax.lax.pcast((params, key_data), SEED_AXIS, to="varying")
-        base_key = jax.random.wrap_key_data(key_data)
+        base_key = jax.random.wrap_key_data(key_data, impl=key_impl(prng))
         return _micro_batch_body(estimator, problem, params, base_key, seed_blocks, ns)
 
     return jax.jit(
@@ -347,6 +350,7 @@ def run_sweep(
     fuse: bool = False,
     output_names: Sequence[str] | None = None,
     seed_range: tuple[int, int] | None = None,
+    prng: str = DEFAULT_PRNG,
 ) -> Sweep:
     """Runs every estimator for seeds 0..n_seeds-1 at every sample size in ``ns``.
 
@@ -392,6 +396,10 @@ def run_sweep(
         does, and drops the seeds outside the range), so its estimates are bit-identical to the unsharded
         run's. The sweep then holds stop - start rows (``Sweep.first_seed`` = start) and its cells carry the
         range in their identity (``"seeds"``).
+      prng: the pseudo-random number generator, one of :data:`pgjax.engine.prng.PRNGS` (``"threefry"``, JAX's
+        default, or ``"threefry-fast"``); the base key is ``jax.random.key(seed)`` of that generator. A
+        ConfigError names ``prng`` for another. It is recorded as ``execution["prng"]`` and, when not the
+        default, in every cell's identity.
 
     Returns:
       A :class:`Sweep` holding float32 (R, P) estimates per estimator and n. In a multi-process run every
@@ -436,7 +444,7 @@ def run_sweep(
     mesh = make_mesh(devices)
     n_dev = int(mesh.devices.size)
     sharding = NamedSharding(mesh, P(SEED_AXIS))
-    base_key = jax.random.key(seed)
+    base_key = prng_base_key(seed, check_prng(prng))
     # Replicated inputs, built from host data so that they also work across processes.
     replicated = NamedSharding(mesh, P())
     params_r, key_r = jax.tree.map(
@@ -485,6 +493,7 @@ def run_sweep(
                     micro_batch_elements=micro_batch_elements,
                 )
                 | ({} if seed_range is None else {"seeds": [lo, hi]})
+                | ({} if prng == DEFAULT_PRNG else {"prng": prng})
                 for n in ns
             }
             done = {n: store.load(identities[n]) if store is not None else None for n in ns}
@@ -502,7 +511,7 @@ def run_sweep(
                     loaded_cells += len(group)
                     continue
                 t0 = time.perf_counter()
-                program = _sharded_micro_batch(estimator, problem, group, mesh)
+                program = _sharded_micro_batch(estimator, problem, group, mesh, prng)
                 block_spec = jax.ShapeDtypeStruct((n_dev * micro,), jnp.uint32, sharding=sharding)
                 compiled = program.lower(params_r, key_r, (block_spec,) * len(group)).compile()
                 counter.compiles += 1
@@ -610,6 +619,7 @@ def run_sweep(
             ),
             "cells_loaded": int(loaded_cells),
             "fused": bool(fuse),
+            "prng": prng,
             **counter.as_dict(),
         },
     )

@@ -51,12 +51,19 @@ def test_run_benchmark_writes_json_and_markdown(tmp_path):
     assert data["engine"]["program_calls_per_round"] * data["sizes"]["micro_batch_seeds"] >= 64
     assert set(data["compile_seconds"]) == {"estimator", "rng_limit"}
     assert "rng_limit_sum_vs_zero" in data["checks"]["max_abs_z"]
+    # Both generators, each against its own RNG limit, checked against the exact gradient like the default.
+    assert list(data["by_prng"]) == ["threefry", "threefry-fast"]
+    for row in data["by_prng"].values():
+        assert row["ratio_vs_rng_limit"] == pytest.approx(row["samples_per_s"] / row["rng_limit_samples_per_s"])
+        assert set(row["targets_met"]) == {"ratio_vs_rng_limit", "ratio_vs_numpy_vectorized"}
+    assert data["by_prng"]["threefry"]["samples_per_s"] == data["samples_per_s"]
+    assert {"jax_threefry-fast_vs_exact", "rng_limit_threefry-fast_sum_vs_zero"} <= set(data["checks"]["max_abs_z"])
 
     markdown = (tmp_path / bench.MARKDOWN_FILE).read_text(encoding="utf-8")
     assert inspect.getsource(bench.numpy_expert_reinforce).rstrip() in markdown
     assert inspect.getsource(bench.python_loop_reinforce).rstrip() in markdown
     assert data["device"] in markdown
-    for label in ("RNG limit", "NumPy, vectorised expert", "Python loop", "Targets"):
+    for label in ("RNG limit", "NumPy, vectorised expert", "Python loop", "Targets", "`threefry-fast`"):
         assert label in markdown
     assert "_run_chunk" not in markdown and "lax.map" not in markdown
     assert "run_sweep" in markdown
