@@ -23,6 +23,16 @@ own program, while a CPU, on which compiling is most of the time, compiles once.
 columns back into one entry per estimator name (and a tuple key's columns into one per name), so a fused sweep
 is keyed as an unfused one.
 
+Sub-batches. A micro-batch holds at least one seed, so past ``micro_batch_elements`` samples one seed's n samples
+would be one call whose buffers grow with n. There, an estimator that can (the i.i.d. estimators, whose estimate is
+a mean of per-sample terms, and the batch-mean, leave-one-out and batch optimal baselines, by an exact two-pass
+scheme; ``Estimator.can_sub_batch``) is computed over sub-batches of ``micro_batch_elements`` samples inside the
+call (:func:`pgjax.estimators.base.estimate`: a ``lax.scan`` over blocks, block b drawn from ``fold_in(key, b)``),
+so device and host memory stay flat in n. The sub-batch depends on n and ``micro_batch_elements`` only, so
+per-seed estimates stay bit-identical across chunk sizes, devices and processes; at n <= ``micro_batch_elements``
+nothing changes (the call is the estimator's own). Cells of sub-batched sample sizes carry ``"sub_batch"`` in
+their identity, and ``execution["sub_batched_ns"]`` lists those sample sizes (absent when there are none).
+
 Memory budget and host chunks. The host walks over the calls of a program with a sliding window: it keeps
 ``calls_in_flight`` calls dispatched (asynchronously) and not yet collected, collects the oldest, dispatches
 the next. The seeds of those calls are the host-side chunk: the seeds computed and held at once, per host
@@ -98,28 +108,33 @@ def micro_batch_size(n: int, micro_batch_elements: int = MICRO_BATCH_ELEMENTS) -
     return int(min(MAX_MICRO_BATCH, 1 << (target.bit_length() - 1)))
 
 
-def _micro_batch_body(estimator, problem, params, base_key, seed_blocks, ns):
+def _micro_batch_body(estimator, problem, params, base_key, seed_blocks, ns, sub_batch=None):
     """Estimates for one micro-batch of seeds per sample size: a tuple over ns of (micro(n), P) arrays.
 
-    ``seed_blocks[k]`` holds the seed indices, shape (micro(n_k),), for ``ns[k]``.
+    ``seed_blocks[k]`` holds the seed indices, shape (micro(n_k),), for ``ns[k]``. Past ``sub_batch`` samples,
+    a seed's estimate is accumulated over sub-batches of that many samples where the estimator can
+    (:func:`pgjax.estimators.base.estimate`); at n <= sub_batch it is the estimator's own call.
     """
+    from pgjax.estimators.base import estimate
+
     outputs = []
     for n, seeds in zip(ns, seed_blocks):
 
         def one_seed(i, n=n):
-            return ravel(estimator(seed_key(base_key, i, n), params, problem, n))
+            return ravel(estimate(estimator, seed_key(base_key, i, n), params, problem, n, sub_batch))
 
         outputs.append(jax.vmap(one_seed)(seeds))
     return tuple(outputs)
 
 
 #: The single-device program for one micro-batch per sample size (what the benchmark times, too).
-_run_micro_batch = jax.jit(_micro_batch_body, static_argnames=("estimator", "problem", "ns"))
+_run_micro_batch = jax.jit(_micro_batch_body, static_argnames=("estimator", "problem", "ns", "sub_batch"))
 
 
 @functools.lru_cache(maxsize=64)
-def _sharded_micro_batch(estimator, problem, ns, mesh):
-    """The micro-batch program with one micro-batch per device (seeds sharded over ``mesh``)."""
+def _sharded_micro_batch(estimator, problem, ns, mesh, sub_batch=None):
+    """The micro-batch program with one micro-batch per device (seeds sharded over ``mesh``); past ``sub_batch``
+    samples per seed, sub-batched (:func:`_micro_batch_body`)."""
 
     def body(params, key_data, seed_blocks):
         # Mark the replicated inputs as device-varying. Otherwise a jax.grad inside the body (every
@@ -127,7 +142,7 @@ def _sharded_micro_batch(estimator, problem, ns, mesh):
         # summing the per-device gradients: silently wrong numbers.
         params, key_data = jax.lax.pcast((params, key_data), SEED_AXIS, to="varying")
         base_key = jax.random.wrap_key_data(key_data)
-        return _micro_batch_body(estimator, problem, params, base_key, seed_blocks, ns)
+        return _micro_batch_body(estimator, problem, params, base_key, seed_blocks, ns, sub_batch)
 
     return jax.jit(
         jax.shard_map(
@@ -423,7 +438,7 @@ def run_sweep(
         raise ValueError(f"max_memory_bytes must be >= 1 (got {max_memory_bytes})")
     check_counts(n_seeds, ns)
     # Estimators that need a kind of problem say so before any work: one ConfigError naming ``estimators``.
-    from pgjax.estimators.base import check_available
+    from pgjax.estimators.base import check_available, sub_batches
 
     check_available(estimators, problem)
     outputs = _output_names(estimators)
@@ -474,6 +489,7 @@ def run_sweep(
     chunks: list[dict] = []  # per computed program: how the host walked it
     with CompileCounter() as counter:
         for name, estimator in programs.items():
+            sub_batched = sub_batches(estimator, problem)
             identities = {
                 n: cell_identity(
                     problem=problem,
@@ -485,6 +501,7 @@ def run_sweep(
                     micro_batch_elements=micro_batch_elements,
                 )
                 | ({} if seed_range is None else {"seeds": [lo, hi]})
+                | ({"sub_batch": micro_batch_elements} if n > micro_batch_elements and sub_batched else {})
                 for n in ns
             }
             done = {n: store.load(identities[n]) if store is not None else None for n in ns}
@@ -502,7 +519,7 @@ def run_sweep(
                     loaded_cells += len(group)
                     continue
                 t0 = time.perf_counter()
-                program = _sharded_micro_batch(estimator, problem, group, mesh)
+                program = _sharded_micro_batch(estimator, problem, group, mesh, micro_batch_elements)
                 block_spec = jax.ShapeDtypeStruct((n_dev * micro,), jnp.uint32, sharding=sharding)
                 compiled = program.lower(params_r, key_r, (block_spec,) * len(group)).compile()
                 counter.compiles += 1
@@ -567,6 +584,8 @@ def run_sweep(
                 progress(count - reported)
             estimates[name] = {n: estimates[name][n] for n in ns}
 
+    any_sub_batched = any(sub_batches(estimator, problem) for estimator in programs.values())
+    sub_batched_ns = [n for n in ns if n > micro_batch_elements and any_sub_batched]
     chunk = chunk_size if chunk_size is not None else max((c["seeds_in_flight"] for c in chunks), default=0)
     if fuse:
         columns = _member_widths(programs[FUSED].members(), problem, params, ns[0])
@@ -611,6 +630,7 @@ def run_sweep(
             "cells_loaded": int(loaded_cells),
             "fused": bool(fuse),
             **counter.as_dict(),
+            **({"sub_batched_ns": sub_batched_ns} if sub_batched_ns else {}),
         },
     )
 
