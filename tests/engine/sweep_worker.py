@@ -14,6 +14,10 @@ SETTINGS = dict(state=[1.0, 0.5], theta=[0.2, -0.3], sigma=1.0, state_std=0.3, r
 ESTIMATORS = ("reinforce", "leave_one_out", "optimal_baseline_batch", "pathwise")
 NS = (1, 3, 64)
 N_SEEDS = 203
+#: Samples per micro-batch: n = 3 and n = 64 are past it, so their estimates are sub-batched (3 and 64 blocks of
+#: one sample per seed, pgjax.estimators.base.estimate) and the chunk, device and process checks cover that path;
+#: every n then has one seed per micro-batch, so each estimator is still one program (more would cost compile time).
+MICRO_BATCH_ELEMENTS = 1
 
 
 def sweep(devices=None, chunk_size=None):
@@ -24,7 +28,15 @@ def sweep(devices=None, chunk_size=None):
     problem = LinearGaussianBandit.build(**SETTINGS)
     estimators = {name: make_estimator(name) for name in ESTIMATORS}
     return run_sweep(
-        problem, problem.init_params(), estimators, NS, N_SEEDS, seed=7, chunk_size=chunk_size, devices=devices
+        problem,
+        problem.init_params(),
+        estimators,
+        NS,
+        N_SEEDS,
+        seed=7,
+        chunk_size=chunk_size,
+        devices=devices,
+        micro_batch_elements=MICRO_BATCH_ELEMENTS,
     )
 
 
