@@ -26,12 +26,13 @@ is keyed as an unfused one.
 Sub-batches. A micro-batch holds at least one seed, so past ``micro_batch_elements`` samples one seed's n samples
 would be one call whose buffers grow with n. There, an estimator that can (the i.i.d. estimators, whose estimate is
 a mean of per-sample terms, and the batch-mean, leave-one-out and batch optimal baselines, by an exact two-pass
-scheme; ``Estimator.can_sub_batch``) is computed over sub-batches of ``micro_batch_elements`` samples inside the
-call (:func:`pgjax.estimators.base.estimate`: a ``lax.scan`` over blocks, block b drawn from ``fold_in(key, b)``),
+scheme; ``Estimator.can_sub_batch``) is computed over sub-batches of :func:`sub_batch_samples` samples (an eighth
+of a micro-batch) inside the call (:func:`pgjax.estimators.base.estimate`: a ``lax.scan`` over blocks, block b drawn from ``fold_in(key, b)``),
 so device and host memory stay flat in n. The sub-batch depends on n and ``micro_batch_elements`` only, so
 per-seed estimates stay bit-identical across chunk sizes, devices and processes; at n <= ``micro_batch_elements``
 nothing changes (the call is the estimator's own). Cells of sub-batched sample sizes carry ``"sub_batch"`` in
-their identity, and ``execution["sub_batched_ns"]`` lists those sample sizes (absent when there are none).
+their identity, and ``execution["sub_batched_ns"]`` lists those sample sizes, with ``"sub_batch_samples"``
+(absent when there are none).
 
 Memory budget and host chunks. The host walks over the calls of a program with a sliding window: it keeps
 ``calls_in_flight`` calls dispatched (asynchronously) and not yet collected, collects the oldest, dispatches
@@ -99,6 +100,19 @@ def seed_key(base_key: jax.Array, seed_index: int | jax.Array, n: int) -> jax.Ar
     return jax.random.fold_in(jax.random.fold_in(base_key, seed_index), n)
 
 
+#: Past ``micro_batch_elements`` samples per seed, sub-batches hold ``micro_batch_elements // SUB_BATCH_SPLIT``
+#: samples: with whole micro-batches as sub-batches, the peak RSS of R = 100 seeds still grew 1.24x from n = 10^4
+#: to 10^6 on the CPU (growing with the number of calls of the scan over large blocks); with an eighth, much less
+#: (results/bench/scaling.md).
+SUB_BATCH_SPLIT = 8
+
+
+def sub_batch_samples(micro_batch_elements: int) -> int:
+    """Samples per sub-batch of one seed's estimate past one micro-batch: ``max(1, micro_batch_elements //
+    SUB_BATCH_SPLIT)``; like the micro-batch, it depends on neither the chunk size nor the devices."""
+    return max(1, int(micro_batch_elements) // SUB_BATCH_SPLIT)
+
+
 def micro_batch_size(n: int, micro_batch_elements: int = MICRO_BATCH_ELEMENTS) -> int:
     """Seeds per vmapped micro-batch for sample size n: a power of two near ``micro_batch_elements / n``,
     between 1 and :data:`MAX_MICRO_BATCH`. It depends on n only (never on the chunk size or the devices), so
@@ -111,17 +125,19 @@ def micro_batch_size(n: int, micro_batch_elements: int = MICRO_BATCH_ELEMENTS) -
 def _micro_batch_body(estimator, problem, params, base_key, seed_blocks, ns, sub_batch=None):
     """Estimates for one micro-batch of seeds per sample size: a tuple over ns of (micro(n), P) arrays.
 
-    ``seed_blocks[k]`` holds the seed indices, shape (micro(n_k),), for ``ns[k]``. Past ``sub_batch`` samples,
-    a seed's estimate is accumulated over sub-batches of that many samples where the estimator can
-    (:func:`pgjax.estimators.base.estimate`); at n <= sub_batch it is the estimator's own call.
+    ``seed_blocks[k]`` holds the seed indices, shape (micro(n_k),), for ``ns[k]``. ``sub_batch``: None, or
+    ``(threshold, block)``: past ``threshold`` samples a seed's estimate is accumulated over sub-batches of
+    ``block`` samples where the estimator can (:func:`pgjax.estimators.base.estimate`); at n <= threshold it is
+    the estimator's own call.
     """
+    threshold, block = sub_batch if sub_batch is not None else (None, None)
     from pgjax.estimators.base import estimate
 
     outputs = []
     for n, seeds in zip(ns, seed_blocks):
 
         def one_seed(i, n=n):
-            return ravel(estimate(estimator, seed_key(base_key, i, n), params, problem, n, sub_batch))
+            return ravel(estimate(estimator, seed_key(base_key, i, n), params, problem, n, block, threshold))
 
         outputs.append(jax.vmap(one_seed)(seeds))
     return tuple(outputs)
@@ -433,6 +449,7 @@ def run_sweep(
         micro_batch_elements = default_micro_batch_elements(problem)
     if micro_batch_elements < 1:
         raise ValueError(f"micro_batch_elements must be >= 1 (got {micro_batch_elements})")
+    sub_batch = (int(micro_batch_elements), sub_batch_samples(micro_batch_elements))
     budget = DEFAULT_MAX_MEMORY_BYTES if max_memory_bytes is None else int(max_memory_bytes)
     if budget < 1:
         raise ValueError(f"max_memory_bytes must be >= 1 (got {max_memory_bytes})")
@@ -501,7 +518,7 @@ def run_sweep(
                     micro_batch_elements=micro_batch_elements,
                 )
                 | ({} if seed_range is None else {"seeds": [lo, hi]})
-                | ({"sub_batch": micro_batch_elements} if n > micro_batch_elements and sub_batched else {})
+                | ({"sub_batch": sub_batch[1]} if n > micro_batch_elements and sub_batched else {})
                 for n in ns
             }
             done = {n: store.load(identities[n]) if store is not None else None for n in ns}
@@ -519,7 +536,7 @@ def run_sweep(
                     loaded_cells += len(group)
                     continue
                 t0 = time.perf_counter()
-                program = _sharded_micro_batch(estimator, problem, group, mesh, micro_batch_elements)
+                program = _sharded_micro_batch(estimator, problem, group, mesh, sub_batch)
                 block_spec = jax.ShapeDtypeStruct((n_dev * micro,), jnp.uint32, sharding=sharding)
                 compiled = program.lower(params_r, key_r, (block_spec,) * len(group)).compile()
                 counter.compiles += 1
@@ -630,7 +647,7 @@ def run_sweep(
             "cells_loaded": int(loaded_cells),
             "fused": bool(fuse),
             **counter.as_dict(),
-            **({"sub_batched_ns": sub_batched_ns} if sub_batched_ns else {}),
+            **({"sub_batched_ns": sub_batched_ns, "sub_batch_samples": sub_batch[1]} if sub_batched_ns else {}),
         },
     )
 

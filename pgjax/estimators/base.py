@@ -235,35 +235,46 @@ def sub_batch_sizes(n: int, block: int) -> tuple[int, int]:
 
 def sum_over_sub_batches(fn: Callable[[jax.Array, int], Any], key: jax.Array, n: int, block: int) -> Any:
     """sum_b fn(fold_in(key, b), m_b) over the sub-batches of n samples: b = 0..q-1 of m_b = ``block`` samples
-    (block 0, then one ``lax.scan`` over blocks 1..q-1, so one block's buffers are live at a time), then, if ``rest = n - q block > 0``, block q of
+    (one ``lax.scan``, so one block's buffers are live at a time), then, if ``rest = n - q block > 0``, block q of
     ``rest`` samples. ``fn(key, m)`` returns a pytree whose shapes do not depend on m."""
     q, rest = sub_batch_sizes(n, block)
     total = None
     if q:
-        # The first block starts the sum (not zeros: under shard_map the carry must vary over devices as the
-        # blocks' terms do).
-        total = fn(jax.random.fold_in(key, 0), block)
+        # Zeros that vary with the key, so that under shard_map the carry varies over devices as the blocks'
+        # terms do (plain zeros would be replicated, and scan requires the two to match).
+        zero = jnp.zeros((), jnp.uint32) * jax.random.key_data(key).ravel()[0]
+        shapes = jax.eval_shape(lambda: fn(key, block))
+        init = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype) + zero.astype(s.dtype), shapes)
 
         def body(acc: Any, b: jax.Array) -> tuple[Any, None]:
             return jax.tree.map(jnp.add, acc, fn(jax.random.fold_in(key, b), block)), None
 
-        if q > 1:
-            total, _ = jax.lax.scan(body, total, jnp.arange(1, q, dtype=jnp.uint32))
+        total, _ = jax.lax.scan(body, init, jnp.arange(q, dtype=jnp.uint32))
     if rest:
         last = fn(jax.random.fold_in(key, q), rest)
         total = last if total is None else jax.tree.map(jnp.add, total, last)
     return total
 
 
-def estimate(estimator: Any, key: jax.Array, params: Params, problem: Problem, n: int, block: int | None = None) -> Any:
+def estimate(
+    estimator: Any,
+    key: jax.Array,
+    params: Params,
+    problem: Problem,
+    n: int,
+    block: int | None = None,
+    threshold: int | None = None,
+) -> Any:
     """One n-sample estimate as the engine computes it: ``estimator(key, params, problem, n)``, except that past
-    ``block`` samples (n > block) an estimator that :meth:`Estimator.can_sub_batch`, on a problem whose samples are
-    i.i.d., is computed over sub-batches (:meth:`Estimator.sub_batched`), so its memory does not grow with n; a
-    :class:`Fused` estimator applies this to each member. At n <= block (or ``block`` None) the call is exactly
-    the estimator's own, so its numbers are unchanged."""
+    ``threshold`` samples (n > threshold; default ``block``) an estimator that :meth:`Estimator.can_sub_batch`, on
+    a problem whose samples are i.i.d., is computed over sub-batches of ``block`` samples
+    (:meth:`Estimator.sub_batched`), so its memory does not grow with n; a :class:`Fused` estimator applies this
+    to each member. At n <= threshold (or ``block`` None) the call is exactly the estimator's own, so its numbers
+    are unchanged."""
     if isinstance(estimator, Fused):
-        return tuple(estimate(m, key, params, problem, n, block) for m in estimator.members())
-    if block is not None and n > block and sub_batches(estimator, problem):
+        return tuple(estimate(m, key, params, problem, n, block, threshold) for m in estimator.members())
+    past = block if threshold is None else threshold
+    if block is not None and n > past and sub_batches(estimator, problem):
         return estimator.sub_batched(key, params, problem, n, block)
     return estimator(key, params, problem, n)
 

@@ -129,10 +129,11 @@ def test_sub_batched_is_the_one_call_estimate_of_the_same_samples():
 
 def test_the_engine_sub_batches_past_its_micro_batch_and_stays_unbiased():
     """run_sweep with a micro-batch of 64 samples: n = 200 is sub-batched (recorded in the execution), each seed's
-    estimate is :func:`estimate` with its key, and the means over R seeds of REINFORCE and the leave-one-out
+    estimate is :func:`estimate` with its key (sub-batches of an eighth of the micro-batch), and the means over R seeds of REINFORCE and the leave-one-out
     baseline (the two kinds of scheme) are within z standard errors of the exact gradient: a two-sided test at
     alpha = 1e-6 overall, Bonferroni over the estimators x P coordinates."""
     from pgjax.engine import seed_key
+    from pgjax.engine.sweep import sub_batch_samples
 
     params = BANDIT.init_params()
     names = ("reinforce", "leave_one_out")
@@ -141,7 +142,10 @@ def test_the_engine_sub_batches_past_its_micro_batch_and_stays_unbiased():
     sweep = run_sweep(BANDIT, params, estimators, (N,), r_seeds, seed=3, micro_batch_elements=BLOCK, fuse=True)
     assert sweep.execution["sub_batched_ns"] == [N]
     key5 = seed_key(jax.random.key(3), 5, N)
-    via = _flat(jax.jit(lambda k: estimate(estimators["leave_one_out"], k, params, BANDIT, N, BLOCK))(key5))
+    block = sub_batch_samples(BLOCK)  # 8: n = 200 is 25 sub-batches
+    assert sweep.execution["sub_batch_samples"] == block
+    loo = estimators["leave_one_out"]
+    via = _flat(jax.jit(lambda k: estimate(loo, k, params, BANDIT, N, block, BLOCK))(key5))
     np.testing.assert_allclose(sweep.estimates["leave_one_out"][N][5], via, rtol=2e-6, atol=1e-7)
     z = stats.norm.isf(1e-6 / (2 * len(names) * sweep.true_grad.size))
     for name in names:
