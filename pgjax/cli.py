@@ -11,6 +11,9 @@
     pgjax explain [--write] [flags]    the log-derivative trick worked with numbers (docs/log-derivative-trick.md)
     pgjax export-rliable DIR... --out FILE.npz  training results as rliable's score matrices (runs x tasks)
     pgjax bench [--quick] [--out DIR]  the speed benchmark of the score-function estimator
+    pgjax bench --all [--quick] [--out DIR] [--budget-seconds S] [--compare REF.json]
+                                       every benchmark and a short run of each default experiment, on the
+                                       accelerator JAX sees, within the budget (default 8 minutes)
     pgjax bench-scaling [--quick]      the scale-out benchmark (devices, memory, compilation cache)
     pgjax bench-lqr [--quick]          the trajectory benchmark (LQR rollout + reward-to-go vs NumPy)
     pgjax bench-envs [--quick]         the environment benchmark (CartPole rollout + gradient vs gymnax)
@@ -867,6 +870,10 @@ def cmd_launch(args: Sequence[str]) -> int:
 
 
 def cmd_bench(args: Sequence[str]) -> int:
+    if "--all" in args:  # every benchmark and a short run of each default experiment (pgjax.bench.all)
+        from pgjax.bench import all as bench_all
+
+        return bench_all.main([a for a in args if a != "--all"])
     from pgjax.bench import score as bench
 
     return bench.main(list(args))

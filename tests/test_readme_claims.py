@@ -1514,3 +1514,20 @@ def test_brax_variance_claims():
             f"{sig(r_in.min())} to {sig(r_in.max())} times the trajectory term initially and {sig(r_tr.min())} to "
             f"{sig(r_tr.max())} times after training"
         )
+
+
+def test_bench_all_cpu_reference():
+    path = _require(RESULTS / "bench" / "all-cpu" / "bench-all.json")
+    b = json.loads(path.read_text())
+    rates = {row["name"]: row.get("throughput") for row in b["benchmarks"]}
+    walls = {row["name"]: row["wall_s"] for row in b["experiments"]}
+    with Claims("pgjax bench --all (CPU reference)", "results/bench/all-cpu/bench-all.json") as c:
+        c.fact(all(r["status"] == "ok" for r in b["benchmarks"] + b["experiments"]), "every part finished")
+        c.text(f"took {b['wall_seconds']:.0f} s", wall=b["wall_seconds"])
+        c.text(
+            f"{rates['score']:.3g} samples/s on the bandit (`score`, quick sizes), {rates['lqr']:.3g} steps/s on LQR, "
+            f"{rates['envs']:.4g} steps/s on CartPole, and {walls['bandit-variance']:.1f} s for the short "
+            "`bandit-variance` run",
+            rates=rates,
+            walls=walls,
+        )

@@ -5,5 +5,7 @@
 - :mod:`pgjax.bench.scaling`: devices, memory budget and compilation cache (``pgjax bench-scaling``);
 - :mod:`pgjax.bench.lqr`: LQR rollouts with reward-to-go against NumPy (``pgjax bench-lqr``);
 - :mod:`pgjax.bench.envs`: CartPole rollouts and gradients against gymnax (``pgjax bench-envs``);
+- :mod:`pgjax.bench.all`: every benchmark and a short run of each default experiment, within a time budget,
+  with a comparison against another device's run (``pgjax bench --all``);
 - :mod:`pgjax.bench.report`: what they share (machine facts, rates, atomic report writing).
 """

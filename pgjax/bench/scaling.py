@@ -68,6 +68,7 @@ FULL = dict(
     memory_n=10_000,
     memory_seeds=(100, 1_000, 10_000),
     memory_ns=(100_000, 1_000_000),
+    memory_micro_batch_elements=None,  # the engine's default, 262,144 samples: n = 10^6 is past it
     big_run=(10_000, 1_000_000),
     cli_args=("--n-seeds", "200"),
     cache_rounds=2,
@@ -80,6 +81,7 @@ QUICK = dict(
     memory_n=1024,
     memory_seeds=(16, 1_600),
     memory_ns=(102_400,),
+    memory_micro_batch_elements=4_096,  # so that n = 102,400 is past one micro-batch (25 sub-batches), as in full
     big_run=None,
     cli_args=("--n-seeds", "20", "--ns", "4", "--estimators", "reinforce", "--no-figures"),
     cache_rounds=1,
@@ -154,11 +156,13 @@ def _jax_info() -> dict[str, Any]:
     }
 
 
-def _sweep(problem, params, estimators, n_seeds, n, devices=None):
+def _sweep(problem, params, estimators, n_seeds, n, devices=None, micro_batch_elements=None):
     from pgjax.engine import run_sweep
 
     c0, t0 = time.process_time(), time.perf_counter()
-    sweep = run_sweep(problem, params, estimators, (n,), n_seeds, devices=devices)
+    sweep = run_sweep(
+        problem, params, estimators, (n,), n_seeds, devices=devices, micro_batch_elements=micro_batch_elements
+    )
     return sweep, time.process_time() - c0, time.perf_counter() - t0
 
 
@@ -197,14 +201,15 @@ def task_throughput(n_seeds: int, n: int, devices: Sequence[int], rounds: int) -
     }
 
 
-def task_memory(n_seeds: int, n: int) -> dict[str, Any]:
-    """One sweep of R x n samples on the default devices; the peak resident memory of this process after it."""
+def task_memory(n_seeds: int, n: int, micro_batch_elements: int | None = None) -> dict[str, Any]:
+    """One sweep of R x n samples on the default devices (``micro_batch_elements``: the engine's micro-batch,
+    default its own); the peak resident memory of this process after it."""
     import numpy as np
 
     problem, params, estimators = _bandit()
     rss_before = _current_rss_bytes()
     peak_before = peak_rss_bytes()
-    sweep, cpu_s, wall_s = _sweep(problem, params, estimators, n_seeds, n)
+    sweep, cpu_s, wall_s = _sweep(problem, params, estimators, n_seeds, n, micro_batch_elements=micro_batch_elements)
     est = np.asarray(sweep.estimates["reinforce"][n], np.float64)
     finite = bool(np.all(np.isfinite(est)))
     # Unbiasedness sanity check (reported, not enforced): |mean - true| in standard errors, per coordinate.
@@ -289,6 +294,10 @@ def task_chunked(n_seeds: int, n: int, rounds: int) -> dict[str, Any]:
         "max_rel_diff": float(np.max(diff)) / scale,
         "all_finite": bool(np.all(np.isfinite(chunked_estimates)) and np.all(np.isfinite(unchunked_estimates))),
     }
+
+
+def _smallest_row(mem: Mapping[str, Any]) -> Mapping[str, Any]:
+    return min(mem["rows"], key=lambda row: row["samples"])
 
 
 def _micro(n: int) -> int:
@@ -419,7 +428,9 @@ def measure_memory(sizes: Mapping[str, Any], verbose: bool) -> dict[str, Any]:
 
     def one(point):
         r, n, series = point
-        row = _run_worker({"task": "memory", "n_seeds": r, "n": n})
+        row = _run_worker(
+            {"task": "memory", "n_seeds": r, "n": n, "micro_batch_elements": sizes.get("memory_micro_batch_elements")}
+        )
         row["series"] = series
         return row
 
@@ -696,10 +707,14 @@ def render_markdown(result: Mapping[str, Any]) -> str:
         f"over all rows it ranges over "
         f"{_mib(mem['peak_rss_bytes_min']):.0f}-{_mib(mem['peak_rss_bytes_max']):.0f} MiB. Host memory grows "
         f"with R only by the (R, P) float32 estimates kept on the host. Device memory is bounded by one "
-        f"micro-batch of about {_micro_elements(mem):,} samples, except that a micro-batch holds at least one "
-        f"seed, so once n exceeds that, one call holds n samples and its buffers grow with n (the "
-        f"`peak_device_bytes_per_micro_batch` of the largest-n row: "
-        f"{_fmt_mib(_largest_n_row(mem)['execution'].get('peak_device_bytes_per_micro_batch'))} MiB). "
+        f"micro-batch of about {_micro_elements(mem):,} samples: past it, a seed's n samples are accumulated over "
+        f"sub-batches of {_largest_n_row(mem)['execution'].get('sub_batch_samples', 'n/a')} samples inside one call "
+        f"(the engine's `sub_batched_ns`: n = {_largest_n_row(mem)['execution'].get('sub_batched_ns') or 'none'} "
+        f"in the largest-n row), so a call's "
+        f"buffers do not grow with n (the `peak_device_bytes_per_micro_batch` of the largest-n row: "
+        f"{_fmt_mib(_largest_n_row(mem)['execution'].get('peak_device_bytes_per_micro_batch'))} MiB, of the "
+        f"smallest sweep: {_fmt_mib(_smallest_row(mem)['execution'].get('peak_device_bytes_per_micro_batch'))} "
+        f"MiB). "
         f"Load average {_load(mem['load_average'])}.",
         "",
     ]

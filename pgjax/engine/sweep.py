@@ -23,6 +23,17 @@ own program, while a CPU, on which compiling is most of the time, compiles once.
 columns back into one entry per estimator name (and a tuple key's columns into one per name), so a fused sweep
 is keyed as an unfused one.
 
+Sub-batches. A micro-batch holds at least one seed, so past ``micro_batch_elements`` samples one seed's n samples
+would be one call whose buffers grow with n. There, an estimator that can (the i.i.d. estimators, whose estimate is
+a mean of per-sample terms, and the batch-mean, leave-one-out and batch optimal baselines, by an exact two-pass
+scheme; ``Estimator.can_sub_batch``) is computed over sub-batches of :func:`sub_batch_samples` samples (an eighth
+of a micro-batch) inside the call (:func:`pgjax.estimators.base.estimate`: a ``lax.scan`` over blocks, block b drawn from ``fold_in(key, b)``),
+so device and host memory stay flat in n. The sub-batch depends on n and ``micro_batch_elements`` only, so
+per-seed estimates stay bit-identical across chunk sizes, devices and processes; at n <= ``micro_batch_elements``
+nothing changes (the call is the estimator's own). Cells of sub-batched sample sizes carry ``"sub_batch"`` in
+their identity, and ``execution["sub_batched_ns"]`` lists those sample sizes, with ``"sub_batch_samples"``
+(absent when there are none).
+
 Memory budget and host chunks. The host walks over the calls of a program with a sliding window: it keeps
 ``calls_in_flight`` calls dispatched (asynchronously) and not yet collected, collects the oldest, dispatches
 the next. The seeds of those calls are the host-side chunk: the seeds computed and held at once, per host
@@ -91,6 +102,19 @@ def seed_key(base_key: jax.Array, seed_index: int | jax.Array, n: int) -> jax.Ar
     return jax.random.fold_in(jax.random.fold_in(base_key, seed_index), n)
 
 
+#: Past ``micro_batch_elements`` samples per seed, sub-batches hold ``micro_batch_elements // SUB_BATCH_SPLIT``
+#: samples: with whole micro-batches as sub-batches, the peak RSS of R = 100 seeds still grew 1.24x from n = 10^4
+#: to 10^6 on the CPU (growing with the number of calls of the scan over large blocks); with an eighth, much less
+#: (results/bench/scaling.md).
+SUB_BATCH_SPLIT = 8
+
+
+def sub_batch_samples(micro_batch_elements: int) -> int:
+    """Samples per sub-batch of one seed's estimate past one micro-batch: ``max(1, micro_batch_elements //
+    SUB_BATCH_SPLIT)``; like the micro-batch, it depends on neither the chunk size nor the devices."""
+    return max(1, int(micro_batch_elements) // SUB_BATCH_SPLIT)
+
+
 def micro_batch_size(n: int, micro_batch_elements: int = MICRO_BATCH_ELEMENTS) -> int:
     """Seeds per vmapped micro-batch for sample size n: a power of two near ``micro_batch_elements / n``,
     between 1 and :data:`MAX_MICRO_BATCH`. It depends on n only (never on the chunk size or the devices), so
@@ -100,29 +124,36 @@ def micro_batch_size(n: int, micro_batch_elements: int = MICRO_BATCH_ELEMENTS) -
     return int(min(MAX_MICRO_BATCH, 1 << (target.bit_length() - 1)))
 
 
-def _micro_batch_body(estimator, problem, params, base_key, seed_blocks, ns):
+def _micro_batch_body(estimator, problem, params, base_key, seed_blocks, ns, sub_batch=None):
     """Estimates for one micro-batch of seeds per sample size: a tuple over ns of (micro(n), P) arrays.
 
-    ``seed_blocks[k]`` holds the seed indices, shape (micro(n_k),), for ``ns[k]``.
+    ``seed_blocks[k]`` holds the seed indices, shape (micro(n_k),), for ``ns[k]``. ``sub_batch``: None, or
+    ``(threshold, block)``: past ``threshold`` samples a seed's estimate is accumulated over sub-batches of
+    ``block`` samples where the estimator can (:func:`pgjax.estimators.base.estimate`); at n <= threshold it is
+    the estimator's own call.
     """
+    threshold, block = sub_batch if sub_batch is not None else (None, None)
+    from pgjax.estimators.base import estimate
+
     outputs = []
     for n, seeds in zip(ns, seed_blocks):
 
         def one_seed(i, n=n):
-            return ravel(estimator(seed_key(base_key, i, n), params, problem, n))
+            return ravel(estimate(estimator, seed_key(base_key, i, n), params, problem, n, block, threshold))
 
         outputs.append(jax.vmap(one_seed)(seeds))
     return tuple(outputs)
 
 
 #: The single-device program for one micro-batch per sample size (what the benchmark times, too).
-_run_micro_batch = jax.jit(_micro_batch_body, static_argnames=("estimator", "problem", "ns"))
+_run_micro_batch = jax.jit(_micro_batch_body, static_argnames=("estimator", "problem", "ns", "sub_batch"))
 
 
 @functools.lru_cache(maxsize=64)
-def _sharded_micro_batch(estimator, problem, ns, mesh, prng=DEFAULT_PRNG):
+def _sharded_micro_batch(estimator, problem, ns, mesh, prng=DEFAULT_PRNG, sub_batch=None):
     """The micro-batch program with one micro-batch per device (seeds sharded over ``mesh``), drawing from the
-    generator ``prng`` (:mod:`pgjax.engine.prng`)."""
+    generator ``prng`` (:mod:`pgjax.engine.prng`); past ``sub_batch`` samples per seed, sub-batched
+    (:func:`_micro_batch_body`)."""
 
     def body(params, key_data, seed_blocks):
         # Mark the replicated inputs as device-varying. Otherwise a jax.grad inside the body (every
@@ -130,7 +161,7 @@ def _sharded_micro_batch(estimator, problem, ns, mesh, prng=DEFAULT_PRNG):
         # summing the per-device gradients: silently wrong numbers.
         params, key_data = jax.lax.pcast((params, key_data), SEED_AXIS, to="varying")
         base_key = jax.random.wrap_key_data(key_data, impl=key_impl(prng))
-        return _micro_batch_body(estimator, problem, params, base_key, seed_blocks, ns)
+        return _micro_batch_body(estimator, problem, params, base_key, seed_blocks, ns, sub_batch)
 
     return jax.jit(
         jax.shard_map(
@@ -426,12 +457,13 @@ def run_sweep(
         micro_batch_elements = default_micro_batch_elements(problem)
     if micro_batch_elements < 1:
         raise ValueError(f"micro_batch_elements must be >= 1 (got {micro_batch_elements})")
+    sub_batch = (int(micro_batch_elements), sub_batch_samples(micro_batch_elements))
     budget = DEFAULT_MAX_MEMORY_BYTES if max_memory_bytes is None else int(max_memory_bytes)
     if budget < 1:
         raise ValueError(f"max_memory_bytes must be >= 1 (got {max_memory_bytes})")
     check_counts(n_seeds, ns)
     # Estimators that need a kind of problem say so before any work: one ConfigError naming ``estimators``.
-    from pgjax.estimators.base import check_available
+    from pgjax.estimators.base import check_available, sub_batches
 
     check_available(estimators, problem)
     outputs = _output_names(estimators)
@@ -482,6 +514,7 @@ def run_sweep(
     chunks: list[dict] = []  # per computed program: how the host walked it
     with CompileCounter() as counter:
         for name, estimator in programs.items():
+            sub_batched = sub_batches(estimator, problem)
             identities = {
                 n: cell_identity(
                     problem=problem,
@@ -494,6 +527,7 @@ def run_sweep(
                 )
                 | ({} if seed_range is None else {"seeds": [lo, hi]})
                 | ({} if prng == DEFAULT_PRNG else {"prng": prng})
+                | ({"sub_batch": sub_batch[1]} if n > micro_batch_elements and sub_batched else {})
                 for n in ns
             }
             done = {n: store.load(identities[n]) if store is not None else None for n in ns}
@@ -511,7 +545,7 @@ def run_sweep(
                     loaded_cells += len(group)
                     continue
                 t0 = time.perf_counter()
-                program = _sharded_micro_batch(estimator, problem, group, mesh, prng)
+                program = _sharded_micro_batch(estimator, problem, group, mesh, prng, sub_batch)
                 block_spec = jax.ShapeDtypeStruct((n_dev * micro,), jnp.uint32, sharding=sharding)
                 compiled = program.lower(params_r, key_r, (block_spec,) * len(group)).compile()
                 counter.compiles += 1
@@ -576,6 +610,8 @@ def run_sweep(
                 progress(count - reported)
             estimates[name] = {n: estimates[name][n] for n in ns}
 
+    any_sub_batched = any(sub_batches(estimator, problem) for estimator in programs.values())
+    sub_batched_ns = [n for n in ns if n > micro_batch_elements and any_sub_batched]
     chunk = chunk_size if chunk_size is not None else max((c["seeds_in_flight"] for c in chunks), default=0)
     if fuse:
         columns = _member_widths(programs[FUSED].members(), problem, params, ns[0])
@@ -621,6 +657,7 @@ def run_sweep(
             "fused": bool(fuse),
             "prng": prng,
             **counter.as_dict(),
+            **({"sub_batched_ns": sub_batched_ns, "sub_batch_samples": sub_batch[1]} if sub_batched_ns else {}),
         },
     )
 

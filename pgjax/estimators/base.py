@@ -22,7 +22,25 @@ gradient pytree shaped like params``. It declares, as class attributes with defa
 - ``from_options(options)``: how the registry builds it from the experiments' shared options
   (:class:`EstimatorOptions`);
 - ``params_shaped``: whether its output is a gradient shaped like params (False for estimators that run others
-  and return a tuple or a flat array, such as :class:`Fused`).
+  and return a tuple or a flat array, such as :class:`Fused`);
+- ``sub_batchable`` and ``sub_batched(key, params, problem, n, block)``: whether, and how, one n-sample estimate
+  can be computed over sub-batches of at most ``block`` samples, so that its memory does not grow with n (see
+  "Sub-batches" below).
+
+Sub-batches. The engine computes one seed's estimate in one call; past ``block`` samples
+(:func:`estimate`, with the engine's micro-batch as ``block``) it asks a ``sub_batchable`` estimator for
+``sub_batched``, which draws the n samples as ``q = n // block`` blocks of ``block`` samples and one block of
+the ``n - q block`` left, block b from the key ``fold_in(key, b)``, and accumulates the estimate over them
+(:func:`sum_over_sub_batches`: a ``lax.scan`` over the full blocks). The n samples are then i.i.d. draws as in
+one call (on a problem whose samples are i.i.d., :func:`~pgjax.problems.base.iid_samples`), so the estimate has
+the one-call estimator's distribution (its mean, bias and variance), though not its numbers for a given key.
+
+- An i.i.d. estimator (``iid``: g = (1/n) sum_i g_i with g_i a function of sample i alone) is sub-batchable by
+  default: g = (1/n) sum_b m_b g^(b), g^(b) the estimate of block b, of m_b samples.
+- An estimator whose n samples share a statistic of the whole batch (the batch-mean and leave-one-out
+  baselines: g = c_n (1/n) sum_i (r_i - rbar) psi_i) overrides ``sub_batched`` with an exact scheme: a first pass
+  over the blocks for the shared statistic (rbar = (1/n) sum_b sum_{i in b} r_i), a second for the centred
+  sum, in the same centred form as the one-call estimate (no cancellation of large sums).
 
 Every call of a subclass's ``__call__`` is checked at its boundary, at trace time only (no cost in compiled
 code): ``n`` is a positive integer, and a ``params_shaped`` output has the tree structure and leaf shapes of
@@ -119,6 +137,9 @@ class Estimator:
     #: True when the output is a gradient shaped like params (checked at every call); False for estimators
     #: whose output is a tuple of gradients or a flat array (:class:`Fused`).
     params_shaped: ClassVar[bool] = True
+    #: True when :meth:`sub_batched` computes the n-sample estimate over sub-batches of samples (default: the
+    #: i.i.d. estimators, whose estimate is a mean of per-sample terms; see "Sub-batches" in the module docstring).
+    sub_batchable: ClassVar[bool | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -187,6 +208,83 @@ class Estimator:
     def members(self) -> tuple[Any, ...]:
         """The estimators this one runs inside it (a fused or wrapping estimator); each must be available too."""
         return ()
+
+    def can_sub_batch(self) -> bool:
+        """Whether :meth:`sub_batched` is available: ``sub_batchable``, by default ``iid``."""
+        return bool(self.iid if self.sub_batchable is None else self.sub_batchable)
+
+    def sub_batched(self, key: jax.Array, params: Params, problem: Problem, n: int, block: int) -> Params:
+        """The n-sample estimate computed over sub-batches of at most ``block`` samples (see the module
+        docstring). Default, for an i.i.d. estimator: g = (1/n) sum_b m_b g^(b), with g^(b) this estimator's
+        estimate from block b's m_b samples (key ``fold_in(key, b)``)."""
+        if not self.can_sub_batch():
+            raise TypeError(f"estimator {self.name!r} does not compute its estimate over sub-batches")
+
+        def block_sum(block_key: jax.Array, m: int) -> Params:
+            return jax.tree.map(lambda x: x * m, self(block_key, params, problem, m))
+
+        return jax.tree.map(lambda x: x / n, sum_over_sub_batches(block_sum, key, n, block))
+
+
+def sub_batch_sizes(n: int, block: int) -> tuple[int, int]:
+    """``(q, rest)``: n samples as q full sub-batches of ``block`` samples and one of ``rest`` (0: none)."""
+    if block < 1 or n < 1:
+        raise ValueError(f"n and block must be >= 1 (got n = {n}, block = {block})")
+    return divmod(int(n), int(block))
+
+
+def sum_over_sub_batches(fn: Callable[[jax.Array, int], Any], key: jax.Array, n: int, block: int) -> Any:
+    """sum_b fn(fold_in(key, b), m_b) over the sub-batches of n samples: b = 0..q-1 of m_b = ``block`` samples
+    (one ``lax.scan``, so one block's buffers are live at a time), then, if ``rest = n - q block > 0``, block q of
+    ``rest`` samples. ``fn(key, m)`` returns a pytree whose shapes do not depend on m."""
+    q, rest = sub_batch_sizes(n, block)
+    total = None
+    if q:
+        # Zeros that vary with the key, so that under shard_map the carry varies over devices as the blocks'
+        # terms do (plain zeros would be replicated, and scan requires the two to match).
+        zero = jnp.zeros((), jnp.uint32) * jax.random.key_data(key).ravel()[0]
+        shapes = jax.eval_shape(lambda: fn(key, block))
+        init = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype) + zero.astype(s.dtype), shapes)
+
+        def body(acc: Any, b: jax.Array) -> tuple[Any, None]:
+            return jax.tree.map(jnp.add, acc, fn(jax.random.fold_in(key, b), block)), None
+
+        total, _ = jax.lax.scan(body, init, jnp.arange(q, dtype=jnp.uint32))
+    if rest:
+        last = fn(jax.random.fold_in(key, q), rest)
+        total = last if total is None else jax.tree.map(jnp.add, total, last)
+    return total
+
+
+def estimate(
+    estimator: Any,
+    key: jax.Array,
+    params: Params,
+    problem: Problem,
+    n: int,
+    block: int | None = None,
+    threshold: int | None = None,
+) -> Any:
+    """One n-sample estimate as the engine computes it: ``estimator(key, params, problem, n)``, except that past
+    ``threshold`` samples (n > threshold; default ``block``) an estimator that :meth:`Estimator.can_sub_batch`, on
+    a problem whose samples are i.i.d., is computed over sub-batches of ``block`` samples
+    (:meth:`Estimator.sub_batched`), so its memory does not grow with n; a :class:`Fused` estimator applies this
+    to each member. At n <= threshold (or ``block`` None) the call is exactly the estimator's own, so its numbers
+    are unchanged."""
+    if isinstance(estimator, Fused):
+        return tuple(estimate(m, key, params, problem, n, block, threshold) for m in estimator.members())
+    past = block if threshold is None else threshold
+    if block is not None and n > past and sub_batches(estimator, problem):
+        return estimator.sub_batched(key, params, problem, n, block)
+    return estimator(key, params, problem, n)
+
+
+def sub_batches(estimator: Any, problem: Problem) -> bool:
+    """Whether :func:`estimate` computes ``estimator`` over sub-batches past its block on ``problem`` (for a
+    :class:`Fused` estimator: any of its members)."""
+    if isinstance(estimator, Fused):
+        return any(sub_batches(m, problem) for m in estimator.members())
+    return isinstance(estimator, Estimator) and estimator.can_sub_batch() and iid_samples(problem)
 
 
 def has_exact_moments(estimator: Any) -> bool:
@@ -384,6 +482,10 @@ __all__ = [
     "register",
     "registry",
     "reload_plugins",
+    "estimate",
+    "sub_batch_sizes",
+    "sub_batches",
+    "sum_over_sub_batches",
     "unavailable",
     "with_requirements",
 ]

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from pgjax.estimators.base import Estimator, EstimatorOptions, register
+from pgjax.estimators.base import Estimator, EstimatorOptions, register, sum_over_sub_batches
 from pgjax.estimators.gaussian_terms import product_moments, score_return_terms
 from pgjax.problems.base import ExactScoreMoments, GaussianTrajectories, Params, Problem, ScoreMoments
 
@@ -61,6 +61,28 @@ def _subtract_baseline(
     if isinstance(baseline, (int, float)) or (isinstance(baseline, (jax.Array, np.ndarray)) and baseline.ndim == 0):
         return jax.tree.map(lambda a, b: a - baseline * b, mean_r_psi, mean_psi)
     return jax.tree.map(lambda a, b, c: a - c * b, mean_r_psi, mean_psi, baseline)
+
+
+def centred_sub_batched(
+    key: jax.Array, params: Params, problem: Problem, n: int, block: int, scale: float = 1.0
+) -> Params:
+    """scale * (1/n) sum_i (r_i - rbar) psi_i, rbar = (1/n) sum_j r_j, over sub-batches of at most ``block``
+    samples (:func:`pgjax.estimators.base.sum_over_sub_batches`), in two passes over the same blocks:
+    rbar = (1/n) sum_b sum_{i in b} r_i, then sum_b m_b (1/m_b) sum_{i in b} (r_i - rbar) psi_i (each block's term
+    the gradient of the surrogate as in one call). The centred form, as in the one-call estimate, avoids the
+    cancellation of sum r psi - rbar sum psi. Costs two draws of every sample."""
+
+    def reward_sum(block_key: jax.Array, m: int) -> jax.Array:
+        return jnp.sum(draw(block_key, params, problem, m)[1])
+
+    rbar = sum_over_sub_batches(reward_sum, key, n, block) / n
+
+    def centred_sum(block_key: jax.Array, m: int) -> Params:
+        outcome, rewards = draw(block_key, params, problem, m)
+        grad = weighted_score_mean(params, problem, outcome, (rewards - rbar) * scale)
+        return jax.tree.map(lambda x: x * m, grad)
+
+    return jax.tree.map(lambda x: x / n, sum_over_sub_batches(centred_sum, key, n, block))
 
 
 #: The estimator contract's base class under its former private name.
@@ -163,10 +185,15 @@ class BatchMeanBaseline(Estimator):
 
     name: ClassVar[str] = "batch_mean_baseline"
     unbiased: ClassVar[bool] = False
+    sub_batchable: ClassVar[bool] = True
 
     def __call__(self, key: jax.Array, params: Params, problem: Problem, n: int) -> Params:
         outcome, rewards = draw(key, params, problem, n)
         return weighted_score_mean(params, problem, outcome, rewards - jnp.mean(rewards))
+
+    def sub_batched(self, key: jax.Array, params: Params, problem: Problem, n: int, block: int) -> Params:
+        """(1/n) sum_i (r_i - rbar) psi_i over sub-batches: two passes (:func:`centred_sub_batched`)."""
+        return centred_sub_batched(key, params, problem, n, block)
 
     @staticmethod
     def exact_bias(true_grad: Params, n: int) -> Params:
@@ -185,6 +212,7 @@ class LeaveOneOutBaseline(Estimator):
     """
 
     name: ClassVar[str] = "leave_one_out"
+    sub_batchable: ClassVar[bool] = True
 
     def __call__(self, key: jax.Array, params: Params, problem: Problem, n: int) -> Params:
         outcome, rewards = draw(key, params, problem, n)
@@ -193,6 +221,11 @@ class LeaveOneOutBaseline(Estimator):
         else:
             weights = (rewards - jnp.mean(rewards)) * (n / (n - 1))
         return weighted_score_mean(params, problem, outcome, weights)
+
+    def sub_batched(self, key: jax.Array, params: Params, problem: Problem, n: int, block: int) -> Params:
+        """n/(n-1) (1/n) sum_i (r_i - rbar) psi_i over sub-batches: two passes (:func:`centred_sub_batched`);
+        n > block >= 1, so n >= 2."""
+        return centred_sub_batched(key, params, problem, n, block, n / (n - 1))
 
     def n_sample_variance(self, problem: Problem, params: Params, n: int) -> Params | None:
         """Exact variance of the n-sample estimate on a problem with finitely many outcomes, per coordinate c:
@@ -316,6 +349,7 @@ class OptimalBaselineBatch(Estimator):
 
     name: ClassVar[str] = "optimal_baseline_batch"
     unbiased: ClassVar[bool] = False
+    sub_batchable: ClassVar[bool] = True
 
     def __call__(self, key: jax.Array, params: Params, problem: Problem, n: int) -> Params:
         if n == 1:  # b_c = r_1 exactly, so the estimate is exactly 0 (avoid 1e-8 rounding residue)
@@ -331,3 +365,29 @@ class OptimalBaselineBatch(Estimator):
             return jnp.mean((r - b) * psi, axis=0)
 
         return jax.tree.map(per_leaf, scores)
+
+    def sub_batched(self, key: jax.Array, params: Params, problem: Problem, n: int, block: int) -> Params:
+        """The same estimate over sub-batches of at most ``block`` samples, in two passes over the same blocks:
+        the sums S_c = sum_j r_j psi_jc^2 and Q_c = sum_j psi_jc^2 give b_c = S_c / Q_c, then
+        (1/n) sum_b sum_{i in b} (r_i - b_c) psi_ic in the centred form of the one-call estimate."""
+
+        def scores(block_key: jax.Array, m: int) -> tuple[Params, jax.Array]:
+            outcome, rewards = draw(block_key, params, problem, m)
+            return jax.jacfwd(problem.log_prob)(params, outcome), rewards
+
+        def weighted(psi: jax.Array, rewards: jax.Array) -> jax.Array:
+            return rewards.reshape(rewards.shape + (1,) * (psi.ndim - 1))
+
+        def moments(block_key: jax.Array, m: int) -> tuple[Params, Params]:
+            psi, rewards = scores(block_key, m)
+            s = jax.tree.map(lambda p: jnp.sum(weighted(p, rewards) * p**2, axis=0), psi)
+            return s, jax.tree.map(lambda p: jnp.sum(p**2, axis=0), psi)
+
+        s, q = sum_over_sub_batches(moments, key, n, block)
+        baseline = jax.tree.map(lambda a, b: a / jnp.where(b > 0, b, 1.0), s, q)
+
+        def centred(block_key: jax.Array, m: int) -> Params:
+            psi, rewards = scores(block_key, m)
+            return jax.tree.map(lambda p, b: jnp.sum((weighted(p, rewards) - b) * p, axis=0), psi, baseline)
+
+        return jax.tree.map(lambda x: x / n, sum_over_sub_batches(centred, key, n, block))

@@ -14,6 +14,11 @@ SETTINGS = dict(state=[1.0, 0.5], theta=[0.2, -0.3], sigma=1.0, state_std=0.3, r
 ESTIMATORS = ("reinforce", "leave_one_out", "optimal_baseline_batch", "pathwise")
 NS = (1, 3, 64)
 N_SEEDS = 203
+#: Samples per micro-batch: n = 64 is past it, so its estimates are sub-batched (32 blocks of 2 samples per seed,
+#: pgjax.estimators.base.estimate) and the chunk, device and process checks cover that path. (With 1, every n has
+#: one seed per call, and REINFORCE at n = 1 differs in the last bit between 1 device and 4: the one-device
+#: shard_map of README's "GPUs, several devices" section, not sub-batching.)
+MICRO_BATCH_ELEMENTS = 16
 
 
 def sweep(devices=None, chunk_size=None):
@@ -24,7 +29,15 @@ def sweep(devices=None, chunk_size=None):
     problem = LinearGaussianBandit.build(**SETTINGS)
     estimators = {name: make_estimator(name) for name in ESTIMATORS}
     return run_sweep(
-        problem, problem.init_params(), estimators, NS, N_SEEDS, seed=7, chunk_size=chunk_size, devices=devices
+        problem,
+        problem.init_params(),
+        estimators,
+        NS,
+        N_SEEDS,
+        seed=7,
+        chunk_size=chunk_size,
+        devices=devices,
+        micro_batch_elements=MICRO_BATCH_ELEMENTS,
     )
 
 
