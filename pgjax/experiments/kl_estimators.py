@@ -28,8 +28,8 @@ import pandas as pd
 
 from pgjax import io as pio
 from pgjax.analysis import stats
-from pgjax.engine import Sweep, run_sweep
-from pgjax.engine.grid import Setting, run_grid
+from pgjax.engine import Sweep
+from pgjax.engine.grid import Setting, default_sweep, run_grid
 from pgjax.errors import ConfigError
 from pgjax.estimators.kl import KL_ESTIMATOR_CLASSES, KL_ESTIMATORS, UNBIASED, exact_kl_table
 from pgjax.experiment import ExperimentResult, Hooks, check_seeds
@@ -102,7 +102,8 @@ def kl_problem(config: Config, t: float) -> KLPair:
 def _kl_sweep(problem, params, estimators, ns, n_seeds, *, seed, chunk_size, progress, execution) -> Sweep:
     """One setting's sweep (:class:`pgjax.engine.grid.SweepFunction`): the estimators' one output column ``kl``,
     measured against the exact KL(p || q)."""
-    return run_sweep(
+    against_exact = {"reference_gradient": [float(problem.exact_kl(params))], "output_names": ("kl",)}
+    return default_sweep(
         problem,
         params,
         estimators,
@@ -111,9 +112,7 @@ def _kl_sweep(problem, params, estimators, ns, n_seeds, *, seed, chunk_size, pro
         seed=seed,
         chunk_size=chunk_size,
         progress=progress,
-        reference_gradient=[float(problem.exact_kl(params))],
-        output_names=("kl",),
-        **(execution or {}),
+        execution={**(execution or {}), **against_exact},
     )
 
 

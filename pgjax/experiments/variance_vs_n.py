@@ -42,7 +42,6 @@ import jax
 import pandas as pd
 
 from pgjax import io as pio
-from pgjax.engine import run_sweep
 from pgjax.engine.grid import Setting, SweepFunction, default_sweep
 from pgjax.errors import ConfigError
 from pgjax.estimators import ALL_ESTIMATORS, ESTIMATORS, check_estimators, make_estimator
@@ -429,18 +428,10 @@ def _fusing_sweep(config: LQRConfig | ContextualConfig) -> SweepFunction:
     program when ``config.fuse`` (and there are several); on LQR the engine sizes the micro-batch by the
     horizon."""
 
-    def sweep(problem, params, estimators, ns, n_seeds, *, seed, chunk_size, progress, execution):
-        return run_sweep(
-            problem,
-            params,
-            estimators,
-            ns,
-            n_seeds,
-            seed=seed,
-            chunk_size=chunk_size,
-            fuse=config.fuse and len(estimators) > 1,
-            progress=progress,
-            **(execution or {}),
+    def sweep(problem, params, estimators, ns, n_seeds, *, execution, **keywords):
+        fuse = {"fuse": config.fuse and len(estimators) > 1}
+        return default_sweep(
+            problem, params, estimators, ns, n_seeds, execution={**(execution or {}), **fuse}, **keywords
         )
 
     return sweep

@@ -29,8 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pgjax.engine import run_sweep
-from pgjax.engine.grid import Setting, run_grid
+from pgjax.engine.grid import Setting, default_sweep, run_grid
 from pgjax.errors import ConfigError
 from pgjax.estimators.base import EstimatorOptions, registry, unavailable
 from pgjax.estimators.base import build as build_registered
@@ -117,7 +116,7 @@ def _kept_columns(dim: int) -> np.ndarray:
 
 def _kept_sweep(problem, params, estimators, ns, n_seeds, *, seed, chunk_size, progress, execution):
     """One fused run_sweep of all 2 D coordinates, of which the sweep keeps mu[0] and log_sigma[0]."""
-    sweep = run_sweep(
+    sweep = default_sweep(
         problem,
         params,
         estimators,
@@ -126,8 +125,7 @@ def _kept_sweep(problem, params, estimators, ns, n_seeds, *, seed, chunk_size, p
         seed=seed,
         chunk_size=chunk_size,
         progress=progress,
-        fuse=len(estimators) > 1,
-        **(execution or {}),
+        execution={**(execution or {}), "fuse": len(estimators) > 1},
     )
     cols = _kept_columns(problem.dim)
     assert [sweep.param_names[c] for c in cols] == list(KEPT), sweep.param_names[: 2 * problem.dim : problem.dim]
