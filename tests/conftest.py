@@ -39,11 +39,10 @@ def pytest_configure(config):
         folder = tempfile.mkdtemp(prefix="pgjax-test-compile-cache-")
         os.environ["PGJAX_COMPILE_CACHE_DIR"] = folder
         config._pgjax_compile_cache = folder
-    if os.environ.get("PGJAX_TEST_PROCESS_CACHE", "1") != "0":
-        # this process's own programs too (library calls, not only `pgjax` commands), as a `pgjax` run would
-        from pgjax.cli_support import enable_compilation_cache
+    # this process's own programs too (library calls, not only `pgjax` commands), as a `pgjax` run would
+    from pgjax.cli_support import enable_compilation_cache
 
-        enable_compilation_cache()
+    enable_compilation_cache()
 
 
 def pytest_unconfigure(config):
