@@ -115,6 +115,9 @@ class BanditConfig:
     """Base seed of the per-seed keys."""
     chunk_size: int = 1024
     """Seeds per host-side chunk (>= 1); bounds memory, never changes the numbers."""
+    fuse: bool = True
+    """Compile all estimators as one program (much less compilation on a CPU; the numbers are the separate
+    programs' except the last bits of a few, see the README)."""
 
     def validate(self) -> None:
         """Raises ConfigError naming the first invalid field."""
@@ -423,7 +426,7 @@ def build_lqr(config: LQRConfig, *, exact: bool = True) -> Setting:
     )
 
 
-def _fusing_sweep(config: LQRConfig | ContextualConfig) -> SweepFunction:
+def _fusing_sweep(config: BanditConfig | LQRConfig | ContextualConfig) -> SweepFunction:
     """The SweepFunction of the LQR and contextual families: one run_sweep, its estimators compiled as one
     program when ``config.fuse`` (and there are several); on LQR the engine sizes the micro-batch by the
     horizon."""
@@ -567,7 +570,13 @@ class Family:
 FAMILIES: dict[str, Family] = {
     family.name: family
     for family in (
-        Family("bandit", BanditConfig, build_bandit),
+        Family(
+            "bandit",
+            BanditConfig,
+            build_bandit,
+            sweep=_fusing_sweep,
+            programs=lambda config: 1 if config.fuse else len(config.estimators),
+        ),
         Family("test-function", TestFunctionConfig, build_test_function, columns=work_columns, draw=draw_with_cost),
         Family(
             "lqr",
