@@ -548,6 +548,7 @@ def _compute(setup: Setup, sizes: Sizes) -> Numbers:
         [sizes.black_box_n],
         R,
         seed=setup.seed,
+        fuse=True,  # one program (the same numbers: tests/explain/test_explain.py checks the committed page)
     )
     black_box = {
         name: _scalarise(_across(by_n[sizes.black_box_n], sizes.black_box_n, 0)) for name, by_n in bb.estimates.items()
@@ -576,7 +577,7 @@ def _compute(setup: Setup, sizes: Sizes) -> Numbers:
         "pathwise": make_estimator("pathwise"),
     }
     var_sweep = run_sweep(
-        problem, params, {**estimators, "score": ScoreAverage()}, [1], sizes.variance_seeds, seed=setup.seed
+        problem, params, {**estimators, "score": ScoreAverage()}, [1], sizes.variance_seeds, seed=setup.seed, fuse=True
     )
     single = {name: est.single_sample_variance(problem, params) for name, est in estimators.items()}
     plain = np.asarray(var_sweep.estimates["reinforce"][1][:, 0], dtype=np.float64)

@@ -38,6 +38,7 @@ def sweep(devices=None, chunk_size=None):
         chunk_size=chunk_size,
         devices=devices,
         micro_batch_elements=MICRO_BATCH_ELEMENTS,
+        fuse=True,  # one program per micro-batch group, as the variance-against-n runs compile: 3, not 12
     )
 
 
