@@ -64,5 +64,7 @@ def enable_compilation_cache() -> Path | None:
     except OSError:
         return None
     jax.config.update("jax_compilation_cache_dir", str(folder))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+    # Every program, however small: a run also compiles many one-operation programs (the exact values, computed
+    # eagerly), each about 30 ms on a CPU; cached, a second run of a small experiment starts 1.6 s sooner.
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     return folder
