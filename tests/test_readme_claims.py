@@ -170,7 +170,7 @@ class Claims:
 # ------------------------------------------------------------------------------------------ introduction
 
 
-def test_first_run_takes_under_two_minutes():
+def test_first_run_takes_under_forty_seconds():
     scaling = bench("scaling")
     cold = scaling["compile_cache"]["runs"]["cold"]
     m = manifest("bandit-variance")
@@ -181,18 +181,18 @@ def test_first_run_takes_under_two_minutes():
     worst = max(r["wall_seconds"] - r["run_seconds"] for r in cold) + run_default
     cores = scaling["device_info"]["cpu_cores"]
     with Claims("default experiment time", "results/bench/scaling.json", "results/bandit-variance/manifest.json") as c:
-        c.text(f"(under two minutes on a {cores}-core CPU, most of it compilation;", cores=cores)
+        c.text(f"(under 40 seconds on a {cores}-core CPU, about half of it compilation;", cores=cores)
         c.fact(
-            worst < 120,
-            "the default experiment's first run takes under two minutes",
+            worst < 40,
+            "the default experiment's first run takes under 40 seconds",
             worst_wall_seconds=worst,
             cold_runs=[r["wall_seconds"] for r in cold],
             run_seconds=run_default,
         )
         c.fact(
             compile_default > 0.5 * (compile_default + run_default)
-            and all(r["compile_seconds"] > 0.5 * r["wall_seconds"] for r in cold),
-            "most of the first run is compilation",
+            and all(0.35 < r["compile_seconds"] / r["wall_seconds"] < 0.65 for r in cold),
+            "about half of the first run is compilation (most of the sweep's own time)",
             compile_seconds=compile_default,
             run_seconds=run_default,
             cold=[(r["compile_seconds"], r["wall_seconds"]) for r in cold],
