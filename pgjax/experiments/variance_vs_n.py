@@ -566,6 +566,11 @@ class Family:
     programs: Callable[[Any], int] = lambda config: len(config.estimators)
 
 
+def _fusing_programs(config: BanditConfig | LQRConfig | ContextualConfig) -> int:
+    """Compiled programs per seed of a family swept by :func:`_fusing_sweep`: one when fused."""
+    return 1 if config.fuse else len(config.estimators)
+
+
 #: The registered problem families, by subcommand name.
 FAMILIES: dict[str, Family] = {
     family.name: family
@@ -575,7 +580,7 @@ FAMILIES: dict[str, Family] = {
             BanditConfig,
             build_bandit,
             sweep=_fusing_sweep,
-            programs=lambda config: 1 if config.fuse else len(config.estimators),
+            programs=_fusing_programs,
         ),
         Family("test-function", TestFunctionConfig, build_test_function, columns=work_columns, draw=draw_with_cost),
         Family(
@@ -584,14 +589,14 @@ FAMILIES: dict[str, Family] = {
             build_lqr,
             sweep=_fusing_sweep,
             draw=plot_settings.draw_variance,
-            programs=lambda config: 1 if config.fuse else len(config.estimators),
+            programs=_fusing_programs,
         ),
         Family(
             "contextual",
             ContextualConfig,
             build_contextual,
             sweep=_fusing_sweep,
-            programs=lambda config: 1 if config.fuse else len(config.estimators),
+            programs=_fusing_programs,
         ),
     )
 }
