@@ -19,7 +19,9 @@ declared cost of one sample (:class:`pgjax.problems.base.SampleCost`, an episode
 
 Fusion. With ``fuse``, all estimators are compiled as one program (:class:`pgjax.estimators.base.Fused`, called
 :data:`FUSED`): every member gets the same key as alone, so each member's per-seed estimates are those of its
-own program, while a CPU, on which compiling is most of the time, compiles once. The engine splits the program's
+own program (up to the last float32 bits where XLA compiles a member differently inside the larger module, as
+the default bandit's batch optimal baseline at n = 2 and 4), while a CPU, on which compiling is most of the
+time, compiles once. The engine splits the program's
 columns back into one entry per estimator name (and a tuple key's columns into one per name), so a fused sweep
 is keyed as an unfused one.
 

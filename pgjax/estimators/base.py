@@ -449,7 +449,8 @@ class Fused(Estimator):
 
     Every member is called with the same key, exactly as :func:`pgjax.engine.run_sweep` calls separate
     estimators, so each member's per-seed estimates are those of a separate run (common random numbers
-    included); but the sweep compiles one program instead of one per estimator, which on a CPU is most of
+    included; up to the last float32 bits where XLA compiles a member differently inside the larger module);
+    but the sweep compiles one program instead of one per estimator, which on a CPU is most of
     an experiment's time. The engine builds it for ``run_sweep(..., fuse=True)`` and splits the sweep back by name.
     Available on a problem when every member is (:func:`unavailable`).
     """
