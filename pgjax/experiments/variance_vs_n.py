@@ -427,8 +427,8 @@ def build_lqr(config: LQRConfig, *, exact: bool = True) -> Setting:
 
 
 def _fusing_sweep(config: BanditConfig | LQRConfig | ContextualConfig) -> SweepFunction:
-    """The SweepFunction of the LQR and contextual families: one run_sweep, its estimators compiled as one
-    program when ``config.fuse`` (and there are several); on LQR the engine sizes the micro-batch by the
+    """The SweepFunction of the bandit, LQR and contextual families: one run_sweep, its estimators compiled as
+    one program when ``config.fuse`` (and there are several); on LQR the engine sizes the micro-batch by the
     horizon."""
 
     def sweep(problem, params, estimators, ns, n_seeds, *, execution, **keywords):
@@ -551,7 +551,8 @@ class Family:
         estimators, exact single-sample variances (none with ``exact=False``, for callers that need only
         the problem), problem name and the facts for the manifest (``bias_estimators`` among them).
       sweep: ``sweep(config) -> SweepFunction``: how the estimators are swept (default: one
-        :func:`pgjax.engine.run_sweep`; LQR fuses them into one program, with micro-batches per trajectory).
+        :func:`pgjax.engine.run_sweep`; the bandit, LQR and contextual families fuse them into one
+        program, LQR with micro-batches per trajectory).
       columns: ``columns(config, setting, table) -> table``: the family's own columns, if it adds any.
       draw: draws the figures of a results folder from its saved table (``pgjax plot`` uses it too).
       programs: ``programs(config) -> int``: compiled programs per seed, the progress units of one seed.
