@@ -13,6 +13,7 @@ from pgjax import io as pio
 from pgjax.analysis import stats
 from pgjax.errors import ConfigError
 from pgjax.experiments import lqr_gae, lqr_horizon, lqr_pgpe, lqr_variance
+from pgjax.plotting.variance import figures_skipped
 
 ALPHA = 1e-6
 
@@ -70,7 +71,9 @@ def test_lqr_horizon_end_to_end(tmp_path):
             rows["true_grad"].to_numpy()[: len(entry.sweep.param_names)], entry.sweep.true_grad
         )
     assert not np.allclose(grid.sweep(horizon=1).true_grad, grid.sweep(horizon=3).true_grad)
-    out = lqr_horizon.save(result, tmp_path / "h")
+    with figures_skipped():  # as `pgjax run --no-figures`: the figures are drawn once, by draw below
+        out = lqr_horizon.save(result, tmp_path / "h")
+    assert not list(out.glob("*.png"))
     paths = lqr_horizon.draw(out)
     assert {p.name for p in paths} == {"figure.png", "figure.pdf", "bias.png", "bias.pdf"}
     assert "horizon" in pio.read_table(out).columns
@@ -97,7 +100,8 @@ def test_lqr_gae_end_to_end(tmp_path):
     carriers = [s for s in (result.sweep.shared, *result.sweep.settings.values()) if s.sweep.execution]
     assert len(carriers) == 1 and result.sweep.execution["sweeps"] == 1
     assert result.sweep.execution["compiles"] == carriers[0].sweep.execution["compiles"]
-    out = lqr_gae.save(result, tmp_path / "g")
+    with figures_skipped():  # as `pgjax run --no-figures`: the figures are drawn once, by draw below
+        out = lqr_gae.save(result, tmp_path / "g")
     # the saved quality table: the shared reinforce row (its critic "" in the table) and every GAE setting get
     # exact values; the stationary critic's exact bias at lambda = 0 adds to its exact NSE
     quality = pio.read_quality(out)
@@ -108,6 +112,7 @@ def test_lqr_gae_end_to_end(tmp_path):
         expected = (rows["var_exact"].sum() + (rows["bias_exact"] ** 2).sum()) / g2
         assert row["nse_exact"] == pytest.approx(expected, rel=1e-12), (critic, lam)
         assert row["noise_scale_exact"] == pytest.approx(4 * rows["var_exact"].sum() / g2, rel=1e-12)
+    assert not list(out.glob("*.png"))
     paths = lqr_gae.draw(out)
     assert (out / "figure.png").is_file() and len(paths) == 4
     raw = pio.read_raw_grid(out)  # critic and lambda as data beside each cell
@@ -126,8 +131,11 @@ def test_lqr_pgpe_end_to_end(tmp_path):
     result = lqr_pgpe.run(config)
     assert set(result.table["param"]) == {"K_mean[0,0]", "log_sigma_K[0,0]"}
     assert set(result.table["estimator"]) == set(lqr_pgpe.ESTIMATORS)
-    out = lqr_pgpe.save(result, tmp_path / "p")
-    assert len(lqr_pgpe.HOOKS.draw(out)) == 6  # figure, bias and ratio, as PNG and PDF
+    with figures_skipped():  # as `pgjax run --no-figures`: the figures are drawn once, by the draw hook below
+        out = lqr_pgpe.save(result, tmp_path / "p")
+    assert not list(out.glob("*.png"))
+    paths = lqr_pgpe.HOOKS.draw(out)
+    assert len(paths) == 6 and all(path.is_file() for path in paths)  # figure, bias and ratio, as PNG and PDF
 
 
 @pytest.mark.parametrize(
