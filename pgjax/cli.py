@@ -555,6 +555,40 @@ def cmd_table(args: Sequence[str]) -> int:
     return 0
 
 
+def _parse_flags(command: str, args: Sequence[str], flags: dict[str, str]) -> tuple[list[str], dict[str, typing.Any]]:
+    """The positional arguments and flag values of ``pgjax COMMAND ARGS`` for the commands whose few flags
+    are not a config (report, reproduce, export-rliable). ``flags`` maps each flag to its kind: "value" (one
+    value, ``--flag V`` or ``--flag=V``; the last one given wins), "repeat" (one value, may be given again:
+    a list) or "list" (every following argument up to the next flag: a list). A flag not given is absent
+    from the dict. A missing value or an unknown flag is a UsageError naming it."""
+    args, positional, values = list(args), [], {}
+    while args:
+        arg = args.pop(0)
+        name, eq, inline = arg.partition("=")
+        if not arg.startswith("-"):
+            positional.append(arg)
+        elif name not in flags:
+            raise UsageError(f"{command}: unknown flag {name!r}; see pgjax {command} --help")
+        elif flags[name] == "list":
+            taken = [inline] if eq else []
+            while args and not args[0].startswith("-"):
+                taken.append(args.pop(0))
+            if not taken:
+                raise UsageError(f"{command}: {name} needs at least one value")
+            values.setdefault(name, []).extend(taken)
+        else:
+            if not eq and (not args or args[0].startswith("-")):
+                raise UsageError(f"{command}: {name} needs a value")
+            value = inline if eq else args.pop(0)
+            if not value:
+                raise UsageError(f"{command}: {name} needs a value")
+            if flags[name] == "repeat":
+                values.setdefault(name, []).append(value)
+            else:
+                values[name] = value
+    return positional, values
+
+
 def _experiment_hook(folder: Path, name: str):
     """The hook ``name`` (a field of :class:`pgjax.experiment.Hooks`) that the experiment which wrote
     ``folder`` (per its manifest) declares, or None: for the default, or when the folder has no readable
@@ -610,20 +644,9 @@ def cmd_report(args: Sequence[str]) -> int:
     if list(args) in (["-h"], ["--help"]):
         print(REPORT_HELP)
         return 0
-    args = list(args)
-    out, folders = None, []
-    while args:
-        arg = args.pop(0)
-        if arg == "--out":
-            if not args:
-                raise UsageError("--out needs a value")
-            out = Path(args.pop(0))
-        elif arg.startswith("--out="):
-            out = Path(arg.split("=", 1)[1])
-        elif arg.startswith("-"):
-            raise UsageError(f"report: unknown flag {arg!r}; see pgjax report --help")
-        else:
-            folders.append(Path(arg))
+    positional, values = _parse_flags("report", args, {"--out": "value"})
+    folders = [Path(a) for a in positional]
+    out = Path(values["--out"]) if "--out" in values else None
     if not folders:
         raise UsageError("usage: pgjax report DIR [DIR ...] [--out OUTDIR]")
     if len(folders) > 1 and out is None:
@@ -672,22 +695,9 @@ def cmd_reproduce(args: Sequence[str]) -> int:
     if list(args) in (["-h"], ["--help"]):
         print(REPRODUCE_HELP)
         return 0
-    args = list(args)
-    out, ignore, positional = None, [], []
-    while args:
-        arg = args.pop(0)
-        if arg in ("--out", "--ignore"):
-            if not args:
-                raise UsageError(f"{arg} needs a value")
-            value = args.pop(0)
-            if arg == "--out":
-                out = Path(value)
-            else:
-                ignore.append(value)
-        elif arg.startswith("-"):
-            raise UsageError(f"reproduce: unknown flag {arg!r}; see pgjax reproduce --help")
-        else:
-            positional.append(arg)
+    positional, values = _parse_flags("reproduce", args, {"--out": "value", "--ignore": "repeat"})
+    out = Path(values["--out"]) if "--out" in values else None
+    ignore = values.get("--ignore", [])
     if len(positional) != 1:
         raise UsageError("usage: pgjax reproduce DIR [--out NEW] [--ignore COLUMN ...]")
     folder = Path(positional[0])
@@ -831,22 +841,10 @@ def cmd_export_rliable(args: Sequence[str]) -> int:
     if list(args) in (["-h"], ["--help"]):
         print(EXPORT_RLIABLE_HELP)
         return 0
-    args = list(args)
-    out, tasks, folders = None, None, []
-    while args:
-        arg = args.pop(0)
-        if arg == "--out":
-            if not args:
-                raise UsageError("--out needs a file name")
-            out = Path(args.pop(0))
-        elif arg == "--tasks":
-            tasks = []
-            while args and not args[0].startswith("-"):
-                tasks.append(args.pop(0))
-        elif arg.startswith("-"):
-            raise UsageError(f"export-rliable: unknown flag {arg!r}; see pgjax export-rliable --help")
-        else:
-            folders.append(Path(arg))
+    positional, values = _parse_flags("export-rliable", args, {"--out": "value", "--tasks": "list"})
+    folders = [Path(a) for a in positional]
+    out = Path(values["--out"]) if "--out" in values else None
+    tasks = values.get("--tasks")
     if out is None or not folders:
         raise UsageError("usage: pgjax export-rliable DIR... --out FILE.npz [--tasks NAME ...]")
     for folder in folders:

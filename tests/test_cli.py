@@ -214,6 +214,32 @@ def test_usage_errors(capsys, args):
     assert code == 2 and err.count("\n") == 1 and err.startswith("pgjax: error:")
 
 
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["report", "DIR", "--out"], "report: --out needs a value"),
+        (["report", "DIR", "--out="], "report: --out needs a value"),
+        (["report", "DIR", "--bogus", "x"], "report: unknown flag '--bogus'; see pgjax report --help"),
+        (["reproduce", "DIR", "--ignore"], "reproduce: --ignore needs a value"),
+        (["reproduce", "DIR", "--out", "--ignore", "var"], "reproduce: --out needs a value"),
+        (["reproduce", "DIR", "--bogus=1"], "reproduce: unknown flag '--bogus'; see pgjax reproduce --help"),
+        (["export-rliable", "DIR", "--out"], "export-rliable: --out needs a value"),
+        (["export-rliable", "DIR", "--tasks", "--out", "f.npz"], "export-rliable: --tasks needs at least one value"),
+        (
+            ["export-rliable", "DIR", "--bogus"],
+            "export-rliable: unknown flag '--bogus'; see pgjax export-rliable --help",
+        ),
+    ],
+)
+def test_report_reproduce_and_export_share_one_flag_parser(tmp_path, capsys, args, message):
+    """The three commands whose flags are not a config parse them alike: a missing value or an unknown flag is
+    one line naming the command and the flag, before any folder is read or anything is written."""
+    args = [str(tmp_path / "missing") if a == "DIR" else a for a in args]
+    code, out, err = _run(capsys, *args)
+    assert code == 2 and err == f"pgjax: error: {message}\n" and out == ""
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_table_on_corrupt_folder_names_the_file(tmp_path, capsys):
     (tmp_path / "table.parquet").write_bytes(b"PAR1 this is not parquet")
     code, _, err = _run(capsys, "table", str(tmp_path))
