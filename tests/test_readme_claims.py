@@ -945,76 +945,72 @@ def test_statistics_delta_interval_coverage():
 
 def test_interval_coverage_section():
     t = table("interval-coverage")
-    tail = t[t.method == "tail"]
-    cells = tail[
-        (tail.problem == "lqr")
-        & (tail.quantity == "variance")
-        & (tail.n == 1)
-        & (tail.R == 1000)
-        & tail.estimator.isin(["optimal_baseline_exact", "reward_to_go_optimal"])
-    ]
-    short = cells[cells.coverage_hi < 0.935]
+    cfg = manifest("interval-coverage")["config"]
+    timings = manifest("interval-coverage")["timings"]
     with Claims("interval-coverage section", "results/interval-coverage/table.parquet") as c:
-        reps = sorted(set(cells.replications))
+        c.fact(cfg["full"] is True, "the committed run is --full", config=cfg)
+        reps = {int(r): int(t[t.R == r].replications.iloc[0]) for r in sorted(set(t.R))}
+        c.text(f"(1000 intervals per cell at R = 4000, {reps[1000]} at R = 1000", replications=reps)
+        c.fact(reps[4000] == 1000, "1000 intervals per cell at R = 4000", replications=reps)
+        total = sum(v["sweep_seconds"] + v["statistics_seconds"] for v in timings.values())
+        stat = sum(v["statistics_seconds"] for v in timings.values())
         c.text(
-            f"at n = 1 with R = 1000, whose coverage over {reps[0] if reps else '?'} intervals stays below "
-            "0.935 with its Wilson upper bound",
-            replications=reps,
+            f"{total / 60:.0f} minutes on the 2-core machine, {stat / 60:.0f} of them computing the intervals",
+            timings=timings,
         )
+        in_band = lambda g: int(((g.coverage >= 0.935) & (g.coverage <= 0.965)).sum())
+        below = lambda g: g[g.coverage_hi < 0.935]
+        above = lambda g: g[g.coverage_lo > 0.965]
+        tail, boot = t[t.method == "tail"], t[t.method == "tail-bootstrap"]
+        c.text(f"Of the {len(tail)} cells, the default `tail` puts {in_band(tail)} in the band", cells=len(tail))
+        from pgjax.analysis import stats
+
+        c.fact(stats.DEFAULT_INTERVAL == "tail", "tail is the default", default=stats.DEFAULT_INTERVAL)
+        tb, ta = below(tail), above(tail)
+        c.text(f"{len(ta)} cells lie above the band with their whole Wilson interval", above=len(ta))
+        c.text(
+            f"({(ta.problem == 'bandit').sum()} of them the bandit's, up to {tail.coverage.max():.3f} at",
+            above_bandit=int((ta.problem == "bandit").sum()),
+            max_coverage=tail.coverage.max(),
+        )
+        c.text(f"{len(tb)} below it. The {len(tb)} below are all LQR's exact optimal baselines", below=len(tb))
         c.fact(
-            set(short.estimator) == {"optimal_baseline_exact", "reward_to_go_optimal"},
-            "each of the two has a cell whose Wilson upper bound is below 0.935",
-            short=short[["estimator", "param", "coverage", "coverage_hi"]].to_dict("records"),
+            set(tb.problem) == {"lqr"}
+            and set(tb.estimator) == {"optimal_baseline_exact", "reward_to_go_optimal"}
+            and set(tb.R) == {1000}
+            and set(tb.n) <= {1, 2},
+            "the cells below are LQR's exact optimal baselines at R = 1000, n = 1 or 2",
+            cells=tb[["estimator", "param", "n", "R", "coverage"]].to_dict("records"),
         )
-        c.fact(
-            not (tail.coverage_hi < 0.935).any() or set(tail[tail.coverage_hi < 0.935].problem) == {"lqr"},
-            "the cells clearly below the band are LQR's",
-            below=sorted(set(tail[tail.coverage_hi < 0.935].problem)),
+        low = tb.loc[tb.coverage.idxmin()]
+        c.text(
+            f"down to {low['coverage']:.3f} at kurtosis {low['kurtosis']:.0f}",
+            coverage=low["coverage"],
+            kurtosis=low["kurtosis"],
         )
-        pooled = t.groupby(["problem", "quantity", "method"]).apply(
+        bb, ba = below(boot), above(boot)
+        c.text(
+            f"{in_band(boot)} cells in the band, {len(ba)} clearly above, {len(bb)} clearly",
+            counts=(in_band(boot), len(ba), len(bb)),
+        )
+        c.text(
+            f"({(bb.problem == 'lqr').sum()} of them LQR's, mostly paired ratios, the lowest {bb.coverage.min():.3f})",
+            lqr=int((bb.problem == "lqr").sum()),
+            lowest=bb.coverage.min(),
+        )
+        c.fact((bb.quantity == "ratio").mean() > 0.5, "mostly paired ratios", quantities=list(bb.quantity))
+        pooled = t.groupby(["problem", "method"]).apply(
             lambda g: float((g.coverage * g.replications).sum() / g.replications.sum())
         )
         c.fact(
-            all(pooled[(p, q, "tail")] >= 0.945 for p, q, _ in pooled.index),
-            "pooled tail coverage reaches the nominal level",
+            all(pooled[(p, "tail-bootstrap")] < 0.95 for p in ("bandit", "lqr")),
+            "the bootstrap's pooled coverage is under the nominal level on both problems",
             pooled=pooled.to_dict(),
         )
         c.fact(
-            all(pooled[(p, q, "tail")] > pooled[(p, q, "delta")] for p, q, _ in pooled.index),
-            "pooled plug-in coverage falls short of the tail method's",
-            pooled=pooled.to_dict(),
-        )
-        for q in ("variance", "ratio"):
-            c.fact(
-                pooled[("bandit", q, "tail")] > 0.955,
-                "on the bandit they err on the wide side",
-                pooled=pooled.to_dict(),
-            )
-        clear = {
-            (p, m): (int((g.coverage_hi < 0.935).sum()), int((g.coverage_lo > 0.965).sum()), len(g))
-            for (p, m), g in t.groupby(["problem", "method"])
-        }
-        below, above, cells_n = clear[("bandit", "tail")]
-        c.text(f"{above} of its {cells_n} cells lie above the band with their whole Wilson", below=below, above=above)
-        c.fact(below == 0, "none below", below=below)
-        boot = [pooled[("bandit", q, "tail-bootstrap")] for q in ("variance", "ratio")]
-        c.text(f"(pooled {boot[0]:.3f} and {boot[1]:.3f}; one cell", pooled=boot)
-        c.fact(
-            clear[("bandit", "tail-bootstrap")][:2] == (0, 1),
-            "one cell clearly above, none below",
-            counts=clear[("bandit", "tail-bootstrap")],
-        )
-        lqr_boot = [pooled[("lqr", q, "tail-bootstrap")] for q in ("variance", "ratio")]
-        c.text(
-            f"LQR (pooled {lqr_boot[0]:.3f} and {lqr_boot[1]:.3f}; {clear[('lqr', 'tail-bootstrap')][0]} of "
-            f"{clear[('lqr', 'tail-bootstrap')][2]} cells clearly below",
-            pooled=lqr_boot,
-        )
-        c.text(f"band, against {clear[('lqr', 'tail')][0]} for `tail`)", counts=clear[("lqr", "tail")])
-        c.fact(
-            all(pooled[("lqr", q, "tail-bootstrap")] < pooled[("lqr", q, "tail")] for q in ("variance", "ratio")),
-            "the bootstrap under-covers LQR where tail does not",
-            pooled=pooled.to_dict(),
+            not any(in_band(g) == len(g) for _, g in t.groupby("method")),
+            "no method has every cell in the band",
+            in_band={m: in_band(g) for m, g in t.groupby("method")},
         )
 
 
