@@ -1022,8 +1022,16 @@ def test_test_suite_time():
             f"{record['cpu_cores']}-core CPU",
             record=record,
         )
-        for other in record.get("other_runs", []):
-            c.text(f"took {other['pytest_seconds'] / 60:.1f} minutes", other=other)
+        others = sorted(other["pytest_seconds"] / 60 for other in record.get("other_runs", []))
+        if others:
+            listed = [f"{m:.1f} minutes" for m in others]
+            phrase = listed[0] if len(listed) == 1 else ", ".join(listed[:-1]) + " and " + listed[-1]
+            c.text(f"took {phrase}", others=others)
+        c.fact(
+            record["pytest_seconds"] < 600,
+            "the recorded run is under the 10-minute target",
+            seconds=record["pytest_seconds"],
+        )
 
 
 def test_device_memory_budget_and_bit_identity():
