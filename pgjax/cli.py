@@ -577,9 +577,7 @@ def _parse_flags(command: str, args: Sequence[str], flags: dict[str, str]) -> tu
                 raise UsageError(f"{command}: {name} needs at least one value")
             values.setdefault(name, []).extend(taken)
         else:
-            if not eq and (not args or args[0].startswith("-")):
-                raise UsageError(f"{command}: {name} needs a value")
-            value = inline if eq else args.pop(0)
+            value = inline if eq else (args.pop(0) if args and not args[0].startswith("-") else "")
             if not value:
                 raise UsageError(f"{command}: {name} needs a value")
             if flags[name] == "repeat":
@@ -587,6 +585,20 @@ def _parse_flags(command: str, args: Sequence[str], flags: dict[str, str]) -> tu
             else:
                 values[name] = value
     return positional, values
+
+
+def _without_flags(args: Sequence[str], valued: Sequence[str]) -> list[str]:
+    """``args`` of a recorded `pgjax run` command without the flags in ``valued`` (with their value, given as
+    ``--flag V`` or ``--flag=V``) and without --resume and --overwrite, which never change the results."""
+    kept, skip = [], False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in valued:
+            skip = True
+        elif not (arg.split("=", 1)[0] in valued or arg in ("--resume", "--overwrite")):
+            kept.append(arg)
+    return kept
 
 
 def _experiment_hook(folder: Path, name: str):
@@ -706,14 +718,7 @@ def cmd_reproduce(args: Sequence[str]) -> int:
     command = list(pio.read_manifest(folder).get("command") or [])
     if command[:2] != ["pgjax", "run"] or len(command) < 3:
         raise UsageError(f"{folder}: its manifest records no `pgjax run` command to repeat (got {command})")
-    rerun, skip = [], False
-    for arg in command[2:]:  # the recorded flags, without where it wrote and whether it resumed
-        if skip:
-            skip = False
-        elif arg == "--out":
-            skip = True
-        elif not (arg.startswith("--out=") or arg in ("--resume", "--overwrite")):
-            rerun.append(arg)
+    rerun = _without_flags(command[2:], ("--out",))  # the recorded flags, without where it wrote, nor resuming
     out = out or Path(tempfile.mkdtemp(prefix="pgjax-reproduce-")) / folder.resolve().name
     print(f"re-running: pgjax run {' '.join(rerun)} --out {out}")
     status = cmd_run([*rerun, "--out", str(out)])
@@ -750,15 +755,7 @@ _SHARD_ONLY = ("--seed-range", "--shard", "--out")
 def unsharded_flags(command: Sequence[str]) -> list[str]:
     """The flags of a shard's recorded `pgjax run NAME ...` command without its shard, --out, --resume and
     --overwrite: those of the equivalent single run."""
-    flags, skip = [], False
-    for arg in list(command)[3:]:
-        if skip:
-            skip = False
-        elif arg in _SHARD_ONLY:
-            skip = True
-        elif not (arg.split("=", 1)[0] in _SHARD_ONLY or arg in ("--resume", "--overwrite")):
-            flags.append(arg)
-    return flags
+    return _without_flags(list(command)[3:], _SHARD_ONLY)
 
 
 def cmd_merge(args: Sequence[str]) -> int:
