@@ -944,9 +944,11 @@ def test_statistics_delta_interval_coverage():
 
 
 def test_interval_coverage_section():
+    from pgjax.analysis import stats
+
     t = table("interval-coverage")
-    cfg = manifest("interval-coverage")["config"]
-    timings = manifest("interval-coverage")["timings"]
+    m = manifest("interval-coverage")
+    cfg, timings = m["config"], m["timings"]
     with Claims("interval-coverage section", "results/interval-coverage/table.parquet") as c:
         c.fact(cfg["full"] is True, "the committed run is --full", config=cfg)
         reps = {int(r): int(t[t.R == r].replications.iloc[0]) for r in sorted(set(t.R))}
@@ -963,8 +965,6 @@ def test_interval_coverage_section():
         above = lambda g: g[g.coverage_lo > 0.965]
         tail, boot = t[t.method == "tail"], t[t.method == "tail-bootstrap"]
         c.text(f"Of the {len(tail)} cells, the default `tail` puts {in_band(tail)} in the band", cells=len(tail))
-        from pgjax.analysis import stats
-
         c.fact(stats.DEFAULT_INTERVAL == "tail", "tail is the default", default=stats.DEFAULT_INTERVAL)
         tb, ta = below(tail), above(tail)
         c.text(f"{len(ta)} cells lie above the band with their whole Wilson interval", above=len(ta))
@@ -974,6 +974,7 @@ def test_interval_coverage_section():
             max_coverage=tail.coverage.max(),
         )
         c.text(f"{len(tb)} below it. The {len(tb)} below are all LQR's exact optimal baselines", below=len(tb))
+        c.fact(len(ta) > len(tb), "its errors are mostly on the wide side", above=len(ta), below=len(tb))
         c.fact(
             set(tb.problem) == {"lqr"}
             and set(tb.estimator) == {"optimal_baseline_exact", "reward_to_go_optimal"}
