@@ -80,7 +80,16 @@ Variance interval by a tail-model bootstrap-t (``method="tail-bootstrap"``)
     deviation there is fitted, for each sign with at least 5 points, by least squares to
     :math:`\log|d| = a + \gamma \log q_i`, and a model tail point is one template moved out to a larger
     latent :math:`Z`, keeping its signs and residual factors. The pivot is
-    :math:`(\log r^* - \log r_{\text{model}}) / (\operatorname{sd}(d^*)/\sqrt{k})`.
+    :math:`(\log r^* - \log r_{\text{model}}) / (\operatorname{sd}(d^*)/\sqrt{k})`. The ratio's interval is
+    the hull of that bootstrap-t interval and the delta interval below, so never shorter than the delta one
+    on either side. The joint tail is refitted from the :math:`\lfloor\sqrt{k}\rfloor` outermost pairs of
+    every sample, so the bootstrap's quantiles vary from sample to sample, and against the pivot. On the LQR
+    problem's reward-to-go against REINFORCE (:math:`K_{00}`, ``n = 1``, ``k = 1000``), over 200 disjoint
+    samples of the coverage sweep, the 97.5% quantile of :math:`T^*` ranged from 1.51 to 3.33 (5th to 95th
+    percentile) against the pivot's own 2.08, with correlation -0.36 to the pivot. Over 1000 samples the
+    bootstrap-t interval alone covered 0.918 there, the delta interval 0.93 and the hull 0.941. Variances
+    keep the bootstrap-t interval alone: taking the hull there too raised coverage at ``n = 16`` to 0.96 to
+    0.97 on both problems.
 
     The bootstrap's draws are seeded by a checksum of the data, so the same estimates always give the same
     interval; it costs about 1 to 3 ms per interval on one CPU core for ``k`` = 400 to 4000. It is not the
@@ -628,7 +637,10 @@ def _ratio_ci_arrays(
         se_log = np.sqrt(var_log)
     lo, hi = _log_interval(ratio, se_log, z)
     if method == "tail-bootstrap":
-        lo, hi = _with_tail_bootstrap(np.stack([a, b], axis=-1), mask, z, lo, hi, (sa2 > 0) & (sb2 > 0))
+        # The hull of the bootstrap-t interval and the delta interval (module docstring: the bootstrap's
+        # quantiles for a ratio vary with the refitted joint tail, against the pivot).
+        b_lo, b_hi = _with_tail_bootstrap(np.stack([a, b], axis=-1), mask, z, lo, hi, (sa2 > 0) & (sb2 > 0))
+        lo, hi = np.fmin(lo, b_lo), np.fmax(hi, b_hi)
     undefined = (k < 2) | ~(sb2 > 0.0)
     nan = np.full(ratio.shape, np.nan)
     return (

@@ -522,6 +522,40 @@ def test_tail_bootstrap_interval_shape_and_determinism():
     np.testing.assert_allclose([v[0] for v in stats.variance_ci(y, method="tail-bootstrap")], kept, rtol=1e-12)
 
 
+def test_tail_bootstrap_ratio_is_the_hull_with_the_delta_interval():
+    # A paired ratio's tail-bootstrap interval is the hull of its bootstrap-t interval and the delta interval
+    # (stats module docstring): never shorter than the delta one on either side, and longer where the
+    # bootstrap is. Variances keep the bootstrap-t interval alone.
+    d = _bandit_draws(np.random.default_rng(45), 500, 1, 200)
+    a, b = d["pathwise_theta"], d["reinforce_theta"]
+    r, lo_t, hi_t = stats.variance_ratio_ci(a, b, method="tail-bootstrap")
+    r_d, lo_d, hi_d = stats.variance_ratio_ci(a, b, method="delta")
+    np.testing.assert_array_equal(r, r_d)
+    assert np.all(lo_t <= lo_d) and np.all(hi_t >= hi_d)
+    x = np.stack([a, b], axis=-1)
+    b_lo, b_hi = stats._tail_bootstrap_interval(x, NOMINAL)
+    np.testing.assert_array_equal(lo_t, np.fmin(lo_d, b_lo))
+    np.testing.assert_array_equal(hi_t, np.fmax(hi_d, b_hi))
+    # On these heavy tails the bootstrap reaches further down in every column; on correlated normal pairs
+    # the delta interval gives some of the ends, so the hull is not the bootstrap interval alone.
+    assert np.mean(b_lo < lo_d) > 0.9
+    rng = np.random.default_rng(46)
+    g = rng.standard_normal((500, 200))
+    h = 0.8 * g + 0.6 * rng.standard_normal((500, 200))
+    _, glo, ghi = stats.variance_ratio_ci(g, h, method="tail-bootstrap")
+    _, dlo, dhi = stats.variance_ratio_ci(g, h, method="delta")
+    gb_lo, gb_hi = stats._tail_bootstrap_interval(np.stack([g, h], axis=-1), NOMINAL)
+    kept = np.mean(glo == dlo) + np.mean(ghi == dhi)
+    assert 0.05 < kept / 2 < 0.95, (np.mean(glo == dlo), np.mean(ghi == dhi))
+    np.testing.assert_array_equal(glo, np.fmin(dlo, gb_lo))
+    # The variance interval is not widened to the delta one.
+    x1 = d["reinforce_log_sigma"]
+    _, lo_v, hi_v = stats.variance_ci(x1, method="tail-bootstrap")
+    v_lo, v_hi = stats._tail_bootstrap_interval(x1[..., None], NOMINAL)
+    np.testing.assert_array_equal(lo_v, v_lo)
+    np.testing.assert_array_equal(hi_v, v_hi)
+
+
 # The tail bootstrap at n = 1, R = 1000, where the default "tail" interval over-covers: on these draws (seed 43,
 # 2500 intervals) tail-bootstrap covers 0.946 (log sigma) and 0.933 (pathwise / REINFORCE on theta[0]), "tail"
 # 0.965 and 0.970, "delta" 0.827 and 0.896; on 4000 draws of the same seed tail-bootstrap covered 0.939 and
