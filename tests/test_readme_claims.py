@@ -991,22 +991,51 @@ def test_interval_coverage_section():
         )
         bb, ba = below(boot), above(boot)
         c.text(
-            f"{in_band(boot)} cells in the band, {len(ba)} clearly above, {len(bb)} clearly",
+            f"The tail bootstrap puts {in_band(boot)} cells in the band, and only {len(ba) + len(bb)} lie outside",
             counts=(in_band(boot), len(ba), len(bb)),
         )
-        c.text(
-            f"({(bb.problem == 'lqr').sum()} of them LQR's, mostly paired ratios, the lowest {bb.coverage.min():.3f})",
-            lqr=int((bb.problem == "lqr").sum()),
-            lowest=bb.coverage.min(),
+        c.fact(len(bb) == 0, "None lies clearly below", below=bb[["estimator", "param", "n", "R"]].to_dict("records"))
+        c.fact(
+            set(ba.problem) == {"bandit"}
+            and set(ba.quantity) == {"ratio"}
+            and set(ba.estimator) == {"optimal_baseline_exact"}
+            and set(ba.param) == {"log_sigma"}
+            and set(ba.n) == {1, 2},
+            "the cells above are the bandit's optimal-baseline ratio on log sigma at n = 1 and 2",
+            cells=ba[["quantity", "estimator", "param", "n", "R", "coverage"]].to_dict("records"),
         )
-        c.fact((bb.quantity == "ratio").mean() > 0.5, "mostly paired ratios", quantities=list(bb.quantity))
-        pooled = t.groupby(["problem", "method"]).apply(
+        c.text(
+            f"(kurtosis {ba['kurtosis'].min():.0f} to {ba['kurtosis'].max():.0f}), up to {ba.coverage.max():.3f}",
+            kurtosis=(ba["kurtosis"].min(), ba["kurtosis"].max()),
+            coverage=ba.coverage.max(),
+        )
+        pooled = t.groupby(["problem", "quantity", "method"]).apply(
             lambda g: float((g.coverage * g.replications).sum() / g.replications.sum())
         )
-        c.fact(
-            all(pooled[(p, "tail-bootstrap")] < 0.95 for p in ("bandit", "lqr")),
-            "the bootstrap's pooled coverage is under the nominal level on both problems",
+        bv = boot[boot.quantity == "variance"]
+        c.text(
+            f"(pooled coverage {pooled[('bandit', 'variance', 'tail-bootstrap')]:.3f} on the bandit and "
+            f"{pooled[('lqr', 'variance', 'tail-bootstrap')]:.3f} on LQR, the lowest cell {bv.coverage.min():.3f})",
             pooled=pooled.to_dict(),
+        )
+        c.text(
+            f"slightly long ({pooled[('bandit', 'ratio', 'tail-bootstrap')]:.3f} and "
+            f"{pooled[('lqr', 'ratio', 'tail-bootstrap')]:.3f})",
+            pooled=pooled.to_dict(),
+        )
+        c.fact(
+            all(
+                pooled[(p, "variance", "tail-bootstrap")] < 0.95 < pooled[(p, "ratio", "tail-bootstrap")]
+                for p in ("bandit", "lqr")
+            ),
+            "the bootstrap's variance intervals pool under the nominal level, its ratio intervals over it",
+            pooled=pooled.to_dict(),
+        )
+        c.fact(
+            len(ba) + len(bb) < len(ta) + len(tb),
+            "the bootstrap has fewer cells clearly outside the band than the default",
+            bootstrap=len(ba) + len(bb),
+            default=len(ta) + len(tb),
         )
         c.fact(
             not any(in_band(g) == len(g) for _, g in t.groupby("method")),
