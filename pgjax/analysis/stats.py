@@ -567,6 +567,9 @@ def _with_tail_bootstrap(
     t_lo = np.full(flat.shape[1], np.nan)
     t_hi = np.full(flat.shape[1], np.nan)
     k = flat_mask.sum(axis=0)
+    # Only usable columns are fitted: a constant column (e.g. a batch baseline's zero estimate at n = 1) has
+    # no tail to fit and would only produce log(0) warnings.
+    k = np.where(np.asarray(usable).reshape(-1), k, 0)
     for kk in np.unique(k[k >= TAIL_MIN_COUNT]):
         cols = np.flatnonzero(k == kk)
         rows = np.argsort(~flat_mask[:, cols], axis=0, kind="stable")[:kk]  # finite rows first, in order

@@ -14,6 +14,8 @@ than its nominal 95%.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -515,6 +517,16 @@ def test_tail_bootstrap_interval_shape_and_determinism():
     np.testing.assert_array_equal(
         stats.variance_ci(small, method="tail-bootstrap"), stats.variance_ci(small, method="delta")
     )
+    # A constant column (a batch baseline's zero estimate at n = 1) gives a zero interval, without warnings,
+    # and leaves the other columns' intervals as they are without it (the bootstrap is seeded by the data of
+    # the columns it fits).
+    z0 = np.concatenate([np.zeros((x.shape[0], 1)), x[:, :2]], axis=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _, lo_z, hi_z = stats.variance_ci(z0, method="tail-bootstrap")
+        _, rlo_z, rhi_z = stats.variance_ratio_ci(z0, x[:, :3], method="tail-bootstrap")
+    assert lo_z[0] == hi_z[0] == 0.0 and rlo_z[0] == rhi_z[0] == 0.0
+    np.testing.assert_array_equal(lo_z[1:], stats.variance_ci(x[:, :2], method="tail-bootstrap")[1])
     # A column with non-finite values uses its finite values only.
     y = x[:, :3].copy()
     y[::7, 0] = np.nan
