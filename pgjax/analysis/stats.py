@@ -91,8 +91,10 @@ Variance interval by a tail-model bootstrap-t (``method="tail-bootstrap"``)
     keep the bootstrap-t interval alone: taking the hull there too raised coverage at ``n = 16`` to 0.96 to
     0.97 on both problems.
 
-    The bootstrap's draws are seeded by a checksum of the data, so the same estimates always give the same
-    interval; it costs about 1 to 3 ms per interval on one CPU core for ``k`` = 400 to 4000. It is not the
+    The bootstrap's draws are seeded by a checksum of the columns fitted together (those of one call with the
+    same number of finite values), so the same array of estimates always gives the same intervals; one
+    column's interval can change, within its Monte Carlo error, when other columns are passed with it. It
+    costs about 1 to 3 ms per interval on one CPU core for ``k`` = 400 to 4000. It is not the
     default: ``pgjax/experiments/interval_coverage.py`` measures it against ``"tail"``. Over 1000 to 4000
     intervals per cell, 3 of its 396 cells lie outside [0.935, 0.965] with their whole Wilson interval, all
     above (the bandit's optimal-baseline ratio on log sigma at kurtosis 174 to 532); pooled, its variance
