@@ -577,7 +577,7 @@ def _with_tail_bootstrap(
         rows = np.argsort(~flat_mask[:, cols], axis=0, kind="stable")[:kk]  # finite rows first, in order
         xk = np.take_along_axis(flat[:, cols], rows[..., None], axis=0)
         t_lo[cols], t_hi[cols] = _tail_bootstrap_interval(xk, _confidence_of(z))
-    boot = np.isfinite(t_lo).reshape(shape) & usable
+    boot = np.isfinite(t_lo).reshape(shape)  # only usable columns were fitted
     return np.where(boot, t_lo.reshape(shape), lo), np.where(boot, t_hi.reshape(shape), hi)
 
 
