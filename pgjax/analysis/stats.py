@@ -22,7 +22,7 @@ Standard error of a sample variance
     several times larger, and the textbook chi-square interval (which assumes normal data) under-covers
     badly. ``tests/analysis/test_stats.py`` measures this.
 
-Variance interval (log scale, tail-extrapolated kurtosis; the default, ``method="tail"``)
+Variance interval (log scale, tail-extrapolated kurtosis; ``method="tail"``)
     By the delta method, :math:`\log s^2` is approximately normal with standard error
     :math:`\operatorname{se}(s^2)/s^2`, so
 
@@ -51,7 +51,7 @@ Variance interval (log scale, tail-extrapolated kurtosis; the default, ``method=
     finite values it equals the plug-in interval.
     ``pgjax/experiments/interval_coverage.py`` measures the coverage of both against exact variances.
 
-Variance interval by a tail-model bootstrap-t (``method="tail-bootstrap"``)
+Variance interval by a tail-model bootstrap-t (``method="tail-bootstrap"``, the default)
     Calibrates the interval by simulation instead of trusting the normal approximation of :math:`\log s^2`
     (which, even with the exact kurtosis, over-covers at kurtosis in the hundreds: the distribution of
     :math:`s^2` is then a rare-jump one, not a normal one). No resampling of the ``k`` observed values can
@@ -94,8 +94,15 @@ Variance interval by a tail-model bootstrap-t (``method="tail-bootstrap"``)
     The bootstrap's draws are seeded by a checksum of the columns fitted together (those of one call with the
     same number of finite values), so the same array of estimates always gives the same intervals; one
     column's interval can change, within its Monte Carlo error, when other columns are passed with it. It
-    costs about 1 to 3 ms per interval on one CPU core for ``k`` = 400 to 4000. It is not the
-    default: ``pgjax/experiments/interval_coverage.py`` measures it against ``"tail"``. Over 1000 to 4000
+    costs about 1 to 3 ms per interval on one CPU core for ``k`` = 400 to 4000.
+
+    The tail model is a continuous power law. A column whose :math:`\lfloor\sqrt{k}\rfloor` outermost values
+    (largest deviations from the median; for a ratio, in either component) contain a tie, which a
+    continuous distribution almost surely never gives, has a discrete tail (an estimate built from
+    Bernoulli rewards, say) and keeps the ``method="tail"`` interval; so do columns with fewer than
+    :data:`TAIL_MIN_COUNT` finite values.
+
+    ``pgjax/experiments/interval_coverage.py`` measures it against ``"tail"`` and ``"delta"``. Over 1000 to 4000
     intervals per cell, 3 of its 396 cells lie outside [0.935, 0.965] with their whole Wilson interval, all
     above (the bandit's optimal-baseline ratio on log sigma at kurtosis 174 to 532); pooled, its variance
     intervals cover 0.943 (bandit) and 0.940 (LQR), its ratio intervals 0.956 and 0.953 (README).
@@ -245,10 +252,10 @@ def _se_of_s2(k: np.ndarray, s2: np.ndarray, m4: np.ndarray) -> np.ndarray:
 # Tail-extrapolated fourth moment (method="tail"; see the module docstring)
 # ----------------------------------------------------------------------------------------------------------
 
-#: Interval methods for variances and paired variance ratios: "tail" (default), "tail-bootstrap" and "delta"
+#: Interval methods for variances and paired variance ratios: "tail-bootstrap" (default), "tail" and "delta"
 #: (plug-in m4); the module docstring defines each.
 INTERVAL_METHODS: tuple[str, ...] = ("tail", "tail-bootstrap", "delta")
-DEFAULT_INTERVAL = "tail"
+DEFAULT_INTERVAL = "tail-bootstrap"
 
 #: Fewest finite values for which the tail model is fitted; below it the plug-in m4 is used.
 TAIL_MIN_COUNT = 30
@@ -557,13 +564,26 @@ def _tail_bootstrap_interval(x: np.ndarray, confidence: float) -> tuple[np.ndarr
         return est * np.exp(-q_hi * se), est * np.exp(-q_lo * se)
 
 
+def _continuous_tails(x: np.ndarray) -> np.ndarray:
+    """Per column of ``x`` (k, C, J): whether every component's m = floor(sqrt(k)) outermost values (largest
+    deviations from the median) are all different. The tail model is a continuous power law; a tie among
+    the outermost values (almost surely absent from a continuous distribution) marks an estimate with a
+    discrete or few-valued tail (e.g. of a Bernoulli reward), which the model would misdescribe."""
+    k = x.shape[0]
+    m = int(np.floor(np.sqrt(k)))
+    dev = np.abs(x - np.median(x, axis=0))
+    outer = np.take_along_axis(x, np.argsort(-dev, axis=0, kind="stable")[:m], axis=0)
+    return ~(np.diff(np.sort(outer, axis=0), axis=0) == 0).any(axis=(0, 2))
+
+
 def _with_tail_bootstrap(
-    x: np.ndarray, mask: np.ndarray, z: float, lo: np.ndarray, hi: np.ndarray, usable: np.ndarray
+    x: np.ndarray, mask: np.ndarray, z: float, usable: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(lo, hi)`` with the ``method="tail-bootstrap"`` interval in every column of ``x`` (R, ..., J) that has at
-    least TAIL_MIN_COUNT rows finite in ``mask`` (R, ...) and is ``usable``; elsewhere ``lo, hi`` (the plug-in
-    interval) are kept. The finite rows of each column are gathered first."""
-    shape = lo.shape
+    """``(lo, hi)`` of the ``method="tail-bootstrap"`` bootstrap-t interval for every column of ``x``
+    (R, ..., J) that has at least TAIL_MIN_COUNT rows finite in ``mask`` (R, ...), is ``usable`` and has
+    continuous tails (:func:`_continuous_tails`); NaN in every other column. The finite rows of each column
+    are gathered first."""
+    shape = np.shape(usable)
     flat = x.reshape(x.shape[0], -1, x.shape[-1])
     flat_mask = mask.reshape(flat.shape[:2])
     t_lo = np.full(flat.shape[1], np.nan)
@@ -576,9 +596,12 @@ def _with_tail_bootstrap(
         cols = np.flatnonzero(k == kk)
         rows = np.argsort(~flat_mask[:, cols], axis=0, kind="stable")[:kk]  # finite rows first, in order
         xk = np.take_along_axis(flat[:, cols], rows[..., None], axis=0)
-        t_lo[cols], t_hi[cols] = _tail_bootstrap_interval(xk, _confidence_of(z))
-    boot = np.isfinite(t_lo).reshape(shape)  # only usable columns were fitted
-    return np.where(boot, t_lo.reshape(shape), lo), np.where(boot, t_hi.reshape(shape), hi)
+        continuous = _continuous_tails(xk)
+        if not continuous.all():
+            cols, xk = cols[continuous], np.ascontiguousarray(xk[:, continuous])
+        if cols.size:
+            t_lo[cols], t_hi[cols] = _tail_bootstrap_interval(xk, _confidence_of(z))
+    return t_lo.reshape(shape), t_hi.reshape(shape)
 
 
 def _confidence_of(z: float) -> float:
@@ -609,10 +632,12 @@ def _variance_ci_arrays(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     mom = _moments(x, mask)
     s2 = mom["s2"]
-    se_log = _se_log_variance(x, mask, mom, "delta" if method == "tail-bootstrap" else method)
+    # tail-bootstrap keeps the tail interval where the bootstrap is not used (few values, discrete tails).
+    se_log = _se_log_variance(x, mask, mom, "tail" if method == "tail-bootstrap" else method)
     lo, hi = _log_interval(s2, se_log, z)
     if method == "tail-bootstrap":
-        lo, hi = _with_tail_bootstrap(x[..., None], mask, z, lo, hi, s2 > 0)
+        b_lo, b_hi = _with_tail_bootstrap(x[..., None], mask, z, s2 > 0)
+        lo, hi = np.where(np.isfinite(b_lo), b_lo, lo), np.where(np.isfinite(b_lo), b_hi, hi)
     return s2, lo, hi, mom
 
 
@@ -631,7 +656,8 @@ def _ratio_ci_arrays(
         d_mean = d.sum(axis=0) / k
         d_c = np.where(mask, d - d_mean, 0.0)
         var_log = (d_c * d_c).sum(axis=0) / (k - 1) / k
-        if method == "tail":
+        var_log_delta = var_log
+        if method in ("tail", "tail-bootstrap"):
             tau_a = _se_log_variance(a, mask, ma, "tail")
             tau_b = _se_log_variance(b, mask, mb, "tail")
             ua, ub = ma["centered"] ** 2, mb["centered"] ** 2
@@ -643,10 +669,14 @@ def _ratio_ci_arrays(
         se_log = np.sqrt(var_log)
     lo, hi = _log_interval(ratio, se_log, z)
     if method == "tail-bootstrap":
-        # The hull of the bootstrap-t interval and the delta interval (module docstring: the bootstrap's
-        # quantiles for a ratio vary with the refitted joint tail, against the pivot).
-        b_lo, b_hi = _with_tail_bootstrap(np.stack([a, b], axis=-1), mask, z, lo, hi, (sa2 > 0) & (sb2 > 0))
-        lo, hi = np.fmin(lo, b_lo), np.fmax(hi, b_hi)
+        # Where the bootstrap is used: the hull of its bootstrap-t interval and the delta interval (module
+        # docstring: the bootstrap's quantiles for a ratio vary with the refitted joint tail, against the
+        # pivot). Elsewhere the tail interval above is kept.
+        b_lo, b_hi = _with_tail_bootstrap(np.stack([a, b], axis=-1), mask, z, (sa2 > 0) & (sb2 > 0))
+        d_lo, d_hi = _log_interval(ratio, np.sqrt(var_log_delta), z)
+        boot = np.isfinite(b_lo)
+        lo = np.where(boot, np.fmin(d_lo, b_lo), lo)
+        hi = np.where(boot, np.fmax(d_hi, b_hi), hi)
     undefined = (k < 2) | ~(sb2 > 0.0)
     nan = np.full(ratio.shape, np.nan)
     return (
@@ -696,10 +726,12 @@ def variance_ci(
 ) -> tuple[float | np.ndarray, float | np.ndarray, float | np.ndarray]:
     r"""Sample variance of ``x`` and its log-scale, kurtosis-adjusted confidence interval.
 
-    ``lo, hi = s2 * exp(-/+ z * se(s2) / s2)`` with ``z = Phi^-1(1 - (1 - confidence)/2)`` and ``se`` from
-    the tail-extrapolated fourth moment (``method="tail"``) or the plug-in one of :func:`variance_se`
-    (``method="delta"``); see the module docstring. Where ``s2 == 0``, ``lo = hi = 0``. Non-finite values
-    are ignored.
+    By default (``method="tail-bootstrap"``) a bootstrap-t interval from a model of the sample with its tails
+    extrapolated (``method="tail"`` where the tails are discrete or fewer than :data:`TAIL_MIN_COUNT` values
+    are finite). Otherwise ``lo, hi = s2 * exp(-/+ z * se(s2) / s2)`` with
+    ``z = Phi^-1(1 - (1 - confidence)/2)`` and ``se`` from the tail-extrapolated fourth moment
+    (``method="tail"``) or the plug-in one of :func:`variance_se` (``method="delta"``). The module docstring
+    defines each. Where ``s2 == 0``, ``lo = hi = 0``. Non-finite values are ignored.
 
     Args:
       x: shape ``(R,)``, or ``(R, ...)`` for one interval per trailing index.
@@ -724,8 +756,10 @@ def variance_ratio_ci(
     Row ``i`` of ``a`` and of ``b`` must come from the same seed (common random numbers). Only rows where
     both are finite are used. With the paired influence function
     ``d_i = (a_i - m_a)^2 / s_a^2 - (b_i - m_b)^2 / s_b^2`` and ``se = sd(d) / sqrt(k)``, the interval is
-    ``ratio * exp(-/+ z * se)`` (``method="delta"``); ``method="tail"`` (the default) widens ``se`` with the
-    tail-extrapolated fourth moments (module docstring). If ``var(a) == 0`` the ratio and both ends are 0; if
+    ``ratio * exp(-/+ z * se)`` (``method="delta"``); ``method="tail"`` widens ``se`` with the
+    tail-extrapolated fourth moments; ``method="tail-bootstrap"`` (the default) is the hull of the delta
+    interval and a bootstrap-t interval from a joint model of the pairs with their tails extrapolated, or the
+    tail interval where either tail is discrete (module docstring). If ``var(a) == 0`` the ratio and both ends are 0; if
     ``var(b) == 0`` or fewer than 2 rows are usable, all three are NaN.
 
     Args:

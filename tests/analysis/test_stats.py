@@ -534,6 +534,41 @@ def test_tail_bootstrap_interval_shape_and_determinism():
     np.testing.assert_allclose([v[0] for v in stats.variance_ci(y, method="tail-bootstrap")], kept, rtol=1e-12)
 
 
+def test_tail_bootstrap_keeps_the_tail_interval_where_the_tail_is_discrete():
+    # The tail model is a continuous power law: an estimate with a discrete tail (a tie among its outermost
+    # values, as from Bernoulli rewards) keeps the "tail" interval, for variances and ratios, and the
+    # continuous columns passed with it get the bootstrap interval they get alone.
+    rng = np.random.default_rng(47)
+    d = _bandit_draws(rng, 1000, 1, 6)
+    cont = d["reinforce_log_sigma"]
+    support = np.array([-3.0, 0.0, 1.0, 2.0, 40.0])
+    disc = rng.choice(support, size=(1000, 6), p=[0.05, 0.6, 0.2, 0.13, 0.02])
+    # Mostly continuous, with a discrete tail: a point mass at zero and a few large discrete values.
+    mixed = np.where(rng.random((1000, 6)) < 0.97, rng.standard_normal((1000, 6)), 25.0 * rng.integers(1, 3, (1000, 6)))
+    x = np.concatenate([cont, disc, mixed], axis=1)
+    continuous = stats._continuous_tails(x[..., None])
+    assert continuous[:6].all() and not continuous[6:].any()
+    _, lo_b, hi_b = stats.variance_ci(x, method="tail-bootstrap")
+    _, lo_t, hi_t = stats.variance_ci(x, method="tail")
+    np.testing.assert_array_equal(lo_b[6:], lo_t[6:])
+    np.testing.assert_array_equal(hi_b[6:], hi_t[6:])
+    _, alone_lo, alone_hi = stats.variance_ci(cont, method="tail-bootstrap")
+    np.testing.assert_array_equal(lo_b[:6], alone_lo)
+    np.testing.assert_array_equal(hi_b[:6], alone_hi)
+    assert np.all(hi_b[:6] != hi_t[:6])
+    # Ratios: a pair is bootstrapped only if both of its components have continuous tails.
+    ref = np.concatenate([d["reinforce_theta"], d["reinforce_theta"], d["reinforce_theta"]], axis=1)
+    _, rlo_b, rhi_b = stats.variance_ratio_ci(x, ref, method="tail-bootstrap")
+    _, rlo_t, rhi_t = stats.variance_ratio_ci(x, ref, method="tail")
+    np.testing.assert_array_equal(rlo_b[6:], rlo_t[6:])
+    np.testing.assert_array_equal(rhi_b[6:], rhi_t[6:])
+    _, clo, chi = stats.variance_ratio_ci(cont, ref[:, :6], method="tail-bootstrap")
+    np.testing.assert_array_equal(rlo_b[:6], clo)
+    np.testing.assert_array_equal(rhi_b[:6], chi)
+    _, dlo, dhi = stats.variance_ratio_ci(ref[:, :6], disc, method="tail-bootstrap")
+    np.testing.assert_array_equal((dlo, dhi), stats.variance_ratio_ci(ref[:, :6], disc, method="tail")[1:])
+
+
 def test_tail_bootstrap_ratio_is_the_hull_with_the_delta_interval():
     # A paired ratio's tail-bootstrap interval is the hull of its bootstrap-t interval and the delta interval
     # (stats module docstring): never shorter than the delta one on either side, and longer where the
