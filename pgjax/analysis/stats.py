@@ -138,6 +138,7 @@ import pandas as pd
 __all__ = [
     "COLUMNS",
     "DEFAULT_INTERVAL",
+    "INTERVAL_LABELS",
     "INTERVAL_METHODS",
     "summarise",
     "unbiasedness_z",
@@ -256,6 +257,12 @@ def _se_of_s2(k: np.ndarray, s2: np.ndarray, m4: np.ndarray) -> np.ndarray:
 #: (plug-in m4); the module docstring defines each.
 INTERVAL_METHODS: tuple[str, ...] = ("tail", "tail-bootstrap", "delta")
 DEFAULT_INTERVAL = "tail-bootstrap"
+#: How figures and docs name each interval method, in a few words.
+INTERVAL_LABELS: dict[str, str] = {
+    "tail": "log scale, tail-extrapolated kurtosis",
+    "tail-bootstrap": "bootstrap-t with extrapolated tails",
+    "delta": "log scale, plug-in kurtosis",
+}
 
 #: Fewest finite values for which the tail model is fitted; below it the plug-in m4 is used.
 TAIL_MIN_COUNT = 30

@@ -1,11 +1,11 @@
 """Variance of gradient estimates against sample size on the linear-Gaussian bandit.
 
 The foundation experiment, variance-vs-n on the bandit family with its defaults
-(:mod:`pgjax.experiments.variance_vs_n`): a ~ N(theta . s, sigma^2) with a fixed (or Gaussian) state s and a reward r(a);
-for every estimator and every n in a grid, R seeds give R independent n-sample gradient estimates, compared
-with the exact gradient jax.grad(J). The table reports bias, variance with a 95% CI (tail-extrapolated
-kurtosis), n x variance, MSE, the exact variance where it is known, and each estimator's paired variance ratio
-against plain REINFORCE.
+(:mod:`pgjax.experiments.variance_vs_n`): a ~ N(theta . s, sigma^2) with a fixed (or Gaussian) state s and a
+reward r(a); for every estimator and every n in a grid, R seeds give R independent n-sample gradient
+estimates, compared with the exact gradient jax.grad(J). The table reports bias, variance with a 95% CI (a
+bootstrap-t with extrapolated tails; pgjax.analysis.stats), n x variance, MSE, the exact variance where it is
+known, and each estimator's paired variance ratio against plain REINFORCE.
 """
 
 from __future__ import annotations

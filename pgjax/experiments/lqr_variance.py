@@ -1,12 +1,12 @@
 """Variance of trajectory gradient estimators against the number of trajectories n, on finite-horizon LQR.
 
 variance-vs-n on the lqr family with its defaults (:mod:`pgjax.experiments.variance_vs_n`). A fixed Gaussian
-policy u = K x + sigma eps on a linear-quadratic control problem (default: a double
-integrator, two states and one action, H = 20, random initial state, process noise). For every estimator
-(REINFORCE with the total return, its constant and per-coordinate optimal baselines, reward-to-go, its
-time-dependent optimal baseline, the exact and a learned state-value baseline, GAE, pathwise) and every n,
-R seeds give R independent n-trajectory estimates, compared with the exact gradient jax.grad(J), J computed
-by exact moment propagation. The table has bias, variance with a 95% CI (tail-extrapolated kurtosis), the
+policy u = K x + sigma eps on a linear-quadratic control problem (default: a double integrator, two states and
+one action, H = 20, random initial state, process noise). For every estimator (REINFORCE with the total
+return, its constant and per-coordinate optimal baselines, reward-to-go, its time-dependent optimal baseline,
+the exact and a learned state-value baseline, GAE, pathwise) and every n, R seeds give R independent
+n-trajectory estimates, compared with the exact gradient jax.grad(J), J computed by exact moment propagation.
+The table has bias, variance with a 95% CI (a bootstrap-t with extrapolated tails; pgjax.analysis.stats), the
 EXACT variance (from Gaussian-polynomial moments) and the paired variance ratio against REINFORCE.
 
 All estimators are compiled as one program (``run_sweep(..., fuse=True)``); each sees the same

@@ -1,12 +1,12 @@
 """Variance of gradient estimates against the sample size n, on any registered problem family.
 
 For every estimator and every n in a grid, R seeds give R independent n-sample gradient estimates, compared
-with the exact gradient jax.grad(J). The table reports bias, variance with a 95% CI (tail-extrapolated
-kurtosis), n x variance, MSE, the exact variance where the problem gives it, and each estimator's paired
-variance ratio against REINFORCE. What changes from one problem to another is only how the problem and its
-estimators are built, how they are swept, which columns and manifest facts are added and which figures are
-drawn; a *problem family* (:class:`Family`, registered in :data:`FAMILIES`) says exactly that, and the run
-(:func:`run_family`) is the same for all.
+with the exact gradient jax.grad(J). The table reports bias, variance with a 95% CI (a bootstrap-t with
+extrapolated tails; pgjax.analysis.stats), n x variance, MSE, the exact variance where the problem gives it,
+and each estimator's paired variance ratio against REINFORCE. What changes from one problem to another is only
+how the problem and its estimators are built, how they are swept, which columns and manifest facts are added
+and which figures are drawn; a *problem family* (:class:`Family`, registered in :data:`FAMILIES`) says exactly
+that, and the run (:func:`run_family`) is the same for all.
 
 The family is a subcommand of ``pgjax run variance-vs-n`` and its fields are the flags after it::
 

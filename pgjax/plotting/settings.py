@@ -37,6 +37,7 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLo
 
 from pgjax import io as pio
 from pgjax import styles
+from pgjax.analysis import stats
 from pgjax.plotting.variance import (
     STYLE,
     figure_title,
@@ -210,8 +211,8 @@ def draw_horizon(folder: str | Path) -> list[Path]:
     stagger = 1.03
     caption = [
         f"n = {', '.join(str(n) for n in n_values)} trajectories per estimate; R = {seeds} seeds per point; "
-        "shaded: 95% CI (log scale, tail-extrapolated kurtosis); dotted: exact variance; markers staggered in H for "
-        "legibility.",
+        f"shaded: 95% CI ({stats.INTERVAL_LABELS[stats.DEFAULT_INTERVAL]}); dotted: exact variance; markers staggered "
+        "in H for legibility.",
     ]
     if has_ratio:
         caption.append(
@@ -321,8 +322,9 @@ def draw_dimension(folder: str | Path) -> list[Path]:
     stagger = 1.05
     caption = [
         f"n = {', '.join(str(n) for n in n_values)} samples per estimate; R = {seeds} seeds per point; lines: exact "
-        "variance (closed form); markers: Monte Carlo variance with its 95% CI (log scale, tail-extrapolated "
-        "kurtosis), staggered in D for legibility; every coordinate of a block has the law of the one shown."
+        f"variance (closed form); markers: Monte Carlo variance with its 95% CI "
+        f"({stats.INTERVAL_LABELS[stats.DEFAULT_INTERVAL]}), staggered in D for legibility; every coordinate of a "
+        "block has the law of the one shown."
     ]
     if has_ratio:
         caption.append(

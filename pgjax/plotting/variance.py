@@ -57,6 +57,7 @@ from matplotlib.ticker import (
 
 from pgjax import io as pio
 from pgjax import styles
+from pgjax.analysis import stats
 
 __all__ = [
     "PALETTE",
@@ -766,7 +767,7 @@ def plot_variance(
     handles.append(_reference_handle())
     labels.append("1/n")
 
-    caption = _seeds_text(table) + "; shaded: 95% CI (log scale, tail-extrapolated kurtosis)"
+    caption = _seeds_text(table) + f"; shaded: 95% CI ({stats.INTERVAL_LABELS[stats.DEFAULT_INTERVAL]})"
     caption += "; dotted: exact variance" if has_exact else ""
     captions, title = _captions_and_title(table, caption, largest, notes, flagged, title)
 

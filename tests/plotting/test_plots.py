@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from pgjax import io as pio
+from pgjax.analysis import stats
 from pgjax.io import ResultsError
 from pgjax.plotting import variance as plots
 
@@ -316,6 +317,9 @@ def test_titles_name_every_problem_parameter_from_the_manifest(tmp_path, capture
         assert "σ = 0.7" in texts and "θ = (0.2, -0.3)" in texts, stem
         assert "n_seeds" not in texts and "chunk_size" not in texts and "s = (1, 0.5) " not in texts
         assert "b = -2" in texts  # the constant baseline's b, in the caption
+    # The variance figure's caption names the interval method the table was computed with (the default).
+    assert "shaded: 95% CI (bootstrap-t with extrapolated tails)" in "\n".join(captured["figure"]["texts"])
+    assert stats.DEFAULT_INTERVAL == "tail-bootstrap"
     assert plots.problem_parameters({"problem": "x, sigma = (1, 1)", "config": {"sigma": [1.0, 1.0]}}) == []
 
 
