@@ -646,7 +646,8 @@ def _variance_ci_arrays(
     lo, hi = _log_interval(s2, se_log, z)
     if method == "tail-bootstrap":
         b_lo, b_hi = _with_tail_bootstrap(x[..., None], mask, z, s2 > 0)
-        lo, hi = np.where(np.isfinite(b_lo), b_lo, lo), np.where(np.isfinite(b_lo), b_hi, hi)
+        boot = np.isfinite(b_lo)
+        lo, hi = np.where(boot, b_lo, lo), np.where(boot, b_hi, hi)
     return s2, lo, hi, mom
 
 

@@ -535,8 +535,8 @@ def test_tail_bootstrap_interval_shape_and_determinism():
 
 
 def test_tail_bootstrap_keeps_the_tail_interval_where_the_tail_is_discrete():
-    # The tail model is a continuous power law: an estimate with a discrete tail (a tie among its outermost
-    # values, as from Bernoulli rewards) keeps the "tail" interval, for variances and ratios, and the
+    # The tail model is a continuous power law: an estimate with a discrete tail (at most half of its outermost
+    # values distinct, as from Bernoulli rewards) keeps the "tail" interval, for variances and ratios, and the
     # continuous columns passed with it get the bootstrap interval they get alone.
     rng = np.random.default_rng(47)
     d = _bandit_draws(rng, 1000, 1, 6)
