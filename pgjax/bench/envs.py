@@ -13,6 +13,12 @@ call; defaults 4096 x 500 = 2,048,000 steps), each contender one jitted call:
     over ``seeds`` keys. This is the standard gymnax speed-test set-up.
 (c) ``ours_rollout``: (a) without the gradient: the vmapped rollout, returning the whole
     :class:`~pgjax.envs.Trajectory`.
+(d) ``ours_rollout_grad_fast``: (a) on the engine's fast path (``pgjax run --prng threefry-fast``): the same
+    episode keys and random numbers through :data:`pgjax.engine.prng.THREEFRY_FAST`, and the program compiled
+    with the options the engine uses for environment problems on that path
+    (:func:`pgjax.engine.prng.compiler_options`: on a CPU, no YNNPACK fusions).
+(e) ``gymnax_random_fast_keys``: (b) with keys of pgjax's fast generator, for reference only: it shows how
+    much of gymnax's time is JAX's threefry (the targets compare with (b), gymnax as its users run it).
 
 Compilation is timed separately (``jit(...).lower(...).compile()``). Then one warm-up call each and
 ``repeats`` interleaved rounds, every call ended by ``jax.block_until_ready``; the reported rate is the
@@ -43,9 +49,11 @@ import numpy as np
 
 from pgjax.bench.report import format_rate, load_average, package_version, write_report
 from pgjax.bench.score import device_info, wall_timer
+from pgjax.engine import prng
 from pgjax.envs import make_environment, rollout
 from pgjax.errors import ConfigError
 from pgjax.policies import make_policy
+from pgjax.problems.environment import EnvironmentProblem
 
 JSON_FILE = "envs.json"
 MARKDOWN_FILE = "envs.md"
@@ -55,21 +63,30 @@ QUICK = dict(seeds=256, horizon=100, repeats=2)
 ENVIRONMENT = "CartPole-v1"
 POLICY = "linear-softmax"
 CHECK_ALPHA = 1e-6
-CONTENDERS = ("ours_rollout_grad", "ours_rollout", "gymnax_random")
+CONTENDERS = ("ours_rollout_grad", "ours_rollout", "gymnax_random", "ours_rollout_grad_fast", "gymnax_random_fast_keys")
+#: Issue 16's target: ours (rollout + gradient) / gymnax random, on either path.
+TARGET16_RATIO_VS_GYMNAX = 2.0
 LABELS = {
     "ours_rollout_grad": "pgjax rollout + REINFORCE gradient (linear softmax)",
     "ours_rollout": "pgjax rollout only (linear softmax)",
     "gymnax_random": "gymnax `env.step` (auto-reset), uniformly random actions, no gradient",
+    "ours_rollout_grad_fast": "pgjax rollout + REINFORCE gradient, fast path (`--prng threefry-fast`)",
+    "gymnax_random_fast_keys": "gymnax random (as above) with pgjax's fast generator's keys (reference only)",
 }
 
 
 # ---------------------------------------------------------------------------------------------- contenders
-def make_contenders(seeds: int, horizon: int) -> dict[str, tuple[Callable, tuple]]:
-    """name -> (function to jit, its arguments) for the three contenders of the module docstring."""
+def make_contenders(seeds: int, horizon: int) -> dict[str, tuple[Callable, tuple, dict]]:
+    """name -> (function to jit, its arguments, its XLA compile options) for the contenders of the module
+    docstring."""
     environment = make_environment(ENVIRONMENT)
     policy = make_policy(POLICY, environment)
     params = policy.init(jax.random.key(0), environment)
     keys = jax.random.split(jax.random.key(1), seeds)
+    fast_keys = jax.random.split(prng.base_key(1, prng.PRNGS[1]), seeds)  # the same keys, fast generator
+    fast_options = prng.compiler_options(
+        prng.PRNGS[1], EnvironmentProblem(environment, policy, horizon), jax.devices()[0].platform
+    )
     env, env_params = environment.env, environment.env_params
 
     def ours_rollout(params, keys):
@@ -104,15 +121,17 @@ def make_contenders(seeds: int, horizon: int) -> dict[str, tuple[Callable, tuple
         return jax.vmap(gymnax_episode)(keys)
 
     return {
-        "ours_rollout_grad": (ours_rollout_grad, (params, keys)),
-        "ours_rollout": (ours_rollout, (params, keys)),
-        "gymnax_random": (gymnax_random, (keys,)),
+        "ours_rollout_grad": (ours_rollout_grad, (params, keys), {}),
+        "ours_rollout": (ours_rollout, (params, keys), {}),
+        "gymnax_random": (gymnax_random, (keys,), {}),
+        "ours_rollout_grad_fast": (ours_rollout_grad, (params, fast_keys), fast_options),
+        "gymnax_random_fast_keys": (gymnax_random, (fast_keys,), {}),
     }
 
 
-def _compile(fn: Callable, args: tuple) -> tuple[Callable, float]:
+def _compile(fn: Callable, args: tuple, options: dict) -> tuple[Callable, float]:
     start = time.perf_counter()
-    compiled = jax.jit(fn).lower(*args).compile()
+    compiled = jax.jit(fn).lower(*args).compile(compiler_options=options)
     return compiled, time.perf_counter() - start
 
 
@@ -121,7 +140,8 @@ def run_bench(seeds: int = 4096, horizon: int = 500, repeats: int = 5) -> dict:
     """Runs the benchmark of the module docstring and returns its results (a JSON-ready dict).
 
     Keys include ``rates_steps_per_s`` (median-round rate of each contender), ``ratio_vs_gymnax_random``
-    (ours with the gradient / gymnax random), ``ratio_rollout_only_vs_gymnax_random``, ``compile_seconds``,
+    (ours with the gradient / gymnax random), ``ratio_fast_vs_gymnax_random`` (the same on the fast path),
+    ``ratio_rollout_only_vs_gymnax_random``, ``targets_issue16``, ``compiler_options``, ``compile_seconds``,
     ``median_seconds``, ``best_seconds``, ``round_seconds``, ``device``, ``versions``, ``sizes`` and
     ``checks`` (mean episode lengths of both simulators, and that the gradient is finite).
     """
@@ -134,8 +154,8 @@ def run_bench(seeds: int = 4096, horizon: int = 500, repeats: int = 5) -> dict:
     contenders = make_contenders(seeds, horizon)
 
     compiled, compile_seconds, outputs = {}, {}, {}
-    for name, (fn, args) in contenders.items():
-        compiled[name], compile_seconds[name] = _compile(fn, args)
+    for name, (fn, args, options) in contenders.items():
+        compiled[name], compile_seconds[name] = _compile(fn, args, options)
         outputs[name] = jax.block_until_ready(compiled[name](*args))  # the warm-up call
 
     timers = {
@@ -151,7 +171,10 @@ def run_bench(seeds: int = 4096, horizon: int = 500, repeats: int = 5) -> dict:
     rates = {name: steps / t for name, t in median.items()}
 
     grad, mean_return = outputs["ours_rollout_grad"]
-    grad_finite = bool(all(np.all(np.isfinite(np.asarray(g))) for g in jax.tree.leaves(grad)))
+    fast_grad, fast_mean_return = outputs["ours_rollout_grad_fast"]
+    grad_finite = bool(
+        all(np.all(np.isfinite(np.asarray(g))) for g in jax.tree.leaves(grad) + jax.tree.leaves(fast_grad))
+    )
     ours_lengths = np.asarray(outputs["ours_rollout"].alive, np.float64).sum(axis=1)
     _, _, _, gym_done = outputs["gymnax_random"]
     gym_done = np.asarray(gym_done)
@@ -180,7 +203,13 @@ def run_bench(seeds: int = 4096, horizon: int = 500, repeats: int = 5) -> dict:
         },
         "rates_steps_per_s": rates,
         "ratio_vs_gymnax_random": rates["ours_rollout_grad"] / rates["gymnax_random"],
+        "ratio_fast_vs_gymnax_random": rates["ours_rollout_grad_fast"] / rates["gymnax_random"],
         "ratio_rollout_only_vs_gymnax_random": rates["ours_rollout"] / rates["gymnax_random"],
+        "targets_issue16": {
+            path: bool(rates[name] / rates["gymnax_random"] >= TARGET16_RATIO_VS_GYMNAX)
+            for path, name in (("threefry", "ours_rollout_grad"), ("threefry-fast", "ours_rollout_grad_fast"))
+        },
+        "compiler_options": {name: options for name, (_, _, options) in contenders.items() if options},
         "compile_seconds": compile_seconds,
         "median_seconds": median,
         "best_seconds": best,
@@ -188,6 +217,9 @@ def run_bench(seeds: int = 4096, horizon: int = 500, repeats: int = 5) -> dict:
         "checks": {
             "gradient_finite": grad_finite,
             "ours_mean_return": float(mean_return),
+            # The fast path draws the same numbers, so it runs the same episodes (the same mean return).
+            "fast_path_mean_return": float(fast_mean_return),
+            "fast_path_same_episodes": bool(float(fast_mean_return) == float(mean_return)),
             "ours_mean_episode_length": float(ours_lengths.mean()),
             "gymnax_mean_first_episode_length": float(gym_lengths.mean()),
             "episode_length_z": float(z),
@@ -237,7 +269,18 @@ def format_markdown(result: Mapping[str, Any]) -> str:
     lines += [
         "",
         f"Ours (rollout + gradient) / gymnax random: **{result['ratio_vs_gymnax_random']:.2f}**; "
-        f"rollout only / gymnax random: **{result['ratio_rollout_only_vs_gymnax_random']:.2f}**.",
+        f"rollout only / gymnax random: **{result['ratio_rollout_only_vs_gymnax_random']:.2f}**; "
+        f"rollout + gradient on the fast path / gymnax random: **{result['ratio_fast_vs_gymnax_random']:.2f}**.",
+        "",
+        f"Target of issue 16 (ours, rollout + gradient, >= {TARGET16_RATIO_VS_GYMNAX:g} x gymnax random): "
+        + "; ".join(
+            f"`{path}` {ratio:.2f} (**{'met' if result['targets_issue16'][path] else 'NOT met'}**)"
+            for path, ratio in (
+                ("threefry", result["ratio_vs_gymnax_random"]),
+                ("threefry-fast", result["ratio_fast_vs_gymnax_random"]),
+            )
+        )
+        + ".",
         "",
         "## What is compared",
         "",
@@ -248,6 +291,18 @@ def format_markdown(result: Mapping[str, Any]) -> str:
         "- gymnax: the README's rollout pattern, `env.step` (which also computes a reset at every step and "
         "selects it when an episode ends) in a `lax.scan`, actions from `env.action_space(params).sample`, "
         "vmapped over keys, collecting (obs, action, reward, done).",
+        "- The fast path (`pgjax run --prng threefry-fast`): the same episode keys, drawn through pgjax's "
+        "unrolled threefry (`pgjax/engine/prng.py`: the same numbers), and the program compiled with the XLA "
+        "options the engine uses for environment problems on that path: "
+        + (
+            ", ".join(f"`{k}={v!r}`" for k, v in result["compiler_options"].get("ours_rollout_grad_fast", {}).items())
+            or "none on this platform"
+        )
+        + ". "
+        "(On a CPU: no YNNPACK fusions, whose fixed cost per call dominates the small per-step reductions of a "
+        "rollout.) Its estimates may differ from the `threefry` ones in their last bits.",
+        "- gymnax with the fast generator's keys is a reference, not a target: it shows how much of gymnax's "
+        "random rollout is JAX's threefry (three `split`s and a `randint` per step).",
         "",
         "## Checks",
         "",
@@ -257,6 +312,8 @@ def format_markdown(result: Mapping[str, Any]) -> str:
         f"(the first episode of each key). z = {c['episode_length_z']:.2f} against a bound of "
         f"{c['z_bound']:.2f} (false-failure rate {c['family_false_failure_rate']:g}): "
         f"{'agree' if c['episode_lengths_agree'] else 'DISAGREE'}.",
+        f"- Fast path: mean return {c['fast_path_mean_return']:.4f}, "
+        f"{'the same episodes' if c['fast_path_same_episodes'] else 'DIFFERENT episodes'} as the `threefry` path.",
         "",
         "## Notes",
         "",
@@ -297,6 +354,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"(compile {res['compile_seconds'][name]:.2f} s)"
         )
     print(f"ours (rollout + grad) / gymnax random: {res['ratio_vs_gymnax_random']:.2f}")
+    print(f"ours (rollout + grad), fast path / gymnax random: {res['ratio_fast_vs_gymnax_random']:.2f}")
     print(f"wrote {Path(args.out) / JSON_FILE} and {Path(args.out) / MARKDOWN_FILE}")
     return 0
 

@@ -18,9 +18,11 @@ Choices (:data:`PRNGS`):
   hash into every consumer of the numbers (an estimator reads its normals in several fusions: up to four hashes
   per number); the bits are therefore computed as two halves joined by a ``concatenate``, which XLA does not
   fuse through, so each number is hashed once. About 1.9x JAX's threefry normals through the engine on a
-  busy 2-core CPU (``pgjax bench`` races both). Because the rest of the program is fused differently, an
-  estimate can differ from the ``"threefry"`` one in its last bits (seen for one estimator at n = 1), so it
-  is an option, not the default.
+  busy 2-core CPU (``pgjax bench`` races both). On a CPU, the programs of environment problems are also
+  compiled without YNNPACK fusions (:func:`compiler_options`), about 1.3x faster rollouts
+  (``pgjax bench-envs``). Because the rest of the program is fused differently, an estimate can differ from
+  the ``"threefry"`` one in its last bits (seen for one estimator at n = 1), so it is an option, not the
+  default.
 
 Both are counter-based: a seed's numbers are a pure function of its key, computed elementwise, so per-seed
 estimates stay bit-identical across chunk sizes, devices and processes for either choice (chunk sizes and
@@ -134,6 +136,26 @@ THREEFRY_FAST = define_prng_impl(
     name="pgjax_threefry_fast",
     tag="pgtf",
 )
+
+
+#: XLA:CPU options of the fast path for programs that step an environment: reductions compiled by XLA itself
+#: instead of YNNPACK. A YNNPACK reduction is a library call with a fixed cost, which dominates inside a rollout's
+#: per-step loop, where every reduction is small (a softmax over a few actions at every step of every episode):
+#: CartPole rollouts run about 1.3x faster without them (``pgjax bench-envs``), while the large reductions of the
+#: bandit's estimators are faster with YNNPACK. XLA's reductions sum in another order, so last bits may differ,
+#: as they may anyway on this path (module docstring).
+ENVIRONMENT_CPU_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": ""}
+
+
+def compiler_options(prng: str, problem, platform: str) -> dict[str, str]:
+    """The XLA compile options of the engine's programs for ``problem`` on ``platform`` under ``prng``: the
+    fast path's :data:`ENVIRONMENT_CPU_OPTIONS` for environment problems on a CPU, else none (``threefry``
+    programs are always compiled with XLA's defaults, so committed results keep their bits)."""
+    from pgjax.problems.environment import EnvironmentProblem
+
+    if prng == "threefry-fast" and platform == "cpu" and isinstance(problem, EnvironmentProblem):
+        return dict(ENVIRONMENT_CPU_OPTIONS)
+    return {}
 
 
 def check_prng(prng: str) -> str:

@@ -74,7 +74,7 @@ import numpy as np
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from pgjax.engine.prng import DEFAULT_PRNG, check_prng, key_impl
+from pgjax.engine.prng import DEFAULT_PRNG, check_prng, compiler_options, key_impl
 from pgjax.engine.prng import base_key as prng_base_key
 from pgjax.errors import ConfigError, PgjaxError
 from pgjax.problems.base import Params, Problem, exact_gradient, sample_cost
@@ -432,7 +432,9 @@ def run_sweep(
       prng: the pseudo-random number generator, one of :data:`pgjax.engine.prng.PRNGS` (``"threefry"``, JAX's
         default, or ``"threefry-fast"``); the base key is ``jax.random.key(seed)`` of that generator. A
         ConfigError names ``prng`` for another. It is recorded as ``execution["prng"]`` and, when not the
-        default, in every cell's identity.
+        default, in every cell's identity. The programs are compiled with
+        :func:`pgjax.engine.prng.compiler_options` (none under ``"threefry"``), recorded as
+        ``execution["compiler_options"]`` when there are any.
 
     Returns:
       A :class:`Sweep` holding float32 (R, P) estimates per estimator and n. In a multi-process run every
@@ -476,6 +478,7 @@ def run_sweep(
     else:
         programs = {_program_name(key): estimator for key, estimator in estimators.items()}
     mesh = make_mesh(devices)
+    platform = mesh.devices.flat[0].platform  # the XLA compile options depend on it (compiler_options)
     n_dev = int(mesh.devices.size)
     sharding = NamedSharding(mesh, P(SEED_AXIS))
     base_key = prng_base_key(seed, check_prng(prng))
@@ -529,6 +532,7 @@ def run_sweep(
                 )
                 | ({} if seed_range is None else {"seeds": [lo, hi]})
                 | ({} if prng == DEFAULT_PRNG else {"prng": prng})
+                | ({"compiler_options": options} if (options := compiler_options(prng, problem, platform)) else {})
                 | ({"sub_batch": sub_batch[1]} if n > micro_batch_elements and sub_batched else {})
                 for n in ns
             }
@@ -549,7 +553,9 @@ def run_sweep(
                 t0 = time.perf_counter()
                 program = _sharded_micro_batch(estimator, problem, group, mesh, prng, sub_batch)
                 block_spec = jax.ShapeDtypeStruct((n_dev * micro,), jnp.uint32, sharding=sharding)
-                compiled = program.lower(params_r, key_r, (block_spec,) * len(group)).compile()
+                compiled = program.lower(params_r, key_r, (block_spec,) * len(group)).compile(
+                    compiler_options=compiler_options(prng, problem, platform)
+                )
                 counter.compiles += 1
                 compile_s[name] += time.perf_counter() - t0
                 memory = compiled.memory_analysis()  # per device (checked with several CPU devices)
@@ -658,6 +664,7 @@ def run_sweep(
             "cells_loaded": int(loaded_cells),
             "fused": bool(fuse),
             "prng": prng,
+            **({"compiler_options": options} if (options := compiler_options(prng, problem, platform)) else {}),
             **counter.as_dict(),
             **({"sub_batched_ns": sub_batched_ns, "sub_batch_samples": sub_batch[1]} if sub_batched_ns else {}),
         },

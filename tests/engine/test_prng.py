@@ -76,6 +76,7 @@ def test_fast_prng_estimates_are_bit_identical_across_chunks_and_seed_ranges(fas
     assert part.chunk_size < fast_sweep.chunk_size  # one call in flight instead of all
     assert np.array_equal(part.estimates["reinforce"][N], whole[250:])
     assert fast_sweep.execution["prng"] == part.execution["prng"] == "threefry-fast"
+    assert "compiler_options" not in fast_sweep.execution  # the bandit keeps XLA's defaults
 
 
 def test_fast_prng_reinforce_is_unbiased(fast_sweep):
@@ -99,3 +100,54 @@ def test_cli_records_the_prng_and_rejects_unknown_ones(tmp_path, capsys):
     assert not (tmp_path / "bad").exists()
     with pytest.raises(ConfigError, match="prng"):
         run_sweep(PROBLEM, PROBLEM.init_params(), {"reinforce": Reinforce()}, (N,), 2, prng="rbg")
+
+
+def test_fast_path_compiles_environment_programs_without_ynnpack_on_a_cpu():
+    from pgjax.engine.prng import ENVIRONMENT_CPU_OPTIONS, compiler_options
+    from pgjax.problems.environment import EnvironmentProblem
+
+    env = EnvironmentProblem(environment=None, policy=None, horizon=10)
+    assert compiler_options("threefry-fast", env, "cpu") == ENVIRONMENT_CPU_OPTIONS
+    assert ENVIRONMENT_CPU_OPTIONS == {"xla_cpu_experimental_ynn_fusion_type": ""}
+    # The default generator keeps XLA's defaults (committed results keep their bits); so do other problems
+    # (the bandit's large reductions are faster with YNNPACK) and other platforms.
+    assert compiler_options("threefry", env, "cpu") == {}
+    assert compiler_options("threefry-fast", PROBLEM, "cpu") == {}
+    assert compiler_options("threefry-fast", env, "gpu") == {}
+
+
+def test_fast_path_environment_estimates_are_bit_identical_across_chunks_and_seed_ranges(monkeypatch):
+    """Through the engine, on CartPole: the fast path's program (its own compile options) gives every seed the
+    same estimate whatever the chunk size and seed range; the engine asked for the environment options."""
+    from pgjax.engine import sweep as sweep_module
+    from pgjax.envs import make_environment
+    from pgjax.estimators.trajectory import RewardToGo
+    from pgjax.policies import make_policy
+    from pgjax.problems.environment import EnvironmentProblem
+
+    env = make_environment("cartpole")
+    policy = make_policy("linear-softmax", env)
+    params = jax.tree.map(lambda x: x + 0.3, policy.init(jax.random.key(0), env))  # away from uniform
+    problem = EnvironmentProblem(env, policy, 20)
+    asked = []
+
+    def recording(prng_name, prob, platform):
+        options = sweep_module_options(prng_name, prob, platform)
+        asked.append((prng_name, type(prob).__name__, options))
+        return options
+
+    sweep_module_options = sweep_module.compiler_options
+    monkeypatch.setattr(sweep_module, "compiler_options", recording)
+    estimators = {"reinforce": Reinforce(), "reward_to_go": RewardToGo()}
+    reference = np.zeros(
+        sum(x.size for x in jax.tree.leaves(params))
+    )  # no exact gradient: any reference will do, only the estimates are compared
+    kwargs = dict(prng="threefry-fast", reference_gradient=reference)
+    whole = run_sweep(problem, params, estimators, (3,), 40, **kwargs)
+    part = run_sweep(problem, params, estimators, (3,), 40, chunk_size=1, seed_range=(25, 40), **kwargs)
+    for name in estimators:
+        x = whole.estimates[name][3]
+        assert np.all(np.isfinite(x)) and np.array_equal(part.estimates[name][3], x[25:])
+    options = {"xla_cpu_experimental_ynn_fusion_type": ""}
+    assert asked and all(a == ("threefry-fast", "EnvironmentProblem", options) for a in asked)
+    assert whole.execution["compiler_options"] == part.execution["compiler_options"] == options
