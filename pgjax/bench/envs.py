@@ -302,7 +302,8 @@ def format_markdown(result: Mapping[str, Any]) -> str:
         "(On a CPU: no YNNPACK fusions, whose fixed cost per call dominates the small per-step reductions of a "
         "rollout.) Its estimates may differ from the `threefry` ones in their last bits.",
         "- gymnax with the fast generator's keys is a reference, not a target: it shows how much of gymnax's "
-        "random rollout is JAX's threefry (three `split`s and a `randint` per step).",
+        "random rollout is JAX's threefry (at every step: the loop's `split`, the one inside `env.step`, and a "
+        "`randint`).",
         "",
         "## Checks",
         "",
