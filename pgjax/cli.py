@@ -81,7 +81,8 @@ RUN_FLAGS = {
         "threefry",
         "Pseudo-random number generator: threefry (JAX's; every committed result) or threefry-fast (the same "
         "keys and random bits, unrolled and fused: about 1.9x faster normals on a CPU; environment problems "
-        "compiled without YNNPACK fusions on a CPU; estimates may differ in their last bits). Recorded in the manifest; only for experiments that draw through the engine.",
+        "compiled without YNNPACK fusions on a CPU; estimates may differ in their last bits). Recorded in the "
+        "manifest; only for experiments that draw through the engine.",
     ),
     "no_compile_cache": (bool, False, "Do not use the persistent JAX compilation cache."),
     "no_figures": (

@@ -48,7 +48,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from pgjax.bench.report import format_rate, load_average, package_version, write_report
-from pgjax.bench.score import device_info, wall_timer
+from pgjax.bench.score import FAST_PRNG, device_info, wall_timer
 from pgjax.engine import prng
 from pgjax.envs import make_environment, rollout
 from pgjax.errors import ConfigError
@@ -83,9 +83,9 @@ def make_contenders(seeds: int, horizon: int) -> dict[str, tuple[Callable, tuple
     policy = make_policy(POLICY, environment)
     params = policy.init(jax.random.key(0), environment)
     keys = jax.random.split(jax.random.key(1), seeds)
-    fast_keys = jax.random.split(prng.base_key(1, prng.PRNGS[1]), seeds)  # the same keys, fast generator
+    fast_keys = jax.random.split(prng.base_key(1, FAST_PRNG), seeds)  # the same keys, fast generator
     fast_options = prng.compiler_options(
-        prng.PRNGS[1], EnvironmentProblem(environment, policy, horizon), jax.devices()[0].platform
+        FAST_PRNG, EnvironmentProblem(environment, policy, horizon), jax.devices()[0].platform
     )
     env, env_params = environment.env, environment.env_params
 

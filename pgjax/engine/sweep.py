@@ -478,7 +478,8 @@ def run_sweep(
     else:
         programs = {_program_name(key): estimator for key, estimator in estimators.items()}
     mesh = make_mesh(devices)
-    platform = mesh.devices.flat[0].platform  # the XLA compile options depend on it (compiler_options)
+    # The XLA options of every program of this sweep (they depend on the generator, problem and platform).
+    options = compiler_options(prng, problem, mesh.devices.flat[0].platform)
     n_dev = int(mesh.devices.size)
     sharding = NamedSharding(mesh, P(SEED_AXIS))
     base_key = prng_base_key(seed, check_prng(prng))
@@ -532,7 +533,7 @@ def run_sweep(
                 )
                 | ({} if seed_range is None else {"seeds": [lo, hi]})
                 | ({} if prng == DEFAULT_PRNG else {"prng": prng})
-                | ({"compiler_options": options} if (options := compiler_options(prng, problem, platform)) else {})
+                | ({"compiler_options": options} if options else {})
                 | ({"sub_batch": sub_batch[1]} if n > micro_batch_elements and sub_batched else {})
                 for n in ns
             }
@@ -553,9 +554,7 @@ def run_sweep(
                 t0 = time.perf_counter()
                 program = _sharded_micro_batch(estimator, problem, group, mesh, prng, sub_batch)
                 block_spec = jax.ShapeDtypeStruct((n_dev * micro,), jnp.uint32, sharding=sharding)
-                compiled = program.lower(params_r, key_r, (block_spec,) * len(group)).compile(
-                    compiler_options=compiler_options(prng, problem, platform)
-                )
+                compiled = program.lower(params_r, key_r, (block_spec,) * len(group)).compile(compiler_options=options)
                 counter.compiles += 1
                 compile_s[name] += time.perf_counter() - t0
                 memory = compiled.memory_analysis()  # per device (checked with several CPU devices)
@@ -664,7 +663,7 @@ def run_sweep(
             "cells_loaded": int(loaded_cells),
             "fused": bool(fuse),
             "prng": prng,
-            **({"compiler_options": options} if (options := compiler_options(prng, problem, platform)) else {}),
+            **({"compiler_options": options} if options else {}),
             **counter.as_dict(),
             **({"sub_batched_ns": sub_batched_ns, "sub_batch_samples": sub_batch[1]} if sub_batched_ns else {}),
         },

@@ -130,13 +130,13 @@ def test_fast_path_environment_estimates_are_bit_identical_across_chunks_and_see
     params = jax.tree.map(lambda x: x + 0.3, policy.init(jax.random.key(0), env))  # away from uniform
     problem = EnvironmentProblem(env, policy, 20)
     asked = []
+    original = sweep_module.compiler_options
 
     def recording(prng_name, prob, platform):
-        options = sweep_module_options(prng_name, prob, platform)
+        options = original(prng_name, prob, platform)
         asked.append((prng_name, type(prob).__name__, options))
         return options
 
-    sweep_module_options = sweep_module.compiler_options
     monkeypatch.setattr(sweep_module, "compiler_options", recording)
     estimators = {"reinforce": Reinforce(), "reward_to_go": RewardToGo()}
     reference = np.zeros(
