@@ -79,7 +79,15 @@ Variance interval by a tail-model bootstrap-t (``method="tail-bootstrap"``, the 
     two-sided Gaussian quantiles :math:`q_i = \Phi^{-1}(1 - i/(2(k+1)))` of their ranks; each component's
     deviation there is fitted, for each sign with at least 5 points, by least squares to
     :math:`\log|d| = a + \gamma \log q_i`, and a model tail point is one template moved out to a larger
-    latent :math:`Z`, keeping its signs and residual factors. The pivot is
+    latent :math:`Z`, keeping its signs and residual factors. Where the pair's difference :math:`a - b`,
+    fitted the same way over the templates (both signs together), grows more slowly than both components (its
+    exponent below the smaller of their mean exponents by more than 0.5), the two estimates share their
+    leading term (a baseline or control variate changes an estimate by a lighter-tailed term), so beyond the
+    outermost template's quantile :math:`q_1` both components of a template grow with the mean of their two
+    exponents: extrapolated with their separate local exponents, the ratio of the two would drift without
+    bound in the far tail, and the model's ratio would vary far more than the sample's. (On the default
+    bandit's exact optimal baseline against REINFORCE on log sigma, kurtosis 174 to 532, separate exponents
+    covered 0.98 to 0.99.) The pivot is
     :math:`(\log r^* - \log r_{\text{model}}) / (\operatorname{sd}(d^*)/\sqrt{k})`. The ratio's interval is
     the hull of that bootstrap-t interval and the delta interval below, so never shorter than the delta one
     on either side. The joint tail is refitted from the :math:`\lfloor\sqrt{k}\rfloor` outermost pairs of
@@ -275,6 +283,9 @@ _LAGUERRE = np.polynomial.laguerre.laggauss(80)
 BOOTSTRAP_REPLICATES = 1000
 #: Fewest points of one sign among a component's tail points for that sign to get its own fit (ratio model).
 _MIN_SIGN_POINTS = 5
+#: How much more slowly (in tail exponent) a pair's difference must grow than both its components for the
+#: ratio model to treat their leading tails as shared (:func:`_fit_ratio_model`).
+_SHARED_MARGIN = 0.5
 _STD_NORMAL = NormalDist()
 
 
@@ -369,8 +380,10 @@ class _TailModel:
     shape ``(T, C, J)``: ``C`` columns, ``J`` components (1 for a variance, 2 for a paired ratio).
     """
 
-    def __init__(self, body, med, coef, gamma, qt, p):
+    def __init__(self, body, med, coef, gamma, qt, p, gamma_far=None, z_far=np.inf):
         self.body, self.med, self.coef, self.gamma, self.qt, self.p = body, med, coef, gamma, qt, p
+        self.gamma_far = gamma if gamma_far is None else gamma_far
+        self.log_z_far = float(np.log(z_far))
         nodes, weights = _LAGUERRE
         u = nodes / qt
         self.z_nodes = qt + u  # Z = qt + u, u ~ Exp(qt) after the change of variable
@@ -380,12 +393,32 @@ class _TailModel:
 
     def columns(self, cols: slice) -> _TailModel:
         """The same model restricted to the columns ``cols``."""
-        return _TailModel(self.body[:, cols], self.med[cols], self.coef[:, cols], self.gamma[:, cols], self.qt, self.p)
+        return _TailModel(
+            self.body[:, cols],
+            self.med[cols],
+            self.coef[:, cols],
+            self.gamma[:, cols],
+            self.qt,
+            self.p,
+            self.gamma_far[:, cols],
+            np.exp(self.log_z_far),
+        )
+
+    def _log_growth(self, log_z: np.ndarray, gamma: np.ndarray, gamma_far: np.ndarray) -> np.ndarray:
+        """log of a template's growth factor Z^gamma at latent log Z, where the exponent turns from gamma to
+        gamma_far at Z = z_far (:func:`_fit_ratio_model`)."""
+        far = np.maximum(log_z - self.log_z_far, 0.0)
+        return gamma * np.minimum(log_z, self.log_z_far) + gamma_far * far
 
     def _tail_moment(self, r: int) -> np.ndarray:
         """E[(coef Z^gamma)^r] over templates and Z | Z > qt, shape (C, J), by Gauss-Laguerre quadrature."""
         with np.errstate(over="ignore", invalid="ignore"):
-            zr = np.einsum("l,ltcj->tcj", self.z_weights, self.z_nodes[:, None, None, None] ** (r * self.gamma[None]))
+            if self.log_z_far == np.inf:
+                growth = self.z_nodes[:, None, None, None] ** (r * self.gamma[None])
+            else:
+                log_z = np.log(self.z_nodes)[:, None, None, None]
+                growth = np.exp(r * self._log_growth(log_z, self.gamma[None], self.gamma_far[None]))
+            zr = np.einsum("l,ltcj->tcj", self.z_weights, growth)
             return (self.coef**r * zr).mean(axis=0)
 
     def mean_and_variance(self) -> tuple[np.ndarray, np.ndarray]:
@@ -416,7 +449,11 @@ class _TailModel:
         j = rng.integers(0, t, size=rep.size)
         log_z = np.log(_upper_normal_quantiles_fast(rng.random(rep.size) * self.tail_prob))
         with np.errstate(over="ignore", invalid="ignore"):
-            dev = (self.med - mean)[col] + self.coef[j, col] * np.exp(self.gamma[j, col] * log_z[:, None])
+            if self.log_z_far == np.inf:
+                log_growth = self.gamma[j, col] * log_z[:, None]
+            else:
+                log_growth = self._log_growth(log_z[:, None], self.gamma[j, col], self.gamma_far[j, col])
+            dev = (self.med - mean)[col] + self.coef[j, col] * np.exp(log_growth)
         feats = _features(dev)
         for f in range(feats.shape[-1]):
             sums[..., f] += np.bincount(rep, weights=feats[:, f], minlength=b * c).reshape(b, c)
@@ -500,7 +537,10 @@ def _fit_ratio_model(x: np.ndarray) -> _TailModel:
     its rank. Each component's deviation there is fitted, separately for each sign with at least
     _MIN_SIGN_POINTS points, by least squares to log|dev| = a + gamma log q_i; every outer point is a
     template that keeps its signs and its residual factors, so a model tail point is the pair that one outer
-    point would be at a larger latent Z. The ceil(sqrt(m)) outermost points are replaced by the model."""
+    point would be at a larger latent Z. The ceil(sqrt(m)) outermost points are replaced by the model. Where
+    the pair's difference grows more slowly than both components (:func:`_difference_exponent`, by more than
+    _SHARED_MARGIN), the components share their leading tail, and beyond the outermost template's quantile
+    q_1 both grow with the mean of their two exponents (module docstring)."""
     k = x.shape[0]
     m = int(np.floor(np.sqrt(k)))
     r = _replaced(m)
@@ -536,7 +576,29 @@ def _fit_ratio_model(x: np.ndarray) -> _TailModel:
         gamma = np.where(side, np.where(fit, g, 0.0)[None], gamma)
     residual = np.where(nonzero, size / np.exp(intercept + gamma * lq), 0.0)
     coef = np.where(positive, 1.0, -1.0) * residual * np.exp(intercept) * nonzero
-    return _TailModel(body, med, coef, gamma, q[r], r / k)
+    # Shared leading tail: where the pair's difference grows more slowly than either component, the two
+    # estimates share their leading term, so past the outermost template they must grow alike.
+    shared = (
+        _difference_exponent(top, q[:m]) < np.minimum(gamma[..., 0].mean(0), gamma[..., 1].mean(0)) - _SHARED_MARGIN
+    )
+    both = shared[None] & (gamma > 0).all(axis=-1)
+    gamma_far = np.where(both[..., None], gamma.mean(axis=-1, keepdims=True), gamma)
+    return _TailModel(body, med, coef, gamma, q[r], r / k, gamma_far, q[0])
+
+
+def _difference_exponent(top: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Least-squares slope of log|a - b| on log q over the joint tail's templates ``top`` (m, C, 2), at their
+    quantiles ``q`` (m,): how fast the difference of the pair grows in the tail; NaN without two nonzero
+    differences."""
+    diff = np.abs(top[..., 0] - top[..., 1])
+    w = (diff > 0).astype(np.float64)
+    lq = np.broadcast_to(np.log(q)[:, None], diff.shape)
+    ly = np.log(np.where(diff > 0, diff, 1.0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        n = w.sum(axis=0)
+        mx = (w * lq).sum(axis=0) / n
+        my = (w * ly).sum(axis=0) / n
+        return (w * (lq - mx) * (ly - my)).sum(axis=0) / (w * (lq - mx) ** 2).sum(axis=0)
 
 
 #: Columns simulated together by the bootstrap (bounds its memory: 1000 x 64 x slots x J floats).
