@@ -17,6 +17,7 @@ sweep, which says how heavy the tails are.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from pathlib import Path
 from statistics import NormalDist
@@ -96,6 +97,17 @@ def _lqr():
 BUILDERS = {"bandit": _bandit, "lqr": _lqr}
 
 
+@functools.cache
+def _setup(problem_name: str):
+    """(problem, params, the estimators measured (those with an exact variance, and REINFORCE), their exact
+    single-sample variances, whether the sweep compiles them as one program) of one problem; cached, as both
+    :func:`total_work` and :func:`run` need it."""
+    problem, params, estimators, fuse = BUILDERS[problem_name]()
+    exact = exact_variances(estimators, problem, params)
+    chosen = {k: v for k, v in estimators.items() if k in exact or k == "reinforce"}
+    return problem, params, chosen, exact, fuse and len(chosen) > 1
+
+
 def wilson_interval(successes: np.ndarray, trials: np.ndarray, confidence: float = 0.95):
     """Wilson score interval for binomial proportions (elementwise)."""
     z = -NormalDist().inv_cdf((1.0 - confidence) / 2.0)
@@ -111,8 +123,9 @@ def _kurtosis(x: np.ndarray) -> np.ndarray:
     return (c**4).mean(axis=0) / (c**2).mean(axis=0) ** 2
 
 
-def _coverage_rows(problem_name, estimates, exact, param_names, config) -> list[dict]:
-    """Rows of the coverage table for one problem: every method, estimator, n, R, coordinate."""
+def _coverage_rows(problem_name, estimates, exact, param_names, config, progress=None) -> list[dict]:
+    """Rows of the coverage table for one problem: every method, estimator, n, R, coordinate. ``progress``
+    is told of each (estimator, n) done, as that many seeds."""
     rows = []
     n_total = config.n_replications * max(config.rs)
     for name, by_n in estimates.items():
@@ -166,6 +179,8 @@ def _coverage_rows(problem_name, estimates, exact, param_names, config) -> list[
                                     "exact": float(truth[0, p]),
                                 }
                             )
+            if progress is not None:
+                progress(n_total)
     return rows
 
 
@@ -176,9 +191,7 @@ def run(config: Config = Config(), *, progress=None, execution: dict | None = No
     ns = sorted(set(config.ns))
     rows, sweeps, timings = [], {}, {}
     for problem_name in config.problems:
-        problem, params, estimators, fuse = BUILDERS[problem_name]()
-        exact = exact_variances(estimators, problem, params)
-        chosen = {k: v for k, v in estimators.items() if k in exact or k == "reinforce"}
+        problem, params, chosen, exact, fused = _setup(problem_name)
         t0 = time.perf_counter()
         sweep = run_sweep(
             problem,
@@ -188,13 +201,13 @@ def run(config: Config = Config(), *, progress=None, execution: dict | None = No
             n_total,
             seed=config.seed,
             chunk_size=config.chunk_size,
-            fuse=fuse and len(chosen) > 1,
+            fuse=fused,
             progress=progress,
             **(execution or {}),
         )
         timings[problem_name] = {"sweep_seconds": time.perf_counter() - t0}
         t0 = time.perf_counter()
-        rows += _coverage_rows(problem_name, sweep.estimates, exact, sweep.param_names, config)
+        rows += _coverage_rows(problem_name, sweep.estimates, exact, sweep.param_names, config, progress)
         timings[problem_name]["statistics_seconds"] = time.perf_counter() - t0
         sweeps[problem_name] = sweep
     table = pd.DataFrame(rows)
@@ -212,9 +225,15 @@ def run(config: Config = Config(), *, progress=None, execution: dict | None = No
 
 
 def total_work(config: Config) -> int:
-    """Progress units: seeds x compiled programs (the bandit's estimators run one program each)."""
+    """Progress units (steps): a seed through one compiled program of a sweep (the bandit's estimators run one
+    program each, LQR's one together), then a seed of one (estimator, n) whose intervals are computed; the
+    statistics take most of a run (``timings`` in the manifest), and a log shows them progress too."""
     n_total = config.n_replications * max(config.rs)
-    return sum(n_total * (4 if p == "bandit" else 1) for p in config.problems)
+    work = 0
+    for p in config.problems:
+        _, _, chosen, exact, fused = _setup(p)
+        work += n_total * ((1 if fused else len(chosen)) + len(exact) * len(set(config.ns)))
+    return work
 
 
 def summary(table: pd.DataFrame) -> pd.DataFrame:
@@ -349,4 +368,4 @@ if __name__ == "__main__":  # python -m pgjax.experiments.interval_coverage: ref
 
 
 #: The hooks `pgjax run`, `pgjax plot` and `pgjax table` use instead of pgjax's defaults (see pgjax.experiment.Hooks).
-HOOKS = Hooks(total_work=total_work, save=save, draw=draw, headline=headline)
+HOOKS = Hooks(total_work=total_work, progress_unit="step", save=save, draw=draw, headline=headline)

@@ -11,9 +11,16 @@ from pgjax import io as pio
 SMALL = ["--problems", "bandit", "--ns", "1", "16", "--rs", "100", "400", "--replications", "10"]
 
 
-def test_interval_coverage_through_cli(tmp_path, capsys):
+def test_interval_coverage_through_cli(tmp_path, capsys, monkeypatch):
     out = tmp_path / "ic"
+    monkeypatch.setenv("PGJAX_PROGRESS_SECONDS", "0")  # a progress line at every update (stderr is a log here)
     assert cli.main(["run", "interval-coverage", *SMALL, "--out", str(out)]) == 0
+    # Progress covers the statistics too, which take most of a run: 4000 seeds through the bandit's 4 programs,
+    # then 4000 seeds for each of its 4 exact-variance estimators at each of the 2 n.
+    progress = [line for line in capsys.readouterr().err.splitlines() if line.startswith("pgjax: interval-coverage:")]
+    total = 4000 * 4 + 4000 * 4 * 2
+    assert any(line.split(": ")[2].startswith(f"{4000 * 4}/{total} steps") for line in progress), progress
+    assert progress[-1].split(": ")[2].startswith(f"{total}/{total} steps (100%), done in"), progress
     table = pio.read_frame(out, "table")
     summary = pio.read_frame(out, "summary")
     assert (out / "coverage.png").is_file() and (out / "manifest.json").is_file()
