@@ -612,6 +612,13 @@ def save_figure(fig: Figure, stem: Path) -> list[Path]:
     if not figures_enabled():
         plt.close(fig)
         return []
+    # A subfigure's background repeats the figure's, and its box's edge at 0 is placed by the layout to within
+    # +/- 1e-16 of the figure (the sign varies between runs), which a PDF writes as "0" or "-0": not drawn.
+    stack = list(fig.subfigs)
+    while stack:
+        sub = stack.pop()
+        sub.patch.set_visible(False)
+        stack.extend(sub.subfigs)
     paths = []
     for fmt in ("png", "pdf"):
         buffer = io.BytesIO()

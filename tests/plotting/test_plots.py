@@ -6,6 +6,7 @@ from pathlib import Path
 
 import matplotlib
 import matplotlib.container
+import matplotlib.pyplot as plt
 import matplotlib.text
 import numpy as np
 import pandas as pd
@@ -346,3 +347,25 @@ def test_horizon_and_gae_figures_carry_the_paired_ratio(tmp_path, captured):
     plot_settings.draw_gae(tmp_path / "g")
     assert "variance / reinforce's" in [ax.get_ylabel() for ax in captured["figure"]["axes"]]
     _assert_same_estimator_looks(captured, "figure", "bias", critics)
+
+
+@pytest.mark.parametrize("layout", [None, "constrained"])
+def test_saved_pdf_does_not_depend_on_the_sign_of_a_subfigure_edge(tmp_path, layout):
+    """Constrained layout places a subfigure's edge at 0 to within +/- 1e-16 of the figure, with a sign that
+    varies between runs; a PDF writes such a coordinate as "0" or "-0". save_figure's bytes must not depend on
+    it: the same figure with its footer's edge just below and just above 0 gives the same PDF."""
+    from matplotlib.transforms import Bbox
+
+    from pgjax.plotting.variance import save_figure
+
+    pdfs = []
+    for i, eps in enumerate((-5.551115123125783e-17, 5.551115123125783e-17)):
+        fig = plt.figure(figsize=(6, 4), layout=layout)
+        top, footer = fig.subfigures(2, 1, height_ratios=[3, 1])
+        top.subplots().plot([1, 2], [1, 2])
+        footer.text(0.5, 0.5, "caption")
+        fig.set_layout_engine("none")  # the edge below stays where it is put
+        footer._redo_transform_rel_fig(bbox=Bbox.from_extents(0.0, eps, 1.0, 0.25))
+        pdfs.append(save_figure(fig, tmp_path / f"f{i}")[1].read_bytes())
+        plt.close(fig)
+    assert pdfs[0] == pdfs[1]
