@@ -96,9 +96,8 @@ Variance interval by a tail-model bootstrap-t (``method="tail-bootstrap"``, the 
     samples of the coverage sweep, the 97.5% quantile of :math:`T^*` ranged from 1.54 to 3.33 (5th to 95th
     percentile) against the pivot's own 2.08 (over 1000 samples), with correlation -0.37 to the pivot. Over
     1000 samples the bootstrap-t interval alone covered 0.919 there, the delta interval 0.924 and the hull
-    0.941. Variances
-    keep the bootstrap-t interval alone: taking the hull there too raised coverage at ``n = 16`` to 0.96 to
-    0.97 on both problems.
+    0.941. Variances keep the bootstrap-t interval alone: taking the hull there too raised coverage at
+    ``n = 16`` to 0.96 to 0.97 on both problems.
 
     The bootstrap's draws are seeded by a checksum of the columns fitted together (those of one call with the
     same number of finite values), so the same array of estimates always gives the same intervals; one
@@ -112,9 +111,9 @@ Variance interval by a tail-model bootstrap-t (``method="tail-bootstrap"``, the 
     continuous float32 estimate ties only now and then: its uniforms lie on a grid of :math:`2^{-23}`.)
 
     ``pgjax/experiments/interval_coverage.py`` measures it against ``"tail"`` and ``"delta"``. Over 1000 to 4000
-    intervals per cell, 3 of its 396 cells lie outside [0.935, 0.965] with their whole Wilson interval, all
-    above (the bandit's optimal-baseline ratio on log sigma at kurtosis 174 to 532); pooled, its variance
-    intervals cover 0.943 (bandit) and 0.940 (LQR), its ratio intervals 0.956 and 0.953 (README).
+    intervals per cell, none of its 396 cells lies outside [0.935, 0.965] with its whole Wilson interval (342
+    lie inside by their point estimate); pooled, its variance intervals cover 0.943 (bandit) and 0.940 (LQR), its
+    ratio intervals 0.951 and 0.952 (README).
 
 Paired variance ratio
     Estimators evaluated on the same seeds (common random numbers) give paired rows ``a_i``, ``b_i``. The
