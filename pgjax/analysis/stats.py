@@ -383,6 +383,7 @@ class _TailModel:
     def __init__(self, body, med, coef, gamma, qt, p, gamma_far=None, z_far=np.inf):
         self.body, self.med, self.coef, self.gamma, self.qt, self.p = body, med, coef, gamma, qt, p
         self.gamma_far = gamma if gamma_far is None else gamma_far
+        self.z_far = z_far
         self.log_z_far = float(np.log(z_far))
         nodes, weights = _LAGUERRE
         u = nodes / qt
@@ -401,7 +402,7 @@ class _TailModel:
             self.qt,
             self.p,
             self.gamma_far[:, cols],
-            np.exp(self.log_z_far),
+            self.z_far,
         )
 
     def _log_growth(self, log_z: np.ndarray, gamma: np.ndarray, gamma_far: np.ndarray) -> np.ndarray:
@@ -413,7 +414,7 @@ class _TailModel:
     def _tail_moment(self, r: int) -> np.ndarray:
         """E[(coef Z^gamma)^r] over templates and Z | Z > qt, shape (C, J), by Gauss-Laguerre quadrature."""
         with np.errstate(over="ignore", invalid="ignore"):
-            if self.log_z_far == np.inf:
+            if self.log_z_far == np.inf:  # one exponent throughout: the power itself, as always computed
                 growth = self.z_nodes[:, None, None, None] ** (r * self.gamma[None])
             else:
                 log_z = np.log(self.z_nodes)[:, None, None, None]
@@ -449,10 +450,7 @@ class _TailModel:
         j = rng.integers(0, t, size=rep.size)
         log_z = np.log(_upper_normal_quantiles_fast(rng.random(rep.size) * self.tail_prob))
         with np.errstate(over="ignore", invalid="ignore"):
-            if self.log_z_far == np.inf:
-                log_growth = self.gamma[j, col] * log_z[:, None]
-            else:
-                log_growth = self._log_growth(log_z[:, None], self.gamma[j, col], self.gamma_far[j, col])
+            log_growth = self._log_growth(log_z[:, None], self.gamma[j, col], self.gamma_far[j, col])
             dev = (self.med - mean)[col] + self.coef[j, col] * np.exp(log_growth)
         feats = _features(dev)
         for f in range(feats.shape[-1]):
@@ -565,10 +563,8 @@ def _fit_ratio_model(x: np.ndarray) -> _TailModel:
     for side in (positive & nonzero, ~positive & nonzero):
         w = side.astype(np.float64)
         n = w.sum(axis=0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mx = (w * lq).sum(axis=0) / n
-            my = (w * ly).sum(axis=0) / n
-            g = np.clip((w * (lq - mx) * (ly - my)).sum(axis=0) / (w * (lq - mx) ** 2).sum(axis=0), 0.0, _GAMMA_MAX)
+        slope, mx, my = _weighted_slope(w, lq, ly)
+        g = np.clip(slope, 0.0, _GAMMA_MAX)
         a = my - g * mx
         fit = (n >= _MIN_SIGN_POINTS) & np.isfinite(g) & np.isfinite(a)
         # Too few points of this sign: no extrapolation, the points keep their observed values.
@@ -591,14 +587,18 @@ def _difference_exponent(top: np.ndarray, q: np.ndarray) -> np.ndarray:
     quantiles ``q`` (m,): how fast the difference of the pair grows in the tail; NaN without two nonzero
     differences."""
     diff = np.abs(top[..., 0] - top[..., 1])
-    w = (diff > 0).astype(np.float64)
     lq = np.broadcast_to(np.log(q)[:, None], diff.shape)
-    ly = np.log(np.where(diff > 0, diff, 1.0))
+    return _weighted_slope((diff > 0).astype(np.float64), lq, np.log(np.where(diff > 0, diff, 1.0)))[0]
+
+
+def _weighted_slope(w: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Weighted least squares of y on x along axis 0 (weights ``w``, 0 or 1): (slope, weighted mean of x,
+    weighted mean of y); NaN where fewer than two distinct x carry weight."""
     with np.errstate(invalid="ignore", divide="ignore"):
         n = w.sum(axis=0)
-        mx = (w * lq).sum(axis=0) / n
-        my = (w * ly).sum(axis=0) / n
-        return (w * (lq - mx) * (ly - my)).sum(axis=0) / (w * (lq - mx) ** 2).sum(axis=0)
+        mx = (w * x).sum(axis=0) / n
+        my = (w * y).sum(axis=0) / n
+        return (w * (x - mx) * (y - my)).sum(axis=0) / (w * (x - mx) ** 2).sum(axis=0), mx, my
 
 
 #: Columns simulated together by the bootstrap (bounds its memory: 1000 x 64 x slots x J floats).
