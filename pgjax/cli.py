@@ -44,7 +44,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
-from pgjax.cli_support import UsageError, enable_compilation_cache, print_error, tyro_parse
+from pgjax.cli_support import UsageError, enable_compilation_cache, guard_interrupts, print_error, tyro_parse
 
 USAGE = __doc__.split("\n\n")[1]
 
@@ -293,8 +293,14 @@ def cmd_run(args: Sequence[str]) -> int:
         if writer:
             (out / shards.SHARD_FILE).unlink(missing_ok=True)  # no longer a finished shard until this one is
     try:
-        with _progress(module.NAME, total, hooks.progress_unit, enabled=writer) as update:
+        with guard_interrupts() as guard, _progress(module.NAME, total, hooks.progress_unit, enabled=writer) as bar:
+
+            def update(count: int = 1) -> None:
+                guard.check()  # a Ctrl-C whose KeyboardInterrupt was lost (InterruptGuard) stops the run here
+                bar(count)
+
             result = module.run(config, progress=update, execution=execution)
+            guard.check()
     except KeyboardInterrupt:
         kept = len(set(store.saved) | set(store.loaded))
         raise Interrupted(
