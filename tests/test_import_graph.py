@@ -12,7 +12,7 @@ Layers, lowest first; a module may import modules of its own layer or of lower l
 0. foundations, which import no other layer: ``errors`` (the user-facing error classes),
    ``tree_util`` (pytree helpers), ``returns`` (discounted returns and rewards-to-go, which problems and
    estimators both compute), ``cli_support`` (what every command shares: the one-line error, tyro parsing,
-   the compilation cache);
+   the compilation cache), ``threefry`` (the fast path's key implementation, which estimators recognise);
 1. ``problems``: the objectives with exact gradients (bandits, LQR, test functions, environments), and
    ``envs``: the environments in JAX that ``problems.environment`` turns into objectives, with ``brax_envs``
    (brax's environments behind the same protocol);
@@ -47,6 +47,7 @@ LAYERS = {
     "tree_util": 0,
     "returns": 0,
     "cli_support": 0,
+    "threefry": 0,
     "problems": 1,
     "envs": 1,
     "brax_envs": 1,

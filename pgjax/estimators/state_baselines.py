@@ -66,7 +66,7 @@ class StateValueBaseline(Estimator):
     def __call__(self, key: jax.Array, params: Params, problem: Problem, n: int) -> Params:
         outcome, rewards = draw(key, params, problem, n)
         value = jax.lax.stop_gradient(problem.state_value(params, outcome))
-        return weighted_score_mean(params, problem, outcome, rewards - value)
+        return weighted_score_mean(params, problem, outcome, rewards - value, key)
 
     def single_sample_variance(self, problem: Problem, params: Params) -> Params | None:
         if not isinstance(problem, StateBaselines):

@@ -41,7 +41,7 @@ import numpy as np
 from flax import struct
 
 from pgjax.errors import ConfigError
-from pgjax.problems.base import ScoreMoments
+from pgjax.problems.base import ScoreMoments, one_pass_mean
 from pgjax.problems.quadrature import gauss_hermite
 from pgjax.problems.rewards import Quadratic, Reward, make_reward
 
@@ -168,6 +168,26 @@ class LinearGaussianBandit:
         mean = outcome.state @ params.theta
         z = (outcome.action - mean) * jnp.exp(-params.log_sigma)
         return -0.5 * z**2 - params.log_sigma - 0.5 * math.log(2.0 * math.pi)
+
+    def score_mean_one_pass(
+        self, params: BanditParams, outcome: BanditOutcome, weights: jax.Array
+    ) -> BanditParams | None:
+        """(1/n) sum_i w_i psi_i in closed form, as one reduction (:class:`pgjax.problems.base.OnePassScores`);
+        None for a random state (its theta part is a matrix-vector product, not one sum).
+
+        With d_i = a_i - theta . s, the scores are psi_theta = d_i s / sigma^2 and
+        psi_log_sigma = d_i^2 / sigma^2 - 1 (module docstring), so the estimate is
+        (mean(w d) s / sigma^2, mean(w d^2 / sigma^2 - w)). The two means are the real and imaginary parts of ONE
+        complex mean: a complex sum adds the real and the imaginary parts separately, and it reads each sample
+        once (summed blockwise, :func:`pgjax.problems.base.one_pass_mean`).
+        """
+        if not self.fixed_state:
+            return None
+        inv_var = jnp.exp(-2.0 * params.log_sigma)
+        d = outcome.action - outcome.state @ params.theta
+        wd = weights * d
+        both = one_pass_mean(jax.lax.complex(wd, wd * d * inv_var - weights))
+        return BanditParams(theta=jnp.real(both) * inv_var * outcome.state, log_sigma=jnp.imag(both))
 
     def reward(self, outcome: BanditOutcome) -> jax.Array:
         """r(a), shape (n,)."""

@@ -1,11 +1,11 @@
-"""The engine's PRNG choice (pgjax/engine/prng.py): threefry-fast is Threefry-2x32-20 (Random123 known
-answers) giving JAX's threefry keys, bits and draws exactly, and through the engine per-seed estimates that do
-not depend on the chunk size or the seed range, an unbiased estimator, and a manifest that names it."""
+"""The engine's PRNG choice (pgjax/engine/prng.py; the generator itself is tested in tests/test_threefry.py):
+through the engine, the fast path gives per-seed estimates that do not depend on the chunk size or the seed
+range, an unbiased estimator, score-function estimates in one pass where the problem gives them (the same
+numbers as the default path's to float32 rounding), and a manifest that names it."""
 
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy import stats
@@ -13,43 +13,10 @@ from scipy import stats
 from pgjax import cli
 from pgjax import io as pio
 from pgjax.engine import run_sweep
-from pgjax.engine.prng import PRNGS, base_key, threefry2x32_20
+from pgjax.engine.prng import PRNGS
 from pgjax.errors import ConfigError
 from pgjax.estimators.score_function import Reinforce
 from pgjax.problems.bandit import LinearGaussianBandit
-
-#: Known-answer tests of Threefry-2x32-20 from the Random123 distribution (kat_vectors): key, counter, output.
-KAT = [
-    ((0x00000000, 0x00000000), (0x00000000, 0x00000000), (0x6B200159, 0x99BA4EFE)),
-    ((0xFFFFFFFF, 0xFFFFFFFF), (0xFFFFFFFF, 0xFFFFFFFF), (0x1CB996FC, 0xBB002BE7)),
-    ((0x13198A2E, 0x03707344), (0x243F6A88, 0x85A308D3), (0xC4923A9C, 0x483DF7A0)),
-]
-
-
-def test_block_function_matches_random123_known_answers():
-    for key, counter, expected in KAT:
-        out = threefry2x32_20(*(jnp.uint32(v) for v in (*key, *counter)))
-        assert tuple(int(x) for x in out) == expected
-
-
-def test_keys_bits_and_draws_are_jax_threefry_ones():
-    """Seeding, fold_in, split and the random bits give JAX's threefry values exactly, and so do the draws made
-    from them, for one-number and many-number shapes (one block, or two halves)."""
-
-    @jax.jit
-    def draw(key):
-        key = jax.random.fold_in(jax.random.fold_in(key, 5), 64)
-        a, b = jax.random.split(key)
-        return (
-            jax.random.key_data(jax.random.split(key, 3)),
-            jax.random.bits(a, (1,), jnp.uint8),
-            jax.random.bits(a, (2, 5), jnp.uint32),
-            jax.random.normal(b, (64,)),
-        )
-
-    for fast, ref in zip(draw(base_key(3, "threefry-fast")), draw(jax.random.key(3)), strict=True):
-        assert fast.dtype == ref.dtype and np.array_equal(fast, ref)
-
 
 PROBLEM = LinearGaussianBandit.build(state=(0.5, 1.5), theta=(0.2, -0.1), sigma=1.0, reward="quadratic")
 N_SEEDS, N = 300, 32  # 300: not a multiple of the micro-batch (256 seeds at n = 32)
@@ -86,6 +53,43 @@ def test_fast_prng_reinforce_is_unbiased(fast_sweep):
     z = (x.mean(0) - fast_sweep.true_grad) / (x.std(0, ddof=1) / np.sqrt(N_SEEDS))
     bound = stats.t.ppf(1 - 1e-6 / (2 * x.shape[1]), N_SEEDS - 1)
     assert np.all(np.abs(z) < bound), (z, bound)
+
+
+def test_fast_path_takes_score_sums_in_one_pass_and_keeps_the_numbers(monkeypatch):
+    """Through the engine, the score-function estimators built on weighted_score_mean (plain, constant
+    baseline, batch mean, leave-one-out) use the fixed-state bandit's one-pass score mean on the fast path and
+    autodiff on the default one, and the per-seed estimates of the two paths (the same draws) agree to float32
+    rounding. A random-state bandit has no one-pass form: its fast path falls back to autodiff."""
+    import dataclasses
+
+    from pgjax.estimators import make_estimator
+
+    calls = []
+    original = LinearGaussianBandit.score_mean_one_pass
+
+    def recording(self, params, outcome, weights):
+        result = original(self, params, outcome, weights)
+        calls.append(result is not None)
+        return result
+
+    monkeypatch.setattr(LinearGaussianBandit, "score_mean_one_pass", recording)
+    names = ("reinforce", "constant_baseline", "batch_mean_baseline", "leave_one_out")
+    estimators = {name: make_estimator(name) for name in names}
+    params = PROBLEM.init_params()
+    ns = (1, 9, 64)
+    default = run_sweep(PROBLEM, params, estimators, ns, 40)
+    assert calls == []
+    fast = run_sweep(PROBLEM, params, estimators, ns, 40, prng="threefry-fast")
+    assert len(calls) == len(names) * len(ns) and all(calls)
+    for name in names:
+        for n in ns:
+            a, b = default.estimates[name][n], fast.estimates[name][n]
+            np.testing.assert_allclose(b, a, rtol=2e-5, atol=2e-6 * np.abs(a).max())
+
+    calls.clear()
+    random_state = dataclasses.replace(PROBLEM, state_std=(0.2, 0.1))
+    run_sweep(random_state, params, {"reinforce": Reinforce()}, (8,), 4, prng="threefry-fast")
+    assert calls == [False]
 
 
 def test_cli_records_the_prng_and_rejects_unknown_ones(tmp_path, capsys):

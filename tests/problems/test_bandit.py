@@ -320,3 +320,25 @@ def test_params_pytree():
     assert isinstance(params, BanditParams)
     assert params.theta.shape == (2,) and params.log_sigma.shape == ()
     np.testing.assert_allclose(float(params.log_sigma), np.log(SIGMA), rtol=1e-6)
+
+
+@pytest.mark.parametrize("reward", ["quadratic", "gaussian_bump"])
+def test_one_pass_score_mean_is_the_autodiff_weighted_score_mean(reward):
+    """The fixed-state bandit's closed-form one-pass score mean (the fast path's) equals the gradient of the
+    surrogate mean(w log pi) to float64 rounding, at n = 1, 7 (fewer than 8 blocks), 8, 1003 (not a multiple
+    of 8); a random state has no one-pass form."""
+    from pgjax.problems.base import OnePassScores
+
+    with jax.enable_x64(True):
+        bandit = LinearGaussianBandit.build(state=(0.5, 1.5, -0.7), theta=(0.2, -0.1, 0.4), sigma=0.7, reward=reward)
+        assert isinstance(bandit, OnePassScores)
+        params = bandit.init_params()
+        for n in (1, 7, 8, 1003):
+            outcome = bandit.sample(params, bandit.sample_noise(jax.random.key(n), n))
+            weights = bandit.reward(outcome) - 0.3
+            autodiff = jax.grad(lambda p: jnp.mean(weights * bandit.log_prob(p, outcome)))(params)
+            one_pass = bandit.score_mean_one_pass(params, outcome, weights)
+            np.testing.assert_allclose(ravel(one_pass), ravel(autodiff), rtol=1e-12, atol=1e-14)
+        random_state = dataclasses.replace(bandit, state_std=(0.1, 0.2, 0.3))
+        outcome = random_state.sample(params, random_state.sample_noise(jax.random.key(0), 5))
+        assert random_state.score_mean_one_pass(params, outcome, jnp.ones(5)) is None
