@@ -1118,6 +1118,23 @@ def test_device_memory_budget_and_bit_identity():
         )
 
 
+def test_device_per_core_section():
+    per_core = bench("scaling")["per_core"]
+    rows = {row["problem"]: row for row in per_core["rows"]}
+    with Claims("one CPU device per core", "results/bench/scaling.json (per_core)") as c:
+        c.fact(
+            per_core["cores"] == 2 and set(rows) == {"bandit", "lqr"},
+            "measured on the 2-core machine",
+            cores=per_core["cores"],
+        )
+        c.text(
+            f"the bandit's REINFORCE {rows['bandit']['speedup']:.2f}x and LQR's reward-to-go "
+            f"{rows['lqr']['speedup']:.2f}x faster, with bit-identical estimates",
+            speedups={k: r["speedup"] for k, r in rows.items()},
+        )
+        c.fact(all(r["bit_identical"] for r in rows.values()), "bit-identical estimates", rows=list(rows))
+
+
 def test_bench_bandit_sizes():
     s = bench("bench")["sizes"]
     with Claims("pgjax bench", "results/bench/bench.json") as c:

@@ -1,12 +1,17 @@
 """Scale-out benchmark: devices, memory against R x n, chunking, and the persistent compilation cache.
 
-Four measurements, each against a baseline measured in the same run (never a timed unit test):
+Five measurements, each against a baseline measured in the same run (never a timed unit test):
 
 1. **Devices.** REINFORCE on the linear-Gaussian bandit (the defaults of ``bandit-variance``, quadratic reward)
    through :func:`pgjax.engine.run_sweep` with ``devices=1`` and ``devices=4``, in one subprocess started with
    ``JAX_NUM_CPU_DEVICES=4`` (set before JAX starts), in interleaved rounds so that both see the same machine
    load. The time is ``sweep.run_seconds`` (compilation excluded); rates are samples per second, samples =
    R x n. The estimates of both settings are also checked to be bit-identical.
+1b. **One CPU device per core.** What every ``pgjax`` command starts on a CPU
+   (:func:`pgjax.cli_support.use_every_core`) against a plain one-device process: REINFORCE on the bandit and
+   reward-to-go on the ``pgjax bench-lqr`` system, each in fresh processes of either kind, alternated
+   (``JAX_NUM_CPU_DEVICES`` = 1 or the number of cores), each timing sweeps on all of its devices; the best
+   time of each kind, and whether every process gave the same estimates bit for bit (a digest).
 2. **Peak resident memory against R x n.** Sweeps whose R x n grows 100-fold, with n fixed and R growing, and
    with R fixed and n growing, each in a fresh subprocess, which reads its own peak resident set size at the
    end (``VmHWM`` of ``/proc/self/status``, or ``ru_maxrss``). In the full mode also one sweep of 10^10
@@ -73,6 +78,9 @@ FULL = dict(
     cli_args=("--n-seeds", "200"),
     cache_rounds=2,
     parallel_memory=False,
+    cores_problems=(("bandit", 4096, 4096), ("lqr", 4096, 256)),
+    cores_reps=3,
+    cores_rounds=5,
 )
 QUICK = dict(
     n_seeds=1024,
@@ -86,6 +94,9 @@ QUICK = dict(
     cli_args=("--n-seeds", "20", "--ns", "4", "--estimators", "reinforce", "--no-figures"),
     cache_rounds=1,
     parallel_memory=True,
+    cores_problems=(("bandit", 256, 256), ("lqr", 64, 16)),
+    cores_reps=1,
+    cores_rounds=1,
 )
 
 #: The keys of ``scaling.json`` that always hold a finite positive number (tests check them).
@@ -117,6 +128,39 @@ def _bandit():
         state=(1.0, 0.5), theta=(0.2, -0.3), sigma=1.0, state_std=0.0, reward="quadratic", reward_target=1.0
     )
     return problem, problem.init_params(), {"reinforce": make_estimator("reinforce")}
+
+
+def _problem(name: str):
+    """(problem, params, {estimator name: estimator}) of the per-core measurement: ``"bandit"`` (:func:`_bandit`)
+    or ``"lqr"`` (the ``pgjax bench-lqr`` system, H = 50, with reward-to-go)."""
+    if name == "bandit":
+        return _bandit()
+    from pgjax.bench.lqr import bench_problem
+    from pgjax.estimators import make_estimator
+
+    problem = bench_problem()
+    return problem, problem.init_params(), {"reward_to_go": make_estimator("reward_to_go")}
+
+
+def task_process(problem: str, n_seeds: int, n: int, rounds: int) -> dict[str, Any]:
+    """run_sweep on all of this process's devices: the best run_seconds of ``rounds`` (after a warm-up sweep)
+    and a digest of the per-seed estimates."""
+    import hashlib
+
+    import numpy as np
+
+    prob, params, estimators = _problem(problem)
+    (name,) = estimators
+    sweep, _, _ = _sweep(prob, params, estimators, n_seeds, n)
+    estimates = np.ascontiguousarray(sweep.estimates[name][n])
+    times = [_sweep(prob, params, estimators, n_seeds, n)[0].run_seconds[name] for _ in range(rounds)]
+    return {
+        "jax_info": _jax_info(),
+        "devices": sweep.execution["devices"],
+        "run_seconds": _summary(times),
+        "estimates_sha256": hashlib.sha256(estimates.tobytes()).hexdigest(),
+        "all_finite": bool(np.all(np.isfinite(estimates))),
+    }
 
 
 def _proc_status_kib(field: str) -> int | None:
@@ -306,7 +350,7 @@ def _micro(n: int) -> int:
     return micro_batch_size(n)
 
 
-TASKS = {"throughput": task_throughput, "memory": task_memory, "chunked": task_chunked}
+TASKS = {"throughput": task_throughput, "memory": task_memory, "chunked": task_chunked, "process": task_process}
 
 
 def _worker(spec: str) -> int:
@@ -389,6 +433,54 @@ def measure_throughput(sizes: Mapping[str, Any], verbose: bool) -> dict[str, Any
         load_average={"before": load, "after": load_average()},
     )
     return res
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity mask where the OS has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def measure_cores(sizes: Mapping[str, Any], verbose: bool) -> dict[str, Any]:
+    """A plain one-device process against one with a CPU device per core (what every ``pgjax`` command now
+    starts, :func:`pgjax.cli_support.use_every_core`): for each problem, ``cores_reps`` fresh processes of each
+    kind, alternated, each timing ``cores_rounds`` sweeps on all of its devices; the best time of each kind."""
+    load = load_average()
+    n_cores = usable_cores()
+    if n_cores < 2:
+        return {"cores": n_cores, "rows": [], "load_average": {"before": load, "after": load_average()}}
+    rows = []
+    for problem, n_seeds, n in sizes["cores_problems"]:
+        _log(f"devices per core: {problem}, R={n_seeds} x n={n}, 1 vs {n_cores} devices", verbose)
+        runs: dict[int, list[dict]] = {1: [], n_cores: []}
+        for rep in range(sizes["cores_reps"]):
+            for devices in (1, n_cores) if rep % 2 == 0 else (n_cores, 1):
+                task = {"task": "process", "problem": problem, "n_seeds": n_seeds, "n": n}
+                runs[devices].append(_run_worker({**task, "rounds": sizes["cores_rounds"]}, cpu_devices=devices))
+        best = {d: min(r["run_seconds"]["best"] for r in rs) for d, rs in runs.items()}
+        work = n_seeds * n * (50 if problem == "lqr" else 1)
+        rows.append(
+            {
+                "problem": problem,
+                "unit": "trajectory steps" if problem == "lqr" else "samples",
+                "n_seeds": n_seeds,
+                "n": n,
+                "work": work,
+                "best_seconds": {str(d): t for d, t in best.items()},
+                "rate_1_device": work / best[1],
+                "rate_per_core": work / best[n_cores],
+                "speedup": best[1] / best[n_cores],
+                "devices_seen": sorted({r["devices"] for rs in runs.values() for r in rs}),
+                "bit_identical": len({r["estimates_sha256"] for rs in runs.values() for r in rs}) == 1,
+                "all_finite": all(r["all_finite"] for rs in runs.values() for r in rs),
+            }
+        )
+    return {
+        "cores": n_cores,
+        "reps": sizes["cores_reps"],
+        "rounds": sizes["cores_rounds"],
+        "rows": rows,
+        "load_average": {"before": load, "after": load_average()},
+    }
 
 
 def measure_chunked(sizes: Mapping[str, Any], verbose: bool) -> dict[str, Any]:
@@ -562,6 +654,7 @@ def run_benchmark(*, quick: bool = False, out_dir: Path | str | None = None, ver
         return value
 
     throughput = timed("throughput", measure_throughput, sizes, verbose)
+    per_core = timed("per_core", measure_cores, sizes, verbose)
     chunked = timed("chunked", measure_chunked, sizes, verbose)
     memory = timed("memory", measure_memory, sizes, verbose)
     big = timed("big_run", measure_big_run, sizes["big_run"], verbose) if sizes["big_run"] else None
@@ -613,6 +706,7 @@ def run_benchmark(*, quick: bool = False, out_dir: Path | str | None = None, ver
         # details
         "sizes": {k: (list(v) if isinstance(v, tuple) else v) for k, v in sizes.items()},
         "throughput": throughput,
+        "per_core": per_core,
         "chunked": chunked,
         "memory": memory,
         "big_run": big,
@@ -681,6 +775,7 @@ def render_markdown(result: Mapping[str, Any]) -> str:
         f"a plain single-device process ran the same sweep at "
         f"{format_rate(result['samples_per_s_1_device_process'])}samples/s (best).",
         "",
+        *_per_core_lines(result["per_core"]),
         "## Peak resident memory against R x n",
         "",
         "Each sweep in a fresh process, default devices; peak RSS read by the process itself at the end "
@@ -784,6 +879,33 @@ def render_markdown(result: Mapping[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _per_core_lines(pc: Mapping[str, Any] | None) -> list[str]:
+    """The report's section on one CPU device per core against one device (:func:`measure_cores`)."""
+    if not pc:
+        return []
+    head = ["## One CPU device per core against one device", ""]
+    if not pc["rows"]:
+        return [*head, f"Not measured: this machine has {pc['cores']} core.", ""]
+    lines = [
+        *head,
+        f"What every `pgjax` command now starts on a CPU (`pgjax/cli_support.py`, `use_every_core`): a process with "
+        f"one JAX device per core ({pc['cores']} here), against a plain one-device process. Fresh processes of each "
+        f"kind, {pc['reps']} of each alternated, each timing {pc['rounds']} sweeps (`run_sweep` on all of its "
+        f"devices, the engine's default micro-batches); the best time of each kind. Load average "
+        f"{_load(pc['load_average'])}.",
+        "",
+        f"| problem | R | n | unit | 1 device | {pc['cores']} devices | speed-up | estimates bit-identical |",
+        "|---|---:|---:|---|---:|---:|---:|---|",
+    ]
+    for row in pc["rows"]:
+        what = "REINFORCE, bandit" if row["problem"] == "bandit" else "reward-to-go, LQR H = 50"
+        lines.append(
+            f"| {what} | {row['n_seeds']} | {row['n']} | {row['unit']} | {format_rate(row['rate_1_device'])}/s | "
+            f"{format_rate(row['rate_per_core'])}/s | **{row['speedup']:.2f}x** | {row['bit_identical']} |"
+        )
+    return [*lines, ""]
 
 
 def _samples(x: int) -> str:

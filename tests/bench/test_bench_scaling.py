@@ -41,6 +41,12 @@ def test_quick_run_records_device_load_and_counts(quick):
     assert tp["jax_info"]["n_devices"] == bench_scaling.SCALE_DEVICES  # JAX_NUM_CPU_DEVICES reached the worker
     assert tp["bit_identical_across_devices"] is True
     assert data["chunked"]["bit_identical"] is True
+    per_core = data["per_core"]
+    if per_core["cores"] >= 2:  # one device per core against a plain one-device process, both problems
+        assert [row["problem"] for row in per_core["rows"]] == ["bandit", "lqr"]
+        for row in per_core["rows"]:
+            assert row["devices_seen"] == [1, per_core["cores"]]  # JAX_NUM_CPU_DEVICES reached each worker
+            assert row["bit_identical"] and row["all_finite"] and _positive(row["speedup"])
     assert data["memory_samples_growth"] == pytest.approx(100)
     for row in data["memory"]["rows"]:
         assert _positive(row["peak_rss_bytes"]) and row["all_finite"]
@@ -57,6 +63,7 @@ def test_quick_run_writes_markdown(quick):
     for heading in (
         "Throughput on 1 and 4 CPU devices",
         "Peak resident memory",
+        "One CPU device per core against one device",
         "Chunked against unchunked",
         "Persistent compilation cache",
     ):
