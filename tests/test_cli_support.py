@@ -44,21 +44,27 @@ def test_an_ignored_sigint_stays_ignored():
 
 
 def test_the_cli_stops_a_run_whose_interrupt_was_lost(tmp_path, monkeypatch, capsys):
-    """Through `pgjax run`: a SIGINT whose KeyboardInterrupt is swallowed mid-run still ends the run with
-    exit status 130, the resume hint, and no results folder."""
-    from pgjax.engine import sweep as sweep_module
+    """Through `pgjax run`: a SIGINT whose KeyboardInterrupt is swallowed mid-run (here inside the run's first
+    progress report) still ends the run with exit status 130 and the resume hint, and writes no results (only
+    the finished cells that --resume reuses)."""
+    import contextlib
 
-    original = sweep_module.run_sweep
+    original = cli._progress
     fired = []
 
-    def run_sweep(*args, **kwargs):
-        if not fired:
-            fired.append(True)
-            _swallowing(lambda: os.kill(os.getpid(), signal.SIGINT))
-        return original(*args, **kwargs)
+    @contextlib.contextmanager
+    def progress(*args, **kwargs):
+        with original(*args, **kwargs) as update:
 
-    monkeypatch.setattr(sweep_module, "run_sweep", run_sweep)
-    monkeypatch.setattr("pgjax.engine.run_sweep", run_sweep)
+            def report(count=1):
+                if not fired:
+                    fired.append(True)
+                    _swallowing(lambda: os.kill(os.getpid(), signal.SIGINT))
+                update(count)
+
+            yield report
+
+    monkeypatch.setattr(cli, "_progress", progress)
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         out = tmp_path / "run"
@@ -68,7 +74,7 @@ def test_the_cli_stops_a_run_whose_interrupt_was_lost(tmp_path, monkeypatch, cap
         signal.signal(signal.SIGINT, previous)
     assert fired
     assert "--resume" in capsys.readouterr().err.strip().splitlines()[-1]
-    assert not out.exists()
+    assert not (out / "table.parquet").exists() and not (out / "manifest.json").exists()
 
 
 def _devices_in_a_fresh_process(env_extra: dict, *, affinity: int | None = None, started: bool = False):
