@@ -1136,9 +1136,20 @@ def test_device_per_core_section():
 
 
 def test_bench_bandit_sizes():
-    s = bench("bench")["sizes"]
+    b = bench("bench")
+    s = b["sizes"]
     with Claims("pgjax bench", "results/bench/bench.json") as c:
         c.text(f"(d = {s['d']}, {s['n_seeds']} seeds x {s['n']} samples, after compilation)", sizes=s)
+        c.text(f"2-core CPU ({b['n_devices']} JAX\ndevices, one per core)", devices=b["n_devices"])
+        default, fast = b["by_prng"]["threefry"], b["by_prng"]["threefry-fast"]
+        c.text(
+            f"{default['samples_per_s'] / 1e6:.0f} M samples/s with the default generator, "
+            f"{default['ratio_vs_rng_limit']:.2f} of its RNG limit and {default['ratio_vs_numpy_vectorized']:.2f}x the "
+            f"fastest NumPy configuration, and {fast['samples_per_s'] / 1e6:.0f} M samples/s with `--prng "
+            f"threefry-fast`, {fast['ratio_vs_rng_limit']:.2f} of its RNG limit and "
+            f"{fast['ratio_vs_numpy_vectorized']:.2f}x NumPy.",
+            by_prng=b["by_prng"],
+        )
 
 
 def test_tucker2018_fig1_claims():
