@@ -23,13 +23,14 @@ process and in interleaved rounds (so that all contenders see the same machine l
    timed on a few seeds and extrapolated as a per-sample rate;
 4. the estimator and the RNG limit again through the faster generator :data:`FAST_PRNG`
    (``run_sweep(prng="threefry-fast")``, :mod:`pgjax.engine.prng`: JAX's threefry numbers, computed faster on a
-   CPU, and the score sums in one pass), in the same rounds. The headline numbers are the default generator's; ``by_prng`` holds each
-   generator's rates and its ratios to its own RNG limit and to NumPy, with issue 16's targets
-   (:data:`TARGET16_RATIO_VS_NUMPY`, :data:`TARGET16_RATIO_VS_RNG_LIMIT`).
+   CPU, and the score sums in one pass), in the same rounds. The headline numbers are the default
+   generator's; ``by_prng`` holds each generator's rates and its ratios to its own RNG limit and to NumPy,
+   with issue 16's targets (:data:`TARGET16_RATIO_VS_NUMPY`, :data:`TARGET16_RATIO_VS_RNG_LIMIT`).
 
-Every contender's time is the best (minimum) of its timed rounds (``repeats`` or more; the counts are recorded). Rates are in samples per second,
-samples = R x n. Before timing, the NumPy rivals are checked against the JAX estimator and the exact
-gradient (same mean within statistical error), so a fast but wrong rival cannot win.
+Every contender's time is the best (minimum) of its timed rounds (``repeats`` or more; the counts are
+recorded). Rates are in samples per second, samples = R x n. Before timing, the NumPy rivals are checked
+against the JAX estimator and the exact gradient (same mean within statistical error), so a fast but wrong
+rival cannot win.
 
 Entry points: :func:`run_benchmark` (returns the results dict, optionally writes ``bench.json`` and
 ``bench.md``) and :func:`main` (``python -m pgjax.bench [--quick] [--out DIR]``; the ``pgjax bench`` command).
