@@ -7,19 +7,19 @@ Five measurements, each against a baseline measured in the same run (never a tim
    ``JAX_NUM_CPU_DEVICES=4`` (set before JAX starts), in interleaved rounds so that both see the same machine
    load. The time is ``sweep.run_seconds`` (compilation excluded); rates are samples per second, samples =
    R x n. The estimates of both settings are also checked to be bit-identical.
-1b. **One CPU device per core.** A process started with ``JAX_NUM_CPU_DEVICES`` = the number of cores (the
-   engine then shards its seeds over every core) against a plain one-device process: REINFORCE on the bandit and
-   reward-to-go on the ``pgjax bench-lqr`` system, each in fresh processes of either kind, alternated
+2. **One CPU device per core.** A process started with ``JAX_NUM_CPU_DEVICES`` = the number of cores (the
+   engine then shards its seeds over every core) against a plain one-device process: REINFORCE on the bandit
+   and reward-to-go on the ``pgjax bench-lqr`` system, each in fresh processes of either kind, alternated
    (``JAX_NUM_CPU_DEVICES`` = 1 or the number of cores), each timing sweeps on all of its devices; the best
    time of each kind, and whether every process gave the same estimates bit for bit (a digest).
-2. **Peak resident memory against R x n.** Sweeps whose R x n grows 100-fold, with n fixed and R growing, and
+3. **Peak resident memory against R x n.** Sweeps whose R x n grows 100-fold, with n fixed and R growing, and
    with R fixed and n growing, each in a fresh subprocess, which reads its own peak resident set size at the
    end (``VmHWM`` of ``/proc/self/status``, or ``ru_maxrss``). In the full mode also one sweep of 10^10
    samples (R = 10^4 seeds x n = 10^6), with its time and peak memory.
-3. **Chunked against unchunked.** ``run_sweep``'s micro-batched path against one jitted ``vmap`` over all R
+4. **Chunked against unchunked.** ``run_sweep``'s micro-batched path against one jitted ``vmap`` over all R
    seeds at once (same estimator, same per-seed keys :func:`pgjax.engine.seed_key`), both returning host
    arrays, in interleaved rounds in one single-device subprocess.
-4. **Persistent compilation cache.** The wall time, from process start to finished results, of
+5. **Persistent compilation cache.** The wall time, from process start to finished results, of
    ``pgjax run bandit-variance`` with a small config: with an empty cache folder (``XDG_CACHE_HOME`` a fresh
    temporary folder), again with the now-warm cache, and with ``--no-compile-cache``; plus the compile and
    cache-hit counts from each run's ``manifest.json`` (its ``execution`` field).
