@@ -1147,7 +1147,7 @@ def test_bench_bandit_sizes():
             f"{default['ratio_vs_rng_limit']:.2f} of its RNG limit and {default['ratio_vs_numpy_vectorized']:.2f}x the "
             f"fastest NumPy configuration, and {fast['samples_per_s'] / 1e6:.0f} M samples/s with `--prng "
             f"threefry-fast`, {fast['ratio_vs_rng_limit']:.2f} of its RNG limit and "
-            f"{fast['ratio_vs_numpy_vectorized']:.2f}x NumPy.",
+            f"{fast['ratio_vs_numpy_vectorized']:.2f}x NumPy",
             by_prng=b["by_prng"],
         )
 
