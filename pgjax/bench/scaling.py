@@ -94,7 +94,7 @@ QUICK = dict(
     cli_args=("--n-seeds", "20", "--ns", "4", "--estimators", "reinforce", "--no-figures"),
     cache_rounds=1,
     parallel_memory=True,
-    cores_problems=(("bandit", 256, 256), ("lqr", 64, 16)),
+    cores_problems=(("bandit", 256, 256),),  # the bandit only: each problem costs two fresh processes
     cores_reps=1,
     cores_rounds=1,
 )

@@ -42,8 +42,8 @@ def test_quick_run_records_device_load_and_counts(quick):
     assert tp["bit_identical_across_devices"] is True
     assert data["chunked"]["bit_identical"] is True
     per_core = data["per_core"]
-    if per_core["cores"] >= 2:  # one device per core against a plain one-device process, both problems
-        assert [row["problem"] for row in per_core["rows"]] == ["bandit", "lqr"]
+    if per_core["cores"] >= 2:  # one device per core against a plain one-device process, each quick problem
+        assert [row["problem"] for row in per_core["rows"]] == [p for p, _, _ in bench_scaling.QUICK["cores_problems"]]
         for row in per_core["rows"]:
             assert row["devices_seen"] == [1, per_core["cores"]]  # JAX_NUM_CPU_DEVICES reached each worker
             assert row["bit_identical"] and row["all_finite"] and _positive(row["speedup"])

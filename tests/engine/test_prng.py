@@ -76,7 +76,7 @@ def test_fast_path_takes_score_sums_in_one_pass_and_keeps_the_numbers(monkeypatc
     names = ("reinforce", "constant_baseline", "batch_mean_baseline", "leave_one_out")
     estimators = {name: make_estimator(name) for name in names}
     params = PROBLEM.init_params()
-    ns = (1, 9, 64)
+    ns = (1, 9)
     default = run_sweep(PROBLEM, params, estimators, ns, 40)
     assert calls == []
     fast = run_sweep(PROBLEM, params, estimators, ns, 40, prng="threefry-fast")
