@@ -149,6 +149,8 @@ def task_process(problem: str, n_seeds: int, n: int, rounds: int) -> dict[str, A
 
     import numpy as np
 
+    from pgjax.problems.base import sample_cost
+
     prob, params, estimators = _problem(problem)
     (name,) = estimators
     sweep, _, _ = _sweep(prob, params, estimators, n_seeds, n)
@@ -157,6 +159,7 @@ def task_process(problem: str, n_seeds: int, n: int, rounds: int) -> dict[str, A
     return {
         "jax_info": _jax_info(),
         "devices": sweep.execution["devices"],
+        "steps_per_sample": sample_cost(prob),
         "run_seconds": _summary(times),
         "estimates_sha256": hashlib.sha256(estimates.tobytes()).hexdigest(),
         "all_finite": bool(np.all(np.isfinite(estimates))),
@@ -435,17 +438,12 @@ def measure_throughput(sizes: Mapping[str, Any], verbose: bool) -> dict[str, Any
     return res
 
 
-def usable_cores() -> int:
-    """The cores this process may run on (its affinity mask where the OS has one)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
 def measure_cores(sizes: Mapping[str, Any], verbose: bool) -> dict[str, Any]:
     """A plain one-device process against one with a CPU device per core (``JAX_NUM_CPU_DEVICES``): for each
     problem, ``cores_reps`` fresh processes of each kind, alternated, each timing ``cores_rounds`` sweeps on all
     of its devices; the best time of each kind."""
     load = load_average()
-    n_cores = usable_cores()
+    n_cores = cores()
     if n_cores < 2:
         return {"cores": n_cores, "rows": [], "load_average": {"before": load, "after": load_average()}}
     rows = []
@@ -457,11 +455,12 @@ def measure_cores(sizes: Mapping[str, Any], verbose: bool) -> dict[str, Any]:
                 task = {"task": "process", "problem": problem, "n_seeds": n_seeds, "n": n}
                 runs[devices].append(_run_worker({**task, "rounds": sizes["cores_rounds"]}, cpu_devices=devices))
         best = {d: min(r["run_seconds"]["best"] for r in rs) for d, rs in runs.items()}
-        work = n_seeds * n * (50 if problem == "lqr" else 1)
+        steps = runs[1][0]["steps_per_sample"]  # an LQR trajectory is H steps
+        work = n_seeds * n * steps
         rows.append(
             {
                 "problem": problem,
-                "unit": "trajectory steps" if problem == "lqr" else "samples",
+                "unit": "trajectory steps" if steps > 1 else "samples",
                 "n_seeds": n_seeds,
                 "n": n,
                 "work": work,
