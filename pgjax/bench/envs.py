@@ -14,7 +14,7 @@ call; defaults 4096 x 500 = 2,048,000 steps), each contender one jitted call:
 (c) ``ours_rollout``: (a) without the gradient: the vmapped rollout, returning the whole
     :class:`~pgjax.envs.Trajectory`.
 (d) ``ours_rollout_grad_fast``: (a) on the engine's fast path (``pgjax run --prng threefry-fast``): the same
-    episode keys and random numbers through :data:`pgjax.engine.prng.THREEFRY_FAST`, and the program compiled
+    episode keys and random numbers through :data:`pgjax.threefry.THREEFRY_FAST`, and the program compiled
     with the options the engine uses for environment problems on that path
     (:func:`pgjax.engine.prng.compiler_options`: on a CPU, no YNNPACK fusions).
 (e) ``gymnax_random_fast_keys``: (b) with keys of pgjax's fast generator, for reference only: it shows how

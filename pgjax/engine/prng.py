@@ -36,19 +36,7 @@ import functools
 import jax
 
 from pgjax.errors import ConfigError
-from pgjax.threefry import THREEFRY_FAST, threefry2x32_20
-
-__all__ = [
-    "DEFAULT_PRNG",
-    "ENVIRONMENT_CPU_OPTIONS",
-    "PRNGS",
-    "THREEFRY_FAST",
-    "base_key",
-    "check_prng",
-    "compiler_options",
-    "key_impl",
-    "threefry2x32_20",
-]
+from pgjax.threefry import THREEFRY_FAST
 
 #: The default generator: JAX's threefry2x32.
 DEFAULT_PRNG = "threefry"
