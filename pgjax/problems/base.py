@@ -137,8 +137,9 @@ def one_pass_mean(x: jax.Array) -> jax.Array:
     The same mean up to float rounding (a blocked summation order). The point is XLA:CPU: it rewrites one long
     reduction into a tree of reductions that reads a materialised copy of its operand (for the bandit's complex
     pair, 2 MiB per 64 x 4096 micro-batch), whereas the blockwise additions stay in the elementwise loop that
-    computes the values, so only an eighth is written. On the bandit benchmark's micro-batch this took the
-    estimate from 0.85 to 0.89 of the cost of drawing its normals to 0.97 to 0.99 (``pgjax bench``).
+    computes the values, so only an eighth is written. On the bandit benchmark's 64 x 4096 micro-batch, timed
+    alone in interleaved rounds, this took the estimate from 0.85 to 0.89 of the speed of drawing its normals
+    to 0.96 to 0.99 (``pgjax bench`` times the whole engine path).
     """
     n = x.shape[0]
     m = n // ONE_PASS_BLOCKS
