@@ -34,6 +34,7 @@ from typing import Any, ClassVar
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.custom_batching import custom_vmap
 from jax.flatten_util import ravel_pytree
 
 from pgjax.errors import ConfigError
@@ -111,10 +112,48 @@ def _quadratic_features(states: jax.Array) -> jax.Array:
     return jnp.concatenate([quad, states, ones], axis=-2)
 
 
+def _svd(a: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    return tuple(jnp.linalg.svd(a, full_matrices=False))
+
+
+@custom_vmap
+def svd_one_at_a_time(a: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """The thin SVD (u, s, vt) of one matrix; vmapped, it decomposes the matrices one after another on a CPU
+    (a loop of single-matrix LAPACK calls) and as one batched call elsewhere.
+
+    Why: jaxlib 0.10's CPU LAPACK kernels split a batch of matrices over XLA's intra-op thread pool and block
+    their own pool thread until the parts finish. When every pool thread runs such a kernel at once (one
+    program per CPU device, one device per core), no thread is left to run the parts and the process hangs.
+    A single matrix is decomposed in the calling thread. The factors of each matrix are the same either way
+    (bit for bit; ``tests/estimators/test_trajectory_estimators.py``)."""
+    return _svd(a)
+
+
+@svd_one_at_a_time.def_vmap
+def _svd_vmap(axis_size: int, in_batched: list[bool], a: jax.Array):
+    del axis_size, in_batched  # one argument, batched whenever this rule runs
+    out = jax.lax.platform_dependent(a, cpu=lambda a: jax.lax.map(svd_one_at_a_time, a), default=jax.vmap(_svd))
+    return out, (True, True, True)
+
+
+def least_squares(a: jax.Array, b: jax.Array) -> jax.Array:
+    """The minimum-norm least-squares solution x of a x ~ b, a (n, F), b (n,): x = V S^+ U' b from the thin SVD,
+    singular values below eps * max(n, F) * s_max treated as zero (the cut-off of ``numpy.linalg.lstsq``)."""
+    u, s, vt = svd_one_at_a_time(a)
+    cutoff = jnp.array(float(jnp.finfo(a.dtype).eps) * max(a.shape), s.dtype) * s[0]
+    keep = (s > 0) & (s >= cutoff)
+    s_inv = jnp.where(keep, 1 / jnp.where(keep, s, 1), 0)
+    highest = jax.lax.Precision.HIGHEST
+    return jnp.matmul(vt.T, s_inv * jnp.matmul(u.T, b, precision=highest), precision=highest)
+
+
 def fit_quadratic_values(states: jax.Array, returns_to_go: jax.Array) -> jax.Array:
-    """Least-squares fit of G_t ~ phi(x_t)' beta_t for each t: states (H, m, n), returns (H, n) -> (H, F)."""
+    """Least-squares fit of G_t ~ phi(x_t)' beta_t for each t: states (H, m, n), returns (H, n) -> (H, F).
+    A critic's fit is a constant of the estimate (its pilot batch is independent), so no gradient flows
+    through it."""
+    states, returns_to_go = jax.lax.stop_gradient((states, returns_to_go))
     phi = jnp.swapaxes(_quadratic_features(states), -1, -2)  # (H, n, F)
-    return jax.vmap(lambda a, b: jnp.linalg.lstsq(a, b)[0])(phi, returns_to_go)
+    return jax.vmap(least_squares)(phi, returns_to_go)
 
 
 def learned_values(problem: Trajectories, params: Params, key: jax.Array, n_pilot: int, states: jax.Array) -> jax.Array:
@@ -537,6 +576,7 @@ __all__ = [
     "fit_quadratic_values",
     "has_exact_moments",
     "learned_values",
+    "least_squares",
     "make_trajectory_estimator",
     "mean_step_scores",
     "rollout",

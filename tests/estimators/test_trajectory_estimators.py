@@ -30,9 +30,12 @@ from pgjax.estimators.trajectory import (
     RewardToGo,
     RewardToGoOptimalBaseline,
     ValueBaseline,
+    _quadratic_features,
     exact_moments,
     has_exact_moments,
+    least_squares,
     make_trajectory_estimator,
+    svd_one_at_a_time,
 )
 from pgjax.problems.lqr import LinearQuadraticRegulator, make_system
 
@@ -353,3 +356,34 @@ def test_pgpe_estimators_are_unbiased():
         assert np.all(np.abs(x.mean(axis=0) - sweep.true_grad) < z * se), name
     with pytest.raises(ValueError, match="even"):
         SymmetricPGPE()(jax.random.key(0), params, problem, 3)
+
+
+def test_svd_one_at_a_time_gives_the_batched_factors_bit_for_bit():
+    """The critic's SVD, vmapped twice as in the engine (seeds x steps): on a CPU a loop of single-matrix
+    calls, with the factors of jnp.linalg.svd's one batched call."""
+    import jax.numpy as jnp
+
+    a = jax.random.normal(jax.random.key(1), (3, 5, 64, 6))
+    looped = jax.jit(jax.vmap(jax.vmap(svd_one_at_a_time)))(a)
+    batched = jax.jit(lambda a: tuple(jnp.linalg.svd(a, full_matrices=False)))(a)
+    for got, want in zip(looped, batched, strict=True):
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+    lowered = jax.jit(jax.vmap(svd_one_at_a_time)).lower(a[0]).as_text()
+    assert "while" in lowered  # the loop, not one batched call
+
+
+@pytest.mark.parametrize("rank_deficient", [False, True])
+def test_least_squares_is_the_minimum_norm_solution(rank_deficient):
+    """Against numpy.linalg.lstsq in float64: full column rank, and the fixed initial state's features (every
+    row the same, rank 1), where only the minimum-norm solution is defined."""
+    rng = np.random.default_rng(0)
+    states = rng.normal(size=(2, 64)).astype(np.float32)
+    if rank_deficient:
+        states[:] = np.array([[1.0], [0.5]], np.float32)
+    phi = np.asarray(_quadratic_features(states)).T  # (64, 6)
+    b = (phi @ rng.normal(size=6) + 0.1 * rng.normal(size=64)).astype(np.float32)
+    got = np.asarray(jax.jit(least_squares)(phi, b))
+    want = np.linalg.lstsq(phi.astype(np.float64), b.astype(np.float64), rcond=None)[0]
+    np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-5 * np.abs(want).max())
+    if rank_deficient:  # the minimum-norm solution lies in the row space: beta proportional to phi's row
+        np.testing.assert_allclose(got / np.linalg.norm(got), phi[0] / np.linalg.norm(phi[0]), rtol=1e-5)
