@@ -63,6 +63,7 @@ import collections
 import dataclasses
 import functools
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -255,6 +256,59 @@ def micro_batch_groups(
     for n in ns:
         groups.setdefault(micro_batch_size(n, micro_batch_elements), []).append(n)
     return [(micro, tuple(group)) for micro, group in sorted(groups.items(), reverse=True)]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Placement:
+    """A sweep's seeds sharded over ``mesh``, with the replicated parameters and base key on it."""
+
+    mesh: jax.sharding.Mesh
+    sharding: NamedSharding
+    params: Params
+    key: jax.Array
+
+    @classmethod
+    def on(cls, mesh: jax.sharding.Mesh, params: Params, base_key: jax.Array) -> _Placement:
+        # Replicated inputs, built from host data so that they also work across processes.
+        replicated = NamedSharding(mesh, P())
+        params_r, key_r = jax.tree.map(
+            lambda x: jax.make_array_from_callback(np.shape(x), replicated, lambda i, x=np.asarray(x): x[i]),
+            (params, jax.random.key_data(base_key)),
+        )
+        return cls(mesh, NamedSharding(mesh, P(SEED_AXIS)), params_r, key_r)
+
+    @property
+    def devices(self) -> int:
+        return int(self.mesh.devices.size)
+
+    def lower(self, estimator, problem, group, micro, prng, sub_batch) -> jax.stages.Lowered:
+        program = _sharded_micro_batch(estimator, problem, group, self.mesh, prng, sub_batch)
+        block_spec = jax.ShapeDtypeStruct((self.devices * micro,), jnp.uint32, sharding=self.sharding)
+        return program.lower(self.params, self.key, (block_spec,) * len(group))
+
+
+_LAPACK_CALL = re.compile(r"custom_call @(lapack_\w+)\([^\n]*")
+_BATCH_DIMS = re.compile(r'num_batch_dims = "(\d+)"')
+
+
+def batched_lapack_calls(lowered: jax.stages.Lowered, mesh: jax.sharding.Mesh) -> list[str]:
+    """The batched LAPACK calls (several matrices in one call) of a program for a mesh of CPU devices; empty on
+    other platforms.
+
+    jaxlib 0.10's CPU LAPACK kernels split a batch of matrices over XLA's intra-op thread pool and block their
+    own pool thread until the parts are done. With one program per CPU device, every pool thread can be such a
+    kernel at once, and none is left to run the parts: the process hangs. :func:`run_sweep` runs a program
+    with such a call on one device (per-seed estimates do not depend on the device count) and says so in its
+    ``execution`` record (``one_device_programs``). pgjax's own learned critic decomposes one matrix at a time
+    (:func:`pgjax.estimators.trajectory.svd_one_at_a_time`), so this guards plug-in estimators and problems."""
+    if mesh.devices.flat[0].platform != "cpu":
+        return []
+    calls = []
+    for match in _LAPACK_CALL.finditer(lowered.as_text()):
+        dims = _BATCH_DIMS.search(match.group(0))
+        if dims is None or dims.group(1) != "0":
+            calls.append(match.group(1))
+    return calls
 
 
 def make_mesh(devices: int | None = None) -> jax.sharding.Mesh:
@@ -481,14 +535,9 @@ def run_sweep(
     # The XLA options of every program of this sweep (they depend on the generator, problem and platform).
     options = compiler_options(prng, problem, mesh.devices.flat[0].platform)
     n_dev = int(mesh.devices.size)
-    sharding = NamedSharding(mesh, P(SEED_AXIS))
     base_key = prng_base_key(seed, check_prng(prng))
-    # Replicated inputs, built from host data so that they also work across processes.
-    replicated = NamedSharding(mesh, P())
-    params_r, key_r = jax.tree.map(
-        lambda x: jax.make_array_from_callback(np.shape(x), replicated, lambda i, x=np.asarray(x): x[i]),
-        (params, jax.random.key_data(base_key)),
-    )
+    placements = {n_dev: _Placement.on(mesh, params, base_key)}
+    one_device_programs: list[str] = []
     if output_names is None:
         names = param_names(params)
     else:
@@ -552,9 +601,15 @@ def run_sweep(
                     loaded_cells += len(group)
                     continue
                 t0 = time.perf_counter()
-                program = _sharded_micro_batch(estimator, problem, group, mesh, prng, sub_batch)
-                block_spec = jax.ShapeDtypeStruct((n_dev * micro,), jnp.uint32, sharding=sharding)
-                compiled = program.lower(params_r, key_r, (block_spec,) * len(group)).compile(compiler_options=options)
+                place = placements[n_dev]
+                lowered = place.lower(estimator, problem, group, micro, prng, sub_batch)
+                if place.devices > 1 and jax.process_count() == 1 and batched_lapack_calls(lowered, place.mesh):
+                    if 1 not in placements:
+                        placements[1] = _Placement.on(make_mesh(1), params, base_key)
+                    place = placements[1]
+                    lowered = place.lower(estimator, problem, group, micro, prng, sub_batch)
+                    one_device_programs.append(name)
+                compiled = lowered.compile(compiler_options=options)
                 counter.compiles += 1
                 compile_s[name] += time.perf_counter() - t0
                 memory = compiled.memory_analysis()  # per device (checked with several CPU devices)
@@ -564,7 +619,7 @@ def run_sweep(
                         memory.temp_size_in_bytes + memory.output_size_in_bytes + memory.argument_size_in_bytes
                     )
                     peak_bytes = max(peak_bytes, call_bytes)
-                step = n_dev * micro
+                step = place.devices * micro
                 first = lo // step * step  # calls aligned as in an unsharded run: every seed keeps its lane
                 starts = list(range(first, hi, step))
                 depth = calls_in_flight(
@@ -588,8 +643,8 @@ def run_sweep(
 
                 def dispatch(start):
                     indices = np.arange(start, start + step, dtype=np.uint32)
-                    block = jax.make_array_from_callback((step,), sharding, lambda i: indices[i])
-                    pending.append((start, compiled(params_r, key_r, (block,) * len(group))))
+                    block = jax.make_array_from_callback((step,), place.sharding, lambda i: indices[i])
+                    pending.append((start, compiled(place.params, place.key, (block,) * len(group))))
 
                 for start in starts[:depth]:
                     dispatch(start)
@@ -664,6 +719,7 @@ def run_sweep(
             "fused": bool(fuse),
             "prng": prng,
             **({"compiler_options": options} if options else {}),
+            **({"one_device_programs": sorted(set(one_device_programs))} if one_device_programs else {}),
             **counter.as_dict(),
             **({"sub_batched_ns": sub_batched_ns, "sub_batch_samples": sub_batch[1]} if sub_batched_ns else {}),
         },

@@ -388,6 +388,53 @@ def test_lqr_gae_learned_critic_on_two_devices_finishes_with_the_one_device_esti
     np.testing.assert_array_equal(pio.read_raw_grid(out).estimates, estimates)
 
 
+#: A sweep on two CPU devices of REINFORCE and of an estimator whose per-seed program fits a least-squares problem
+#: that depends on the seed (a batched LAPACK call once the engine vmaps the seeds); prints a JSON summary.
+BATCHED_SOLVE = """
+import dataclasses, json
+import jax, jax.numpy as jnp, numpy as np
+from pgjax.engine import run_sweep
+from pgjax.estimators import Reinforce
+from pgjax.problems import LinearGaussianBandit
+
+@dataclasses.dataclass(frozen=True)
+class FittedReinforce(Reinforce):
+    def __call__(self, key, params, problem, n):
+        g = super().__call__(key, params, problem, n)
+        a = jax.random.normal(jax.random.fold_in(key, 7), (64, 6))
+        x = jnp.linalg.lstsq(a, a @ jnp.ones(6))[0]  # (1, ..., 1) up to rounding
+        return jax.tree.map(lambda leaf: leaf * jnp.mean(x), g)
+
+problem = LinearGaussianBandit.build(state=[1.0, 0.5], theta=[0.2, -0.3], sigma=1.0)
+params = problem.init_params()
+estimators = {"reinforce": Reinforce(), "fitted": FittedReinforce()}
+two = run_sweep(problem, params, estimators, [4, 16], 4096, devices=2)
+one = run_sweep(problem, params, estimators, [4, 16], 4096, devices=1)
+print(json.dumps({
+    "devices": two.execution["devices"],
+    "one_device_programs": two.execution.get("one_device_programs"),
+    "same": all(np.array_equal(two.estimates[k][n], one.estimates[k][n]) for k in estimators for n in (4, 16)),
+}))
+"""
+
+
+def test_a_program_with_a_batched_lapack_call_runs_on_one_of_the_cpu_devices(cache_env):
+    """On several CPU devices, a program with a batched LAPACK call (a plug-in estimator's, here) runs on one
+    device, so it cannot hang (see pgjax.engine.sweep.batched_lapack_calls: without that guard this sweep
+    hangs); the others use every device, the execution record names it, and the estimates are those of one
+    device."""
+    proc = subprocess.run(
+        [sys.executable, "-c", BATCHED_SOLVE],
+        env={**cache_env, "JAX_NUM_CPU_DEVICES": "2"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert summary == {"devices": 2, "one_device_programs": ["fitted"], "same": True}
+
+
 def test_mohamed_fig2_resume_equals_an_uninterrupted_run(tmp_path):
     """One cell per (function, estimator) with --no-fuse: a run that lost a cell, resumed, equals the
     uninterrupted run bit for bit, and reuses the cell it kept."""
