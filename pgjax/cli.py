@@ -50,6 +50,7 @@ from pgjax.cli_support import (
     guard_interrupts,
     print_error,
     tyro_parse,
+    use_every_core,
 )
 
 USAGE = __doc__.split("\n\n")[1]
@@ -957,6 +958,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command, rest = args[0], args[1:]
     if command not in COMMANDS:
         return print_error(f"unknown command {command!r}; choose from {', '.join(COMMANDS)}")
+    use_every_core()
     try:
         return COMMANDS[command](rest)
     except (UsageError, PgjaxError) as exc:

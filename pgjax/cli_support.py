@@ -117,3 +117,45 @@ def guard_interrupts():
         yield guard
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def cores() -> int:
+    """The number of CPU cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def use_every_core() -> int | None:
+    """Gives JAX one CPU device per core this process may run on, so that the engine shards its seeds over
+    every core (``jax.shard_map``); returns that count, or None where it left JAX as it was.
+
+    XLA:CPU runs one program at a time per device, and it splits only large fusions over its threads: the
+    small per-step fusions of a rollout's loop (LQR, CartPole) and a bandit micro-batch's dispatch then keep
+    one core busy while the other waits. With a device per core each core runs its own micro-batch
+    (``pgjax bench-scaling`` measures the gain against a plain one-device process:
+    ``results/bench/scaling.md``). Per-seed estimates are bit-identical whatever the device count (the
+    engine's guarantee, tested), so no number changes. A program with a batched LAPACK call, which jaxlib 0.10
+    can hang on several CPU devices, runs on one of them (:func:`pgjax.engine.sweep.batched_lapack_calls`).
+
+    Left alone where the user chose (``JAX_NUM_CPU_DEVICES``, ``--xla_force_host_platform_device_count`` in
+    ``XLA_FLAGS``, or JAX's ``jax_num_cpu_devices`` config in this process), on one core, and where JAX already
+    runs in this process (its devices are fixed then). Set through JAX's config, not the environment, so that
+    processes started from this one (a cluster job on another machine) choose for themselves. Only the CPU
+    backend is affected: on a GPU the engine uses the GPUs.
+    """
+    if "JAX_NUM_CPU_DEVICES" in os.environ or "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", ""):
+        return None
+    count = cores()
+    if count <= 1:
+        return None
+    import jax
+
+    if jax.config.jax_num_cpu_devices != -1:  # chosen already in this process (JAX's default is -1)
+        return None
+    try:
+        jax.config.update("jax_num_cpu_devices", count)
+    except RuntimeError:  # JAX has already started its backends in this process
+        return None
+    return count

@@ -43,6 +43,12 @@ def pytest_configure(config):
     from pgjax.cli_support import enable_compilation_cache
 
     enable_compilation_cache()
+    # The test processes keep JAX's one CPU device. A `pgjax` command called in-process gives JAX one device per
+    # core when it is the first to start JAX (pgjax.cli_support.use_every_core), which would make a worker's
+    # device count depend on the order of its tests; commands run as subprocesses still choose for themselves.
+    import jax
+
+    jax.config.update("jax_num_cpu_devices", 1)
 
 
 def pytest_unconfigure(config):

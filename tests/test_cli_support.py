@@ -8,7 +8,7 @@ import signal
 import pytest
 
 from pgjax import cli
-from pgjax.cli_support import guard_interrupts
+from pgjax.cli_support import guard_interrupts, use_every_core
 
 
 def _swallowing(fn):
@@ -75,3 +75,68 @@ def test_the_cli_stops_a_run_whose_interrupt_was_lost(tmp_path, monkeypatch, cap
     assert fired
     assert "--resume" in capsys.readouterr().err.strip().splitlines()[-1]
     assert not (out / "table.parquet").exists() and not (out / "manifest.json").exists()
+
+
+def _devices_in_a_fresh_process(env_extra: dict, *, affinity: int | None = None, started: bool = False):
+    """(JAX devices, what use_every_core returned) in a fresh Python process with the given environment, on its
+    first ``affinity`` cores; ``started``: JAX has run an operation before the call."""
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json, os\n"
+        + (f"os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[:{affinity}]))\n" if affinity else "")
+        + ("import jax; jax.numpy.zeros(1).block_until_ready()\n" if started else "")
+        + "from pgjax.cli_support import use_every_core\n"
+        "chosen = use_every_core()\n"
+        "import jax\n"
+        "print(json.dumps([len(jax.devices()), chosen]))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("JAX_NUM_CPU_DEVICES", "XLA_FLAGS")}
+    env.update({"JAX_PLATFORMS": "cpu", **env_extra})
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return tuple(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two cores")
+def test_every_core_becomes_a_device_unless_the_user_or_a_running_jax_chose():
+    assert _devices_in_a_fresh_process({}, affinity=2) == (2, 2)
+    assert _devices_in_a_fresh_process({}, affinity=1) == (1, None)
+    assert _devices_in_a_fresh_process({"JAX_NUM_CPU_DEVICES": "3"}, affinity=2) == (3, None)
+    flags = {"XLA_FLAGS": "--xla_force_host_platform_device_count=3"}
+    assert _devices_in_a_fresh_process(flags, affinity=2) == (3, None)
+    assert _devices_in_a_fresh_process({}, affinity=2, started=True) == (1, None)
+
+
+def test_every_core_leaves_this_processes_choice_alone():
+    import jax
+
+    before = len(jax.devices())  # the test process chose one device (tests/conftest.py)
+    assert use_every_core() is None
+    assert len(jax.devices()) == before == 1
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two cores")
+def test_a_pgjax_command_runs_on_a_device_per_core(tmp_path):
+    """Through the command a user types: `pgjax run` in a fresh process records one device per core, and its
+    table is the one-device table bit for bit (per-seed estimates do not depend on the device count)."""
+    import subprocess
+    import sys
+
+    from pgjax import io as pio
+
+    small = ["--n-seeds", "40", "--ns", "4", "16", "--estimators", "reinforce", "leave_one_out", "--no-figures"]
+    env = {k: v for k, v in os.environ.items() if k not in ("JAX_NUM_CPU_DEVICES", "XLA_FLAGS")}
+    tables = {}
+    for label, extra in (("cores", {}), ("one", {"JAX_NUM_CPU_DEVICES": "1"})):
+        out = tmp_path / label
+        cmd = [sys.executable, "-m", "pgjax.cli", "run", "bandit-variance", *small, "--out", str(out)]
+        proc = subprocess.run(cmd, env={**env, **extra}, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        tables[label] = pio.read_table(out)
+        assert pio.read_manifest(out)["execution"]["devices"] == (len(os.sched_getaffinity(0)) if not extra else 1)
+    import pandas as pd
+
+    pd.testing.assert_frame_equal(tables["cores"], tables["one"])

@@ -1128,7 +1128,7 @@ def test_device_per_core_section():
             cores=per_core["cores"],
         )
         c.text(
-            f"the bandit's REINFORCE ran {rows['bandit']['speedup']:.2f}x and LQR's reward-to-go "
+            f"the bandit's REINFORCE {rows['bandit']['speedup']:.2f}x and LQR's reward-to-go "
             f"{rows['lqr']['speedup']:.2f}x faster, with bit-identical estimates",
             speedups={k: r["speedup"] for k, r in rows.items()},
         )
@@ -1140,7 +1140,7 @@ def test_bench_bandit_sizes():
     s = b["sizes"]
     with Claims("pgjax bench", "results/bench/bench.json") as c:
         c.text(f"(d = {s['d']}, {s['n_seeds']} seeds x {s['n']} samples, after compilation)", sizes=s)
-        c.text(f"2-core CPU ({b['n_devices']} JAX\ndevice)", devices=b["n_devices"])
+        c.text(f"2-core CPU ({b['n_devices']} JAX\ndevices, one per core)", devices=b["n_devices"])
         default, fast = b["by_prng"]["threefry"], b["by_prng"]["threefry-fast"]
         c.text(
             f"{default['samples_per_s'] / 1e6:.0f} M samples/s with the default generator, "

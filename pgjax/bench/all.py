@@ -37,7 +37,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pgjax.bench.report import cores, cpu_model, load_average, write_report
+from pgjax.bench.report import cpu_model, load_average, write_report
+from pgjax.cli_support import cores
 
 JSON_FILE = "bench-all.json"
 MARKDOWN_FILE = "bench-all.md"
@@ -81,8 +82,10 @@ def _get(mapping: Mapping[str, Any], dotted: str) -> Any:
 
 
 def device_info() -> dict[str, Any]:
-    """What JAX sees in a fresh process: platform, device kind and count (and the CPU model and cores)."""
+    """What JAX sees in a fresh process started as a ``pgjax`` command starts it (one CPU device per core,
+    :func:`pgjax.cli_support.use_every_core`): platform, device kind and count (and the CPU model and cores)."""
     code = (
+        "from pgjax.cli_support import use_every_core; use_every_core(); "
         "import jax, json; d = jax.devices(); "
         "print(json.dumps({'platform': d[0].platform, 'device_kind': d[0].device_kind, 'count': len(d), "
         "'jax': jax.__version__}))"

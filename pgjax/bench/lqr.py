@@ -40,7 +40,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from pgjax.bench.report import cores, format_rate, load_average, write_report
+from pgjax.bench.report import format_rate, load_average, write_report
 from pgjax.bench.score import (
     FAST_PRNG,
     DrawNormals,
@@ -50,6 +50,7 @@ from pgjax.bench.score import (
     race,
     wall_timer,
 )
+from pgjax.cli_support import cores
 from pgjax.engine import MICRO_BATCH_ELEMENTS
 from pgjax.estimators.trajectory import RewardToGo
 from pgjax.problems.base import exact_gradient

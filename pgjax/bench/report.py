@@ -23,14 +23,6 @@ def load_average() -> list[float] | None:
         return None
 
 
-def cores() -> int:
-    """The number of CPU cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
 def cpu_model() -> str | None:
     """The CPU's model name (from /proc/cpuinfo on Linux), or None."""
     try:

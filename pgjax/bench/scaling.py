@@ -7,8 +7,8 @@ Five measurements, each against a baseline measured in the same run (never a tim
    ``JAX_NUM_CPU_DEVICES=4`` (set before JAX starts), in interleaved rounds so that both see the same machine
    load. The time is ``sweep.run_seconds`` (compilation excluded); rates are samples per second, samples =
    R x n. The estimates of both settings are also checked to be bit-identical.
-2. **One CPU device per core.** A process started with ``JAX_NUM_CPU_DEVICES`` = the number of cores (the
-   engine then shards its seeds over every core) against a plain one-device process: REINFORCE on the bandit
+2. **One CPU device per core.** What every ``pgjax`` command starts on a CPU
+   (:func:`pgjax.cli_support.use_every_core`) against a plain one-device process: REINFORCE on the bandit
    and reward-to-go on the ``pgjax bench-lqr`` system, each in fresh processes of either kind, alternated
    (``JAX_NUM_CPU_DEVICES`` = 1 or the number of cores), each timing sweeps on all of its devices; the best
    time of each kind, and whether every process gave the same estimates bit for bit (a digest).
@@ -49,7 +49,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from pgjax.bench.report import cores, cpu_model, format_rate, load_average, write_report
+from pgjax.bench.report import cpu_model, format_rate, load_average, write_report
+from pgjax.cli_support import cores
 
 JSON_FILE = "scaling.json"
 MARKDOWN_FILE = "scaling.md"
@@ -439,9 +440,9 @@ def measure_throughput(sizes: Mapping[str, Any], verbose: bool) -> dict[str, Any
 
 
 def measure_cores(sizes: Mapping[str, Any], verbose: bool) -> dict[str, Any]:
-    """A plain one-device process against one with a CPU device per core (``JAX_NUM_CPU_DEVICES``): for each
-    problem, ``cores_reps`` fresh processes of each kind, alternated, each timing ``cores_rounds`` sweeps on all
-    of its devices; the best time of each kind."""
+    """A plain one-device process against one with a CPU device per core (what every ``pgjax`` command now
+    starts, :func:`pgjax.cli_support.use_every_core`): for each problem, ``cores_reps`` fresh processes of each
+    kind, alternated, each timing ``cores_rounds`` sweeps on all of its devices; the best time of each kind."""
     load = load_average()
     n_cores = cores()
     if n_cores < 2:
@@ -889,8 +890,8 @@ def _per_core_lines(pc: Mapping[str, Any] | None) -> list[str]:
         return [*head, f"Not measured: this machine has {pc['cores']} core.", ""]
     lines = [
         *head,
-        f"A process started with `JAX_NUM_CPU_DEVICES={pc['cores']}` (one JAX device per core, so that the engine "
-        f"shards its seeds over every core), against a plain one-device process. Fresh processes of each "
+        f"What every `pgjax` command now starts on a CPU (`pgjax/cli_support.py`, `use_every_core`): a process with "
+        f"one JAX device per core ({pc['cores']} here), against a plain one-device process. Fresh processes of each "
         f"kind, {pc['reps']} of each alternated, each timing {pc['rounds']} sweeps (`run_sweep` on all of its "
         f"devices, the engine's default micro-batches); the best time of each kind. Load average "
         f"{_load(pc['load_average'])}.",

@@ -55,7 +55,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from pgjax.bench.report import cores, cpu_model, format_rate, load_average, package_version, write_report
+from pgjax.bench.report import cpu_model, format_rate, load_average, package_version, write_report
+from pgjax.cli_support import cores
 from pgjax.engine import MICRO_BATCH_ELEMENTS, micro_batch_size, run_sweep
 from pgjax.engine.prng import DEFAULT_PRNG
 from pgjax.estimators.score_function import Reinforce
