@@ -14,7 +14,9 @@ Five measurements, each against a baseline measured in the same run (never a tim
    time of each kind, and whether every process gave the same estimates bit for bit (a digest).
 3. **Peak resident memory against R x n.** Sweeps whose R x n grows 100-fold, with n fixed and R growing, and
    with R fixed and n growing, each in a fresh subprocess, which reads its own peak resident set size at the
-   end (``VmHWM`` of ``/proc/self/status``, or ``ru_maxrss``). In the full mode also one sweep of 10^10
+   end (``VmHWM`` of ``/proc/self/status``, or ``ru_maxrss``); in the full mode each sweep in 3 processes,
+   reported by its median, because one process's peak varies between runs of the same sweep (R = 100,
+   n = 10^6: 469 MiB in one run, 424 to 428 MiB in three others). In the full mode also one sweep of 10^10
    samples (R = 10^4 seeds x n = 10^6), with its time and peak memory.
 4. **Chunked against unchunked.** ``run_sweep``'s micro-batched path against one jitted ``vmap`` over all R
    seeds at once (same estimator, same per-seed keys :func:`pgjax.engine.seed_key`), both returning host
@@ -79,6 +81,7 @@ FULL = dict(
     cli_args=("--n-seeds", "200"),
     cache_rounds=2,
     parallel_memory=False,
+    memory_reps=3,
     cores_problems=(("bandit", 4096, 4096), ("lqr", 4096, 256)),
     cores_reps=3,
     cores_rounds=5,
@@ -526,11 +529,22 @@ def measure_memory(sizes: Mapping[str, Any], verbose: bool) -> dict[str, Any]:
         row["series"] = series
         return row
 
+    # Each point in ``memory_reps`` fresh processes, the grid walked once per repetition (so that a passing
+    # disturbance of the machine hits one run of each point, not all runs of one point); a point's row is its
+    # median run, and keeps every run's peak.
+    reps = int(sizes.get("memory_reps", 1))
+    jobs = [point for _ in range(reps) for point in grid]
     if sizes["parallel_memory"]:  # memory is per process: concurrent runs do not change it (only time)
-        with ThreadPoolExecutor(max(1, min(len(grid), cores()))) as pool:
-            rows = list(pool.map(one, grid))
+        with ThreadPoolExecutor(max(1, min(len(jobs), cores()))) as pool:
+            runs = list(pool.map(one, jobs))
     else:
-        rows = [one(p) for p in grid]
+        runs = [one(p) for p in jobs]
+    rows = []
+    for i in range(len(grid)):
+        mine = runs[i :: len(grid)]
+        row = dict(sorted(mine, key=lambda run: run["peak_rss_bytes"])[(len(mine) - 1) // 2])
+        row["peak_rss_bytes_runs"] = [run["peak_rss_bytes"] for run in mine]
+        rows.append(row)
     smallest = min(rows, key=lambda row: row["samples"])  # (R0, n0): the first point of both series
     most = max(row["samples"] for row in rows)
     largest = max((row for row in rows if row["samples"] == most), key=lambda row: row["peak_rss_bytes"])
@@ -547,6 +561,7 @@ def measure_memory(sizes: Mapping[str, Any], verbose: bool) -> dict[str, Any]:
 
     return {
         "rows": rows,
+        "reps": reps,
         "concurrent": bool(sizes["parallel_memory"]),
         "samples_smallest": smallest["samples"],
         "samples_largest": largest["samples"],
@@ -779,7 +794,13 @@ def render_markdown(result: Mapping[str, Any]) -> str:
         "## Peak resident memory against R x n",
         "",
         "Each sweep in a fresh process, default devices; peak RSS read by the process itself at the end "
-        "(`VmHWM`), so it includes the Python interpreter, JAX and compilation."
+        "(`VmHWM`), so it includes the Python interpreter, JAX and compilation"
+        + (
+            f"; each sweep ran in {mem['reps']} processes (the grid walked {mem['reps']} times), and its row is "
+            f"the run with the median peak (all peaks in `scaling.json`)."
+            if mem.get("reps", 1) > 1
+            else "."
+        )
         + (" (Quick mode: these processes ran concurrently.)" if mem["concurrent"] else ""),
         "",
         "| series | R | n | R x n | peak RSS (MiB) | RSS before the sweep (MiB) | host estimates (MiB) | "

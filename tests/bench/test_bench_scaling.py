@@ -68,3 +68,30 @@ def test_quick_run_writes_markdown(quick):
         "Persistent compilation cache",
     ):
         assert heading in markdown
+
+
+def test_memory_rows_are_the_median_of_their_repeated_runs(monkeypatch):
+    """In the full mode each memory sweep runs in several fresh processes, the grid walked once per repetition;
+    a row is its sweep's median run and keeps every run's peak (workers replaced by a fake that returns a peak
+    per call, in call order)."""
+    from pgjax.bench import scaling
+
+    calls = []
+
+    def fake_worker(task, **_):
+        calls.append((task["n_seeds"], task["n"]))
+        peak = {1: 300, 2: 100, 3: 200}[sum(1 for c in calls if c == calls[-1])]  # runs 1..3 of this point
+        return {"n_seeds": task["n_seeds"], "n": task["n"], "samples": task["n_seeds"] * task["n"],
+                "peak_rss_bytes": peak * task["n"], "run": len(calls)}  # fmt: skip
+
+    monkeypatch.setattr(scaling, "_run_worker", fake_worker)
+    sizes = dict(memory_n=10, memory_seeds=(1, 100), memory_ns=(1000,), parallel_memory=False, memory_reps=3)
+    mem = scaling.measure_memory(sizes, verbose=False)
+    grid = [(1, 10), (100, 10), (1, 1000)]
+    assert calls == grid * 3  # the whole grid, three times
+    assert [(row["n_seeds"], row["n"]) for row in mem["rows"]] == grid
+    for row in mem["rows"]:
+        assert row["peak_rss_bytes_runs"] == [300 * row["n"], 100 * row["n"], 200 * row["n"]]
+        assert row["peak_rss_bytes"] == 200 * row["n"]  # the median run, whole
+        assert row["run"] > 2 * len(grid)
+    assert mem["reps"] == 3 and mem["peak_rss_ratio_n_grows"] == 100.0
