@@ -20,7 +20,9 @@ runs, a shape that depends on the config only, so a shard of the seeds (``seed_r
 seeds exactly as the unsharded run does. Each block is laid out along one mesh axis over the local devices
 (jax's automatic partitioning of the vmapped program; no communication between runs). Unlike the sweep engine's
 fixed micro-batch programs, a run's numbers can then move in the last bits with the number of devices
-(XLA compiles a shard of 2 runs differently from 8): results agree to float rounding, not bit for bit.
+(XLA compiles a shard of 2 runs differently from 8): results agree to float rounding, not bit for bit. So on
+a CPU, where pgjax commands give JAX one device per core, training uses one device unless ``devices`` asks
+for more: the default numbers do not depend on the machine's core count.
 """
 
 from __future__ import annotations
@@ -396,7 +398,9 @@ def train(
         receives the number of updates done per call. It never changes a number.
       checkpoint: a folder for the per-chunk checkpoint (written atomically after every chunk).
       resume: continue from the checkpoint of the same setup, if there is one.
-      devices: local devices to lay the runs over (default: all that divide the number of runs).
+      devices: local devices to lay the runs over (default: all that divide the number of runs; on a CPU one,
+        since a run's last bits depend on the device count and pgjax commands give JAX a CPU device per core:
+        so the default numbers are the same on every machine).
       stop_after_chunks: stop after this many chunks of THIS call (for tests of interruption).
       seed_range: ``(start, stop)``: train only the global seeds start..stop-1 (a shard of the run; the blocks
         that hold them are computed whole, so each seed's numbers are those of the unsharded run). The result
@@ -540,6 +544,8 @@ def _run_sharding(runs: int, devices: int | None):
     from jax.sharding import PartitionSpec as P
 
     available = jax.local_devices()
+    if devices is None and available[0].platform == "cpu":
+        devices = 1  # a run's bits depend on the device count, and pgjax commands give a CPU one per core
     if devices is not None:
         if devices < 1 or devices > len(available):
             raise ConfigError("devices", f"must be between 1 and {len(available)} (got {devices})")

@@ -117,7 +117,8 @@ def test_bad_run_arguments():
 def test_runs_sharded_over_four_devices_give_the_same_numbers():
     """The runs (seeds x learning rates) laid out over 4 CPU devices give the same metrics up to float
     rounding (XLA compiles a 2-run shard differently from 8 runs: last bits of the gradient norms move), and
-    identical returns over this short run (a fresh process: the device count is fixed when jax starts)."""
+    identical returns over this short run (a fresh process: the device count is fixed when jax starts). Without
+    ``devices`` a CPU trains on one device, so the default numbers are those of any machine, bit for bit."""
     import os
     import subprocess
     import sys
@@ -131,7 +132,10 @@ def test_runs_sharded_over_four_devices_give_the_same_numbers():
                        critic_epochs=1)
         a = train(s, 4, learning_rates=(0.05, 0.1), devices=1)
         b = train(s, 4, learning_rates=(0.05, 0.1), devices=4)
+        c = train(s, 4, learning_rates=(0.05, 0.1))  # the default on a CPU: one device, whatever the count
         assert len(jax.devices()) == 4
+        for k in a.metrics:
+            np.testing.assert_array_equal(a.metrics[k], c.metrics[k])
         np.testing.assert_array_equal(a.metrics["return"], b.metrics["return"])
         for k in a.metrics:
             np.testing.assert_allclose(a.metrics[k], b.metrics[k], rtol=1e-5, atol=1e-6)
