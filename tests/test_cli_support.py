@@ -118,25 +118,5 @@ def test_every_core_leaves_this_processes_choice_alone():
     assert len(jax.devices()) == before == 1
 
 
-@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two cores")
-def test_a_pgjax_command_runs_on_a_device_per_core(tmp_path):
-    """Through the command a user types: `pgjax run` in a fresh process records one device per core, and its
-    table is the one-device table bit for bit (per-seed estimates do not depend on the device count)."""
-    import subprocess
-    import sys
-
-    from pgjax import io as pio
-
-    small = ["--n-seeds", "40", "--ns", "4", "16", "--estimators", "reinforce", "leave_one_out", "--no-figures"]
-    env = {k: v for k, v in os.environ.items() if k not in ("JAX_NUM_CPU_DEVICES", "XLA_FLAGS")}
-    tables = {}
-    for label, extra in (("cores", {}), ("one", {"JAX_NUM_CPU_DEVICES": "1"})):
-        out = tmp_path / label
-        cmd = [sys.executable, "-m", "pgjax.cli", "run", "bandit-variance", *small, "--out", str(out)]
-        proc = subprocess.run(cmd, env={**env, **extra}, capture_output=True, text=True, timeout=300)
-        assert proc.returncode == 0, proc.stderr
-        tables[label] = pio.read_table(out)
-        assert pio.read_manifest(out)["execution"]["devices"] == (len(os.sched_getaffinity(0)) if not extra else 1)
-    import pandas as pd
-
-    pd.testing.assert_frame_equal(tables["cores"], tables["one"])
+# `pgjax run` on a device per core, through the command a user types, bit for bit against one device:
+# tests/engine/test_scaling.py::test_pgjax_run_takes_a_device_per_core_and_the_learned_critic_finishes_there
