@@ -8,7 +8,7 @@ import signal
 import pytest
 
 from pgjax import cli
-from pgjax.cli_support import guard_interrupts, use_every_core
+from pgjax.cli_support import cores, guard_interrupts, use_every_core
 
 
 def _swallowing(fn):
@@ -100,7 +100,7 @@ def _devices_in_a_fresh_process(env_extra: dict, *, affinity: int | None = None,
     return tuple(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
-@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two cores")
+@pytest.mark.skipif(cores() < 2, reason="needs two cores")
 def test_every_core_becomes_a_device_unless_the_user_or_a_running_jax_chose():
     assert _devices_in_a_fresh_process({}, affinity=2) == (2, 2)
     assert _devices_in_a_fresh_process({}, affinity=1) == (1, None)

@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 
 from pgjax import io as pio
+from pgjax.cli_support import cores
 from pgjax.engine.cells import CELL_SCHEMA
 
 HERE = Path(__file__).resolve().parent
@@ -365,7 +366,7 @@ def test_mohamed_fig3_on_four_devices_gives_the_one_device_estimates(tmp_path, c
 LQR_GAE = dict(critics=("learned",), lambdas=(0.9,), references=("reinforce",), horizon=4, n_pilot=64, n=16, n_seeds=64)
 
 
-@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two cores")
+@pytest.mark.skipif(cores() < 2, reason="needs two cores")
 def test_pgjax_run_takes_a_device_per_core_and_the_learned_critic_finishes_there(tmp_path, cache_env):
     """Through the command a user types, in a fresh process that chose nothing: `pgjax run` gives JAX one CPU
     device per core (pgjax.cli_support.use_every_core) and each device's program fits its seeds' critics at
@@ -384,7 +385,7 @@ def test_pgjax_run_takes_a_device_per_core_and_the_learned_critic_finishes_there
         proc.kill()
         pytest.fail("pgjax run lqr-gae on a CPU device per core did not finish in 300 s")
     assert proc.returncode == 0, err
-    assert pio.read_manifest(out)["execution"]["devices"] == len(os.sched_getaffinity(0))
+    assert pio.read_manifest(out)["execution"]["devices"] == cores()
     _, estimates, _ = reference.sweep.stacked()
     np.testing.assert_array_equal(pio.read_raw_grid(out).estimates, estimates)
 
