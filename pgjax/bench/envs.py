@@ -59,7 +59,9 @@ JSON_FILE = "envs.json"
 MARKDOWN_FILE = "envs.md"
 DEFAULT_OUT = Path("results") / "bench"
 DEFAULTS = dict(seeds=4096, horizon=500, repeats=5)
-QUICK = dict(seeds=256, horizon=100, repeats=2)
+#: Quick sizes (smoke tests, and the CPU reference of ``pgjax bench --all --quick``): a round takes milliseconds,
+#: so 10 rounds; two gave a median CartPole rate that halved between two runs of the reference.
+QUICK = dict(seeds=256, horizon=100, repeats=10)
 ENVIRONMENT = "CartPole-v1"
 POLICY = "linear-softmax"
 CHECK_ALPHA = 1e-6

@@ -65,7 +65,9 @@ JSON_FILE = "lqr.json"
 MARKDOWN_FILE = "lqr.md"
 DEFAULT_OUT = Path("results") / "bench"
 DEFAULTS = dict(horizon=50, n_seeds=4096, n=256, repeats=5)
-QUICK = dict(horizon=10, n_seeds=128, n=64, repeats=2)
+#: Quick sizes (smoke tests, and the CPU reference of `pgjax bench --all --quick`): a round takes milliseconds, so
+#: 10 rounds, for a best time that is not one round's scheduling noise.
+QUICK = dict(horizon=10, n_seeds=128, n=64, repeats=10)
 
 #: The benchmarked system (see :meth:`LinearQuadraticRegulator.scalar`).
 SYSTEM = dict(a=1.0, b=1.0, q=1.0, r=0.1, k=-0.5, sigma=0.5, x0=1.0, gamma=1.0)

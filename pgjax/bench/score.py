@@ -82,8 +82,9 @@ DEFAULT_OUT = Path("results") / "bench"
 
 #: ``micro_batch_elements`` values of the diagnostic sweep of a full run (16 .. 256 seeds at n = 4096).
 FULL_MICRO_BATCH_SWEEP = (1 << 16, 1 << 17, 1 << 18, 1 << 19, 1 << 20)
-#: Sizes of ``--quick`` (for tests and smoke runs).
-QUICK = dict(d=8, n_seeds=256, n=1024, repeats=2, python_loop_seeds=4)
+#: Sizes of ``--quick`` (for tests, smoke runs and the CPU reference of ``pgjax bench --all --quick``): a round
+#: takes milliseconds, so 10 rounds, for a best time that is not one round's scheduling noise.
+QUICK = dict(d=8, n_seeds=256, n=1024, repeats=10, python_loop_seeds=4)
 
 
 # ------------------------------------------------------------------------------------------------ problem
